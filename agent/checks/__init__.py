@@ -1,0 +1,10 @@
+"""Every check the agent knows. Add a new check's class here, and only here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.checks.base import Check
+from agent.checks.ssh_keys import SshKeysCheck
+
+ALL_CHECKS: tuple[type[Check[Any]], ...] = (SshKeysCheck,)

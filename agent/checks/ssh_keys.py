@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+
+from agent.checks.base import Check, CheckContext, CheckParams
+from agent.durations import Duration
+from agent.models import Finding, Severity
+from agent.probes.keyfiles import KeyFile, find_key_files, permission_bits
+
+
+class SshKeysParams(CheckParams):
+    every: Duration = timedelta(hours=6)
+    extra_paths: list[str] = Field(
+        default_factory=list,
+        description="More files or folders (not descended) to look for private keys in; "
+        "~ and relative paths start at the home directory.",
+    )
+    min_rsa_bits: int = Field(
+        default=2048, ge=1024, description="RSA keys shorter than this are reported."
+    )
+
+
+class SshKeysCheck(Check[SshKeysParams]):
+    """Your SSH private keys are the keys to every machine that trusts them.
+
+    A key with no passphrase is a password stored in plain text: anyone who copies the
+    file, a thief, a backup, a program you ran, can log in as you. A key folder other
+    people can read hands them the same. DSA keys and RSA keys shorter than 2048 bits can
+    be broken or are refused by current servers.
+    """
+
+    id = "ssh_keys"
+    title = "SSH private keys are protected"
+    severity = Severity.high
+    rationale = (
+        "A key without a passphrase is a password anyone who copies the file can use; "
+        "a short key can be broken."
+    )
+    advice = (
+        "Protect every private key with a strong passphrase and keep it readable by you "
+        "alone; replace weak keys with ed25519 ones."
+    )
+    reads = (
+        "the first lines of files in ~/.ssh and in the policy's extra_paths "
+        "(key format, type, size, whether it is encrypted)",
+        "the permissions of those files and of ~/.ssh",
+    )
+    keeps = "the file name, key type and size, and what is wrong; never key material"
+    Params = SshKeysParams
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        home = ctx.paths.home
+        ssh_dir = home / ".ssh"
+        locations = [ssh_dir, *(home / Path(p).expanduser() for p in self.params.extra_paths)]
+        keys, unreadable = find_key_files(locations)
+        findings = self._folder(ctx, ssh_dir)
+        for key in keys:
+            findings.extend(self._key(ctx, key))
+        for problem in unreadable:
+            self.note(f"{ctx.paths.display(problem.path)} could not be checked: {problem.reason}.")
+        return findings
+
+    def _folder(self, ctx: CheckContext, ssh_dir: Path) -> list[Finding]:
+        try:
+            mode = permission_bits(ssh_dir)
+        except FileNotFoundError:
+            return []
+        if mode is None or not mode & 0o066:
+            return []
+        shown = ctx.paths.display(ssh_dir)
+        return [
+            self.finding(
+                ctx,
+                shown,
+                "folder open to others",
+                f"{shown} can be {_who(mode)} (mode {mode:04o}): others can read or replace "
+                "your keys and the list of machines you trust.",
+                f"Run: chmod 700 {shown}",
+                mode=f"{mode:04o}",
+            )
+        ]
+
+    def _key(self, ctx: CheckContext, key: KeyFile) -> list[Finding]:
+        shown = ctx.paths.display(key.path)
+        facts = {"format": key.format, "type": key.key_type, "bits": key.bits}
+        found: list[Finding] = []
+        # A security-key (-sk) file is a handle; the secret stays on the hardware token.
+        if not key.encrypted and not key.key_type.endswith("-sk"):
+            found.append(
+                self.finding(
+                    ctx,
+                    shown,
+                    "no passphrase",
+                    f"{shown} has no passphrase: anyone who copies this file can use it.",
+                    f"Add a passphrase: ssh-keygen -p -f {shown} "
+                    "(ssh-agent then asks for it once per session).",
+                    **facts,
+                )
+            )
+        if key.mode is not None and key.mode & 0o077:
+            found.append(
+                self.finding(
+                    ctx,
+                    shown,
+                    "readable by others",
+                    f"{shown} can be {_who(key.mode)} (mode {key.mode:04o}); "
+                    "a private key must be yours alone.",
+                    f"Run: chmod 600 {shown}",
+                    mode=f"{key.mode:04o}",
+                    **facts,
+                )
+            )
+        weak = self._weakness(key)
+        if weak:
+            found.append(
+                self.finding(
+                    ctx,
+                    shown,
+                    "weak key",
+                    f"{shown} is {weak}.",
+                    "Make a new key with ssh-keygen -t ed25519, put its .pub where the old "
+                    "key is accepted, then remove the old key from those machines and here.",
+                    **facts,
+                )
+            )
+        return found
+
+    def _weakness(self, key: KeyFile) -> str | None:
+        if key.key_type == "dsa":
+            return "a DSA key: DSA is limited to 1024 bits and current OpenSSH refuses it"
+        if key.key_type == "rsa" and key.bits is not None and key.bits < self.params.min_rsa_bits:
+            return (
+                f"a {key.bits}-bit RSA key, shorter than the {self.params.min_rsa_bits} bits "
+                "needed to resist attack"
+            )
+        return None
+
+
+def _who(mode: int) -> str:
+    groups = [
+        (stat.S_IRGRP, "read by your group"),
+        (stat.S_IWGRP, "changed by your group"),
+        (stat.S_IROTH, "read by every user"),
+        (stat.S_IWOTH, "changed by every user"),
+        (stat.S_IXOTH | stat.S_IXGRP, "opened by others"),
+    ]
+    parts = [words for bit, words in groups if mode & bit]
+    if len(parts) > 1:
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return parts[0] if parts else "reached by others"

@@ -1,0 +1,50 @@
+"""Durations as people write them in policies: "30s", "15m", "4h", "7d"."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PATTERN = re.compile(r"^\s*(-?)(\d+)\s*([smhd])\s*$")
+EXPECTED = 'a duration such as "30s", "15m", "4h" or "7d"'
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _PATTERN.match(text)
+    if not match:
+        raise ValueError(f"expected {EXPECTED}, got {text!r}")
+    sign, number, unit = match.groups()
+    if sign:
+        raise ValueError(f"a duration cannot be negative, got {text!r}")
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        size = _UNITS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _validate(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError("a duration cannot be negative")
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"expected {EXPECTED}, got {value!r}")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_validate),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+[smhd]$", "examples": ["30s", "15m"]}),
+]

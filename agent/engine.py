@@ -1,0 +1,134 @@
+"""Runs checks. Each check is its own boundary: a crash or a hang is that check's error only."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.checks.base import Check, CheckContext, CheckParams
+from agent.errors import AgentError, CheckSkipped
+from agent.models import CheckResult, Finding, Severity, Status
+from agent.policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def run_checks(
+    policy: Policy,
+    checks: Sequence[type[Check[Any]]],
+    ctx: CheckContext,
+    only: Sequence[str] = (),
+) -> list[CheckResult]:
+    """Run the selected checks side by side, each within its own timeout."""
+    selected = [c for c in checks if not only or c.id in only]
+    started: list[tuple[type[Check[Any]], CheckParams, _Run, float]] = []
+    results: dict[str, CheckResult] = {}
+    for check in selected:
+        params = policy.settings[check.id]
+        if not params.enabled:
+            where = policy.origins[check.id].get("enabled", "the policy")
+            results[check.id] = _result(check, params, Status.skip, notes=[f"disabled by {where}"])
+            continue
+        run = _Run()
+        # Daemon threads: a check stuck in a system call cannot be killed, only abandoned.
+        thread = threading.Thread(
+            target=_run_one, args=(check, params, ctx, run), name=f"check-{check.id}", daemon=True
+        )
+        thread.start()
+        started.append((check, params, run, time.monotonic() + params.timeout.total_seconds()))
+
+    for check, params, run, deadline in started:
+        if not run.done.wait(max(0.0, deadline - time.monotonic())):
+            seconds = params.timeout.total_seconds()
+            log.warning("%s did not finish within %gs and was abandoned", check.id, seconds)
+            results[check.id] = _result(
+                check, params, Status.error, error=f"did not finish within {seconds:g}s"
+            )
+        elif run.error is not None:
+            results[check.id] = _result(
+                check, params, Status.error, error=run.error, notes=run.notes
+            )
+        elif run.skipped is not None:
+            results[check.id] = _result(check, params, Status.skip, notes=[run.skipped])
+        else:
+            status = Status.fail if run.findings else Status.passed
+            results[check.id] = _result(
+                check, params, status, findings=run.findings, notes=run.notes
+            )
+    return [results[c.id] for c in selected]
+
+
+def _run_one(check: type[Check[Any]], params: CheckParams, ctx: CheckContext, run: _Run) -> None:
+    instance: Check[Any] | None = None
+    try:
+        instance = check(params)
+        run.findings = instance.run(ctx)
+    except CheckSkipped as err:
+        run.skipped = str(err)
+    except AgentError as err:
+        run.error = str(err)
+    except OSError as err:
+        run.error = _os_error(err)
+    except Exception as err:  # noqa: BLE001 - the one boundary around a check
+        run.error = _crash(check.id, err)
+        log.debug("%s crashed: %s", check.id, run.error)
+    finally:
+        if instance is not None:
+            run.notes = list(instance.notes)
+        run.done.set()
+
+
+def _os_error(err: OSError) -> str:
+    where = f" ({err.filename})" if err.filename else ""
+    return f"{(err.strerror or type(err).__name__).lower()}{where}"
+
+
+def _crash(check_id: str, err: Exception) -> str:
+    # The exception's own text is not shown: it may quote a value the check was reading.
+    frames = [
+        f for f in traceback.extract_tb(err.__traceback__) if "agent" in Path(f.filename).parts
+    ]
+    where = ""
+    if frames:
+        frame = frames[-1]
+        where = f" at {Path(frame.filename).name}:{frame.lineno}"
+    return (
+        f"{check_id} stopped with an internal error ({type(err).__name__}{where}); please report it"
+    )
+
+
+def _result(
+    check: type[Check[Any]],
+    params: CheckParams,
+    status: Status,
+    *,
+    findings: list[Finding] | None = None,
+    error: str | None = None,
+    notes: list[str] | None = None,
+) -> CheckResult:
+    severity: Severity = params.severity or check.severity
+    return CheckResult(
+        check=check.id,
+        status=status,
+        severity=severity,
+        title=check.title,
+        advice=params.advice or check.advice,
+        findings=findings or [],
+        error=error,
+        notes=notes or [],
+    )

@@ -1,0 +1,54 @@
+"""What a check reports. Nothing here may ever hold a secret value."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class Status(StrEnum):
+    passed = "pass"
+    fail = "fail"
+    error = "error"
+    skip = "skip"
+
+
+EvidenceValue = str | int | float | bool | None
+
+
+class Finding(BaseModel):
+    """One problem on this machine. `id` is a keyed fingerprint, stable across runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    subject: str
+    message: str
+    advice: str
+    evidence: dict[str, EvidenceValue] = Field(default_factory=dict)
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check: str
+    status: Status
+    severity: Severity
+    title: str
+    advice: str
+    findings: list[Finding] = Field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = Field(default_factory=list)

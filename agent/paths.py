@@ -1,0 +1,44 @@
+"""Where the agent reads policies and keeps its state (DESIGN.md, "Paths")."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP = "hygiene-agent"
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+    user_policies: Path
+    admin_policies: Path
+    state: Path
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> Paths:
+        admin = env.get("HYGIENE_ADMIN_DIR")
+        if admin:
+            admin_dir = Path(admin)
+        elif sys.platform == "win32":
+            admin_dir = platformdirs.site_config_path(APP, appauthor=False)
+        else:
+            admin_dir = Path("/etc") / APP
+        return cls(
+            home=Path.home(),
+            user_policies=platformdirs.user_config_path(APP) / "policies.d",
+            admin_policies=admin_dir / "policies.d",
+            state=platformdirs.user_state_path(APP),
+        )
+
+    def display(self, path: Path) -> str:
+        """A path as a person reads it: ~/.ssh/id_rsa rather than /home/ann/.ssh/id_rsa."""
+        try:
+            return "~/" + path.relative_to(self.home).as_posix()
+        except ValueError:
+            return str(path)

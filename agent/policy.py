@@ -1,0 +1,372 @@
+"""Policy files: reading, validation into one-sentence errors, and layering.
+
+Layers, lowest first: the built-in default, the user's files, files given with --policy,
+the admin's files. A check's settings are merged key by key; a check an admin file lists
+under `locked:` keeps what the default and admin layers say, whatever a user file says.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from agent.checks.base import Check, CheckParams
+from agent.errors import PolicyError
+from agent.paths import Paths
+
+MAX_POLICY_BYTES = 1024 * 1024
+SCHEMA_VERSION = 1
+BUILTIN = "built-in default"
+TOP_LEVEL_KEYS = ("schema", "name", "revision", "checks", "locked")
+
+CheckClasses = Sequence[type[Check[Any]]]
+
+
+class Level(IntEnum):
+    default = 0
+    user = 1
+    admin = 2
+
+
+@dataclass(frozen=True)
+class PolicyLayer:
+    source: str
+    level: Level
+    name: str | None
+    revision: int | None
+    checks: dict[str, dict[str, Any]]
+    locked: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The policy in force: every known check's settings and the file each setting came from."""
+
+    name: str
+    revision: int
+    sources: list[str]
+    locked: dict[str, str]
+    settings: dict[str, CheckParams]
+    origins: dict[str, dict[str, str]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def builtin_policy_path() -> Path:
+    here = Path(__file__).resolve().parent
+    packaged = here / "policies" / "default.yaml"
+    # A checkout or an editable install has the policies beside the package, not in it.
+    return packaged if packaged.is_file() else here.parent / "policies" / "default.yaml"
+
+
+def policy_files(folder: Path) -> list[Path]:
+    """The *.yaml and *.yml files in a policies.d folder, in name order; none if it is absent."""
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise PolicyError(str(folder), _os_problem(err, "folder")) from err
+    return sorted(p for p in entries if p.suffix in (".yaml", ".yml"))
+
+
+def load_policy(paths: Paths, checks: CheckClasses, extra: Sequence[Path] = ()) -> Policy:
+    layers = [load_file(builtin_policy_path(), checks, Level.default, source=BUILTIN)]
+    layers += [load_file(p, checks, Level.user) for p in policy_files(paths.user_policies)]
+    layers += [load_file(p, checks, Level.user) for p in extra]
+    layers += [load_file(p, checks, Level.admin) for p in policy_files(paths.admin_policies)]
+    return combine(layers, checks)
+
+
+def load_file(
+    path: Path, checks: CheckClasses, level: Level, *, source: str | None = None
+) -> PolicyLayer:
+    source = source or str(path)
+    text = read_policy_text(path, source)
+    data, root = _parse_yaml(text, source)
+    model = policy_file_model(checks)
+    try:
+        model.model_validate(data)
+    except ValidationError as err:
+        raise _explain(err, source, root, checks) from None
+    # The layer keeps what the file wrote, not the defaults filled in, so that layering
+    # can tell which file set which setting.
+    raw_checks = {
+        check_id: dict(settings or {}) for check_id, settings in (data.get("checks") or {}).items()
+    }
+    return PolicyLayer(
+        source=source,
+        level=level,
+        name=data.get("name"),
+        revision=data.get("revision"),
+        checks=raw_checks,
+        locked=tuple(data.get("locked") or ()),
+    )
+
+
+def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
+    layers = list(layers)
+    warnings: list[str] = []
+    locked: dict[str, str] = {}
+    for layer in layers:
+        if layer.locked and layer.level is not Level.admin:
+            warnings.append(
+                f"{layer.source}: locked is only honoured in admin policy files; ignored here."
+            )
+            continue
+        for check_id in layer.locked:
+            locked.setdefault(check_id, layer.source)
+
+    settings: dict[str, CheckParams] = {}
+    origins: dict[str, dict[str, str]] = {}
+    for check in checks:
+        merged: dict[str, Any] = {}
+        origin: dict[str, str] = {}
+        for layer in layers:
+            if check.id not in layer.checks:
+                continue
+            if layer.level is Level.user and check.id in locked:
+                warnings.append(
+                    f"{layer.source} changes {check.id}, which the admin policy "
+                    f"{locked[check.id]} locks; those settings are ignored."
+                )
+                continue
+            for key, value in layer.checks[check.id].items():
+                merged[key] = value
+                origin[key] = layer.source
+        try:
+            settings[check.id] = check.Params.model_validate(merged)
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = str(first["loc"][0]) if first["loc"] else ""
+            raise PolicyError(
+                origin.get(key, BUILTIN),
+                _phrase(first, check.Params),
+                field=f"checks.{check.id}" + (f".{key}" if key else ""),
+            ) from None
+        origins[check.id] = origin
+
+    named = [layer for layer in layers if layer.name is not None]
+    revised = [layer for layer in layers if layer.revision is not None]
+    return Policy(
+        name=named[-1].name if named and named[-1].name else "default",
+        revision=revised[-1].revision if revised and revised[-1].revision is not None else 0,
+        sources=[layer.source for layer in layers],
+        locked=locked,
+        settings=settings,
+        origins=origins,
+        warnings=warnings,
+    )
+
+
+def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
+    """The pydantic model of one policy file, with one optional entry per known check."""
+    check_fields: dict[str, Any] = {
+        check.id: (check.Params | None, Field(default=None, description=check.title))
+        for check in checks
+    }
+    checks_model = create_model("Checks", __config__=ConfigDict(extra="forbid"), **check_fields)
+    known = Literal[tuple(check.id for check in checks)]  # type: ignore[valid-type]
+    return create_model(
+        "PolicyFile",
+        __config__=ConfigDict(extra="forbid", title="hygiene-agent policy file"),
+        schema_=(
+            Literal[1],
+            Field(alias="schema", description="The policy format version; this one reads 1."),
+        ),
+        name=(str | None, Field(default=None, description="Shown in reports.")),
+        revision=(
+            int | None,
+            Field(default=None, ge=0, description="Admins raise it with every change."),
+        ),
+        checks=(checks_model, Field(default_factory=checks_model)),
+        locked=(
+            list[known],  # type: ignore[valid-type]
+            Field(
+                default_factory=list, description="Admin files only: checks users may not change."
+            ),
+        ),
+    )
+
+
+def policy_json_schema(checks: CheckClasses) -> dict[str, Any]:
+    schema = policy_file_model(checks).model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def read_policy_text(path: Path, source: str) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as err:
+        raise PolicyError(source, _os_problem(err, "file")) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            raise PolicyError(source, "is a folder, not a policy file")
+        if not stat.S_ISREG(info.st_mode):
+            raise PolicyError(source, "is not a regular file")
+        if info.st_size > MAX_POLICY_BYTES:
+            raise PolicyError(source, "is larger than 1 MiB, too large for a policy file")
+        try:
+            data = handle.read(MAX_POLICY_BYTES + 1)
+        except OSError as err:
+            raise PolicyError(source, _os_problem(err, "file")) from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(source, "is larger than 1 MiB, too large for a policy file")
+    if b"\x00" in data:
+        raise PolicyError(source, "is a binary file, not a YAML policy")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PolicyError(
+            source, f"is not UTF-8 text (byte {err.start} cannot be decoded)"
+        ) from None
+
+
+def _os_problem(err: OSError, what: str) -> str:
+    if err.errno == errno.ENOENT:
+        return "does not exist"
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot be read: permission denied; make the {what} readable by you"
+    if err.errno == errno.ELOOP:
+        return "is a symbolic link loop"
+    if err.errno == errno.EISDIR:
+        return "is a folder, not a policy file"
+    return f"cannot be read: {(err.strerror or str(err)).lower()}"
+
+
+def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node]:
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise PolicyError(source, "is empty; a policy file needs at least `schema: 1`")
+        _reject_duplicate_keys(root, source, ())
+        data = loader.construct_document(root)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = " ".join(p for p in (err.context, err.problem) if p)
+        raise PolicyError(
+            source,
+            f"is not valid YAML ({problem})",
+            line=mark.line + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as err:
+        raise PolicyError(source, f"is not valid YAML ({err})") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise PolicyError(
+            source,
+            f"expected a mapping of settings (schema, name, checks, ...), got {_kind(data)}",
+            line=root.start_mark.line + 1,
+        )
+    return data, root
+
+
+def _reject_duplicate_keys(node: yaml.Node, source: str, path: tuple[str, ...]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                raise PolicyError(
+                    source,
+                    "appears twice; write each key once",
+                    field=".".join((*path, name)),
+                    line=key.start_mark.line + 1,
+                )
+            seen.add(name)
+            _reject_duplicate_keys(value, source, (*path, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _reject_duplicate_keys(item, source, (*path, str(index)))
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a line of text"
+    if value is None:
+        return "nothing"
+    return f"a {type(value).__name__}"
+
+
+# --- explaining validation errors ----------------------------------------------
+
+
+def _explain(
+    err: ValidationError, source: str, root: yaml.Node, checks: CheckClasses
+) -> PolicyError:
+    errors = err.errors()
+    first = errors[0]
+    loc = tuple(str(part) for part in first["loc"])
+    problem = _problem(first, loc, checks)
+    if len(errors) > 1:
+        more = len(errors) - 1
+        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return PolicyError(source, problem, field=".".join(loc) or None, line=_line_of(root, loc))
+
+
+def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
+    kind = error["type"]
+    by_id = {check.id: check for check in checks}
+    if kind == "extra_forbidden":
+        if len(loc) == 1:
+            return f"unknown key; a policy file has {', '.join(TOP_LEVEL_KEYS)}"
+        if len(loc) == 2 and loc[0] == "checks":
+            return f"unknown check; the checks are {', '.join(sorted(by_id))}"
+        if len(loc) == 3 and loc[1] in by_id:
+            return f"unknown setting; {loc[1]} takes {', '.join(by_id[loc[1]].Params.model_fields)}"
+    if kind == "literal_error" and loc == ("schema",):
+        return f"this version reads policy schema {SCHEMA_VERSION}, not {error['input']!r}"
+    if kind == "literal_error" and loc[:1] == ("locked",):
+        return f"unknown check {error['input']!r}; the checks are {', '.join(sorted(by_id))}"
+    if kind == "missing" and loc == ("schema",):
+        return f"is missing; every policy file starts with `schema: {SCHEMA_VERSION}`"
+    return _phrase(error, None)
+
+
+def _phrase(error: Any, params: type[CheckParams] | None) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden" and params is not None:
+        return f"unknown setting; it takes {', '.join(params.model_fields)}"
+    if message.startswith("Input should be "):
+        message = "expected " + message.removeprefix("Input should be ")
+    if error["type"] == "missing":
+        return "is required"
+    if "got " not in message and "input" in error:
+        shown = repr(error["input"])
+        message += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+    return message
+
+
+def _line_of(root: yaml.Node, loc: tuple[str, ...]) -> int | None:
+    node = root
+    line = root.start_mark.line
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if str(k.value) == part), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line
+        else:
+            break
+    return line + 1

@@ -1,0 +1,184 @@
+"""What the person and their tools read: the audit as a table or as JSON."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.checks.base import Check
+from agent.durations import format_duration
+from agent.models import CheckResult, Status
+from agent.policy import Policy
+
+REPORT_SCHEMA = 1
+
+_COLOURS = {
+    Status.fail: "\033[1;31m",
+    Status.error: "\033[1;33m",
+    Status.skip: "\033[2m",
+    Status.passed: "\033[32m",
+}
+_RESET = "\033[0m"
+
+
+def audit_json(
+    policy: Policy, results: Sequence[CheckResult], now: datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "schema": REPORT_SCHEMA,
+        "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "policy": {"name": policy.name, "revision": policy.revision, "sources": policy.sources},
+        "results": [r.model_dump(mode="json") for r in results],
+    }
+
+
+def audit_table(
+    policy: Policy, results: Sequence[CheckResult], *, width: int = 100, colour: bool = False
+) -> str:
+    rows: list[tuple[Status, str, str, list[str]]] = []
+    for result in results:
+        if result.findings:
+            for finding in result.findings:
+                rows.append(
+                    (
+                        result.status,
+                        result.check,
+                        finding.subject,
+                        [finding.message, f"-> {finding.advice}"],
+                    )
+                )
+        elif result.status is Status.error:
+            rows.append((result.status, result.check, "-", [f"could not run: {result.error}"]))
+        elif result.status is Status.skip:
+            rows.append((result.status, result.check, "-", [f"skipped: {'; '.join(result.notes)}"]))
+        else:
+            rows.append((result.status, result.check, "-", [result.title]))
+
+    check_w = max([len("CHECK"), *(len(r[1]) for r in rows)])
+    subject_w = min(36, max([len("SUBJECT"), *(len(r[2]) for r in rows)]))
+    text_w = max(30, width - (6 + 2 + check_w + 2 + subject_w + 2))
+    indent = " " * (6 + 2 + check_w + 2 + subject_w + 2)
+
+    lines = [f"{'STATUS':<6}  {'CHECK':<{check_w}}  {'SUBJECT':<{subject_w}}  WHAT TO DO"]
+    for status, check_id, subject, texts in rows:
+        wrapped = [w for text in texts for w in textwrap.wrap(text, text_w) or [""]]
+        label = f"{status.value.upper():<6}"
+        if colour:
+            label = f"{_COLOURS[status]}{label}{_RESET}"
+        if len(subject) > subject_w:
+            lines.append(f"{label}  {check_id:<{check_w}}  {subject}")
+            lines.extend(indent + w for w in wrapped)
+            continue
+        lines.append(f"{label}  {check_id:<{check_w}}  {subject:<{subject_w}}  {wrapped[0]}")
+        lines.extend(indent + w for w in wrapped[1:])
+
+    for result in results:
+        if result.status is not Status.skip:
+            lines.extend(f"note: {result.check}: {note}" for note in result.notes)
+        if result.status is Status.fail:
+            lines.append(f"why {result.check} matters: {result.advice}")
+    lines.append("")
+    lines.append(summary(policy, results))
+    return "\n".join(lines) + "\n"
+
+
+def summary(policy: Policy, results: Sequence[CheckResult]) -> str:
+    def count(status: Status) -> int:
+        return sum(1 for r in results if r.status is status)
+
+    findings = sum(len(r.findings) for r in results)
+    parts = [
+        f"{len(results)} check{'s' if len(results) != 1 else ''}: {count(Status.passed)} passed",
+        f"{count(Status.fail)} failed ({findings} finding{'s' if findings != 1 else ''})",
+        f"{count(Status.error)} could not run",
+        f"{count(Status.skip)} skipped",
+    ]
+    return ", ".join(parts) + f". Policy: {policy.name}, revision {policy.revision}."
+
+
+def catalogue(checks: Sequence[type[Check[Any]]], policy: Policy) -> list[dict[str, Any]]:
+    """What each check is, reads, keeps and is set to: what `hygiene checks` shows."""
+    entries = []
+    for check in checks:
+        params = policy.settings[check.id]
+        entries.append(
+            {
+                "id": check.id,
+                "title": check.title,
+                "enabled": params.enabled,
+                "severity": (params.severity or check.severity).value,
+                "every": format_duration(params.every),
+                "rationale": check.rationale,
+                "advice": params.advice or check.advice,
+                "explanation": check.explanation(),
+                "reads": list(check.reads),
+                "keeps": check.keeps,
+                "settings": params.model_dump(mode="json"),
+            }
+        )
+    return entries
+
+
+def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> str:
+    out: list[str] = []
+    for entry in entries:
+        state = "on" if entry["enabled"] else "off"
+        out.append(f"{entry['id']}  ({state}, {entry['severity']}, every {entry['every']})")
+        out.append(f"  {entry['title']}")
+        for label, text in (
+            ("why", entry["rationale"]),
+            ("what to do", entry["advice"]),
+            ("keeps", entry["keeps"]),
+        ):
+            out.extend(
+                textwrap.wrap(
+                    text, width - 2, initial_indent=f"  {label}: ", subsequent_indent="    "
+                )
+            )
+        for read in entry["reads"]:
+            out.extend(
+                textwrap.wrap(read, width - 2, initial_indent="  reads: ", subsequent_indent="    ")
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def policy_json(policy: Policy) -> dict[str, Any]:
+    return {
+        "name": policy.name,
+        "revision": policy.revision,
+        "sources": policy.sources,
+        "locked": policy.locked,
+        "checks": {
+            check_id: {
+                "settings": params.model_dump(mode="json"),
+                "from": policy.origins[check_id],
+            }
+            for check_id, params in policy.settings.items()
+        },
+        "warnings": policy.warnings,
+    }
+
+
+def policy_text(policy: Policy) -> str:
+    """The policy in force as YAML-like text, each setting with the file it came from."""
+    data = policy_json(policy)
+    out = [
+        f"name: {policy.name}",
+        f"revision: {policy.revision}",
+        "sources:  # lowest first; later ones win",
+        *(f"  - {source}" for source in policy.sources),
+    ]
+    if policy.locked:
+        out.append("locked:")
+        out.extend(f"  - {check}  # by {source}" for check, source in policy.locked.items())
+    out.append("checks:")
+    for check_id, entry in data["checks"].items():
+        out.append(f"  {check_id}:")
+        for key, value in entry["settings"].items():
+            origin = entry["from"].get(key, "the check's default")
+            out.append(f"    {key}: {json.dumps(value)}  # {origin}")
+    return "\n".join(out) + "\n"

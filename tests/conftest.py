@@ -1,0 +1,152 @@
+"""Shared fixtures: an isolated home, state and policy folders, and real tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+
+
+def require_tool(name: str) -> str:
+    """The path of a real tool; skip without it, or fail when HYGIENE_REQUIRE_REAL=1 (CI)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (tests/run.sh installs it)"
+    if os.environ.get("HYGIENE_REQUIRE_REAL") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@dataclass
+class Machine:
+    """A person's machine as the agent sees it, all inside a temporary folder."""
+
+    home: Path
+    config: Path
+    state: Path
+    admin: Path
+
+    @property
+    def ssh(self) -> Path:
+        path = self.home / ".ssh"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    @property
+    def user_policies(self) -> Path:
+        path = self.config / "hygiene-agent" / "policies.d"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def admin_policies(self) -> Path:
+        path = self.admin / "policies.d"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "HYGIENE_"))}
+        env.update(
+            HOME=str(self.home),
+            XDG_CONFIG_HOME=str(self.config),
+            XDG_STATE_HOME=str(self.state),
+            HYGIENE_ADMIN_DIR=str(self.admin),
+        )
+        return env
+
+
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
+    m = Machine(
+        home=tmp_path / "home",
+        config=tmp_path / "home" / ".config",
+        state=tmp_path / "home" / ".local" / "state",
+        admin=tmp_path / "etc" / "hygiene-agent",
+    )
+    m.home.mkdir()
+    for key in list(os.environ):
+        if key.startswith(("XDG_", "HYGIENE_")) and key != "HYGIENE_REQUIRE_REAL":
+            monkeypatch.delenv(key)
+    for key, value in m.env().items():
+        monkeypatch.setenv(key, value)
+    return m
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def hygiene(machine: Machine, capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
+    """Run the `hygiene` command in this process, as a user would type it."""
+
+    def run(*argv: str) -> Outcome:
+        capsys.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:  # argparse usage errors and --help
+            code = int(exit_.code or 0)
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def hygiene_process(machine: Machine) -> Callable[..., Outcome]:
+    """Run the installed `hygiene` console script in a child process."""
+    script = Path(sys.executable).with_name("hygiene")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+
+    def run(*argv: str, env: dict[str, str] | None = None) -> Outcome:
+        done = subprocess.run(
+            [*command, *argv],
+            env=env or machine.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return Outcome(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def ssh_keygen() -> str:
+    return require_tool("ssh-keygen")
+
+
+@pytest.fixture
+def make_key(ssh_keygen: str) -> Iterator[Callable[..., Path]]:
+    """Make a private key with the real ssh-keygen, as a person would."""
+
+    def make(
+        path: Path,
+        key_type: str = "ed25519",
+        *,
+        bits: int | None = None,
+        passphrase: str = "",
+        fmt: str | None = None,
+    ) -> Path:
+        argv = [ssh_keygen, "-q", "-t", key_type, "-N", passphrase, "-C", "test", "-f", str(path)]
+        if bits:
+            argv += ["-b", str(bits)]
+        if fmt:
+            argv += ["-m", fmt]
+        subprocess.run(argv, check=True, capture_output=True, timeout=60)
+        return path
+
+    yield make

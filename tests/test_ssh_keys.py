@@ -1,0 +1,233 @@
+"""ssh_keys on keys made by the real ssh-keygen: what is flagged and what is not."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Machine, Outcome
+
+
+def audit(hygiene: Callable[..., Outcome]) -> dict[str, Any]:
+    outcome = hygiene("check", "--only", "ssh_keys", "--json")
+    assert outcome.code in (0, 1), outcome.err
+    result: dict[str, Any] = json.loads(outcome.out)["results"][0]
+    assert result["check"] == "ssh_keys"
+    return result
+
+
+def reasons(result: dict[str, Any]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for finding in result["findings"]:
+        found.setdefault(finding["subject"], set()).add(finding["evidence"]["reason"])
+    return found
+
+
+KEYS = [
+    # (key type, bits, passphrase, -m format, reasons expected, type and bits reported)
+    pytest.param(
+        "ed25519", None, "", None, {"no passphrase"}, ("ed25519", 256), id="ed25519-plain"
+    ),
+    pytest.param("ed25519", None, "correct horse", None, set(), None, id="ed25519-passphrase"),
+    pytest.param(
+        "rsa", 1024, "", None, {"no passphrase", "weak key"}, ("rsa", 1024), id="rsa1024-plain"
+    ),
+    pytest.param(
+        "rsa", 1024, "correct horse", None, {"weak key"}, ("rsa", 1024), id="rsa1024-passphrase"
+    ),
+    pytest.param("rsa", 3072, "correct horse", None, set(), None, id="rsa3072-passphrase"),
+    pytest.param("rsa", 3072, "", None, {"no passphrase"}, ("rsa", 3072), id="rsa3072-plain"),
+    pytest.param("rsa", 2048, "", "PEM", {"no passphrase"}, ("rsa", 2048), id="pem-rsa-plain"),
+    pytest.param("rsa", 2048, "correct horse", "PEM", set(), None, id="pem-rsa-passphrase"),
+    pytest.param(
+        "rsa",
+        1024,
+        "correct horse",
+        "PEM",
+        {"weak key"},
+        ("rsa", 1024),
+        id="pem-rsa1024-passphrase",
+    ),
+    pytest.param("ecdsa", 384, "", "PEM", {"no passphrase"}, ("ecdsa", 384), id="pem-ecdsa-plain"),
+    pytest.param("rsa", 2048, "", "PKCS8", {"no passphrase"}, ("rsa", 2048), id="pkcs8-rsa-plain"),
+    pytest.param(
+        "rsa",
+        1024,
+        "",
+        "PKCS8",
+        {"no passphrase", "weak key"},
+        ("rsa", 1024),
+        id="pkcs8-rsa1024-plain",
+    ),
+    pytest.param("rsa", 2048, "correct horse", "PKCS8", set(), None, id="pkcs8-rsa-passphrase"),
+    pytest.param(
+        "ecdsa", 521, "", "PKCS8", {"no passphrase"}, ("ecdsa", 521), id="pkcs8-ecdsa-plain"
+    ),
+    pytest.param(
+        "dsa", None, "", None, {"no passphrase", "weak key"}, ("dsa", 1024), id="dsa-plain"
+    ),
+]
+
+
+@pytest.mark.parametrize(("key_type", "bits", "passphrase", "fmt", "expected", "facts"), KEYS)
+def test_flags_keys_by_passphrase_and_strength(
+    machine: Machine,
+    make_key: Callable[..., Path],
+    hygiene: Callable[..., Outcome],
+    key_type: str,
+    bits: int | None,
+    passphrase: str,
+    fmt: str | None,
+    expected: set[str],
+    facts: tuple[str, int] | None,
+) -> None:
+    make_key(machine.ssh / "id_test", key_type, bits=bits, passphrase=passphrase, fmt=fmt)
+    result = audit(hygiene)
+    assert reasons(result).get("~/.ssh/id_test", set()) == expected
+    assert result["status"] == ("fail" if expected else "pass")
+    if facts:
+        evidence = result["findings"][0]["evidence"]
+        assert (evidence["type"], evidence["bits"]) == facts
+
+
+def test_min_rsa_bits_comes_from_the_policy(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    make_key(machine.ssh / "id_rsa", "rsa", bits=3072, passphrase="correct horse")
+    assert audit(hygiene)["status"] == "pass"
+    (machine.user_policies / "strict.yaml").write_text(
+        "schema: 1\nchecks:\n  ssh_keys: {min_rsa_bits: 4096}\n"
+    )
+    assert reasons(audit(hygiene)) == {"~/.ssh/id_rsa": {"weak key"}}
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_key_readable_by_others_is_flagged(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome], mode: int
+) -> None:
+    key = make_key(machine.ssh / "id_ed25519", passphrase="correct horse")
+    key.chmod(mode)
+    result = audit(hygiene)
+    assert reasons(result) == {"~/.ssh/id_ed25519": {"readable by others"}}
+    finding = result["findings"][0]
+    assert finding["evidence"]["mode"] == f"{mode:04o}"
+    assert "chmod 600 ~/.ssh/id_ed25519" in finding["advice"]
+
+
+def test_private_key_with_right_modes_passes(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    make_key(machine.ssh / "id_ed25519", passphrase="correct horse")
+    (machine.ssh / "id_ed25519").chmod(0o600)
+    assert audit(hygiene)["status"] == "pass"
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o707])
+def test_ssh_folder_open_to_others_is_flagged(
+    machine: Machine, hygiene: Callable[..., Outcome], mode: int
+) -> None:
+    machine.ssh.chmod(mode)
+    result = audit(hygiene)
+    assert reasons(result) == {"~/.ssh": {"folder open to others"}}
+    assert "chmod 700 ~/.ssh" in result["findings"][0]["advice"]
+
+
+def test_ssh_folder_711_is_not_flagged(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    machine.ssh.chmod(0o711)
+    assert audit(hygiene)["status"] == "pass"
+
+
+def test_no_ssh_folder_passes(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    result = audit(hygiene)
+    assert result["status"] == "pass"
+    assert result["notes"] == []
+
+
+def test_other_files_in_ssh_folder_are_not_keys(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    make_key(machine.ssh / "id_ed25519", passphrase="correct horse")
+    ssh = machine.ssh
+    (ssh / "known_hosts").write_text("example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n")
+    (ssh / "config").write_text("Host *\n  IdentityFile ~/.ssh/id_ed25519\n")
+    (ssh / "authorized_keys").write_text((ssh / "id_ed25519.pub").read_text())
+    (ssh / "notes.bin").write_bytes(bytes(range(256)) * 10)
+    (ssh / "huge").write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + b"A" * 200_000)
+    (ssh / "certificate.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    )
+    (ssh / "empty").write_bytes(b"")
+    os.mkfifo(ssh / "agent.fifo")
+    assert audit(hygiene)["status"] == "pass"
+
+
+def test_broken_files_become_notes_and_the_rest_is_still_checked(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    make_key(machine.ssh / "id_ed25519")
+    (machine.ssh / "loop").symlink_to(machine.ssh / "loop")
+    (machine.ssh / "garbled").write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n!!!! not base64 ####\n"
+        "-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    result = audit(hygiene)
+    assert reasons(result) == {"~/.ssh/id_ed25519": {"no passphrase"}}
+    assert result["notes"] == [
+        "~/.ssh/garbled could not be checked: it looks like a private key but its contents "
+        "are damaged.",
+        "~/.ssh/loop could not be checked: it is a symbolic link loop.",
+    ]
+
+
+def test_extra_paths_from_policy_are_searched(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    keys = machine.home / "work-keys"
+    keys.mkdir()
+    make_key(keys / "deploy")
+    make_key(machine.home / "single_key", passphrase="correct horse")
+    (machine.home / "single_key").chmod(0o644)
+    assert audit(hygiene)["status"] == "pass"
+    (machine.user_policies / "keys.yaml").write_text(
+        "schema: 1\nchecks:\n  ssh_keys:\n    extra_paths: [~/work-keys, single_key, missing]\n"
+    )
+    assert reasons(audit(hygiene)) == {
+        "~/work-keys/deploy": {"no passphrase"},
+        "~/single_key": {"readable by others"},
+    }
+
+
+def test_finding_ids_are_stable_and_distinct(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    make_key(machine.ssh / "id_rsa", "rsa", bits=1024)
+    first = [f["id"] for f in audit(hygiene)["findings"]]
+    second = [f["id"] for f in audit(hygiene)["findings"]]
+    assert first == second
+    assert len(set(first)) == 2
+    key_file = machine.state / "hygiene-agent" / "install.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (machine.state / "hygiene-agent").stat().st_mode & 0o777 == 0o700
+
+
+def test_fixing_a_key_clears_its_finding(
+    machine: Machine,
+    make_key: Callable[..., Path],
+    hygiene: Callable[..., Outcome],
+    ssh_keygen: str,
+) -> None:
+    key = make_key(machine.ssh / "id_ed25519")
+    assert reasons(audit(hygiene)) == {"~/.ssh/id_ed25519": {"no passphrase"}}
+    subprocess.run(
+        [ssh_keygen, "-q", "-p", "-N", "correct horse", "-P", "", "-f", str(key)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert audit(hygiene)["status"] == "pass"
