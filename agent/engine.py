@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sysconfig
 import threading
 import time
 import traceback
@@ -100,8 +101,11 @@ def _os_error(err: OSError) -> str:
 
 def _crash(check_id: str, err: Exception) -> str:
     # The exception's own text is not shown: it may quote a value the check was reading.
+    stdlib = sysconfig.get_paths()["stdlib"]
     frames = [
-        f for f in traceback.extract_tb(err.__traceback__) if "agent" in Path(f.filename).parts
+        f
+        for f in traceback.extract_tb(err.__traceback__)
+        if f.filename != __file__ and not f.filename.startswith(stdlib)
     ]
     where = ""
     if frames:

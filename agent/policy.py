@@ -187,7 +187,7 @@ def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
             int | None,
             Field(default=None, ge=0, description="Admins raise it with every change."),
         ),
-        checks=(checks_model, Field(default_factory=checks_model)),
+        checks=(checks_model | None, Field(default=None)),
         locked=(
             list[known],  # type: ignore[valid-type]
             Field(
@@ -210,14 +210,18 @@ def read_policy_text(path: Path, source: str) -> str:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as err:
         raise PolicyError(source, _os_problem(err, "file")) from None
+    info = os.fstat(fd)
+    problem = None
+    if stat.S_ISDIR(info.st_mode):
+        problem = "is a folder, not a policy file"
+    elif not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    elif info.st_size > MAX_POLICY_BYTES:
+        problem = "is larger than 1 MiB, too large for a policy file"
+    if problem:
+        os.close(fd)
+        raise PolicyError(source, problem)
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise PolicyError(source, "is a folder, not a policy file")
-        if not stat.S_ISREG(info.st_mode):
-            raise PolicyError(source, "is not a regular file")
-        if info.st_size > MAX_POLICY_BYTES:
-            raise PolicyError(source, "is larger than 1 MiB, too large for a policy file")
         try:
             data = handle.read(MAX_POLICY_BYTES + 1)
         except OSError as err:
@@ -340,8 +344,22 @@ def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
     return _phrase(error, None)
 
 
+_PLAIN = {
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "string_type": "expected text",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping of settings",
+    "model_attributes_type": "expected a mapping of settings",
+}
+
+
 def _phrase(error: Any, params: type[CheckParams] | None) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
+    message = _PLAIN.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden" and params is not None:
         return f"unknown setting; it takes {', '.join(params.model_fields)}"
     if message.startswith("Input should be "):

@@ -164,6 +164,7 @@ def test_other_files_in_ssh_folder_are_not_keys(
     )
     (ssh / "empty").write_bytes(b"")
     os.mkfifo(ssh / "agent.fifo")
+    (ssh / "sockets").mkdir()
     assert audit(hygiene)["status"] == "pass"
 
 

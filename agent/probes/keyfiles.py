@@ -129,10 +129,11 @@ def read_key_file(path: Path) -> KeyFile | None:
     """The facts of one private key file, or None when the file is not a private key."""
     # O_NONBLOCK: a FIFO or device planted in ~/.ssh must not hang the audit.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_KEY_FILE:
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_KEY_FILE:
-            return None
         head = handle.read(_SNIFF)
         if not (head.startswith(b"-----BEGIN ") or head.startswith(b"PuTTY-User-Key-File-")):
             return None

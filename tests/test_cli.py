@@ -1,0 +1,166 @@
+"""The command line contract of DESIGN.md: output shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Machine, Outcome
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_check_json_matches_the_design_shape(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    make_key(machine.ssh / "id_ed25519")
+    outcome = hygiene("check", "--json")
+    assert outcome.code == 1
+    assert outcome.err == ""
+    report = json.loads(outcome.out)
+    assert set(report) == {"schema", "generated_at", "policy", "results"}
+    assert report["schema"] == 1
+    assert datetime.fromisoformat(report["generated_at"]).tzinfo is not None
+    assert report["policy"] == {"name": "default", "revision": 1, "sources": ["built-in default"]}
+    (result,) = report["results"]
+    assert set(result) >= {"check", "status", "severity", "title", "findings", "error"}
+    assert (result["check"], result["status"], result["severity"]) == ("ssh_keys", "fail", "high")
+    assert result["error"] is None
+    (finding,) = result["findings"]
+    assert set(finding) == {"id", "subject", "message", "advice", "evidence"}
+    assert finding["subject"] == "~/.ssh/id_ed25519"
+    assert finding["evidence"]["reason"] == "no passphrase"
+    assert len(finding["id"]) == 32 and int(finding["id"], 16) >= 0
+
+
+def test_exit_codes(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    assert hygiene("check").code == 0
+    make_key(machine.ssh / "id_ed25519")
+    assert hygiene("check").code == 1
+    assert hygiene("check", "--only", "nope").code == 2
+    assert hygiene("frobnicate").code == 2
+    assert hygiene("check", "--colour").code == 2
+
+
+def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    outcome = hygiene("check", "--only", "ssh_key")
+    assert outcome.err == "hygiene: unknown check ssh_key; the checks are ssh_keys\n"
+
+
+def test_usage_error_is_one_sentence(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    outcome = hygiene("check", "--colour")
+    assert outcome.err.splitlines() == [
+        "hygiene: unrecognized arguments: --colour (see `hygiene --help`)"
+    ]
+
+
+def test_table_shows_status_check_subject_and_advice(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    make_key(machine.ssh / "id_rsa", "rsa", bits=1024)
+    outcome = hygiene("check")
+    lines = outcome.out.splitlines()
+    assert lines[0].split() == ["STATUS", "CHECK", "SUBJECT", "WHAT", "TO", "DO"]
+    rows = [line for line in lines if line.startswith("FAIL")]
+    assert len(rows) == 2
+    assert all(row.split()[1:3] == ["ssh_keys", "~/.ssh/id_rsa"] for row in rows)
+    assert "-> Add a passphrase: ssh-keygen -p -f ~/.ssh/id_rsa" in outcome.out
+    assert "1024-bit RSA key" in outcome.out
+    assert lines[-1].startswith("1 check: 0 passed, 1 failed (2 findings)")
+    assert "\033[" not in outcome.out  # no colour when not on a terminal
+
+
+def test_passing_table(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    outcome = hygiene("check")
+    assert "PASS    ssh_keys  -        SSH private keys are protected" in outcome.out
+
+
+def test_checks_lists_what_each_check_reads_and_keeps(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    entries = json.loads(hygiene("checks", "--json").out)
+    assert [e["id"] for e in entries] == ["ssh_keys"]
+    (ssh,) = entries
+    assert ssh["enabled"] is True and ssh["every"] == "6h"
+    assert "never key material" in ssh["keeps"]
+    assert any("~/.ssh" in read for read in ssh["reads"])
+    assert ssh["settings"]["min_rsa_bits"] == 2048
+    text = hygiene("checks").out
+    assert text.startswith("ssh_keys  (on, high, every 6h)\n")
+    assert "  keeps: the file name, key type and size" in text
+
+
+def test_committed_schema_is_current(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    outcome = hygiene("policy", "schema")
+    committed = (REPO / "policies" / "schema.json").read_text()
+    assert json.loads(outcome.out) == json.loads(committed), (
+        "policies/schema.json is stale: run `hygiene policy schema > policies/schema.json`"
+    )
+
+
+def test_schema_describes_the_check_settings(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    schema = json.loads(hygiene("policy", "schema").out)
+    assert schema["required"] == ["schema"]
+    assert schema["additionalProperties"] is False
+    ssh = schema["$defs"]["SshKeysParams"]["properties"]
+    assert ssh["every"]["pattern"] == r"^\d+[smhd]$"
+    assert ssh["min_rsa_bits"]["minimum"] == 1024
+
+
+def test_every_example_policy_is_valid(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    files = sorted((REPO / "policies").rglob("*.yaml"))
+    assert len(files) >= 2
+    outcome = hygiene("policy", "validate", *map(str, files))
+    assert outcome.code == 0, outcome.err
+
+
+@pytest.mark.parametrize("entry", ["script", "module"])
+def test_entry_points_run_an_audit(
+    machine: Machine, make_key: Callable[..., Path], entry: str
+) -> None:
+    import subprocess
+
+    make_key(machine.ssh / "id_ed25519")
+    script = Path(sys.executable).with_name("hygiene")
+    argv = [str(script)] if entry == "script" else [sys.executable, "-m", "agent"]
+    done = subprocess.run(
+        [*argv, "check", "--json"],
+        env=machine.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=machine.home,
+    )
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["results"][0]["findings"][0]["subject"] == "~/.ssh/id_ed25519"
+
+
+def test_output_to_a_closed_pipe_is_quiet(machine: Machine) -> None:
+    import subprocess
+
+    script = Path(sys.executable).with_name("hygiene")
+    reader, writer = os.pipe()
+    os.close(reader)
+    done = subprocess.run(
+        [str(script), "checks"],
+        env=machine.env(),
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    os.close(writer)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0

@@ -1,0 +1,70 @@
+"""A non-editable install carries the built-in policy: users do not run from a checkout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+from tests.conftest import Machine
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_carries_the_policies_and_runs_from_anywhere(
+    machine: Machine, tmp_path: Path
+) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = wheels.glob("hygiene_agent-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "agent/policies/default.yaml" in names
+    assert "agent/policies/schema.json" in names
+
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    # Dependencies come from the test environment, after the new install on sys.path.
+    (site / "zz-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    done = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import agent, sys; from agent.cli import main; print(agent.__file__, file=sys.stderr);"
+            " sys.exit(main(['check', '--json']))",
+        ],
+        env=machine.env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().startswith(str(site))
+    report = json.loads(done.stdout)
+    assert report["policy"]["sources"] == ["built-in default"]
+    assert report["results"][0]["advice"].startswith("Use a strong passphrase on every SSH key")

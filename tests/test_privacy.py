@@ -1,0 +1,67 @@
+"""A planted canary key and passphrase never appear in any output, log or stored file."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Machine, Outcome
+
+PASSPHRASE = "canary-passphrase-Qx7-do-not-leak"
+
+
+def secret_fragments(key: Path) -> list[str]:
+    """Pieces of the key file's content: a leak of any of them is a leak of the key."""
+    body = "".join(
+        line for line in key.read_text().splitlines() if line and not line.startswith("-----")
+    )
+    pieces = [body[i : i + 24] for i in range(0, len(body) - 24, 24)]
+    raw = base64.b64decode(body + "=" * (-len(body) % 4))
+    pieces += [raw[i : i + 16].hex() for i in range(0, len(raw) - 16, 16)]
+    return pieces
+
+
+def test_canary_key_and_passphrase_never_leave_the_process(
+    machine: Machine,
+    make_key: Callable[..., Path],
+    hygiene: Callable[..., Outcome],
+    hygiene_process: Callable[..., Outcome],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    protected = make_key(machine.ssh / "id_canary", "rsa", bits=1024, passphrase=PASSPHRASE)
+    plain = make_key(machine.ssh / "id_plain_canary", "ed25519")
+    pem = make_key(machine.ssh / "id_pem_canary", "rsa", bits=2048, fmt="PEM")
+    plain.chmod(0o644)
+    (machine.user_policies / "p.yaml").write_text(
+        "schema: 1\nchecks:\n  ssh_keys: {extra_paths: [~/.ssh]}\n"
+    )
+
+    outputs: list[str] = []
+    for argv in (
+        ("check",),
+        ("check", "--json"),
+        ("-v", "check", "--json"),
+        ("checks", "--json"),
+        ("policy", "show"),
+    ):
+        outcome = hygiene(*argv)
+        outputs += [outcome.out, outcome.err]
+    child = hygiene_process("-v", "check")
+    outputs += [child.out, child.err]
+    outputs.append(caplog.text)
+    stored = [p for p in machine.state.rglob("*") if p.is_file()]
+    outputs += [p.read_bytes().hex() for p in stored]
+    outputs += [p.read_bytes().decode("latin-1") for p in stored]
+
+    everything = "\n".join(outputs)
+    assert "id_canary" in everything and "id_plain_canary" in everything  # they were audited
+    assert PASSPHRASE not in everything
+    for key in (protected, plain, pem):
+        for fragment in secret_fragments(key):
+            assert fragment not in everything, f"a piece of {key.name} leaked"
+    public_blob = (plain.parent / (plain.name + ".pub")).read_text().split()[1]
+    assert public_blob[20:60] not in everything

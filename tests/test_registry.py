@@ -1,0 +1,61 @@
+"""ALL_CHECKS is the one list: every module in agent/checks is in it, once, complete."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from typing import Any
+
+import agent.checks
+from agent.checks import ALL_CHECKS
+from agent.checks.base import Check, CheckParams
+from agent.models import Severity
+
+NOT_CHECKS = {"base"}
+
+
+def test_every_check_module_is_listed() -> None:
+    listed = {check.__module__ for check in ALL_CHECKS}
+    modules = {
+        f"agent.checks.{m.name}"
+        for m in pkgutil.iter_modules(agent.checks.__path__)
+        if m.name not in NOT_CHECKS
+    }
+    assert modules - listed == set(), "check modules missing from ALL_CHECKS"
+    for name in modules:
+        defined = [
+            obj
+            for obj in vars(importlib.import_module(name)).values()
+            if inspect.isclass(obj) and issubclass(obj, Check) and obj.__module__ == name
+        ]
+        assert defined, f"{name} defines no check"
+        assert set(defined) <= set(ALL_CHECKS), f"{name} has a check missing from ALL_CHECKS"
+
+
+def test_ids_are_unique_and_plain() -> None:
+    ids = [check.id for check in ALL_CHECKS]
+    assert len(ids) == len(set(ids))
+    for check_id in ids:
+        assert check_id.isidentifier() and check_id.islower()
+
+
+def test_every_check_says_what_it_is_reads_and_keeps() -> None:
+    for check in ALL_CHECKS:
+        c: type[Check[Any]] = check
+        assert c.title and c.rationale and c.advice and c.keeps, c.id
+        assert c.reads and all(c.reads), c.id
+        assert isinstance(c.severity, Severity)
+        assert len(c.explanation()) > 80, f"{c.id} needs a docstring a person can read"
+        assert issubclass(c.Params, CheckParams)
+        assert c.Params.model_config.get("extra") == "forbid"
+
+
+def test_the_default_policy_enables_every_check() -> None:
+    from agent.policy import BUILTIN, Level, builtin_policy_path, load_file
+
+    layer = load_file(builtin_policy_path(), ALL_CHECKS, Level.default, source=BUILTIN)
+    assert set(layer.checks) == {check.id for check in ALL_CHECKS}
+    for check_id, settings in layer.checks.items():
+        assert settings.get("enabled", True) is True, check_id
+        assert settings.get("advice"), f"the default policy gives {check_id} no advice"
