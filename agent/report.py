@@ -79,7 +79,14 @@ def audit_table(
         if result.status is not Status.skip:
             lines.extend(f"note: {result.check}: {note}" for note in result.notes)
         if result.status is Status.fail:
-            lines.append(f"why {result.check} matters: {result.advice}")
+            lines.extend(
+                textwrap.wrap(
+                    result.advice,
+                    width,
+                    initial_indent=f"why {result.check} matters: ",
+                    subsequent_indent="    ",
+                )
+            )
     lines.append("")
     lines.append(summary(policy, results))
     return "\n".join(lines) + "\n"

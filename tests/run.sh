@@ -4,8 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Real tools the tests start: ssh-keygen makes the keys the ssh_keys tests read.
-apt_packages="openssh-client"
+# Real tools the tests start: ssh-keygen and puttygen make the keys the ssh_keys tests read.
+apt_packages="openssh-client putty-tools"
 python3 -c "import ensurepip" 2>/dev/null || apt_packages="$apt_packages python3-venv"
 missing=""
 for package in $apt_packages; do

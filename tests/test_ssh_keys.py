@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Machine, Outcome
+from tests.conftest import Machine, Outcome, require_tool
 
 
 def audit(hygiene: Callable[..., Outcome]) -> dict[str, Any]:
@@ -232,3 +232,38 @@ def test_fixing_a_key_clears_its_finding(
         timeout=60,
     )
     assert audit(hygiene)["status"] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("key_type", "bits", "passphrase", "expected"),
+    [
+        pytest.param("ed25519", None, "", {"no passphrase"}, id="ppk-ed25519-plain"),
+        pytest.param("rsa", 1024, "correct horse", {"weak key"}, id="ppk-rsa1024-passphrase"),
+        pytest.param("rsa", 3072, "correct horse", set(), id="ppk-rsa3072-passphrase"),
+    ],
+)
+def test_putty_keys_made_by_puttygen(
+    machine: Machine,
+    hygiene: Callable[..., Outcome],
+    tmp_path: Path,
+    key_type: str,
+    bits: int | None,
+    passphrase: str,
+    expected: set[str],
+) -> None:
+    puttygen = require_tool("puttygen")
+    secret = tmp_path / "passphrase"
+    secret.write_text(passphrase + "\n" if passphrase else "")
+    argv = [
+        puttygen,
+        "-t",
+        key_type,
+        "-o",
+        str(machine.ssh / "work.ppk"),
+        "--new-passphrase",
+        str(secret),
+    ]
+    if bits:
+        argv += ["-b", str(bits)]
+    subprocess.run(argv, check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert reasons(audit(hygiene)).get("~/.ssh/work.ppk", set()) == expected
