@@ -9,24 +9,36 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import time, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 
 from agent.checks.base import Check, CheckParams
+from agent.durations import Duration
 from agent.errors import PolicyError
 from agent.paths import Paths
 
 MAX_POLICY_BYTES = 1024 * 1024
 SCHEMA_VERSION = 1
 BUILTIN = "built-in default"
-TOP_LEVEL_KEYS = ("schema", "name", "revision", "checks", "locked")
+TOP_LEVEL_KEYS = ("schema", "name", "revision", "notify", "checks", "locked")
 
 CheckClasses = Sequence[type[Check[Any]]]
 
@@ -45,6 +57,7 @@ class PolicyLayer:
     revision: int | None
     checks: dict[str, dict[str, Any]]
     locked: tuple[str, ...]
+    notify: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,86 @@ class Policy:
     locked: dict[str, str]
     settings: dict[str, CheckParams]
     origins: dict[str, dict[str, str]]
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
+    notify_origins: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+# --- when to tell the person (read by agent.nudge) ---------------------------------
+
+_HOURS = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+
+
+def _quiet_hours(value: Any) -> tuple[time, time]:
+    if isinstance(value, tuple):
+        return value
+    match = _HOURS.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f'expected hours such as "22:00-08:00", got {value!r}')
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return time(h1, m1), time(h2, m2)
+
+
+QuietHours = Annotated[
+    tuple[time, time],
+    BeforeValidator(_quiet_hours),
+    PlainSerializer(lambda v: f"{v[0]:%H:%M}-{v[1]:%H:%M}", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}),
+]
+
+
+class _PerSeverity(BaseModel):
+    """A duration per severity; null means never. Info findings are never notified."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def of(self, severity: str) -> timedelta | None:
+        value: timedelta | None = getattr(self, severity, None)
+        return value
+
+
+class Grace(_PerSeverity):
+    critical: Duration | None = timedelta(0)
+    high: Duration | None = timedelta(0)
+    medium: Duration | None = timedelta(hours=1)
+    low: Duration | None = timedelta(days=1)
+
+
+class Remind(_PerSeverity):
+    critical: Duration | None = timedelta(hours=1)
+    high: Duration | None = timedelta(hours=4)
+    medium: Duration | None = timedelta(days=1)
+    low: Duration | None = timedelta(days=7)
+
+
+class NotifySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grace: Grace = Field(
+        default_factory=Grace,
+        description="How long a finding must last before the first notice, per severity.",
+    )
+    remind: Remind = Field(
+        default_factory=Remind,
+        description="How often to remind while it is not fixed, per severity.",
+    )
+    quiet_hours: QuietHours | None = Field(
+        default=None, description='Local hours with no notices, such as "22:00-08:00".'
+    )
+    critical_breaks_quiet: bool = Field(
+        default=True, description="Critical findings are notified during quiet hours too."
+    )
+    max_per_hour: int = Field(default=4, ge=1, description="At most this many notices an hour.")
+    max_snooze: Duration = Field(
+        default=timedelta(days=7), description="The longest a person may snooze a finding."
+    )
+    thank_you: bool = Field(
+        default=True, description="A short notice when a high or critical finding is fixed."
+    )
+    escalate_after: Duration | None = Field(
+        default=timedelta(days=7),
+        description="Findings older than this are notified with more urgency; null: never.",
+    )
 
 
 def builtin_policy_path() -> Path:
@@ -109,6 +201,7 @@ def load_file(
         revision=data.get("revision"),
         checks=raw_checks,
         locked=tuple(data.get("locked") or ()),
+        notify=dict(data.get("notify") or {}),
     )
 
 
@@ -154,6 +247,27 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
             ) from None
         origins[check.id] = origin
 
+    notify: dict[str, Any] = {}
+    notify_origins: dict[str, str] = {}
+    for layer in layers:
+        for key, value in layer.notify.items():
+            # grace and remind merge severity by severity; the rest is replaced whole.
+            if isinstance(value, dict) and isinstance(notify.get(key), dict):
+                notify[key] = {**notify[key], **value}
+            else:
+                notify[key] = value
+            notify_origins[key] = layer.source
+    try:
+        notify_settings = NotifySettings.model_validate(notify)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        raise PolicyError(
+            notify_origins.get(key, BUILTIN),
+            _phrase(first, None),
+            field=".".join(["notify", *(str(p) for p in first["loc"])]),
+        ) from None
+
     named = [layer for layer in layers if layer.name is not None]
     revised = [layer for layer in layers if layer.revision is not None]
     return Policy(
@@ -163,6 +277,8 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         locked=locked,
         settings=settings,
         origins=origins,
+        notify=notify_settings,
+        notify_origins=notify_origins,
         warnings=warnings,
     )
 
@@ -186,6 +302,10 @@ def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
         revision=(
             int | None,
             Field(default=None, ge=0, description="Admins raise it with every change."),
+        ),
+        notify=(
+            NotifySettings | None,
+            Field(default=None, description="When and how often to tell the person."),
         ),
         checks=(checks_model | None, Field(default=None)),
         locked=(
@@ -335,6 +455,8 @@ def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
             return f"unknown check; the checks are {', '.join(sorted(by_id))}"
         if len(loc) == 3 and loc[1] in by_id:
             return f"unknown setting; {loc[1]} takes {', '.join(by_id[loc[1]].Params.model_fields)}"
+    if kind == "extra_forbidden" and loc[:1] == ("notify",):
+        return "unknown setting; see `hygiene policy schema` for the notify settings"
     if kind == "literal_error" and loc == ("schema",):
         return f"this version reads policy schema {SCHEMA_VERSION}, not {error['input']!r}"
     if kind == "literal_error" and loc[:1] == ("locked",):

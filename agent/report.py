@@ -159,6 +159,10 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "revision": policy.revision,
         "sources": policy.sources,
         "locked": policy.locked,
+        "notify": {
+            "settings": policy.notify.model_dump(mode="json"),
+            "from": policy.notify_origins,
+        },
         "checks": {
             check_id: {
                 "settings": params.model_dump(mode="json"),
@@ -182,6 +186,10 @@ def policy_text(policy: Policy) -> str:
     if policy.locked:
         out.append("locked:")
         out.extend(f"  - {check}  # by {source}" for check, source in policy.locked.items())
+    out.append("notify:")
+    for key, value in data["notify"]["settings"].items():
+        origin = data["notify"]["from"].get(key, "the agent's default")
+        out.append(f"  {key}: {json.dumps(value)}  # {origin}")
     out.append("checks:")
     for check_id, entry in data["checks"].items():
         out.append(f"  {check_id}:")

@@ -109,6 +109,12 @@ CONTENT_CASES = [
         2,
         "unknown check 'vpn_thing'",
     ),
+    ("notify-unknown-setting", "schema: 1\nnotify:\n  grace: {urgent: 1h}\n",
+     "notify.grace.urgent", 3, "unknown setting"),
+    ("notify-bad-hours", "schema: 1\nnotify: {quiet_hours: late}\n", "notify.quiet_hours", 2,
+     'expected hours such as "22:00-08:00"'),
+    ("notify-bad-cap", "schema: 1\nnotify: {max_per_hour: 0}\n", "notify.max_per_hour", 2,
+     "greater than or equal to 1"),
     ("empty", "", None, None, "is empty"),
     ("only-comments", "# nothing here yet\n\n", None, None, "is empty"),
 ]

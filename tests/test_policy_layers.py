@@ -133,3 +133,28 @@ def test_advice_from_policy_reaches_the_report(
     )
     result = json.loads(hygiene("check", "--json").out)["results"][0]
     assert result["advice"] == "Ask the help desk, extension 4357."
+
+
+def test_notify_settings_layer_severity_by_severity(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    assert shown(hygiene)["notify"]["settings"]["grace"] == {
+        "critical": "0s",
+        "high": "0s",
+        "medium": "1h",
+        "low": "1d",
+    }
+    user = machine.user_policies / "mine.yaml"
+    user.write_text("schema: 1\nnotify:\n  grace: {low: 2d}\n  quiet_hours: 22:00-07:30\n")
+    admin = machine.admin_policies / "acme.yaml"
+    admin.write_text("schema: 1\nnotify:\n  grace: {high: 15m, medium: null}\n")
+    notify = shown(hygiene)["notify"]
+    assert notify["settings"]["grace"] == {
+        "critical": "0s",
+        "high": "15m",
+        "medium": None,
+        "low": "2d",
+    }
+    assert notify["settings"]["quiet_hours"] == "22:00-07:30"
+    assert notify["from"] == {"grace": str(admin), "quiet_hours": str(user)}
+    assert '  quiet_hours: "22:00-07:30"  # ' + str(user) in hygiene("policy", "show").out
