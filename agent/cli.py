@@ -35,6 +35,12 @@ log = logging.getLogger("agent")
 EXIT_OK, EXIT_FAILING, EXIT_USAGE = 0, 1, 2
 
 
+class _LowercaseLevel(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"hygiene: {message} (see `{self.prog} --help`)\n")
@@ -80,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LowercaseLevel("hygiene: %(levelname)s: %(message)s"))
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="hygiene: %(levelname)s: %(message)s",
+        level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[handler], force=True
     )
     try:
         return _dispatch(args)
@@ -95,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (head, less) went away: not an error worth a message.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as err:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        reason = (err.strerror or type(err).__name__).lower()
+        print(f"hygiene: cannot write the output: {reason}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _dispatch(args: argparse.Namespace) -> int:

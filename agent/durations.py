@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PATTERN = re.compile(r"^\s*(-?)(\d+)\s*([smhd])\s*$")
+_PATTERN = re.compile(r"^\s*(-?)([0-9]{1,9})\s*([smhd])\s*$", re.ASCII)
 EXPECTED = 'a duration such as "30s", "15m", "4h" or "7d"'
+LONGEST = timedelta(days=3650)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -20,7 +21,10 @@ def parse_duration(text: str) -> timedelta:
     sign, number, unit = match.groups()
     if sign:
         raise ValueError(f"a duration cannot be negative, got {text!r}")
-    return timedelta(seconds=int(number) * _UNITS[unit])
+    seconds = int(number) * _UNITS[unit]
+    if seconds > LONGEST.total_seconds():
+        raise ValueError(f"a duration can be at most 3650d (ten years), got {text!r}")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:
@@ -34,8 +38,8 @@ def format_duration(value: timedelta) -> str:
 
 def _validate(value: Any) -> timedelta:
     if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise ValueError("a duration cannot be negative")
+        if not timedelta(0) <= value <= LONGEST:
+            raise ValueError("a duration must be between 0s and 3650d")
         return value
     if isinstance(value, str):
         return parse_duration(value)

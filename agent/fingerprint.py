@@ -14,6 +14,8 @@ import os
 import secrets
 from pathlib import Path
 
+from agent.files import read_small_file
+
 log = logging.getLogger(__name__)
 
 KEY_FILE = "install.key"
@@ -61,10 +63,12 @@ def _load_or_create_key(state_dir: Path) -> bytes:
     ensure_private_dir(state_dir)
     path = state_dir / KEY_FILE
     try:
-        key = path.read_bytes()
+        key = read_small_file(path, KEY_BYTES * 2)
     except FileNotFoundError:
         key = b""
     if len(key) == KEY_BYTES:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
         return key
     if key:
         # A truncated key (a crash mid-write, a full disk) is replaced; its ids were unusable.

@@ -37,8 +37,19 @@ class Paths:
         )
 
     def display(self, path: Path) -> str:
-        """A path as a person reads it: ~/.ssh/id_rsa rather than /home/ann/.ssh/id_rsa."""
+        """A path as a person reads it: ~/.ssh/id_rsa rather than /home/ann/.ssh/id_rsa.
+
+        Control characters in a name are shown escaped: a file name must not be able to
+        move the cursor or forge a line of the report.
+        """
         try:
-            return "~/" + path.relative_to(self.home).as_posix()
+            text = "~/" + path.relative_to(self.home).as_posix()
         except ValueError:
-            return str(path)
+            text = str(path)
+        return printable(text)
+
+
+def printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)

@@ -8,9 +8,7 @@ under `locked:` keeps what the default and admin layers say, whatever a user fil
 from __future__ import annotations
 
 import errno
-import os
 import re
-import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -33,6 +31,7 @@ from pydantic import (
 from agent.checks.base import Check, CheckParams
 from agent.durations import Duration
 from agent.errors import PolicyError
+from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.paths import Paths
 
 MAX_POLICY_BYTES = 1024 * 1024
@@ -58,21 +57,6 @@ class PolicyLayer:
     checks: dict[str, dict[str, Any]]
     locked: tuple[str, ...]
     notify: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The policy in force: every known check's settings and the file each setting came from."""
-
-    name: str
-    revision: int
-    sources: list[str]
-    locked: dict[str, str]
-    settings: dict[str, CheckParams]
-    origins: dict[str, dict[str, str]]
-    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
-    notify_origins: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
 
 
 # --- when to tell the person (read by agent.nudge) ---------------------------------
@@ -152,6 +136,21 @@ class NotifySettings(BaseModel):
     )
 
 
+@dataclass(frozen=True)
+class Policy:
+    """The policy in force: every known check's settings and the file each setting came from."""
+
+    name: str
+    revision: int
+    sources: list[str]
+    locked: dict[str, str]
+    settings: dict[str, CheckParams]
+    origins: dict[str, dict[str, str]]
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    notify_origins: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
 def builtin_policy_path() -> Path:
     here = Path(__file__).resolve().parent
     packaged = here / "policies" / "default.yaml"
@@ -166,7 +165,7 @@ def policy_files(folder: Path) -> list[Path]:
     except FileNotFoundError:
         return []
     except OSError as err:
-        raise PolicyError(str(folder), _os_problem(err, "folder")) from err
+        raise PolicyError(str(folder), _os_problem(err, "folder")) from None
     return sorted(p for p in entries if p.suffix in (".yaml", ".yml"))
 
 
@@ -182,7 +181,7 @@ def load_file(
     path: Path, checks: CheckClasses, level: Level, *, source: str | None = None
 ) -> PolicyLayer:
     source = source or str(path)
-    text = read_policy_text(path, source)
+    text = read_policy_text(path, source, level)
     data, root = _parse_yaml(text, source)
     model = policy_file_model(checks)
     try:
@@ -283,6 +282,13 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
     )
 
 
+def _whole_number(value: Any) -> Any:
+    # YAML's true and 1.0 would pass for 1 in pydantic's lax mode.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected the whole number {SCHEMA_VERSION}, got {value!r}")  # noqa: TRY004 - pydantic reports only ValueError as a validation error
+    return value
+
+
 def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
     """The pydantic model of one policy file, with one optional entry per known check."""
     check_fields: dict[str, Any] = {
@@ -295,13 +301,27 @@ def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
         "PolicyFile",
         __config__=ConfigDict(extra="forbid", title="hygiene-agent policy file"),
         schema_=(
-            Literal[1],
-            Field(alias="schema", description="The policy format version; this one reads 1."),
+            Annotated[Literal[1], BeforeValidator(_whole_number)],
+            Field(alias="schema", description="The policy format version; this reads 1."),
         ),
-        name=(str | None, Field(default=None, description="Shown in reports.")),
+        name=(
+            str | None,
+            Field(
+                default=None,
+                max_length=100,
+                pattern=r"^[^\x00-\x1f\x7f]*$",
+                description="Shown in reports.",
+            ),
+        ),
         revision=(
             int | None,
-            Field(default=None, ge=0, description="Admins raise it with every change."),
+            Field(
+                default=None,
+                ge=0,
+                le=2**31 - 1,
+                strict=True,
+                description="Admins raise it with every change.",
+            ),
         ),
         notify=(
             NotifySettings | None,
@@ -325,29 +345,17 @@ def policy_json_schema(checks: CheckClasses) -> dict[str, Any]:
 # --- reading ---------------------------------------------------------------------
 
 
-def read_policy_text(path: Path, source: str) -> str:
+def read_policy_text(path: Path, source: str, level: Level = Level.user) -> str:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        data = read_small_file(path, MAX_POLICY_BYTES)
+    except IsADirectoryError:
+        raise PolicyError(source, "is a folder, not a policy file") from None
+    except NotRegularFile:
+        raise PolicyError(source, "is not a regular file") from None
+    except FileTooLarge:
+        raise PolicyError(source, "is larger than 1 MiB, too large for a policy file") from None
     except OSError as err:
-        raise PolicyError(source, _os_problem(err, "file")) from None
-    info = os.fstat(fd)
-    problem = None
-    if stat.S_ISDIR(info.st_mode):
-        problem = "is a folder, not a policy file"
-    elif not stat.S_ISREG(info.st_mode):
-        problem = "is not a regular file"
-    elif info.st_size > MAX_POLICY_BYTES:
-        problem = "is larger than 1 MiB, too large for a policy file"
-    if problem:
-        os.close(fd)
-        raise PolicyError(source, problem)
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            data = handle.read(MAX_POLICY_BYTES + 1)
-        except OSError as err:
-            raise PolicyError(source, _os_problem(err, "file")) from None
-    if len(data) > MAX_POLICY_BYTES:
-        raise PolicyError(source, "is larger than 1 MiB, too large for a policy file")
+        raise PolicyError(source, _os_problem(err, "file", level)) from None
     if b"\x00" in data:
         raise PolicyError(source, "is a binary file, not a YAML policy")
     try:
@@ -358,10 +366,15 @@ def read_policy_text(path: Path, source: str) -> str:
         ) from None
 
 
-def _os_problem(err: OSError, what: str) -> str:
+def _os_problem(err: OSError, what: str, level: Level = Level.user) -> str:
     if err.errno == errno.ENOENT:
         return "does not exist"
     if err.errno in (errno.EACCES, errno.EPERM):
+        if level is Level.admin:
+            return (
+                f"cannot be read: permission denied; an admin {what} must be readable by "
+                "every user (ask your administrator)"
+            )
         return f"cannot be read: permission denied; make the {what} readable by you"
     if err.errno == errno.ELOOP:
         return "is a symbolic link loop"
@@ -377,7 +390,7 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node]:
         root = loader.get_single_node()
         if root is None:
             raise PolicyError(source, "is empty; a policy file needs at least `schema: 1`")
-        _reject_duplicate_keys(root, source, ())
+        _check_nodes(root, source, (), set())
         data = loader.construct_document(root)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -389,6 +402,11 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node]:
         ) from None
     except yaml.YAMLError as err:
         raise PolicyError(source, f"is not valid YAML ({err})") from None
+    except RecursionError:
+        raise PolicyError(source, f"is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as err:
+        # PyYAML's constructors raise plain ValueError, e.g. for a 5000-digit number.
+        raise PolicyError(source, f"holds a value that cannot be read ({err})") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -400,7 +418,27 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node]:
     return data, root
 
 
-def _reject_duplicate_keys(node: yaml.Node, source: str, path: tuple[str, ...]) -> None:
+MAX_DEPTH = 16
+
+
+def _check_nodes(node: yaml.Node, source: str, path: tuple[str, ...], visited: set[int]) -> None:
+    """Reject what PyYAML accepts but a policy must not hold: duplicate keys, aliases, depth.
+
+    An alias makes the composer hand back the same node twice; refusing any node seen
+    before stops billion-laughs expansion and self-referencing structures alike.
+    """
+    if id(node) in visited:
+        raise PolicyError(
+            source,
+            "uses a YAML alias (*name); write the value out instead",
+            field=".".join(path) or None,
+            line=node.start_mark.line + 1,
+        )
+    visited.add(id(node))
+    if len(path) > MAX_DEPTH:
+        raise PolicyError(
+            source, f"is nested more than {MAX_DEPTH} levels deep", line=node.start_mark.line + 1
+        )
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -413,10 +451,11 @@ def _reject_duplicate_keys(node: yaml.Node, source: str, path: tuple[str, ...]) 
                     line=key.start_mark.line + 1,
                 )
             seen.add(name)
-            _reject_duplicate_keys(value, source, (*path, name))
+            _check_nodes(key, source, (*path, name), visited)
+            _check_nodes(value, source, (*path, name), visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _reject_duplicate_keys(item, source, (*path, str(index)))
+            _check_nodes(item, source, (*path, str(index)), visited)
 
 
 def _kind(value: object) -> str:
@@ -477,6 +516,8 @@ _PLAIN = {
     "dict_type": "expected a mapping",
     "model_type": "expected a mapping of settings",
     "model_attributes_type": "expected a mapping of settings",
+    "string_pattern_mismatch": "must not contain control characters",
+    "string_too_long": "is too long",
 }
 
 

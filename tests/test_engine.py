@@ -34,6 +34,8 @@ class _Fake(Check[CheckParams]):
     advice = "nothing"
     reads = ()
     keeps = "nothing"
+    alert = "test"
+    alert_many = "{n} tests"
 
 
 class Crashes(_Fake):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,12 +110,108 @@ CONTENT_CASES = [
         2,
         "unknown check 'vpn_thing'",
     ),
-    ("notify-unknown-setting", "schema: 1\nnotify:\n  grace: {urgent: 1h}\n",
-     "notify.grace.urgent", 3, "unknown setting"),
-    ("notify-bad-hours", "schema: 1\nnotify: {quiet_hours: late}\n", "notify.quiet_hours", 2,
-     'expected hours such as "22:00-08:00"'),
-    ("notify-bad-cap", "schema: 1\nnotify: {max_per_hour: 0}\n", "notify.max_per_hour", 2,
-     "greater than or equal to 1"),
+    (
+        "notify-unknown-setting",
+        "schema: 1\nnotify:\n  grace: {urgent: 1h}\n",
+        "notify.grace.urgent",
+        3,
+        "unknown setting",
+    ),
+    (
+        "notify-bad-hours",
+        "schema: 1\nnotify: {quiet_hours: late}\n",
+        "notify.quiet_hours",
+        2,
+        'expected hours such as "22:00-08:00"',
+    ),
+    (
+        "notify-bad-cap",
+        "schema: 1\nnotify: {max_per_hour: 0}\n",
+        "notify.max_per_hour",
+        2,
+        "greater than or equal to 1",
+    ),
+    ("alias", "schema: 1\nchecks: &a {ssh_keys: *a}\n", "checks.ssh_keys", 2, "uses a YAML alias"),
+    ("self-reference", "schema: 1\nx: &a [*a]\n", "x.0", 2, "uses a YAML alias"),
+    (
+        "deep-nesting",
+        "schema: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n",
+        None,
+        2,
+        "is nested more than 16 levels deep",
+    ),
+    (
+        "giant-number",
+        "schema: 1\nrevision: " + "9" * 5000 + "\n",
+        None,
+        None,
+        "holds a value that cannot be read",
+    ),
+    (
+        "revision-too-large",
+        "schema: 1\nrevision: 99999999999\n",
+        "revision",
+        2,
+        "less than or equal to 2147483647",
+    ),
+    (
+        "huge-duration",
+        GOOD_HEAD + "    timeout: 200000d\n",
+        "checks.ssh_keys.timeout",
+        5,
+        "a duration can be at most 3650d",
+    ),
+    (
+        "zero-timeout",
+        GOOD_HEAD + "    timeout: 0s\n",
+        "checks.ssh_keys.timeout",
+        5,
+        "a check needs at least 1s",
+    ),
+    (
+        "too-often",
+        GOOD_HEAD + "    every: 5s\n",
+        "checks.ssh_keys.every",
+        5,
+        "a check runs at most every 10s",
+    ),
+    (
+        "unicode-digit",
+        GOOD_HEAD + "    every: \u0663h\n",
+        "checks.ssh_keys.every",
+        5,
+        "expected a duration",
+    ),
+    ("schema-true", "schema: true\n", "schema", 1, "expected the whole number 1, got True"),
+    ("schema-float", "schema: 1.0\n", "schema", 1, "expected the whole number 1, got 1.0"),
+    (
+        "revision-text",
+        "schema: 1\nrevision: '7'\n",
+        "revision",
+        2,
+        "expected a whole number, got '7'",
+    ),
+    (
+        "enabled-text",
+        GOOD_HEAD + "    enabled: 'yes'\n",
+        "checks.ssh_keys.enabled",
+        5,
+        "expected true or false, got 'yes'",
+    ),
+    (
+        "other-users-home",
+        GOOD_HEAD + "    extra_paths: ['~bob/keys']\n",
+        "checks.ssh_keys.extra_paths",
+        5,
+        "only ~/ is understood",
+    ),
+    (
+        "control-characters-in-name",
+        'schema: 1\nname: "a\\x1b[2Kb"\n',
+        "name",
+        2,
+        "must not contain control characters",
+    ),
     ("empty", "", None, None, "is empty"),
     ("only-comments", "# nothing here yet\n\n", None, None, "is empty"),
 ]
@@ -309,4 +406,43 @@ def test_console_script_shows_no_traceback(
     assert outcome.err == (
         f"hygiene: {path}, line 5: checks.ssh_keys.every: a duration cannot be negative, "
         "got '-1h'\n"
+    )
+
+
+def test_billion_laughs_is_refused_at_once(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    lines = ["schema: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 12)]
+    path = write_case(machine.user_policies / "bomb.yaml", "\n".join(lines) + "\n")
+    started = time.monotonic()
+    outcome = hygiene("check")
+    assert time.monotonic() - started < 5
+    # The line is the anchor's: the alias is the same node again.
+    assert_one_sentence(outcome, path, "a1.0", 2, "uses a YAML alias")
+
+
+def test_unreadable_admin_file_says_whom_to_ask(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"hygiene-admin-{os.getpid()}"
+    (folder / "policies.d").mkdir(mode=0o755, parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    path = write_case(folder / "policies.d" / "acme.yaml", "schema: 1\n")
+    path.chmod(0o600)
+    os.environ["HYGIENE_ADMIN_DIR"] = str(folder)
+    os.environ["XDG_CONFIG_HOME"] = str(folder / "no-user-config")
+    try:
+        with as_nobody():
+            outcome = hygiene("policy", "show")
+    finally:
+        path.unlink()
+        (folder / "policies.d").rmdir()
+        folder.rmdir()
+    assert_one_sentence(
+        outcome,
+        path,
+        None,
+        None,
+        "an admin file must be readable by every user (ask your administrator)",
     )

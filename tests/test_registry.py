@@ -45,6 +45,7 @@ def test_every_check_says_what_it_is_reads_and_keeps() -> None:
         c: type[Check[Any]] = check
         assert c.title and c.rationale and c.advice and c.keeps, c.id
         assert c.reads and all(c.reads), c.id
+        assert c.alert and "{n}" in c.alert_many, c.id
         assert isinstance(c.severity, Severity)
         assert len(c.explanation()) > 80, f"{c.id} needs a docstring a person can read"
         assert issubclass(c.Params, CheckParams)

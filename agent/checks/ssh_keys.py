@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import shlex
 import stat
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.durations import Duration
+from agent.errors import ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes.keyfiles import KeyFile, find_key_files, permission_bits
 
@@ -17,10 +19,23 @@ class SshKeysParams(CheckParams):
     extra_paths: list[str] = Field(
         default_factory=list,
         description="More files or folders (not descended) to look for private keys in; "
-        "~ and relative paths start at the home directory.",
+        "~/ and relative paths start at the home directory.",
     )
+
+    @field_validator("extra_paths")
+    @classmethod
+    def _home_relative(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if path.startswith("~") and path != "~" and not path.startswith("~/"):
+                raise ValueError(f"only ~/ is understood, not another user's ~, got {path!r}")
+        return paths
+
     min_rsa_bits: int = Field(
-        default=2048, ge=1024, description="RSA keys shorter than this are reported."
+        default=2048,
+        ge=1024,
+        le=16384,
+        strict=True,
+        description="RSA keys shorter than this are reported.",
     )
 
 
@@ -50,18 +65,28 @@ class SshKeysCheck(Check[SshKeysParams]):
         "the permissions of those files and of ~/.ssh",
     )
     keeps = "the file name, key type and size, and what is wrong; never key material"
+    alert = "An SSH key is not protected"
+    alert_many = "{n} problems with your SSH keys"
     Params = SshKeysParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
         home = ctx.paths.home
         ssh_dir = home / ".ssh"
-        locations = [ssh_dir, *(home / Path(p).expanduser() for p in self.params.extra_paths)]
-        keys, unreadable = find_key_files(locations)
+        extra = [
+            home / p.removeprefix("~").lstrip("/") if p.startswith("~") else home / p
+            for p in self.params.extra_paths
+        ]
+        keys, unreadable = find_key_files([ssh_dir, *extra])
+        for problem in unreadable:
+            shown = ctx.paths.display(problem.path)
+            if problem.path != ssh_dir:
+                self.note(f"{shown} could not be checked: {problem.reason}.")
+            elif not problem.missing:
+                # Without ~/.ssh the audit would read as clean when it saw nothing.
+                raise ProbeUnavailable(f"{shown} could not be read: {problem.reason}")
         findings = self._folder(ctx, ssh_dir)
         for key in keys:
             findings.extend(self._key(ctx, key))
-        for problem in unreadable:
-            self.note(f"{ctx.paths.display(problem.path)} could not be checked: {problem.reason}.")
         return findings
 
     def _folder(self, ctx: CheckContext, ssh_dir: Path) -> list[Finding]:
@@ -72,14 +97,17 @@ class SshKeysCheck(Check[SshKeysParams]):
         if mode is None or not mode & 0o066:
             return []
         shown = ctx.paths.display(ssh_dir)
+        if mode & 0o022:
+            harm = "others can replace your keys and the list of machines you trust"
+        else:
+            harm = "others can see which keys you have and which machines you trust"
         return [
             self.finding(
                 ctx,
                 shown,
                 "folder open to others",
-                f"{shown} can be {_who(mode)} (mode {mode:04o}): others can read or replace "
-                "your keys and the list of machines you trust.",
-                f"Run: chmod 700 {shown}",
+                f"{shown} can be {_who(mode)} (mode {mode:04o}): {harm}.",
+                f"Run: chmod 700 {shell_quote(shown)}",
                 mode=f"{mode:04o}",
             )
         ]
@@ -96,7 +124,7 @@ class SshKeysCheck(Check[SshKeysParams]):
                     shown,
                     "no passphrase",
                     f"{shown} has no passphrase: anyone who copies this file can use it.",
-                    f"Add a passphrase: ssh-keygen -p -f {shown} "
+                    f"Add a passphrase: ssh-keygen -p -f {shell_quote(shown)} "
                     "(ssh-agent then asks for it once per session).",
                     **facts,
                 )
@@ -109,7 +137,7 @@ class SshKeysCheck(Check[SshKeysParams]):
                     "readable by others",
                     f"{shown} can be {_who(key.mode)} (mode {key.mode:04o}); "
                     "a private key must be yours alone.",
-                    f"Run: chmod 600 {shown}",
+                    f"Run: chmod 600 {shell_quote(shown)}",
                     mode=f"{key.mode:04o}",
                     **facts,
                 )
@@ -152,3 +180,10 @@ def _who(mode: int) -> str:
     if len(parts) > 1:
         return ", ".join(parts[:-1]) + " and " + parts[-1]
     return parts[0] if parts else "reached by others"
+
+
+def shell_quote(shown: str) -> str:
+    """A displayed path as a shell word: ~/ stays outside the quotes so the shell expands it."""
+    if shown.startswith("~/"):
+        return "~/" + shlex.quote(shown[2:])
+    return shlex.quote(shown)

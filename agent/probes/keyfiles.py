@@ -1,8 +1,9 @@
 """Facts about private key files: format, type, size, whether a passphrase protects them.
 
-Only headers and the public part are decoded, in memory; no key material is kept, logged
-or returned. Formats: OpenSSH (openssh-key-v1), traditional PEM (RSA/DSA/EC), PKCS#8
-(plain and encrypted) and PuTTY .ppk.
+Files of up to 1 MiB are read; of a key, at most the first 6 KiB of its decoded body is
+looked at, in memory, to find the header and the size of the key. No key material is
+kept, logged or returned. Formats: OpenSSH (openssh-key-v1), traditional PEM (RSA/DSA/EC),
+PKCS#8 (plain and encrypted) and PuTTY .ppk.
 """
 
 from __future__ import annotations
@@ -11,20 +12,25 @@ import base64
 import binascii
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# A 16384-bit RSA key in PEM is about 12 KiB; anything much larger is not a key file.
-MAX_KEY_FILE = 64 * 1024
+from agent.files import FileTooLarge, NotRegularFile, read_small_file
+
+# A key is a few KiB; a bundle with certificates and padding is still far below this.
+MAX_KEY_FILE = 1024 * 1024
+MAX_PUBLIC_FILE = 64 * 1024
 # Enough base64 for the header and the public key of any key type.
 _PREFIX_CHARS = 8192
-_SNIFF = 64
+_BEGIN = re.compile(r"^-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----\s*$", re.MULTILINE)
 
 _OPENSSH_MAGIC = b"openssh-key-v1\x00"
 _OIDS = {
     bytes.fromhex("2a864886f70d010101"): "rsa",
+    bytes.fromhex("2a864886f70d01010a"): "rsa",  # RSASSA-PSS
     bytes.fromhex("2a8648ce380401"): "dsa",
     bytes.fromhex("2a8648ce3d0201"): "ecdsa",
     bytes.fromhex("2b6570"): "ed25519",
@@ -60,6 +66,7 @@ class KeyFile:
 class Unreadable:
     path: Path
     reason: str
+    missing: bool = False
 
 
 class _Truncated(Exception):
@@ -104,13 +111,12 @@ def find_key_files(locations: Iterable[Path]) -> tuple[list[KeyFile], list[Unrea
 def _candidates(locations: Iterable[Path], problems: list[Unreadable]) -> Iterator[Path]:
     for location in locations:
         try:
-            if not location.is_dir():
-                if location.exists():
-                    yield location
+            if not stat.S_ISDIR(location.stat().st_mode):
+                yield location
                 continue
             entries = sorted(location.iterdir())
         except OSError as err:
-            problems.append(Unreadable(location, _reason(err)))
+            problems.append(Unreadable(location, _reason(err), missing=err.errno == errno.ENOENT))
             continue
         for entry in entries:
             if entry.suffix != ".pub":
@@ -118,6 +124,8 @@ def _candidates(locations: Iterable[Path], problems: list[Unreadable]) -> Iterat
 
 
 def _reason(err: OSError) -> str:
+    if err.errno == errno.ENOENT:
+        return "it does not exist"
     if err.errno == errno.ELOOP:
         return "it is a symbolic link loop"
     if err.errno in (errno.EACCES, errno.EPERM):
@@ -127,36 +135,26 @@ def _reason(err: OSError) -> str:
 
 def read_key_file(path: Path) -> KeyFile | None:
     """The facts of one private key file, or None when the file is not a private key."""
-    # O_NONBLOCK: a FIFO or device planted in ~/.ssh must not hang the audit.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_KEY_FILE:
-        os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        head = handle.read(_SNIFF)
-        if not (head.startswith(b"-----BEGIN ") or head.startswith(b"PuTTY-User-Key-File-")):
-            return None
-        data = head + handle.read(MAX_KEY_FILE)
-    mode = stat.S_IMODE(info.st_mode) if os.name == "posix" else None
     try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
+        data = read_small_file(path, MAX_KEY_FILE)
+    except (NotRegularFile, FileTooLarge, IsADirectoryError):
         return None
+    mode = permission_bits(path)
+    # Comments may be in any language; only the ASCII structure around them matters.
+    text = data.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
     try:
         if text.startswith("PuTTY-User-Key-File-"):
             return _putty(path, text, mode)
-        return _pem_family(path, text, mode)
+        begin = _BEGIN.search(text)
+        if begin is None:
+            return None
+        return _pem_family(path, begin.group(1), text[begin.end() :], mode)
     except (_Truncated, binascii.Error, ValueError, IndexError) as err:
         raise DamagedKey(str(path)) from err
 
 
-def _pem_family(path: Path, text: str, mode: int | None) -> KeyFile | None:
-    lines = text.splitlines()
-    label = lines[0].removeprefix("-----BEGIN ").removesuffix("-----").strip()
-    if not label.endswith("PRIVATE KEY"):
-        return None
-    headers, body = _split_pem(lines[1:])
+def _pem_family(path: Path, label: str, rest: str, mode: int | None) -> KeyFile:
+    headers, body = _split_pem(rest.splitlines())
     if label == "OPENSSH PRIVATE KEY":
         cipher, key_type, bits = _openssh(_decode_prefix(body))
         return KeyFile(path, "openssh", key_type, bits, cipher != "none", mode)
@@ -166,12 +164,14 @@ def _pem_family(path: Path, text: str, mode: int | None) -> KeyFile | None:
     if label == "PRIVATE KEY":
         key_type, bits = _pkcs8(_decode_prefix(body))
         return KeyFile(path, "pkcs8", key_type, bits, encrypted=False, mode=mode)
+    if label not in _PEM_LABEL_TYPES:
+        raise ValueError("not a private key label this probe knows")
     if "Proc-Type: 4,ENCRYPTED" in headers:
         key_type, bits = _from_public_file(path)
         if key_type == "unknown":
-            key_type = _PEM_LABEL_TYPES.get(label, "unknown")
+            key_type = _PEM_LABEL_TYPES[label]
         return KeyFile(path, "pem", key_type, bits, encrypted=True, mode=mode)
-    key_type = _PEM_LABEL_TYPES.get(label, "unknown")
+    key_type = _PEM_LABEL_TYPES[label]
     bits = _traditional_bits(key_type, _decode_prefix(body))
     return KeyFile(path, "pem", key_type, bits, encrypted=False, mode=mode)
 
@@ -196,7 +196,8 @@ def _decode_prefix(body: list[str]) -> bytes:
     joined = "".join(body)
     if len(joined) > _PREFIX_CHARS:
         joined = joined[:_PREFIX_CHARS]
-    return base64.b64decode(joined + "=" * (-len(joined) % 4))
+    joined = joined[: len(joined) - len(joined) % 4]
+    return base64.b64decode(joined, validate=True)
 
 
 # --- SSH wire format -------------------------------------------------------------
@@ -261,7 +262,8 @@ def _mpint_bits(value: bytes) -> int:
 def _from_public_file(path: Path) -> tuple[str, int | None]:
     """Type and size of an encrypted key, from the .pub that ssh-keygen writes beside it."""
     try:
-        fields = path.with_name(path.name + ".pub").read_text("ascii").split()
+        public = read_small_file(path.with_name(path.name + ".pub"), MAX_PUBLIC_FILE)
+        fields = public.decode("ascii", "replace").split()
         return _ssh_public_blob(base64.b64decode(fields[1]))
     except (OSError, IndexError, ValueError, _Truncated):
         return "unknown", None
@@ -283,50 +285,60 @@ def _der(data: bytes, pos: int) -> tuple[int, int, int]:
     return tag, int.from_bytes(data[pos + 2 : pos + 2 + size], "big"), pos + 2 + size
 
 
+def _expect(data: bytes, pos: int, tag: int) -> tuple[int, int]:
+    """(length, content start) of the element at pos, which must carry this tag."""
+    found, length, start = _der(data, pos)
+    if found != tag:
+        raise ValueError(f"expected DER tag {tag:#x}, found {found:#x}")
+    return length, start
+
+
+_SEQUENCE, _INTEGER, _OCTETS, _OID = 0x30, 0x02, 0x04, 0x06
+
+
 def _integer_bits(data: bytes, pos: int) -> int:
-    tag, length, start = _der(data, pos)
-    if tag != 0x02:
-        raise ValueError("expected an INTEGER")
+    length, start = _expect(data, pos, _INTEGER)
+    if length == 0:
+        raise ValueError("empty INTEGER")
     while length > 1 and data[start] == 0:
         start += 1
         length -= 1
     return (length - 1) * 8 + data[start].bit_length()
 
 
-def _skip(data: bytes, pos: int) -> int:
-    _, length, start = _der(data, pos)
+def _skip(data: bytes, pos: int, tag: int) -> int:
+    length, start = _expect(data, pos, tag)
     return start + length
 
 
 def _traditional_bits(key_type: str, der: bytes) -> int | None:
     """RSAPrivateKey / DSAPrivateKey: SEQUENCE { version, n or p, ... }; EC: the scalar's size."""
-    _, _, inner = _der(der, 0)
-    after_version = _skip(der, inner)
+    _, inner = _expect(der, 0, _SEQUENCE)
+    after_version = _skip(der, inner, _INTEGER)
     if key_type in ("rsa", "dsa"):
         return _integer_bits(der, after_version)
-    if key_type == "ecdsa":
-        _, length, _ = _der(der, after_version)
-        return _EC_PRIVATE_LENGTH_BITS.get(length)
-    return None
+    length, _ = _expect(der, after_version, _OCTETS)
+    return _EC_PRIVATE_LENGTH_BITS.get(length)
 
 
 def _pkcs8(der: bytes) -> tuple[str, int | None]:
     """PrivateKeyInfo: SEQUENCE { version, AlgorithmIdentifier { oid, params }, OCTET STRING }."""
-    _, _, inner = _der(der, 0)
-    algorithm = _skip(der, inner)
-    _, alg_length, alg_start = _der(der, algorithm)
-    _, oid_length, oid_start = _der(der, alg_start)
+    _, inner = _expect(der, 0, _SEQUENCE)
+    algorithm = _skip(der, inner, _INTEGER)
+    alg_length, alg_start = _expect(der, algorithm, _SEQUENCE)
+    oid_length, oid_start = _expect(der, alg_start, _OID)
     key_type = _OIDS.get(der[oid_start : oid_start + oid_length], "unknown")
     params = oid_start + oid_length
     private = alg_start + alg_length
+    _expect(der, private, _OCTETS)
     if key_type == "rsa":
-        _, _, key_start = _der(der, private)
+        _, key_start = _expect(der, private, _OCTETS)
         return key_type, _traditional_bits("rsa", der[key_start:])
     if key_type == "dsa":
-        _, _, dsa_params = _der(der, params)
+        _, dsa_params = _expect(der, params, _SEQUENCE)
         return key_type, _integer_bits(der, dsa_params)
     if key_type == "ecdsa":
-        _, curve_length, curve_start = _der(der, params)
+        curve_length, curve_start = _expect(der, params, _OID)
         return key_type, _CURVE_OIDS.get(der[curve_start : curve_start + curve_length])
     if key_type == "ed25519":
         return key_type, 256

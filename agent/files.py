@@ -1,0 +1,44 @@
+"""Reading small files without side effects: nothing but regular files is ever opened.
+
+Opening a device can act (a watchdog arms, a tape rewinds) and a FIFO blocks forever, so
+the type is checked before the open and again on the open descriptor.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+class NotRegularFile(OSError):
+    """A device, FIFO or socket where a file was expected."""
+
+
+class FileTooLarge(OSError):
+    """A file larger than the reader accepts."""
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """The contents of a regular file of at most `limit` bytes."""
+    _require_regular(path.stat(), path, limit)
+    fd = os.open(path, _FLAGS | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        # The file may have been swapped between the stat and the open.
+        _require_regular(os.fstat(handle.fileno()), path, limit)
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(errno.EFBIG, f"larger than {limit} bytes", str(path))
+    return data
+
+
+def _require_regular(info: os.stat_result, path: Path, limit: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+    if info.st_size > limit:
+        raise FileTooLarge(errno.EFBIG, f"larger than {limit} bytes", str(path))
