@@ -14,6 +14,8 @@ import pytest
 
 from agent.cli import main
 
+pytest_plugins = ["tests.desktop"]
+
 
 def require_tool(name: str) -> str:
     """The path of a real tool; skip without it, or fail when HYGIENE_REQUIRE_REAL=1 (CI)."""

@@ -1,0 +1,304 @@
+"""Delivery of a notification to the person: D-Bus on Linux, plyer elsewhere, a log line last.
+
+This module never decides what to send or when; it only tries to put the given text in front
+of the person and says, honestly, whether that is known to have happened.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import logging
+import unicodedata
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from jeepney.auth import AuthenticationError  # type: ignore[import-untyped]
+from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
+from jeepney.wrappers import (  # type: ignore[import-untyped]
+    DBusAddress,
+    DBusErrorResponse,
+    new_method_call,
+    unwrap_msg,
+)
+
+log = logging.getLogger(__name__)
+
+Urgency = Literal["low", "normal", "critical"]
+
+TITLE_LIMIT = 100
+BODY_LIMIT = 1000
+NO_BACKEND = "No desktop notification backend is available."
+
+_URGENCY_BYTE: dict[str, int] = {"low": 0, "normal": 1, "critical": 2}
+_NOTIFICATIONS = DBusAddress(
+    "/org/freedesktop/Notifications",
+    bus_name="org.freedesktop.Notifications",
+    interface="org.freedesktop.Notifications",
+)
+_NO_SERVER_ERRORS = frozenset(
+    {"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"}
+)
+
+
+@dataclass(frozen=True)
+class Notification:
+    title: str
+    body: str
+    urgency: Urgency
+    actions: tuple[tuple[str, str], ...] = (("snooze-1d", "Snooze 1 day"), ("details", "Details"))
+    app_name: str = "hygiene-agent"
+    icon: str = "dialog-warning"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    backend: str
+    delivered: bool
+    server_id: int | None = None
+    reason: str | None = None
+
+
+class Backend(Protocol):
+    name: str
+
+    def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
+        """Try to show the notification; never raises."""
+        ...
+
+
+def _clean(text: str, *, single_line: bool = False) -> str:
+    """Drop control characters (but keep newlines), so nothing can reformat the display."""
+    # Lone surrogates cannot be encoded as UTF-8 and would make the D-Bus encoder raise.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    kept: list[str] = []
+    for char in text:
+        if char == "\n":
+            kept.append(" " if single_line else char)
+        elif char == "\t":
+            kept.append(" ")
+        elif unicodedata.category(char) != "Cc":
+            kept.append(char)
+    return "".join(kept)
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
+def _title(notification: Notification) -> str:
+    return _cut(_clean(notification.title, single_line=True).strip(), TITLE_LIMIT)
+
+
+def _body(notification: Notification, *, markup: bool) -> str:
+    body = _cut(_clean(notification.body).strip(), BODY_LIMIT)
+    # Escaped after cutting, so that the cut never splits an entity.
+    return html.escape(body, quote=False) if markup else body
+
+
+def _session_bus_address(env: Mapping[str, str]) -> str | None:
+    address = env.get("DBUS_SESSION_BUS_ADDRESS", "").strip()
+    if address:
+        return address
+    # Where libdbus and sd-bus look when the variable is unset (systemd user sessions).
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if runtime and (Path(runtime) / "bus").exists():
+        return f"unix:path={Path(runtime) / 'bus'}"
+    return None
+
+
+class BusBackend:
+    """org.freedesktop.Notifications on the session bus, one short-lived connection per send."""
+
+    name = "bus"
+
+    def __init__(self, env: Mapping[str, str], timeout: float = 2.0) -> None:
+        self._env = dict(env)
+        self._timeout = timeout
+
+    def _failed(self, reason: str) -> Delivery:
+        return Delivery(self.name, delivered=False, reason=reason)
+
+    def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
+        address = _session_bus_address(self._env)
+        if address is None:
+            return self._failed(
+                "No D-Bus session bus is known (DBUS_SESSION_BUS_ADDRESS is unset)."
+            )
+        seconds = f"{self._timeout:g} second{'' if self._timeout == 1 else 's'}"
+        try:
+            connection = open_dbus_connection(bus=address, auth_timeout=self._timeout)
+        except TimeoutError:
+            return self._failed(f"The session bus did not answer within {seconds}.")
+        except OSError as err:
+            why = err.strerror or type(err).__name__
+            return self._failed(f"Could not connect to the D-Bus session bus ({why}).")
+        except AuthenticationError:
+            return self._failed("The D-Bus session bus did not accept this agent's connection.")
+        except (RuntimeError, ValueError, KeyError):
+            # How jeepney answers an address it cannot parse or a transport it lacks (tcp, ...).
+            return self._failed("The D-Bus session bus address is not one this agent can use.")
+        with connection:
+            try:
+                server_id = self._notify(connection, notification, replaces_id)
+            except DBusErrorResponse as err:
+                name = str(err.name)
+                if name in _NO_SERVER_ERRORS:
+                    return self._failed("No notification server is running on the session bus.")
+                return self._failed(f"The notification server refused the notification ({name}).")
+            except TimeoutError:
+                return self._failed(f"The notification server did not answer within {seconds}.")
+            except OSError:
+                return self._failed("The connection to the D-Bus session bus broke.")
+            except (TypeError, ValueError):
+                return self._failed("The notification could not be encoded for D-Bus.")
+        if server_id is None:
+            return self._failed("The notification server answered Notify without an id.")
+        return Delivery(self.name, delivered=True, server_id=server_id)
+
+    def _notify(
+        self, connection: Any, notification: Notification, replaces_id: int | None
+    ) -> int | None:
+        def call(method: str, signature: str | None = None, body: tuple[Any, ...] = ()) -> Any:
+            message = new_method_call(_NOTIFICATIONS, method, signature, body)
+            return unwrap_msg(connection.send_and_get_reply(message, timeout=self._timeout))
+
+        answer = call("GetCapabilities")
+        capabilities = (
+            {str(c) for c in answer[0]} if answer and isinstance(answer[0], list) else set()
+        )
+        actions: list[str] = []
+        if "actions" in capabilities:
+            for key, label in notification.actions:
+                actions += [_clean(key, single_line=True), _clean(label, single_line=True)]
+        replaces = replaces_id if replaces_id is not None and 0 < replaces_id < 2**32 else 0
+        reply = call(
+            "Notify",
+            "susssasa{sv}i",
+            (
+                _clean(notification.app_name, single_line=True),
+                replaces,
+                _clean(notification.icon, single_line=True),
+                _title(notification),
+                _body(notification, markup="body-markup" in capabilities),
+                actions,
+                {"urgency": ("y", _URGENCY_BYTE.get(notification.urgency, 1))},
+                -1,
+            ),
+        )
+        return reply[0] if reply and isinstance(reply[0], int) else None
+
+
+# Of plyer's implementations, only these raise when the notification is not accepted: the
+# others hand it to notify-send, a thread or an OS call and drop the outcome.
+_PLYER_CONFIRMS = frozenset({"NotifyDbus"})
+# On macOS and Windows plyer's call into the OS is the only path and the only signal there
+# is; calling that undelivered would re-send the same notice every cycle.
+_PLYER_OS_HANDOFF = frozenset({"OSXNotification", "WindowsNotification"})
+
+
+class PlyerBackend:
+    """plyer's notification facade; the Delivery's backend names the implementation it used."""
+
+    name = "plyer"
+
+    def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
+        try:
+            platform = str(importlib.import_module("plyer.utils").platform)
+            module = importlib.import_module(f"plyer.platforms.{platform}.notification")
+            with warnings.catch_warnings():
+                # plyer warns (to stderr) about each Linux helper it does not find.
+                warnings.simplefilter("ignore")
+                implementation: Any = module.instance()
+        except Exception:  # noqa: BLE001 - plyer platform modules fail on import in many ways
+            return Delivery(
+                "plyer:none",
+                delivered=False,
+                reason="plyer has no notification implementation for this system.",
+            )
+        kind = type(implementation).__name__
+        backend = f"{self.name}:{'none' if kind == 'Notification' else kind}"
+        if kind == "Notification":
+            # The bare facade: notify() would raise NotImplementedError with no message.
+            return Delivery(
+                backend, delivered=False, reason="plyer found no notification tool on this system."
+            )
+        linux = platform == "linux"
+        title = _title(notification)
+        # Linux notification servers nearly all read the body as markup; others show it as is.
+        body = _body(notification, markup=linux and kind != "NotifyDesktopPortals")
+        if kind == "NotifyDesktopPortals":
+            # plyer pastes both texts into a GVariant literal between single quotes.
+            title, body = (t.replace("\\", "\\\\").replace("'", "\\'") for t in (title, body))
+        elif kind == "NotifySendNotification":
+            # plyer puts both texts before its own options with no "--": a leading "-" would be
+            # read as an option. A word joiner in front is invisible and stops that.
+            title, body = (f"\u2060{t}" if t.startswith("-") else t for t in (title, body))
+        try:
+            hints: dict[str, Any] = {}
+            if kind == "NotifyDbus":
+                # dbus-python would send a plain int as int32, which servers ignore for urgency.
+                byte = importlib.import_module("dbus").Byte
+                hints["urgency"] = byte(_URGENCY_BYTE.get(notification.urgency, 1))
+            implementation.notify(
+                title=title,
+                message=body,
+                app_name=_clean(notification.app_name, single_line=True),
+                app_icon=_clean(notification.icon, single_line=True) if linux else "",
+                hints=hints,
+            )
+        except Exception:  # noqa: BLE001 - any plyer implementation may raise anything
+            # The exception's text is left out: it may quote the notification.
+            return Delivery(backend, delivered=False, reason=f"plyer's {kind} failed to send it.")
+        if kind in _PLYER_CONFIRMS or kind in _PLYER_OS_HANDOFF:
+            return Delivery(backend, delivered=True)
+        return Delivery(
+            backend,
+            delivered=False,
+            reason=f"plyer's {kind} does not report whether the notification was shown.",
+        )
+
+
+class LogBackend:
+    """The record of a notification nobody was shown: one WARNING line, never a failure."""
+
+    name = "log"
+
+    def __init__(self, reason: str | None = None) -> None:
+        self._reason = reason or NO_BACKEND
+
+    def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
+        # %r keeps a multi-line body on one log line.
+        log.warning(
+            "notification not shown (%s): title=%r body=%r",
+            self._reason.rstrip("."),
+            _title(notification),
+            _body(notification, markup=False),
+        )
+        return Delivery(self.name, delivered=False, reason=self._reason)
+
+
+def default_backends(env: Mapping[str, str], platform: str) -> list[Backend]:
+    """The backends to try in order on this platform (LogBackend is the caller's last resort)."""
+    if platform in ("darwin", "win32"):
+        return [PlyerBackend()]
+    return [BusBackend(env), PlyerBackend()]
+
+
+def deliver(
+    notification: Notification, backends: Sequence[Backend], replaces_id: int | None = None
+) -> Delivery:
+    """The first backend's successful delivery; otherwise a log line and the first failure."""
+    failures: list[Delivery] = []
+    for backend in backends:
+        result = backend.send(notification, replaces_id)
+        if result.delivered:
+            return result
+        failures.append(result)
+    reason = next((f.reason for f in failures if f.reason), None) or NO_BACKEND
+    return LogBackend(reason).send(notification)
