@@ -1,4 +1,8 @@
-"""The `hygiene` command: parses arguments and hands each command to the code that does it."""
+"""The `hygiene` command: parses arguments and hands each command to the code that does it.
+
+The agent's memory (store, notification backends) is imported only by the commands that
+use it, so that `hygiene check` starts within its budget (bench/startup.py).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from agent import __version__
 from agent.checks import ALL_CHECKS
 from agent.checks.base import CheckContext
+from agent.durations import format_duration, parse_duration
 from agent.engine import run_checks
 from agent.errors import AgentError, UsageError
 from agent.fingerprint import Fingerprinter
@@ -26,9 +32,24 @@ from agent.report import (
     audit_table,
     catalogue,
     catalogue_text,
+    notification_json,
+    notifications_text,
     policy_json,
     policy_text,
+    run_summary,
+    status_json,
+    status_text,
 )
+
+if TYPE_CHECKING:
+    from agent.store import Store
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 log = logging.getLogger("agent")
 
@@ -81,11 +102,40 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="the policy in force, and where each setting came from")
     show.add_argument("--json", action="store_true")
     actions.add_parser("schema", help="print the JSON Schema of policy files")
+
+    run = commands.add_parser("run", help="audit, remember and notify")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="one full cycle: check, store, decide, notify, then exit",
+    )
+
+    status = commands.add_parser("status", help="what is failing now, with the advice")
+    status.add_argument("--json", action="store_true")
+
+    history = commands.add_parser("notifications", help="the notifications sent, newest first")
+    history.add_argument("--json", action="store_true")
+    history.add_argument("--limit", type=_positive, default=20, metavar="N")
+
+    snooze = commands.add_parser("snooze", help="no notices about a check or finding for a while")
+    snooze.add_argument("target", metavar="ID", help="a check id or a finding id")
+    snooze.add_argument("duration", metavar="DURATION", help='such as "4h" or "2d"')
+    unsnooze = commands.add_parser("unsnooze", help="end a snooze")
+    unsnooze.add_argument("target", metavar="ID", help="a check id or a finding id")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """The `hygiene` command. `clock` is for tests that move time instead of waiting."""
     args = build_parser().parse_args(argv)
+    args.clock = clock or utc_now
     handler = logging.StreamHandler()
     handler.setFormatter(_LowercaseLevel("hygiene: %(levelname)s: %(message)s"))
     logging.basicConfig(
@@ -114,6 +164,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(args)
     if args.command == "checks":
         return _checks(args)
+    if args.command == "run":
+        return _run_once(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "notifications":
+        return _notifications(args)
+    if args.command == "snooze":
+        return _snooze(args)
+    if args.command == "unsnooze":
+        return _unsnooze(args)
     if args.action == "validate":
         return _policy_validate(args)
     if args.action == "show":
@@ -139,6 +199,100 @@ def _check(args: argparse.Namespace) -> int:
         sys.stdout.write(audit_table(policy, results, width=_width(), colour=colour))
     failing = any(r.status in (Status.fail, Status.error) for r in results)
     return EXIT_FAILING if failing else EXIT_OK
+
+
+def _run_once(args: argparse.Namespace) -> int:
+    from agent.cycle import run_cycle
+    from agent.notify import default_backends
+    from agent.store import Store
+
+    paths = Paths.from_environment()
+    policy = _load(paths, [])
+    ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state))
+    with Store.open(paths.state) as store:
+        outcome = run_cycle(
+            policy=policy,
+            checks=ALL_CHECKS,
+            ctx=ctx,
+            store=store,
+            backends=default_backends(os.environ, sys.platform),
+            now=args.clock(),
+        )
+    for _, record in outcome.sent:
+        if not record.delivered:
+            print(f"hygiene: {record.title!r} was not delivered: {record.reason}", file=sys.stderr)
+    sys.stdout.write(run_summary(outcome))
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from agent.store import Store
+
+    paths = Paths.from_environment()
+    now = args.clock()
+    with Store.open(paths.state) as store:
+        failing = store.current(now)
+    if args.json:
+        _print_json(status_json(failing, now))
+    else:
+        sys.stdout.write(status_text(failing, now, width=_width()))
+    return EXIT_FAILING if failing else EXIT_OK
+
+
+def _notifications(args: argparse.Namespace) -> int:
+    from agent.store import Store
+
+    paths = Paths.from_environment()
+    with Store.open(paths.state) as store:
+        records = store.notifications(args.limit)
+    if args.json:
+        _print_json([notification_json(r) for r in records])
+    else:
+        sys.stdout.write(notifications_text(records, width=_width()))
+    return EXIT_OK
+
+
+def _snooze(args: argparse.Namespace) -> int:
+    paths = Paths.from_environment()
+    policy = _load(paths, [])
+    try:
+        length = parse_duration(args.duration)
+    except ValueError as err:
+        raise UsageError(f"snooze {args.duration}: {err}") from None
+    limit = policy.notify.max_snooze
+    if length > limit:
+        raise UsageError(
+            f"a snooze may last at most {format_duration(limit)} (the policy's notify.max_snooze)"
+        )
+    from agent.store import Store
+
+    now = args.clock()
+    with Store.open(paths.state) as store:
+        _known_target(store, args.target)
+        store.snooze(args.target, now + length, now)
+    until = (now + length).astimezone()
+    print(f"{args.target} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
+    return EXIT_OK
+
+
+def _unsnooze(args: argparse.Namespace) -> int:
+    from agent.store import Store
+
+    paths = Paths.from_environment()
+    with Store.open(paths.state) as store:
+        _known_target(store, args.target)
+        ended = store.unsnooze(args.target, args.clock())
+    print(f"{args.target} {'is no longer snoozed' if ended else 'was not snoozed'}.")
+    return EXIT_OK
+
+
+def _known_target(store: Store, target: str) -> None:
+    if target in {c.id for c in ALL_CHECKS} or store.known_target(target):
+        return
+    raise UsageError(
+        f"{target} is neither a check ({', '.join(c.id for c in ALL_CHECKS)}) nor a finding id "
+        "the agent has seen; `hygiene status` lists finding ids"
+    )
 
 
 def _checks(args: argparse.Namespace) -> int:

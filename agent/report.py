@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from agent.checks.base import Check
 from agent.durations import format_duration
 from agent.models import CheckResult, Status
 from agent.policy import Policy
+
+if TYPE_CHECKING:
+    from agent.cycle import CycleOutcome
+    from agent.store import FindingState, NotificationRecord
 
 REPORT_SCHEMA = 1
 
@@ -145,11 +149,26 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
                     text, width - 2, initial_indent=f"  {label}: ", subsequent_indent="    "
                 )
             )
-        for read in entry["reads"]:
+        texts = [("reads", read) for read in entry["reads"]]
+        settings = (f"{k}={json.dumps(v)}" for k, v in entry["settings"].items() if k != "advice")
+        texts.append(("settings", ", ".join(settings)))
+        for label, text in texts:
             out.extend(
-                textwrap.wrap(read, width - 2, initial_indent="  reads: ", subsequent_indent="    ")
+                textwrap.wrap(
+                    text, width - 2, initial_indent=f"  {label}: ", subsequent_indent="    "
+                )
             )
         out.append("")
+        for paragraph in entry["explanation"].split("\n\n"):
+            out.extend(
+                textwrap.wrap(
+                    " ".join(paragraph.split()),
+                    width - 2,
+                    initial_indent="  ",
+                    subsequent_indent="  ",
+                )
+            )
+            out.append("")
     return "\n".join(out)
 
 
@@ -197,3 +216,124 @@ def policy_text(policy: Policy) -> str:
             origin = entry["from"].get(key, "the check's default")
             out.append(f"    {key}: {json.dumps(value)}  # {origin}")
     return "\n".join(out) + "\n"
+
+
+# --- the agent's memory: status, notifications, one cycle ------------------------
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return "moments"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _local(moment: datetime) -> str:
+    return f"{moment.astimezone():%Y-%m-%d %H:%M}"
+
+
+def status_json(failing: Sequence[FindingState], now: datetime) -> dict[str, Any]:
+    return {
+        "schema": REPORT_SCHEMA,
+        "generated_at": now.isoformat(timespec="seconds"),
+        "failing": [
+            {
+                "id": f.id,
+                "check": f.check,
+                "severity": f.severity.value,
+                "subject": f.subject,
+                "message": f.message,
+                "advice": f.advice,
+                "first_seen": f.first_seen.isoformat(timespec="seconds"),
+                "last_seen": f.last_seen.isoformat(timespec="seconds"),
+                "snoozed_until": (
+                    f.snoozed_until.isoformat(timespec="seconds")
+                    if f.snoozed_until and f.snoozed_until > now
+                    else None
+                ),
+                "times_notified": f.times_notified,
+                "last_notified": (
+                    f.last_notified.isoformat(timespec="seconds") if f.last_notified else None
+                ),
+            }
+            for f in failing
+        ],
+    }
+
+
+def status_text(failing: Sequence[FindingState], now: datetime, *, width: int = 100) -> str:
+    if not failing:
+        return "Nothing is failing.\n"
+    out: list[str] = []
+    for f in failing:
+        state = f"failing for {_ago(now - f.first_seen)}"
+        if f.snoozed_until and f.snoozed_until > now:
+            state += f", snoozed until {_local(f.snoozed_until)}"
+        out.append(f"{f.severity.value.upper():<8} {f.check}  {f.subject}  ({state})")
+        for text in (f.message, f"-> {f.advice}"):
+            out.extend(
+                textwrap.wrap(text, width - 9, initial_indent=" " * 9, subsequent_indent=" " * 9)
+            )
+        out.append(f"{'':9}id {f.id}")
+    n = len(failing)
+    out.append("")
+    out.append(
+        f"{n} finding{'s' if n != 1 else ''} failing. Snooze one with "
+        "`hygiene snooze ID 1d`, or a whole check with `hygiene snooze CHECK 1d`."
+    )
+    return "\n".join(out) + "\n"
+
+
+def notification_json(record: NotificationRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "at": record.at.isoformat(timespec="seconds"),
+        "check": record.check,
+        "kind": record.kind,
+        "title": record.title,
+        "body": record.body,
+        "urgency": record.urgency,
+        "backend": record.backend,
+        "delivered": record.delivered,
+        "reason": record.reason,
+        "server_id": record.server_id,
+        "finding_ids": list(record.finding_ids),
+    }
+
+
+def notifications_text(records: Sequence[NotificationRecord], *, width: int = 100) -> str:
+    if not records:
+        return "No notifications yet.\n"
+    out = []
+    for r in records:
+        if r.delivered:
+            how = f"delivered ({r.backend}" + (f" #{r.server_id})" if r.server_id else ")")
+        else:
+            how = "NOT delivered"
+        out.append(f"{_local(r.at)}  {r.check}  {r.kind:<8}  {how}  {r.title}")
+        if not r.delivered and r.reason:
+            out.extend(
+                textwrap.wrap(
+                    r.reason, width - 18, initial_indent=" " * 18, subsequent_indent=" " * 18
+                )
+            )
+    return "\n".join(out) + "\n"
+
+
+def run_summary(outcome: CycleOutcome) -> str:
+    results = outcome.results
+    failed = sum(1 for r in results if r.status is Status.fail)
+    findings = sum(len(r.findings) for r in results)
+    line = (
+        f"Audited {len(results)} check{'s' if len(results) != 1 else ''}: {failed} failing "
+        f"({findings} finding{'s' if findings != 1 else ''})."
+    )
+    delivered = [rec for _, rec in outcome.sent if rec.delivered]
+    if not outcome.sent:
+        line += " Nothing to notify now."
+    else:
+        line += f" Sent {len(delivered)} of {len(outcome.sent)} notifications."
+    return line + "\n"

@@ -96,6 +96,8 @@ def test_checks_lists_what_each_check_reads_and_keeps(
     text = hygiene("checks").out
     assert text.startswith("ssh_keys  (on, high, every 6h)\n")
     assert "  keeps: the file name, key type and size" in text
+    assert '  settings: enabled=true, severity=null, every="6h", timeout="10s",' in text
+    assert "  Your SSH private keys are the keys to every machine that trusts them." in text
 
 
 def test_committed_schema_is_current(machine: Machine, hygiene: Callable[..., Outcome]) -> None:

@@ -60,8 +60,8 @@ class SshKeysCheck(Check[SshKeysParams]):
         "alone; replace weak keys with ed25519 ones."
     )
     reads = (
-        "the first lines of files in ~/.ssh and in the policy's extra_paths "
-        "(key format, type, size, whether it is encrypted)",
+        "regular files of up to 1 MiB in ~/.ssh and in the policy's extra_paths, as far as "
+        "a private key's header and public part (format, type, size, whether it is encrypted)",
         "the permissions of those files and of ~/.ssh",
     )
     keeps = "the file name, key type and size, and what is wrong; never key material"

@@ -1,0 +1,77 @@
+"""One cycle of the agent: audit, remember, decide, tell. `hygiene run --once` is one cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent.checks.base import Check, CheckContext
+from agent.engine import run_checks
+from agent.models import CheckResult
+from agent.notify import Backend, Notification, deliver
+from agent.nudge import CheckWords, Notice, plan
+from agent.policy import Policy
+from agent.store import Change, NotificationRecord, Store
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    results: list[CheckResult]
+    changes: list[Change]
+    sent: list[tuple[Notice, NotificationRecord]]
+
+
+def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str, CheckWords]:
+    return {
+        check.id: CheckWords(
+            alert=check.alert,
+            alert_many=check.alert_many,
+            advice=policy.settings[check.id].advice or check.advice,
+        )
+        for check in checks
+    }
+
+
+def run_cycle(
+    *,
+    policy: Policy,
+    checks: Sequence[type[Check[Any]]],
+    ctx: CheckContext,
+    store: Store,
+    backends: Sequence[Backend],
+    now: datetime,
+) -> CycleOutcome:
+    results = run_checks(policy, checks, ctx)
+    changes = store.record_results(results, now)
+    notices = plan(
+        settings=policy.notify,
+        words=check_words(policy, checks),
+        current=store.current(now),
+        resolved=[change.finding for change in changes if change.kind == "resolved"],
+        delivered_last_hour=store.delivered_since(now - timedelta(hours=1)),
+        now=now,
+    )
+    sent = []
+    for notice in notices:
+        notification = Notification(title=notice.title, body=notice.body, urgency=notice.urgency)
+        if notice.kind == "fixed":
+            # A thank-you needs no answer; a warning offers to snooze or show details.
+            notification = replace(notification, actions=())
+        delivery = deliver(notification, backends, store.last_server_id(notice.check))
+        record = store.record_notification(
+            at=now,
+            check=notice.check,
+            kind=notice.kind,
+            title=notice.title,
+            body=notice.body,
+            urgency=notice.urgency,
+            backend=delivery.backend,
+            delivered=delivery.delivered,
+            reason=delivery.reason,
+            server_id=delivery.server_id,
+            finding_ids=notice.finding_ids,
+        )
+        sent.append((notice, record))
+    return CycleOutcome(results=results, changes=changes, sent=sent)
