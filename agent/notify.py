@@ -101,15 +101,16 @@ def _body(notification: Notification, *, markup: bool) -> str:
     return html.escape(body, quote=False) if markup else body
 
 
-def _session_bus_address(env: Mapping[str, str]) -> str | None:
-    address = env.get("DBUS_SESSION_BUS_ADDRESS", "").strip()
-    if address:
-        return address
+def _session_bus_addresses(env: Mapping[str, str]) -> list[str]:
+    # The D-Bus spec lets the variable list several addresses, to be tried in turn.
+    addresses = [a.strip() for a in env.get("DBUS_SESSION_BUS_ADDRESS", "").split(";")]
+    if any(addresses):
+        return [a for a in addresses if a]
     # Where libdbus and sd-bus look when the variable is unset (systemd user sessions).
     runtime = env.get("XDG_RUNTIME_DIR", "")
     if runtime and (Path(runtime) / "bus").exists():
-        return f"unix:path={Path(runtime) / 'bus'}"
-    return None
+        return [f"unix:path={Path(runtime) / 'bus'}"]
+    return []
 
 
 class BusBackend:
@@ -124,25 +125,37 @@ class BusBackend:
     def _failed(self, reason: str) -> Delivery:
         return Delivery(self.name, delivered=False, reason=reason)
 
+    def _connect(self, address: str) -> tuple[Any, str | None]:
+        """(connection, None) or (None, why not)."""
+        seconds = f"{self._timeout:g} second{'' if self._timeout == 1 else 's'}"
+        try:
+            return open_dbus_connection(bus=address, auth_timeout=self._timeout), None
+        except TimeoutError:
+            return None, f"The session bus did not answer within {seconds}."
+        except OSError as err:
+            why = err.strerror or type(err).__name__
+            return None, f"Could not connect to the D-Bus session bus ({why})."
+        except AuthenticationError:
+            return None, "The D-Bus session bus did not accept this agent's connection."
+        except (RuntimeError, ValueError, KeyError):
+            # How jeepney answers an address it cannot parse or a transport it lacks (tcp, ...).
+            return None, "The D-Bus session bus address is not one this agent can use."
+
     def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
-        address = _session_bus_address(self._env)
-        if address is None:
+        addresses = _session_bus_addresses(self._env)
+        if not addresses:
             return self._failed(
                 "No D-Bus session bus is known (DBUS_SESSION_BUS_ADDRESS is unset)."
             )
         seconds = f"{self._timeout:g} second{'' if self._timeout == 1 else 's'}"
-        try:
-            connection = open_dbus_connection(bus=address, auth_timeout=self._timeout)
-        except TimeoutError:
-            return self._failed(f"The session bus did not answer within {seconds}.")
-        except OSError as err:
-            why = err.strerror or type(err).__name__
-            return self._failed(f"Could not connect to the D-Bus session bus ({why}).")
-        except AuthenticationError:
-            return self._failed("The D-Bus session bus did not accept this agent's connection.")
-        except (RuntimeError, ValueError, KeyError):
-            # How jeepney answers an address it cannot parse or a transport it lacks (tcp, ...).
-            return self._failed("The D-Bus session bus address is not one this agent can use.")
+        connection, first_failure = None, None
+        for address in addresses:
+            connection, failure = self._connect(address)
+            if connection is not None:
+                break
+            first_failure = first_failure or failure
+        if connection is None:
+            return self._failed(first_failure or "Could not connect to the D-Bus session bus.")
         with connection:
             try:
                 server_id = self._notify(connection, notification, replaces_id)

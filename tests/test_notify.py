@@ -315,3 +315,11 @@ def test_a_canary_appears_only_in_the_notification(
     assert canary not in caplog.text
     out, err = capfd.readouterr()
     assert canary not in out + err
+
+
+def test_an_address_list_is_tried_in_turn(desktop: Desktop, tmp_path: Path) -> None:
+    real = desktop.env["DBUS_SESSION_BUS_ADDRESS"]
+    env = {"DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus-here'};{real}"}
+    result = BusBackend(env).send(note("Listed", "second address", urgency="normal"))
+    assert result.delivered, result.reason
+    assert desktop.received(at_least=1)[0].summary == "Listed"
