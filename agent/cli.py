@@ -218,9 +218,6 @@ def _run_once(args: argparse.Namespace) -> int:
             backends=default_backends(os.environ, sys.platform),
             now=args.clock(),
         )
-    for _, record in outcome.sent:
-        if not record.delivered:
-            print(f"hygiene: {record.title!r} was not delivered: {record.reason}", file=sys.stderr)
     sys.stdout.write(run_summary(outcome))
     return EXIT_OK
 
