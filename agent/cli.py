@@ -26,7 +26,15 @@ from agent.errors import AgentError, UsageError
 from agent.fingerprint import Fingerprinter
 from agent.models import Status
 from agent.paths import Paths
-from agent.policy import Level, Policy, combine, load_file, load_policy, policy_json_schema
+from agent.policy import (
+    Level,
+    Policy,
+    combine,
+    load_file,
+    load_policy,
+    policy_file_model,
+    policy_json_schema,
+)
 from agent.report import (
     audit_json,
     audit_table,
@@ -303,9 +311,10 @@ def _checks(args: argparse.Namespace) -> int:
 
 def _policy_validate(args: argparse.Namespace) -> int:
     bad = 0
+    model = policy_file_model(ALL_CHECKS)
     for path in args.files:
         try:
-            layer = load_file(path, ALL_CHECKS, Level.admin)
+            layer = load_file(path, ALL_CHECKS, Level.admin, model=model)
             combine([layer], ALL_CHECKS)
         except AgentError as err:
             print(f"hygiene: {err}", file=sys.stderr)

@@ -170,20 +170,32 @@ def policy_files(folder: Path) -> list[Path]:
 
 
 def load_policy(paths: Paths, checks: CheckClasses, extra: Sequence[Path] = ()) -> Policy:
-    layers = [load_file(builtin_policy_path(), checks, Level.default, source=BUILTIN)]
-    layers += [load_file(p, checks, Level.user) for p in policy_files(paths.user_policies)]
-    layers += [load_file(p, checks, Level.user) for p in extra]
-    layers += [load_file(p, checks, Level.admin) for p in policy_files(paths.admin_policies)]
+    # Built once for every file read: building a pydantic model costs start-up time.
+    model = policy_file_model(checks)
+
+    def load(path: Path, level: Level, source: str | None = None) -> PolicyLayer:
+        return load_file(path, checks, level, source=source, model=model)
+
+    layers = [load(builtin_policy_path(), Level.default, BUILTIN)]
+    layers += [load(p, Level.user) for p in policy_files(paths.user_policies)]
+    layers += [load(p, Level.user) for p in extra]
+    layers += [load(p, Level.admin) for p in policy_files(paths.admin_policies)]
     return combine(layers, checks)
 
 
 def load_file(
-    path: Path, checks: CheckClasses, level: Level, *, source: str | None = None
+    path: Path,
+    checks: CheckClasses,
+    level: Level,
+    *,
+    source: str | None = None,
+    model: type[BaseModel] | None = None,
 ) -> PolicyLayer:
+    """One policy file, validated; `model` is policy_file_model(checks) when the caller has it."""
     source = source or str(path)
     text = read_policy_text(path, source, level)
     data, root = _parse_yaml(text, source)
-    model = policy_file_model(checks)
+    model = model or policy_file_model(checks)
     try:
         model.model_validate(data)
     except ValidationError as err:
