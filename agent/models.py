@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,10 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         return list(Severity).index(self)
+
+
+# How insistently a notification asks for attention (the freedesktop urgency levels).
+Urgency = Literal["low", "normal", "critical"]
 
 
 class Status(StrEnum):

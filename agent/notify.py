@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from jeepney.auth import AuthenticationError  # type: ignore[import-untyped]
 from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
@@ -25,9 +25,10 @@ from jeepney.wrappers import (  # type: ignore[import-untyped]
     unwrap_msg,
 )
 
+from agent.models import Urgency
+
 log = logging.getLogger(__name__)
 
-Urgency = Literal["low", "normal", "critical"]
 
 TITLE_LIMIT = 100
 BODY_LIMIT = 1000
@@ -121,17 +122,17 @@ class BusBackend:
     def __init__(self, env: Mapping[str, str], timeout: float = 2.0) -> None:
         self._env = dict(env)
         self._timeout = timeout
+        self._within = f"{timeout:g} second{'' if timeout == 1 else 's'}"  # for reasons
 
     def _failed(self, reason: str) -> Delivery:
         return Delivery(self.name, delivered=False, reason=reason)
 
     def _connect(self, address: str) -> tuple[Any, str | None]:
         """(connection, None) or (None, why not)."""
-        seconds = f"{self._timeout:g} second{'' if self._timeout == 1 else 's'}"
         try:
             return open_dbus_connection(bus=address, auth_timeout=self._timeout), None
         except TimeoutError:
-            return None, f"The session bus did not answer within {seconds}."
+            return None, f"The session bus did not answer within {self._within}."
         except OSError as err:
             why = err.strerror or type(err).__name__
             return None, f"Could not connect to the D-Bus session bus ({why})."
@@ -147,7 +148,6 @@ class BusBackend:
             return self._failed(
                 "No D-Bus session bus is known (DBUS_SESSION_BUS_ADDRESS is unset)."
             )
-        seconds = f"{self._timeout:g} second{'' if self._timeout == 1 else 's'}"
         connection, first_failure = None, None
         for address in addresses:
             connection, failure = self._connect(address)
@@ -165,7 +165,9 @@ class BusBackend:
                     return self._failed("No notification server is running on the session bus.")
                 return self._failed(f"The notification server refused the notification ({name}).")
             except TimeoutError:
-                return self._failed(f"The notification server did not answer within {seconds}.")
+                return self._failed(
+                    f"The notification server did not answer within {self._within}."
+                )
             except OSError:
                 return self._failed("The connection to the D-Bus session bus broke.")
             except (TypeError, ValueError):

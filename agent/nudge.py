@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Literal
 
-from agent.models import Severity
+from agent.models import Severity, Urgency
 from agent.policy import NotifySettings
 from agent.store import FindingState
 
-Urgency = Literal["low", "normal", "critical"]
 Kind = Literal["new", "reminder", "fixed"]
 
 URGENCY: dict[Severity, Urgency] = {

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.models import Urgency
 from agent.notify import (
     BODY_LIMIT,
     TITLE_LIMIT,
@@ -19,7 +20,6 @@ from agent.notify import (
     LogBackend,
     Notification,
     PlyerBackend,
-    Urgency,
     default_backends,
     deliver,
 )
