@@ -27,6 +27,7 @@ class _Run:
     skipped: str | None = None
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
 
 def run_checks(
@@ -34,8 +35,16 @@ def run_checks(
     checks: Sequence[type[Check[Any]]],
     ctx: CheckContext,
     only: Sequence[str] = (),
+    *,
+    abandoned: dict[str, threading.Thread] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[CheckResult]:
-    """Run the selected checks side by side, each within its own timeout."""
+    """Run the selected checks side by side, each within its own timeout.
+
+    `abandoned` is for a caller that runs checks again and again (the background agent): a
+    check that overran its timeout is kept there and not started again while it still runs.
+    `cancel` stops the waiting early; the checks not finished by then are reported as errors.
+    """
     selected = [c for c in checks if not only or c.id in only]
     started: list[tuple[type[Check[Any]], CheckParams, _Run, float]] = []
     results: dict[str, CheckResult] = {}
@@ -45,18 +54,35 @@ def run_checks(
             where = policy.origins[check.id].get("enabled", "the policy")
             results[check.id] = _result(check, params, Status.skip, notes=[f"disabled by {where}"])
             continue
+        stuck = abandoned.get(check.id) if abandoned is not None else None
+        if stuck is not None and stuck.is_alive():
+            results[check.id] = _result(
+                check,
+                params,
+                Status.error,
+                error="its previous run is still going after its timeout; not started again",
+            )
+            continue
         run = _Run()
         # Daemon threads: a check stuck in a system call cannot be killed, only abandoned.
         thread = threading.Thread(
             target=_run_one, args=(check, params, ctx, run), name=f"check-{check.id}", daemon=True
         )
         thread.start()
+        run.thread = thread
         started.append((check, params, run, time.monotonic() + params.timeout.total_seconds()))
 
     for check, params, run, deadline in started:
-        if not run.done.wait(max(0.0, deadline - time.monotonic())):
+        if not _wait(run.done, deadline, cancel):
+            if cancel is not None and cancel.is_set():
+                results[check.id] = _result(
+                    check, params, Status.error, error="stopped before it finished"
+                )
+                continue
             seconds = params.timeout.total_seconds()
             log.warning("%s did not finish within %gs and was abandoned", check.id, seconds)
+            if abandoned is not None and run.thread is not None:
+                abandoned[check.id] = run.thread
             results[check.id] = _result(
                 check, params, Status.error, error=f"did not finish within {seconds:g}s"
             )
@@ -72,6 +98,19 @@ def run_checks(
                 check, params, status, findings=run.findings, notes=run.notes
             )
     return [results[c.id] for c in selected]
+
+
+def _wait(done: threading.Event, deadline: float, cancel: threading.Event | None) -> bool:
+    if cancel is None:
+        return done.wait(max(0.0, deadline - time.monotonic()))
+    # In short steps, so that a stop request is seen within a tenth of a second.
+    while not cancel.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return done.is_set()
+        if done.wait(min(left, 0.1)):
+            return True
+    return done.is_set()
 
 
 def _run_one(check: type[Check[Any]], params: CheckParams, ctx: CheckContext, run: _Run) -> None:

@@ -170,10 +170,10 @@ CONTENT_CASES = [
     ),
     (
         "too-often",
-        GOOD_HEAD + "    every: 5s\n",
+        GOOD_HEAD + "    every: 0s\n",
         "checks.ssh_keys.every",
         5,
-        "a check runs at most every 10s",
+        "a check runs at most every 1s",
     ),
     (
         "unicode-digit",

@@ -41,8 +41,8 @@ class CheckParams(BaseModel):
     @field_validator("every")
     @classmethod
     def _not_constantly(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=10):
-            raise ValueError(f"a check runs at most every 10s, got {format_duration(value)!r}")
+        if value < timedelta(seconds=1):
+            raise ValueError(f"a check runs at most every 1s, got {format_duration(value)!r}")
         return value
 
     @field_validator("timeout")
