@@ -37,7 +37,8 @@ from agent.paths import Paths
 MAX_POLICY_BYTES = 1024 * 1024
 SCHEMA_VERSION = 1
 BUILTIN = "built-in default"
-TOP_LEVEL_KEYS = ("schema", "name", "revision", "notify", "checks", "locked")
+TOP_LEVEL_KEYS = ("schema", "name", "revision", "log_level", "notify", "checks", "locked")
+LogLevel = Literal["error", "warning", "info", "debug"]
 
 CheckClasses = Sequence[type[Check[Any]]]
 
@@ -57,6 +58,7 @@ class PolicyLayer:
     checks: dict[str, dict[str, Any]]
     locked: tuple[str, ...]
     notify: dict[str, Any] = field(default_factory=dict)
+    log_level: LogLevel | None = None
 
 
 # --- when to tell the person (read by agent.nudge) ---------------------------------
@@ -149,6 +151,8 @@ class Policy:
     notify: NotifySettings = field(default_factory=NotifySettings)
     notify_origins: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    log_level: LogLevel = "info"
+    log_level_origin: str | None = None
 
 
 def builtin_policy_path() -> Path:
@@ -213,6 +217,7 @@ def load_file(
         checks=raw_checks,
         locked=tuple(data.get("locked") or ()),
         notify=dict(data.get("notify") or {}),
+        log_level=data.get("log_level"),
     )
 
 
@@ -279,6 +284,7 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
             field=".".join(["notify", *(str(p) for p in first["loc"])]),
         ) from None
 
+    logged = [layer for layer in layers if layer.log_level is not None]
     named = [layer for layer in layers if layer.name is not None]
     revised = [layer for layer in layers if layer.revision is not None]
     return Policy(
@@ -291,6 +297,8 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         notify=notify_settings,
         notify_origins=notify_origins,
         warnings=warnings,
+        log_level=logged[-1].log_level if logged and logged[-1].log_level else "info",
+        log_level_origin=logged[-1].source if logged else None,
     )
 
 
@@ -333,6 +341,14 @@ def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
                 le=2**31 - 1,
                 strict=True,
                 description="Admins raise it with every change.",
+            ),
+        ),
+        log_level=(
+            LogLevel | None,
+            Field(
+                default=None,
+                description="What the background agent logs: error, warning, info (the "
+                "default: one line per event) or debug.",
             ),
         ),
         notify=(

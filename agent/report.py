@@ -178,6 +178,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "revision": policy.revision,
         "sources": policy.sources,
         "locked": policy.locked,
+        "log_level": {"value": policy.log_level, "from": policy.log_level_origin},
         "notify": {
             "settings": policy.notify.model_dump(mode="json"),
             "from": policy.notify_origins,
@@ -205,6 +206,8 @@ def policy_text(policy: Policy) -> str:
     if policy.locked:
         out.append("locked:")
         out.extend(f"  - {check}  # by {source}" for check, source in policy.locked.items())
+    origin = policy.log_level_origin or "the agent's default"
+    out.append(f"log_level: {policy.log_level}  # {origin}")
     out.append("notify:")
     for key, value in data["notify"]["settings"].items():
         origin = data["notify"]["from"].get(key, "the agent's default")
@@ -301,6 +304,10 @@ def notification_json(record: NotificationRecord) -> dict[str, Any]:
         "reason": record.reason,
         "server_id": record.server_id,
         "finding_ids": list(record.finding_ids),
+        "response": record.response,
+        "response_at": record.response_at.isoformat(timespec="seconds")
+        if record.response_at
+        else None,
     }
 
 
@@ -320,6 +327,8 @@ def notifications_text(records: Sequence[NotificationRecord], *, width: int = 10
                     r.reason, width - 18, initial_indent=" " * 18, subsequent_indent=" " * 18
                 )
             )
+        if r.response and r.response_at:
+            out.append(f"{'':18}you {r.response} at {_local(r.response_at)}")
     return "\n".join(out) + "\n"
 
 

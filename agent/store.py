@@ -98,6 +98,8 @@ class NotificationRecord:
     reason: str | None
     server_id: int | None
     finding_ids: tuple[str, ...]
+    response: str | None = None  # "snoozed it for 1d", "opened the details", "dismissed it"
+    response_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -174,10 +176,17 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX notifications_by_time ON notifications (at)")
 
 
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    # What the person did with a notice: snoozed it, opened the details, dismissed it.
+    conn.execute("ALTER TABLE notifications ADD COLUMN response TEXT")
+    conn.execute("ALTER TABLE notifications ADD COLUMN response_at TEXT")
+    conn.execute("CREATE INDEX notifications_by_server_id ON notifications (server_id)")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 # MIGRATIONS[n] takes a store from version n to n + 1. Append; never edit a released step.
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2)
 
 # What the newest schema must contain; a store lacking any of it is damaged.
 _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
@@ -213,6 +222,8 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
             "reason",
             "server_id",
             "finding_ids",
+            "response",
+            "response_at",
         }
     ),
 }
@@ -454,9 +465,7 @@ class Store:
         count = -1 if limit is None else max(limit, 0)  # LIMIT -1: no limit
         with self._read("read the notification log in"):
             rows = self._conn.execute(
-                "SELECT id, at, check_id, kind, title, body, urgency, backend, delivered, "
-                "reason, server_id, finding_ids FROM notifications "
-                "ORDER BY at DESC, id DESC LIMIT ?",
+                _SELECT_NOTIFICATIONS + "ORDER BY at DESC, id DESC LIMIT ?",
                 (count,),
             ).fetchall()
         return [_notification(row) for row in rows]
@@ -480,6 +489,29 @@ class Store:
                 (check,),
             ).fetchone()
         return None if row is None else int(row[0])
+
+    def by_server_id(self, backend: str, server_id: int) -> NotificationRecord | None:
+        """The newest notification the server numbered `server_id` (servers reuse ids)."""
+        with self._read("read the notification log in"):
+            row = self._conn.execute(
+                _SELECT_NOTIFICATIONS + "WHERE backend = ? AND server_id = ? AND delivered = 1 "
+                "ORDER BY at DESC, id DESC LIMIT 1",
+                (backend, server_id),
+            ).fetchone()
+        return None if row is None else _notification(row)
+
+    def record_response(self, record: NotificationRecord, response: str, now: datetime) -> None:
+        """What the person did with a notification; the first answer is the one kept."""
+        stamp = _ts(now)
+        with self._write("save your answer to a notification in"):
+            cursor = self._conn.execute(
+                "UPDATE notifications SET response = ?, response_at = ? "
+                "WHERE id = ? AND response IS NULL",
+                (response, stamp, record.id),
+            )
+            if cursor.rowcount:
+                for target in record.finding_ids or (record.check,):
+                    self._event(stamp, "answered", target, record.check, response)
 
     # --- history ------------------------------------------------------------------------
 
@@ -844,6 +876,12 @@ def _finding_state(row: tuple[object, ...], snoozes: dict[str, datetime]) -> Fin
     )
 
 
+_SELECT_NOTIFICATIONS = (
+    "SELECT id, at, check_id, kind, title, body, urgency, backend, delivered, reason, "
+    "server_id, finding_ids, response, response_at FROM notifications "
+)
+
+
 def _notification(row: tuple[object, ...]) -> NotificationRecord:
     (
         record_id,
@@ -858,6 +896,8 @@ def _notification(row: tuple[object, ...]) -> NotificationRecord:
         reason,
         server_id,
         finding_ids,
+        response,
+        response_at,
     ) = row
     ids = json.loads(str(finding_ids))
     return NotificationRecord(
@@ -873,4 +913,6 @@ def _notification(row: tuple[object, ...]) -> NotificationRecord:
         reason=None if reason is None else str(reason),
         server_id=None if server_id is None else int(str(server_id)),
         finding_ids=tuple(str(i) for i in ids),
+        response=None if response is None else str(response),
+        response_at=_parse_optional(response_at),
     )

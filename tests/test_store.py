@@ -127,7 +127,7 @@ def test_a_new_store_is_created_at_the_current_schema_in_wal_mode(state: Path) -
         assert store.path == state / "store.db"
         assert store.current(T0) == []
     db = state / "store.db"
-    assert Store.SCHEMA_VERSION == 1
+    assert Store.SCHEMA_VERSION == 2
     assert user_version(db) == Store.SCHEMA_VERSION
     conn = sqlite3.connect(db)
     try:
@@ -143,7 +143,7 @@ def test_an_empty_file_is_migrated_from_version_0(state: Path) -> None:
     (state / "store.db").touch()
     with Store.open(state) as store:
         store.record_results([result("ssh_keys", finding("a"))], T0)
-    assert user_version(state / "store.db") == 1
+    assert user_version(state / "store.db") == Store.SCHEMA_VERSION
     with Store.open(state) as store:  # opening again migrates nothing and keeps the data
         assert [f.id for f in store.current(T0)] == ["a"]
     assert not list(state.glob("store.db.*-*"))
@@ -155,18 +155,51 @@ def test_a_new_migration_is_one_appended_step_run_once(
     with Store.open(state) as store:
         store.record_results([result("ssh_keys", finding("a"))], T0)
     runs: list[int] = []
+    newest = Store.SCHEMA_VERSION
 
-    def v1_to_v2(conn: sqlite3.Connection) -> None:
+    def one_more(conn: sqlite3.Connection) -> None:
         runs.append(1)
         conn.execute("CREATE TABLE extra (x INTEGER)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, v1_to_v2))
-    monkeypatch.setattr(Store, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, one_more))
+    monkeypatch.setattr(Store, "SCHEMA_VERSION", newest + 1)
     with Store.open(state) as store:
         assert [f.id for f in store.current(T0)] == ["a"]
     with Store.open(state):
         pass
     assert runs == [1]
+    assert user_version(state / "store.db") == newest + 1
+
+
+def test_a_version_1_store_keeps_its_notifications_and_gains_answers(state: Path) -> None:
+    # A store as the previous release left it: the first step only, one notification.
+    state.mkdir(parents=True)
+    conn = sqlite3.connect(state / "store.db")
+    try:
+        store_module.MIGRATIONS[0](conn)
+        conn.execute(
+            "INSERT INTO notifications (at, check_id, kind, title, body, urgency, backend, "
+            "delivered, reason, server_id, finding_ids) "
+            "VALUES ('2026-01-01T00:00:00.000000+00:00', 'ssh_keys', 'new', "
+            "'An SSH key has no passphrase', 'Add a passphrase.', 'normal', 'dbus', 1, NULL, "
+            "7, '[\"a\"]')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    finally:
+        conn.close()
+    assert user_version(state / "store.db") == 1
+    with Store.open(state) as store:
+        (record,) = store.notifications()
+        assert record.title == "An SSH key has no passphrase" and record.response is None
+        assert store.by_server_id("bus", 7) is None  # another backend's numbering
+        found = store.by_server_id("dbus", 7)
+        assert found is not None and found.id == record.id
+        store.record_response(record, "snoozed 1 day", T0 + timedelta(minutes=1))
+        store.record_response(record, "dismissed", T0 + timedelta(minutes=2))
+        (answered,) = store.notifications()
+    assert answered.response == "snoozed 1 day"
+    assert answered.response_at == T0 + timedelta(minutes=1)
     assert user_version(state / "store.db") == 2
 
 
@@ -174,18 +207,19 @@ def test_a_failed_migration_step_is_rolled_back_entirely(
     state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Store.open(state).close()
+    newest = Store.SCHEMA_VERSION
 
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE extra (x INTEGER)")
         conn.execute("INSERT INTO no_such_table VALUES (1)")
 
     monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, broken))
-    monkeypatch.setattr(Store, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(Store, "SCHEMA_VERSION", newest + 1)
     with pytest.raises(StoreError) as caught:
         Store.open(state)
     assert one_sentence(str(caught.value))
     db = state / "store.db"
-    assert user_version(db) == 1
+    assert user_version(db) == newest
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'").fetchall() == []
