@@ -45,6 +45,22 @@ def run_cycle(
 ) -> CycleOutcome:
     results = run_checks(policy, checks, ctx)
     changes = store.record_results(results, now)
+    sent = tell(
+        policy=policy, checks=checks, store=store, backends=backends, changes=changes, now=now
+    )
+    return CycleOutcome(results=results, changes=changes, sent=sent)
+
+
+def tell(
+    *,
+    policy: Policy,
+    checks: Sequence[type[Check[Any]]],
+    store: Store,
+    backends: Sequence[Backend],
+    changes: Sequence[Change],
+    now: datetime,
+) -> list[tuple[Notice, NotificationRecord]]:
+    """Send what the nudge says is due now, and log each notice in the store."""
     notices = plan(
         settings=policy.notify,
         words=check_words(policy, checks),
@@ -74,4 +90,4 @@ def run_cycle(
             finding_ids=notice.finding_ids,
         )
         sent.append((notice, record))
-    return CycleOutcome(results=results, changes=changes, sent=sent)
+    return sent

@@ -11,13 +11,16 @@ import importlib
 import logging
 import unicodedata
 import warnings
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from jeepney.auth import AuthenticationError  # type: ignore[import-untyped]
+from jeepney.bus_messages import MatchRule, message_bus  # type: ignore[import-untyped]
 from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
+from jeepney.low_level import HeaderFields  # type: ignore[import-untyped]
 from jeepney.wrappers import (  # type: ignore[import-untyped]
     DBusAddress,
     DBusErrorResponse,
@@ -142,36 +145,48 @@ class BusBackend:
             # How jeepney answers an address it cannot parse or a transport it lacks (tcp, ...).
             return None, "The D-Bus session bus address is not one this agent can use."
 
-    def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
+    def _open(self) -> tuple[Any, str | None]:
+        """A new connection to the first session bus address that answers, or why none did."""
         addresses = _session_bus_addresses(self._env)
         if not addresses:
-            return self._failed(
-                "No D-Bus session bus is known (DBUS_SESSION_BUS_ADDRESS is unset)."
-            )
-        connection, first_failure = None, None
+            return None, "No D-Bus session bus is known (DBUS_SESSION_BUS_ADDRESS is unset)."
+        first_failure = None
         for address in addresses:
             connection, failure = self._connect(address)
             if connection is not None:
-                break
+                return connection, None
             first_failure = first_failure or failure
+        return None, first_failure or "Could not connect to the D-Bus session bus."
+
+    def _connection(self) -> tuple[Any, str | None]:
+        return self._open()
+
+    def _finished(self, connection: Any, *, broken: bool) -> None:
+        del broken  # one connection per send: closed either way
+        connection.close()
+
+    def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
+        connection, failure = self._connection()
         if connection is None:
-            return self._failed(first_failure or "Could not connect to the D-Bus session bus.")
-        with connection:
-            try:
-                server_id = self._notify(connection, notification, replaces_id)
-            except DBusErrorResponse as err:
-                name = str(err.name)
-                if name in _NO_SERVER_ERRORS:
-                    return self._failed("No notification server is running on the session bus.")
-                return self._failed(f"The notification server refused the notification ({name}).")
-            except TimeoutError:
-                return self._failed(
-                    f"The notification server did not answer within {self._within}."
-                )
-            except OSError:
-                return self._failed("The connection to the D-Bus session bus broke.")
-            except (TypeError, ValueError):
-                return self._failed("The notification could not be encoded for D-Bus.")
+            return self._failed(failure or "Could not connect to the D-Bus session bus.")
+        broken = False
+        try:
+            server_id = self._notify(connection, notification, replaces_id)
+        except DBusErrorResponse as err:
+            name = str(err.name)
+            if name in _NO_SERVER_ERRORS:
+                return self._failed("No notification server is running on the session bus.")
+            return self._failed(f"The notification server refused the notification ({name}).")
+        except TimeoutError:
+            broken = True  # a late reply would be read as the answer to the next call
+            return self._failed(f"The notification server did not answer within {self._within}.")
+        except OSError:
+            broken = True
+            return self._failed("The connection to the D-Bus session bus broke.")
+        except (TypeError, ValueError):
+            return self._failed("The notification could not be encoded for D-Bus.")
+        finally:
+            self._finished(connection, broken=broken)
         if server_id is None:
             return self._failed("The notification server answered Notify without an id.")
         return Delivery(self.name, delivered=True, server_id=server_id)
@@ -207,6 +222,122 @@ class BusBackend:
             ),
         )
         return reply[0] if reply and isinstance(reply[0], int) else None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the notification server reported about one of our notices."""
+
+    server_id: int
+    action: str | None = None  # the key of the action the person chose
+    closed: int | None = None  # why it closed: 1 expired, 2 dismissed, 3 closed by us, 4 other
+
+
+_SIGNALS = MatchRule(
+    type="signal", interface="org.freedesktop.Notifications", path="/org/freedesktop/Notifications"
+)
+
+
+class BusSession(BusBackend):
+    """The background agent's own connection to the session bus, kept open.
+
+    Notification servers send ActionInvoked and NotificationClosed to the connection that
+    sent the notice, so the agent sends and listens on the same one. It is opened again
+    on the next send after it breaks (the bus or the server restarted).
+    """
+
+    def __init__(self, env: Mapping[str, str], timeout: float = 1.0) -> None:
+        super().__init__(env, timeout)
+        self._connection_open: Any = None
+        self._signals: deque[Any] = deque(maxlen=256)
+        self._server: str | None = None
+
+    def _connection(self) -> tuple[Any, str | None]:
+        if self._connection_open is not None:
+            return self._connection_open, None
+        connection, failure = self._open()
+        if connection is None:
+            return None, failure
+        try:
+            rule = MatchRule(
+                type="signal",
+                sender=_NOTIFICATIONS.bus_name,
+                interface=_NOTIFICATIONS.interface,
+                path=_NOTIFICATIONS.object_path,
+            )
+            connection.send_and_get_reply(message_bus.AddMatch(rule), timeout=self._timeout)
+        except (OSError, TimeoutError, DBusErrorResponse):
+            connection.close()
+            return None, "The D-Bus session bus did not let this agent listen for answers."
+        connection.filter(_SIGNALS, queue=self._signals)
+        self._connection_open = connection
+        return connection, None
+
+    def _finished(self, connection: Any, *, broken: bool) -> None:
+        if broken:
+            self.close()
+
+    def fileno(self) -> int | None:
+        """The socket to wait on for answers, while connected."""
+        connection = self._connection_open
+        return None if connection is None else int(connection.sock.fileno())
+
+    def answers(self) -> list[Answer]:
+        """The answers that have arrived, without waiting. Only the server's own count."""
+        connection = self._connection_open
+        if connection is None:
+            return []
+        try:
+            while True:
+                connection.recv_messages(timeout=0)
+        except TimeoutError:
+            pass
+        except (OSError, ValueError):
+            # The bus went away or sent what cannot be parsed; connect afresh next time.
+            self.close()
+        answers: list[Answer] = []
+        while self._signals:
+            message = self._signals.popleft()
+            answer = self._answer(message)
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    def _answer(self, message: Any) -> Answer | None:
+        fields = message.header.fields
+        body = message.body
+        if not (isinstance(body, tuple) and len(body) == 2 and isinstance(body[0], int)):
+            return None
+        if not self._from_server(fields.get(HeaderFields.sender)):
+            # Any program on the bus may send us a signal; only the server's are answers.
+            return None
+        member = fields.get(HeaderFields.member)
+        if member == "ActionInvoked" and isinstance(body[1], str):
+            return Answer(server_id=body[0], action=body[1])
+        if member == "NotificationClosed" and isinstance(body[1], int):
+            return Answer(server_id=body[0], closed=body[1])
+        return None
+
+    def _from_server(self, sender: object) -> bool:
+        if sender is not None and sender == self._server:
+            return True
+        connection = self._connection_open
+        if connection is None:
+            return False
+        try:
+            reply = connection.send_and_get_reply(
+                message_bus.GetNameOwner(_NOTIFICATIONS.bus_name), timeout=self._timeout
+            )
+            owner = unwrap_msg(reply)[0]
+        except (OSError, TimeoutError, DBusErrorResponse, IndexError):
+            return False
+        self._server = str(owner)
+        return sender == self._server
+
+    def close(self) -> None:
+        connection, self._connection_open = self._connection_open, None
+        if connection is not None:
+            connection.close()
 
 
 # Of plyer's implementations, only these raise when the notification is not accepted: the
