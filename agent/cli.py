@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     snooze.add_argument("duration", metavar="DURATION", help='such as "4h" or "2d"')
     unsnooze = commands.add_parser("unsnooze", help="end a snooze")
     unsnooze.add_argument("target", metavar="ID", help="a check id or a finding id")
+
+    service = commands.add_parser("service", help="run the agent as a service of your own")
+    service.add_argument("action", choices=["install", "uninstall", "status"])
+    service.add_argument(
+        "--dry-run", action="store_true", help="print every file and command; change nothing"
+    )
     return parser
 
 
@@ -182,6 +188,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _snooze(args)
     if args.command == "unsnooze":
         return _unsnooze(args)
+    if args.command == "service":
+        from agent.service import service_command
+
+        return service_command(args.action, dry_run=args.dry_run)
     if args.action == "validate":
         return _policy_validate(args)
     if args.action == "show":

@@ -126,6 +126,34 @@ def hygiene_process(machine: Machine) -> Callable[..., Outcome]:
     return run
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout built as the wheel a person installs, once per test session."""
+    wheels = tmp_path_factory.mktemp("wheels")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = wheels.glob("hygiene_agent-*.whl")
+    return built
+
+
 @pytest.fixture(scope="session")
 def ssh_keygen() -> str:
     return require_tool("ssh-keygen")

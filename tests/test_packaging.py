@@ -11,31 +11,10 @@ from pathlib import Path
 
 from tests.conftest import Machine
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def test_wheel_carries_the_policies_and_runs_from_anywhere(
-    machine: Machine, tmp_path: Path
+    machine: Machine, tmp_path: Path, wheel: Path
 ) -> None:
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "--quiet",
-            "-w",
-            str(wheels),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = wheels.glob("hygiene_agent-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "agent/policies/default.yaml" in names
     assert "agent/policies/schema.json" in names

@@ -1,0 +1,119 @@
+"""One agent per user: a lock file in the state dir that the kernel lets go of when we die.
+
+The lock is an advisory lock on the open file (flock on POSIX, a byte-range lock on
+Windows), not the file's existence, so an agent that crashed or was killed leaves nothing
+stuck. The file holds the holder's process id, only so the refusal can name it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+
+from agent.errors import AgentError
+from agent.fingerprint import ensure_private_dir
+
+LOCK_FILE = "agent.lock"
+
+
+class AlreadyRunning(AgentError):
+    def __init__(self, pid: int | None, path: Path) -> None:
+        self.pid = pid
+        who = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"an agent is already running for this user ({who}, holding {path}); "
+            "stop it first, or use `hygiene status` to read what it found"
+        )
+
+
+class InstanceLock:
+    """Held for the life of `hygiene run`; `acquire` raises AlreadyRunning when taken."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> InstanceLock:
+        ensure_private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if not _try_lock(fd):
+            os.close(fd)
+            raise AlreadyRunning(running_agent(self.path.parent), self.path)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # Empty it first: a pid left behind would be read as "running" by nothing, but
+        # it would confuse a person who looks.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> InstanceLock:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def running_agent(state_dir: Path) -> int | None:
+    """The process id of the agent holding the lock, or None when no agent runs."""
+    path = state_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        if _try_lock(fd, shared=True):
+            _unlock(fd)
+            return None
+        try:
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+        except OSError:  # Windows refuses reads of a locked byte range.
+            text = ""
+        return int(text) if text.isdigit() else 0
+    finally:
+        os.close(fd)
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int, *, shared: bool = False) -> bool:
+        del shared  # Windows has no shared byte-range lock through msvcrt.
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int, *, shared: bool = False) -> bool:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,0 +1,754 @@
+"""`hygiene service install|uninstall|status`: the agent as a service of the person's own.
+
+Linux: a systemd user unit; macOS: a launchd LaunchAgent; Windows: a Task Scheduler task
+that starts at logon. The templates live in install/ (inside the package once built).
+
+Deciding what to do is kept apart from doing it. `render_*` make the files and
+`install_plan`/`uninstall_plan` list the steps, for any platform on any platform, from
+a `Host` that says whose machine it is; `apply` writes the files and runs the commands
+through a `Runner` that tests replace with one that records.
+"""
+
+from __future__ import annotations
+
+import errno
+import getpass
+import os
+import plistlib
+import re
+import shlex
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TextIO
+from xml.sax.saxutils import escape as xml_escape
+
+from agent.errors import AgentError
+from agent.instance import LOCK_FILE, running_agent
+from agent.paths import Paths
+
+NAME = "hygiene-agent"
+UNIT = f"{NAME}.service"
+LABEL = NAME
+TASK = NAME
+
+Platform = Literal["linux", "darwin", "win32"]
+MANAGERS: dict[Platform, str] = {"linux": "systemd", "darwin": "launchd", "win32": "Task Scheduler"}
+KINDS: dict[Platform, str] = {
+    "linux": "systemd user service",
+    "darwin": "launchd LaunchAgent",
+    "win32": "Task Scheduler task",
+}
+
+# launchctl's answer to `print` for a service the domain does not have.
+LAUNCHCTL_NO_SUCH_SERVICE = 113
+# `bootstrap` right after `bootout` fails with these while launchd still tears the old
+# job down (bootout returns before the job is gone).
+LAUNCHCTL_BUSY = (5, 37)
+RETRIES = 10
+RETRY_PAUSE = 0.5
+
+
+class ServiceError(AgentError):
+    """The service cannot be installed, removed or asked about; the message says why."""
+
+
+@dataclass(frozen=True)
+class Host:
+    """Whose machine this is, as far as the service files and commands care."""
+
+    platform: Platform
+    home: Path
+    env: Mapping[str, str]
+    program: tuple[str, ...]  # the command line that runs `hygiene run`
+    state: Path  # the agent's state folder, where its lock file says whether it runs
+    uid: int = 0  # macOS: the gui/<uid> domain
+    user: str = ""  # Windows: DOMAIN\user, whose logon starts the task
+
+    @classmethod
+    def current(cls, platform: str = sys.platform) -> Host:
+        kind = _platform(platform)
+        env = dict(os.environ)
+        user = ""
+        if kind == "win32":
+            user = env.get("USERNAME") or getpass.getuser()
+            if env.get("USERDOMAIN"):
+                user = f"{env['USERDOMAIN']}\\{user}"
+        return cls(
+            platform=kind,
+            home=Path.home(),
+            env=env,
+            program=agent_command(Path(sys.executable).absolute(), kind),
+            state=Paths.from_environment(env).state,
+            uid=os.getuid() if hasattr(os, "getuid") else 0,
+            user=user,
+        )
+
+
+def _platform(name: str) -> Platform:
+    if name.startswith("linux"):
+        return "linux"
+    if name == "darwin":
+        return "darwin"
+    if name == "win32":
+        return "win32"
+    raise ServiceError(
+        f"`hygiene service` knows systemd (Linux), launchd (macOS) and Task Scheduler "
+        f"(Windows), not {name}; run `hygiene run` from your session's autostart instead"
+    )
+
+
+def agent_command(executable: Path, platform: Platform) -> tuple[str, ...]:
+    """The command line of this installation's `hygiene run`."""
+    if platform == "win32":
+        # hygiene.exe is a console program: started at logon it would open a window that
+        # closing kills the agent. pythonw.exe runs the same code without one.
+        pythonw = executable.with_name("pythonw.exe")
+        if pythonw.is_file():
+            return (str(pythonw), "-m", "agent", "run")
+        script = executable.with_name("hygiene.exe")
+    else:
+        script = executable.with_name("hygiene")
+    if script.is_file():
+        return (str(script), "run")
+    return (str(executable), "-m", "agent", "run")
+
+
+# Where things go. Built by hand rather than with platformdirs because tests plan for a
+# platform other than the one they run on.
+
+
+def _xdg_dir(host: Host, variable: str, default: str) -> Path:
+    value = host.env.get(variable, "")
+    # The XDG spec says a relative path is invalid and is to be ignored.
+    return Path(value) if Path(value).is_absolute() else host.home / default
+
+
+def unit_path(host: Host) -> Path:
+    return _xdg_dir(host, "XDG_CONFIG_HOME", ".config") / "systemd" / "user" / UNIT
+
+
+def plist_path(host: Host) -> Path:
+    return host.home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+
+
+def mac_log_path(host: Host) -> Path:
+    return host.home / "Library" / "Logs" / NAME / "agent.log"
+
+
+def task_xml_path(host: Host) -> Path:
+    local = host.env.get("LOCALAPPDATA", "")
+    base = Path(local) if local else host.home / "AppData" / "Local"
+    return base / NAME / f"{TASK}.xml"
+
+
+def service_file(host: Host) -> Path:
+    """The one file install writes that makes the service."""
+    if host.platform == "linux":
+        return unit_path(host)
+    if host.platform == "darwin":
+        return plist_path(host)
+    return task_xml_path(host)
+
+
+def where_logs_are(host: Host) -> str:
+    if host.platform == "linux":
+        return f"journalctl --user -u {NAME}"
+    if host.platform == "darwin":
+        return str(mac_log_path(host))
+    return (
+        "Task Scheduler keeps no output; `hygiene notifications` lists what the agent told "
+        "you, and Event Viewer (Applications and Services Logs > Microsoft > Windows > "
+        "TaskScheduler > Operational) when it started and stopped"
+    )
+
+
+def template_path(name: str) -> Path:
+    here = Path(__file__).resolve().parent
+    packaged = here / "install" / name
+    # A checkout or an editable install has install/ beside the package, not in it.
+    return packaged if packaged.is_file() else here.parent / "install" / name
+
+
+def _template(name: str) -> str:
+    return template_path(name).read_text(encoding="utf-8")
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    # One pass, so a value that happens to contain @NAME@ is left as it is.
+    return re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], template)
+
+
+# systemd (systemd.syntax(7), systemd.service(5)): words in double quotes take C escapes;
+# % starts a specifier everywhere, and $ a variable in the arguments of ExecStart=.
+_SYSTEMD_PLAIN = re.compile(r"[A-Za-z0-9_./:+=,-]+")
+
+
+def systemd_quote(word: str, *, variables: bool = True) -> str:
+    text = word.replace("%", "%%")
+    if variables:
+        text = text.replace("$", "$$")
+    if _SYSTEMD_PLAIN.fullmatch(word):
+        return text
+    return '"' + "".join(_systemd_escape(c) for c in text) + '"'
+
+
+def _systemd_escape(char: str) -> str:
+    if char in '"\\':
+        return "\\" + char
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def render_systemd_unit(host: Host) -> str:
+    program, *arguments = host.program
+    # systemd refuses these in the path of the program itself, however they are quoted.
+    if any(c in "\"'\\\x7f" or ord(c) < 0x20 for c in program):
+        raise ServiceError(
+            f"systemd cannot start a program whose path holds quotes, backslashes or "
+            f"control characters ({program!r}); install hygiene-agent in another folder"
+        )
+    exec_start = " ".join(
+        [systemd_quote(program, variables=False), *(systemd_quote(a) for a in arguments)]
+    )
+    # The user manager does not read the shell's profile: without these it would look
+    # for policies and keep state where `hygiene status` in the shell does not.
+    environment = "\n".join(
+        "Environment=" + systemd_quote(f"{name}={host.env[name]}", variables=False)
+        for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")
+        if Path(host.env.get(name, "")).is_absolute()
+    )
+    template = _template("hygiene-agent.service")
+    if not environment:
+        template = template.replace("@ENVIRONMENT@\n", "")
+    return _fill(template, {"EXEC_START": exec_start, "ENVIRONMENT": environment})
+
+
+def render_launchd_plist(host: Host) -> bytes:
+    template = plistlib.loads(template_path("hygiene-agent.plist").read_bytes())
+    values: dict[str, object] = {
+        "LABEL": LABEL,
+        "LOG": str(mac_log_path(host)),
+        "PROGRAM_ARGUMENTS": list(host.program),
+    }
+    filled = {key: _fill_plist(value, values) for key, value in template.items()}
+    return plistlib.dumps(filled, sort_keys=False)
+
+
+def _fill_plist(node: object, values: Mapping[str, object]) -> object:
+    if isinstance(node, str):
+        match = re.fullmatch(r"@([A-Z_]+)@", node)
+        return values[match.group(1)] if match else node
+    if isinstance(node, dict):
+        return {key: _fill_plist(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        filled: list[object] = []
+        for item in node:
+            value = _fill_plist(item, values)
+            # A placeholder alone in an array stands for the whole list.
+            if isinstance(item, str) and isinstance(value, list):
+                filled.extend(value)
+            else:
+                filled.append(value)
+        return filled
+    return node
+
+
+def render_task_xml(host: Host) -> bytes:
+    """The task definition, in UTF-16 as schtasks /XML wants it (the template is UTF-8)."""
+    command, *arguments = host.program
+    text = _fill(
+        _template("hygiene-agent.xml"),
+        {
+            "NAME": xml_escape(TASK),
+            "USER": xml_escape(host.user),
+            "COMMAND": xml_escape(command),
+            "ARGUMENTS": xml_escape(subprocess.list2cmdline(arguments)),
+        },
+    )
+    # Little-endian with its byte order mark, as Windows writes UTF-16.
+    return b"\xff\xfe" + text.encode("utf-16-le")
+
+
+# Plans: what install and uninstall do, as data.
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    path: Path
+    data: bytes
+    mode: int = 0o644
+
+    @property
+    def text(self) -> str:
+        if self.data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return self.data.decode("utf-16")
+        return self.data.decode("utf-8")
+
+
+@dataclass(frozen=True)
+class MakeFolder:
+    path: Path
+
+
+@dataclass(frozen=True)
+class RemoveFile:
+    path: Path
+
+
+@dataclass(frozen=True)
+class RemoveFolderIfEmpty:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Run:
+    argv: tuple[str, ...]
+    retry_on: tuple[int, ...] = ()
+
+
+Step = WriteFile | MakeFolder | RemoveFile | RemoveFolderIfEmpty | Run
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    # Commands for the person to run where the service manager is out of this process's
+    # reach, with why.
+    manual: tuple[tuple[str, ...], ...] = ()
+    manual_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What the service manager says about the service."""
+
+    registered: bool
+    running: bool
+    pid: int | None
+    detail: str  # in the manager's words: "active (running)", "running", "Ready"
+
+
+def _systemctl(*args: str) -> tuple[str, ...]:
+    return ("systemctl", "--user", *args)
+
+
+NO_USER_MANAGER = (
+    "No systemd user manager is reachable from here ($XDG_RUNTIME_DIR/systemd/private "
+    "is missing), so nothing was started or stopped"
+)
+
+
+def install_plan(host: Host, *, reachable: bool, state: ServiceState | None) -> Plan:
+    """`state` is what the manager said before (None when it could not be asked)."""
+    if host.platform == "linux":
+        unit = WriteFile(unit_path(host), render_systemd_unit(host).encode())
+        commands = [_systemctl("daemon-reload"), _systemctl("enable", "--now", UNIT)]
+        if state and state.running:
+            commands.append(_systemctl("restart", UNIT))  # to run the new unit and code
+        if not reachable:
+            return Plan(
+                (unit,),
+                tuple(commands),
+                NO_USER_MANAGER + ". To start the agent now and at every login, run:",
+            )
+        return Plan((unit, *(Run(c) for c in commands)))
+    if host.platform == "darwin":
+        plist = plist_path(host)
+        steps: list[Step] = [
+            WriteFile(plist, render_launchd_plist(host)),
+            # launchd opens the log but does not create its folder.
+            MakeFolder(mac_log_path(host).parent),
+        ]
+        if state and state.registered:
+            steps.append(Run(("launchctl", "bootout", f"gui/{host.uid}/{LABEL}")))
+        steps.append(Run(("launchctl", "bootstrap", f"gui/{host.uid}", str(plist)), LAUNCHCTL_BUSY))
+        return Plan(tuple(steps))
+    xml = task_xml_path(host)
+    steps = [
+        WriteFile(xml, render_task_xml(host)),
+        Run(("schtasks", "/Create", "/TN", TASK, "/XML", str(xml), "/F")),
+    ]
+    if state and state.running:
+        steps.append(Run(("schtasks", "/End", "/TN", TASK)))
+    # The logon trigger fires at the next logon; this starts the agent now.
+    steps.append(Run(("schtasks", "/Run", "/TN", TASK)))
+    return Plan(tuple(steps))
+
+
+def uninstall_plan(host: Host, *, reachable: bool, state: ServiceState | None) -> Plan:
+    registered = bool(state and state.registered)
+    if host.platform == "linux":
+        unit = unit_path(host)
+        if not reachable:
+            # What `systemctl disable` would remove, if the person had enabled it.
+            link = unit.parent / "default.target.wants" / UNIT
+            return Plan(
+                (RemoveFile(unit), RemoveFile(link)),
+                (_systemctl("stop", UNIT), _systemctl("daemon-reload")),
+                NO_USER_MANAGER + ". If the agent runs as a service in another session, "
+                "stop it there with:",
+            )
+        return Plan(
+            (
+                Run(_systemctl("disable", "--now", UNIT)),
+                RemoveFile(unit),
+                Run(_systemctl("daemon-reload")),
+            )
+        )
+    if host.platform == "darwin":
+        steps: list[Step] = []
+        if registered:
+            steps.append(Run(("launchctl", "bootout", f"gui/{host.uid}/{LABEL}")))
+        steps += [RemoveFile(plist_path(host)), RemoveFolderIfEmpty(mac_log_path(host).parent)]
+        return Plan(tuple(steps))
+    steps = []
+    if state and state.running:
+        steps.append(Run(("schtasks", "/End", "/TN", TASK)))
+    if registered:
+        steps.append(Run(("schtasks", "/Delete", "/TN", TASK, "/F")))
+    xml = task_xml_path(host)
+    steps += [RemoveFile(xml), RemoveFolderIfEmpty(xml.parent)]
+    return Plan(tuple(steps))
+
+
+# Asking the service manager.
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+Runner = Callable[[Sequence[str]], Completed]
+
+
+def run_command(argv: Sequence[str]) -> Completed:
+    try:
+        done = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            check=False,
+        )
+    except FileNotFoundError:
+        return Completed(127, "", f"{argv[0]}: command not found")
+    except subprocess.TimeoutExpired:
+        return Completed(124, "", f"{argv[0]} did not answer within 60 seconds")
+    except OSError as err:
+        return Completed(126, "", f"{argv[0]}: {err.strerror or err}")
+    return Completed(done.returncode, done.stdout, done.stderr)
+
+
+def manager_reachable(host: Host) -> bool:
+    """Whether the service manager can be asked from this process.
+
+    On Linux that means a systemd user manager is already running for this user: its
+    private socket exists. Nothing here ever starts one.
+    """
+    if host.platform != "linux":
+        return True
+    runtime = Path(host.env.get("XDG_RUNTIME_DIR", ""))
+    if not runtime.is_absolute():
+        return False
+    try:
+        return stat.S_ISSOCK((runtime / "systemd" / "private").stat().st_mode)
+    except OSError:
+        return False
+
+
+def query_state(host: Host, runner: Runner) -> ServiceState:
+    """What the manager says; raises ServiceError when it does not answer."""
+    if host.platform == "linux":
+        argv = _systemctl(
+            "show", UNIT, "--property=LoadState,ActiveState,SubState,MainPID,UnitFileState"
+        )
+        result = runner(argv)
+        if result.returncode != 0:
+            raise ServiceError(_failed(argv, result, host.platform))
+        return parse_systemctl_show(result.stdout)
+    if host.platform == "darwin":
+        argv = ("launchctl", "print", f"gui/{host.uid}/{LABEL}")
+        result = runner(argv)
+        if result.returncode == LAUNCHCTL_NO_SUCH_SERVICE:
+            return ServiceState(registered=False, running=False, pid=None, detail="not loaded")
+        if result.returncode != 0:
+            raise ServiceError(_failed(argv, result, host.platform))
+        return parse_launchctl_print(result.stdout)
+    argv = ("schtasks", "/Query", "/TN", TASK, "/FO", "LIST", "/V")
+    result = runner(argv)
+    # For a task that does not exist schtasks exits 1 and says, in the language of the
+    # system, "ERROR: The system cannot find the file specified."
+    if result.returncode == 1:
+        return ServiceState(registered=False, running=False, pid=None, detail="no task")
+    if result.returncode != 0:
+        raise ServiceError(_failed(argv, result, host.platform))
+    return parse_schtasks_list(result.stdout)
+
+
+def parse_systemctl_show(text: str) -> ServiceState:
+    props = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    load = props.get("LoadState", "")
+    active = props.get("ActiveState", "")
+    sub = props.get("SubState", "")
+    pid = props.get("MainPID", "")
+    detail = f"{active} ({sub})" if sub else active
+    if props.get("UnitFileState"):
+        detail += f", {props['UnitFileState']}"
+    return ServiceState(
+        registered=load == "loaded",
+        running=active in ("active", "reloading", "deactivating"),
+        pid=int(pid) if pid.isdigit() and pid != "0" else None,
+        detail=detail,
+    )
+
+
+def parse_launchctl_print(text: str) -> ServiceState:
+    # Only the service's own lines, one tab in: nested blocks (endpoints, the resource
+    # coalition) have `state = active` lines of their own.
+    props: dict[str, str] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"\t([a-z][a-z ()]*?) = (.*)", line)
+        if match:
+            props.setdefault(match.group(1), match.group(2).strip())
+    state = props.get("state", "unknown")
+    pid = props.get("pid", "")
+    detail = state
+    if "last exit code" in props:
+        detail += f", last exit code {props['last exit code']}"
+    return ServiceState(
+        registered=True,
+        running=state == "running",
+        pid=int(pid) if pid.isdigit() else None,
+        detail=detail,
+    )
+
+
+def parse_schtasks_list(text: str) -> ServiceState:
+    props: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            props.setdefault(key.strip(), value.strip())
+    status = props.get("Status", "")
+    detail = status or "unknown"
+    if props.get("Last Result"):
+        detail += f", last result {props['Last Result']}"
+    # The labels are in the system's language; elsewhere than English this reads as not
+    # running, and the agent's lock file answers instead.
+    return ServiceState(registered=True, running=status == "Running", pid=None, detail=detail)
+
+
+# Doing it.
+
+
+def show_command(argv: Sequence[str], platform: Platform) -> str:
+    return subprocess.list2cmdline(argv) if platform == "win32" else shlex.join(argv)
+
+
+def _failed(argv: Sequence[str], result: Completed, platform: Platform) -> str:
+    said = [line.strip() for line in (result.stderr + "\n" + result.stdout).splitlines()]
+    said = [line for line in said if line]
+    reason = f": {said[-1]}" if said else ""
+    return f"`{show_command(argv, platform)}` failed (exit {result.returncode}){reason}"
+
+
+def _os_problem(err: OSError, action: str, path: Path) -> ServiceError:
+    where = err.filename if isinstance(err.filename, str) else str(path)
+    reason = (err.strerror or type(err).__name__).lower()
+    return ServiceError(f"cannot {action} {where}: {reason}")
+
+
+def apply(
+    plan: Plan,
+    host: Host,
+    runner: Runner,
+    out: TextIO,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Carry out a plan, saying each thing done; the first failure raises ServiceError."""
+    for step in plan.steps:
+        if isinstance(step, WriteFile):
+            _write(step)
+            print(f"Wrote {step.path}", file=out)
+        elif isinstance(step, MakeFolder):
+            try:
+                step.path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise _os_problem(err, "create the folder", step.path) from None
+        elif isinstance(step, RemoveFile):
+            if os.path.lexists(step.path):
+                try:
+                    step.path.unlink()
+                except OSError as err:
+                    raise _os_problem(err, "remove", step.path) from None
+                print(f"Removed {step.path}", file=out)
+        elif isinstance(step, RemoveFolderIfEmpty):
+            try:
+                step.path.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise _os_problem(err, "remove", step.path) from None
+                print(f"Kept {step.path}: other files are in it", file=out)
+            else:
+                print(f"Removed {step.path}", file=out)
+        else:
+            _run(step, host.platform, runner, sleep)
+            print(f"Ran: {show_command(step.argv, host.platform)}", file=out)
+    _print_manual(plan, host, out)
+
+
+def _write(step: WriteFile) -> None:
+    try:
+        step.path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _os_problem(err, "create the folder", step.path.parent) from None
+    partial = step.path.with_name(f".{step.path.name}.partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, step.mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(step.data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.chmod(step.mode)  # whatever the umask took away
+        partial.replace(step.path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise _os_problem(err, "write", step.path) from None
+
+
+def _run(step: Run, platform: Platform, runner: Runner, sleep: Callable[[float], None]) -> None:
+    for attempt in range(RETRIES + 1):
+        result = runner(step.argv)
+        if result.returncode == 0:
+            return
+        if result.returncode not in step.retry_on or attempt == RETRIES:
+            raise ServiceError(_failed(step.argv, result, platform))
+        sleep(RETRY_PAUSE)
+
+
+def _print_manual(plan: Plan, host: Host, out: TextIO) -> None:
+    if plan.manual:
+        print(plan.manual_reason, file=out)
+        for argv in plan.manual:
+            print(f"    {show_command(argv, host.platform)}", file=out)
+
+
+def describe(plan: Plan, host: Host, out: TextIO) -> None:
+    """Say what `apply` would do, every file in full, and do nothing."""
+    for step in plan.steps:
+        if isinstance(step, WriteFile):
+            text = step.text if step.text.endswith("\n") else step.text + "\n"
+            print(f"Would write {step.path} (mode {step.mode:04o}):", file=out)
+            out.write(text)
+            print(f"(end of {step.path})", file=out)
+        elif isinstance(step, MakeFolder):
+            if not step.path.is_dir():
+                print(f"Would create the folder {step.path}", file=out)
+        elif isinstance(step, RemoveFile):
+            if os.path.lexists(step.path):
+                print(f"Would remove {step.path}", file=out)
+        elif isinstance(step, RemoveFolderIfEmpty):
+            if step.path.is_dir():
+                print(f"Would remove the folder {step.path} if it is empty", file=out)
+        else:
+            print(f"Would run: {show_command(step.argv, host.platform)}", file=out)
+    _print_manual(plan, host, out)
+    print("Nothing was changed (--dry-run).", file=out)
+
+
+# The commands.
+
+
+def service_command(
+    action: str,
+    *,
+    dry_run: bool = False,
+    host: Host | None = None,
+    runner: Runner = run_command,
+    out: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """`hygiene service ACTION`; `host`, `runner` and `sleep` are for tests."""
+    host = host or Host.current()
+    out = out or sys.stdout
+    if action == "status":
+        out.write(status_text(host, runner))
+        return 0
+    reachable = manager_reachable(host)
+    state = query_state(host, runner) if reachable else None
+    if action == "install":
+        plan = install_plan(host, reachable=reachable, state=state)
+    else:
+        if not service_file(host).exists() and not (state and state.registered):
+            print(f"{NAME} is not installed as a service: nothing to remove.", file=out)
+            return 0
+        plan = uninstall_plan(host, reachable=reachable, state=state)
+    if dry_run:
+        describe(plan, host, out)
+        return 0
+    apply(plan, host, runner, out, sleep=sleep)
+    if plan.manual:
+        return 0
+    if action == "install":
+        print(
+            f"The agent runs as a {KINDS[host.platform]} now and starts at each login. "
+            f"Logs: {where_logs_are(host)}",
+            file=out,
+        )
+    else:
+        print(f"The agent no longer runs as a {KINDS[host.platform]}.", file=out)
+    return 0
+
+
+def status_text(host: Host, runner: Runner) -> str:
+    manager = MANAGERS[host.platform]
+    path = service_file(host)
+    state: ServiceState | None = None
+    note = ""
+    if manager_reachable(host):
+        try:
+            state = query_state(host, runner)
+        except ServiceError as err:
+            note = f"{manager} did not answer: {err}"
+    else:
+        note = (
+            "no systemd user manager is reachable from here, so only the agent's lock "
+            f"file ({host.state / LOCK_FILE}) was asked whether it runs"
+        )
+    installed = path.exists() or bool(state and state.registered)
+    lines = [f"{NAME} as a {KINDS[host.platform]}"]
+    if installed:
+        lines.append(f"  Installed: yes, {path}" if path.exists() else "  Installed: yes")
+    else:
+        lines.append("  Installed: no (`hygiene service install` installs it)")
+    lines.append(f"  Running:   {_running(state, running_agent(host.state), manager)}")
+    lines.append(f"  Logs:      {where_logs_are(host)}")
+    if note:
+        lines.append(f"  Note:      {note}")
+    return "\n".join(lines) + "\n"
+
+
+def _running(state: ServiceState | None, lock_pid: int | None, manager: str) -> str:
+    says = f" ({manager}: {state.detail})" if state and state.registered else ""
+    pid = (state.pid if state and state.running else None) or lock_pid
+    if pid:
+        return f"yes, process {pid}{says}"
+    if (state and state.running) or lock_pid is not None:
+        return f"yes{says}"
+    return f"no{says}"
