@@ -111,12 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     actions.add_parser("schema", help="print the JSON Schema of policy files")
 
-    run = commands.add_parser("run", help="audit, remember and notify")
+    run = commands.add_parser(
+        "run", help="the background agent: each check at its own pace, notices when due"
+    )
     run.add_argument(
         "--once",
         action="store_true",
-        required=True,
-        help="one full cycle: check, store, decide, notify, then exit",
+        help="one full cycle instead: check, store, decide, notify, then exit",
     )
 
     status = commands.add_parser("status", help="what is failing now, with the advice")
@@ -179,7 +180,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "checks":
         return _checks(args)
     if args.command == "run":
-        return _run_once(args)
+        return _run_once(args) if args.once else _run(args)
     if args.command == "status":
         return _status(args)
     if args.command == "notifications":
@@ -217,6 +218,19 @@ def _check(args: argparse.Namespace) -> int:
         sys.stdout.write(audit_table(policy, results, width=_width(), colour=colour))
     failing = any(r.status in (Status.fail, Status.error) for r in results)
     return EXIT_FAILING if failing else EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.scheduler import running_agent
+
+    with running_agent(
+        paths=Paths.from_environment(),
+        checks=ALL_CHECKS,
+        env=os.environ,
+        clock=args.clock,
+        verbose=args.verbose,
+    ) as agent:
+        return agent.run()
 
 
 def _run_once(args: argparse.Namespace) -> int:

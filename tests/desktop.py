@@ -135,7 +135,10 @@ def _plain(markup: str) -> str:
         return markup
 
 
-def _wait_for(what: str, probe: Callable[[], T | None], timeout: float, log: Path | None) -> T:
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float, log: Path | None = None
+) -> T:
+    """Poll `probe` until it returns something; fail naming `what` (and the log's tail)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -275,7 +278,7 @@ class Desktop:
         self._stack.callback(_stop, monitor)
         self._parser = Parser()
         # A new monitor is first told it lost its own name: from then on it sees everything.
-        _wait_for(
+        wait_for(
             "dbus-monitor watching the bus",
             lambda: True if path.stat().st_size > 0 else None,
             START_TIMEOUT,
@@ -315,7 +318,7 @@ class Desktop:
         if self._dunst is not None:
             _stop(self._dunst)
             self._dunst = None
-        _wait_for(
+        wait_for(
             "org.freedesktop.Notifications leaving the bus",
             lambda: True if self._owner() is None else None,
             START_TIMEOUT,
@@ -328,7 +331,9 @@ class Desktop:
         if self._dunst is not None and self._dunst.poll() is None:
             return
         config = self.directory / "dunstrc"
-        config.write_text(DUNSTRC)
+        config.write_text(
+            DUNSTRC.replace("[urgency_low]", f'    dmenu = "{self._dmenu()}"\n[urgency_low]')
+        )
         self._dunst = self._spawn(
             "dunst", [self.tools["dunst"], "-config", str(config)], env=self._child_env()
         )
@@ -339,7 +344,7 @@ class Desktop:
                 pytest.fail(f"dunst exited with {dunst.returncode}; see {self.directory}/dunst.log")
             return self._owner()
 
-        self._server = _wait_for("dunst owning the bus name", owner, START_TIMEOUT, None)
+        self._server = wait_for("dunst owning the bus name", owner, START_TIMEOUT, None)
         self._floor = 0
 
     @property
@@ -368,6 +373,40 @@ class Desktop:
     def _count(self, queue: str) -> int:
         value = self._method(_PROPERTIES, "Get", "ss", _DUNST.interface, f"{queue}Length")[0]
         return int(value[1])
+
+    def showing(self) -> int:
+        """How many notifications dunst has on screen now (reading none of them)."""
+        return self._count("displayed")
+
+    def _dmenu(self) -> Path:
+        """dunst's menu program: picks the line holding the text in `choice`, as a person would.
+
+        dunst writes one line per action ("#Snooze 1 day (summary) [id,key]" and the like) to
+        the program's input and invokes the action of the line it prints back.
+        """
+        script = self.directory / "dmenu"
+        script.write_text(
+            f'#!/bin/sh\ncd "{self.directory}" || exit 1\n'
+            "cat > menu.part && mv menu.part menu.txt\n"
+            'grep -F -- "$(cat choice)" menu.txt | head -n 1\n'
+        )
+        script.chmod(0o755)
+        return script
+
+    def choose_action(self, label: str, timeout: float = 5.0) -> list[str]:
+        """Open dunst's context menu (what right-click or `dunstctl context` does) and pick the
+        action labelled `label`. Returns the lines the menu offered."""
+        menu = self.directory / "menu.txt"
+        menu.unlink(missing_ok=True)
+        (self.directory / "choice").write_text(label)
+        self._method(_DUNST, "ContextMenuCall")
+        text = wait_for(
+            "dunst's context menu",
+            lambda: menu.read_text() if menu.exists() else None,
+            timeout,
+            None,
+        )
+        return text.splitlines()
 
     # -- reading what arrived -------------------------------------------------------------
 
@@ -402,7 +441,7 @@ class Desktop:
             # One that just arrived may still wait for dunst's next update before it shows.
             return True if self._count("waiting") == self._count("displayed") == 0 else None
 
-        _wait_for("dunst showing every notification", settled, 5.0, None)
+        wait_for("dunst showing every notification", settled, 5.0, None)
         entries = self._method(_DUNST, "NotificationListHistory")[0]
         return [{key: value[1] for key, value in entry.items()} for entry in reversed(entries)]
 

@@ -1,0 +1,524 @@
+"""`hygiene run`: the background agent.
+
+Each check runs at its own `every` (a `schedule` job that marks it due); the checks due
+together run side by side, their results go to the store, and the nudge decides what to
+tell. Between jobs the process sleeps in select() on two things only: a pipe that signal
+handlers write to (SIGTERM and SIGINT stop, SIGHUP reloads the policy) and the session-bus
+socket on which the notification server reports what the person did with a notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import schedule
+
+from agent.checks.base import Check, CheckContext
+from agent.cycle import tell
+from agent.durations import format_duration
+from agent.engine import run_checks
+from agent.errors import AgentError
+from agent.fingerprint import Fingerprinter
+from agent.instance import InstanceLock
+from agent.models import CheckResult, Status
+from agent.notify import Answer, Backend, BusSession, Notification, PlyerBackend, deliver
+from agent.paths import Paths
+from agent.policy import Policy, builtin_policy_path, load_policy
+from agent.report import status_text
+from agent.store import NotificationRecord, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+POLICY_POLL_SECONDS = 5.0
+# Wall-clock time moving this much more or less than the monotonic clock is a suspend and
+# resume, or the time being set.
+CLOCK_JUMP_SECONDS = 30.0
+SNOOZE_ACTION = "snooze-1d"
+DETAILS_ACTION = "details"
+SNOOZE_LENGTH = dt.timedelta(days=1)
+DISMISSED = 2  # NotificationClosed reason: closed by the person
+LOG_LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ClockWatch:
+    """Notices when wall-clock time jumps against the monotonic clock."""
+
+    def __init__(
+        self,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        tolerance: float = CLOCK_JUMP_SECONDS,
+    ) -> None:
+        self._wall, self._monotonic, self._tolerance = wall, monotonic, tolerance
+        self._last = (wall(), monotonic())
+
+    def jump(self) -> float | None:
+        """Seconds the wall clock moved beyond the time that passed, since the last call."""
+        now = (self._wall(), self._monotonic())
+        moved = (now[0] - self._last[0]) - (now[1] - self._last[1])
+        self._last = now
+        return moved if abs(moved) > self._tolerance else None
+
+
+@dataclass
+class _Wakeup:
+    """A socket pair that signal handlers write to, so select() returns at once."""
+
+    reader: socket.socket
+    writer: socket.socket
+    old_handlers: dict[int, Any] = field(default_factory=dict)
+    old_fd: int = -1
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while self.reader.recv(512):
+                pass
+
+
+def policy_signature(paths: Paths) -> tuple[object, ...]:
+    """What changes when a policy file is written, added, removed or replaced."""
+    seen: list[object] = []
+    for path in (builtin_policy_path(),):
+        seen.append(_stat_of(path))
+    for folder in (paths.user_policies, paths.admin_policies):
+        seen.append(_stat_of(folder))
+        try:
+            names = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+        except OSError as err:
+            seen.append(err.errno)
+            continue
+        seen.extend(_stat_of(p) for p in names)
+    return tuple(seen)
+
+
+def _stat_of(path: Path) -> object:
+    try:
+        info = path.stat()
+    except OSError as err:
+        return (str(path), err.errno)
+    return (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+class Agent:
+    """One background agent. `run()` blocks until SIGTERM or SIGINT; `tick()` is one turn."""
+
+    def __init__(
+        self,
+        *,
+        paths: Paths,
+        checks: Sequence[type[Check[Any]]],
+        policy: Policy,
+        store: Store,
+        backends: Sequence[Backend],
+        clock: Clock = _utc_now,
+        platform: str = sys.platform,
+        verbose: bool = False,
+        poll_seconds: float = POLICY_POLL_SECONDS,
+    ) -> None:
+        self.paths = paths
+        self.checks = list(checks)
+        self.policy = policy
+        self.store = store
+        self.backends = list(backends)
+        self.clock = clock
+        self.platform = platform
+        self.verbose = verbose
+        self.poll_seconds = poll_seconds
+        self.stopping = threading.Event()
+        self.reload_requested = False
+        self.scheduler = schedule.Scheduler()
+        self.due: set[str] = set()
+        self.ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state))
+        self._abandoned: dict[str, threading.Thread] = {}
+        self._last_status: dict[str, tuple[Status, str | None]] = {}
+        self._signature = policy_signature(paths)
+        self._next_poll = time.monotonic() + poll_seconds
+        self._refused_signature: tuple[object, ...] | None = None
+        self._clock_watch = ClockWatch()
+        self._quiet_until = 0.0  # after a failed delivery, notices wait until then
+        self._openers: list[subprocess.Popen[bytes]] = []
+        self._apply_log_level()
+        self._schedule_all(run_now=[c.id for c in self.checks])
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        wakeup = self._install_signal_handlers()
+        log.info(
+            "started (process %d): policy %s, revision %d, %d checks",
+            os.getpid(),
+            self.policy.name,
+            self.policy.revision,
+            len(self.scheduler.jobs),
+        )
+        try:
+            while not self.stopping.is_set():
+                self.tick()
+                if self.stopping.is_set():
+                    break
+                self._sleep(wakeup)
+        finally:
+            self._restore_signal_handlers(wakeup)
+            for backend in self.backends:
+                if isinstance(backend, BusSession):
+                    backend.close()
+        log.info("stopped")
+        return 0
+
+    def tick(self) -> None:
+        """One turn: reload if asked or changed, run what is due, read the server's answers."""
+        if self.reload_requested or time.monotonic() >= self._next_poll:
+            self.reload(force=self.reload_requested)
+        moved = self._clock_watch.jump()
+        if moved is not None:
+            self._after_clock_jump(moved)
+        self.scheduler.run_pending()
+        if self.due and not self.stopping.is_set():
+            due = sorted(self.due)
+            self.due.clear()
+            self._cycle(due)
+        self._read_answers()
+        self._openers = [p for p in self._openers if p.poll() is None]
+
+    def _sleep(self, wakeup: _Wakeup) -> None:
+        waits = [self.poll_seconds]
+        idle = self.scheduler.idle_seconds
+        if idle is not None:
+            waits.append(idle)
+        waits.append(self._next_poll - time.monotonic())
+        timeout = max(0.0, min(waits))
+        readable: list[int] = [wakeup.reader.fileno()]
+        for backend in self.backends:
+            if isinstance(backend, BusSession) and (fd := backend.fileno()) is not None:
+                readable.append(fd)
+        with contextlib.suppress(InterruptedError):
+            select.select(readable, [], [], timeout)
+        wakeup.drain()
+
+    # --- checks -------------------------------------------------------------------------
+
+    def _schedule_all(self, run_now: Sequence[str]) -> None:
+        self.scheduler.clear()
+        for check in self.checks:
+            params = self.policy.settings[check.id]
+            if not params.enabled:
+                continue
+            job = self.scheduler.every(int(params.every.total_seconds())).seconds
+            job.do(self._mark_due, check.id)
+            if check.id in run_now:
+                self.due.add(check.id)
+
+    def _mark_due(self, check_id: str) -> None:
+        self.due.add(check_id)
+
+    def _cycle(self, due: Sequence[str]) -> None:
+        results = run_checks(
+            self.policy,
+            self.checks,
+            self.ctx,
+            only=due,
+            abandoned=self._abandoned,
+            cancel=self.stopping,
+        )
+        if self.stopping.is_set():
+            return  # a half-done audit is not recorded
+        now = self.clock()
+        try:
+            changes = self.store.record_results(results, now)
+        except AgentError as err:
+            log.error("%s; the results are checked again next time", err)
+            return
+        self._log_results(results)
+        for change in changes:
+            finding = change.finding
+            log.info(
+                "%s: %s %s: %s (%s)",
+                finding.check,
+                change.kind,
+                finding.id[:12],
+                finding.subject,
+                finding.message,
+            )
+        if time.monotonic() < self._quiet_until and not any(
+            change.kind == "appeared" for change in changes
+        ):
+            return
+        try:
+            sent = tell(
+                policy=self.policy,
+                checks=self.checks,
+                store=self.store,
+                backends=self.backends,
+                changes=changes,
+                now=now,
+            )
+        except AgentError as err:
+            log.error("%s; the notices are tried again next time", err)
+            return
+        for notice, record in sent:
+            if record.delivered:
+                log.info("told: %s (%s, via %s)", notice.title, notice.kind, record.backend)
+                self._quiet_until = 0.0
+            else:
+                # Retried, but not every turn: a missing server would be tried every second.
+                self._quiet_until = time.monotonic() + 300
+                log.info("notices are tried again within 5m")
+
+    def _log_results(self, results: Sequence[CheckResult]) -> None:
+        for result in results:
+            before = self._last_status.get(result.check)
+            self._last_status[result.check] = (result.status, result.error)
+            if (result.status, result.error) == before:
+                continue
+            if result.status is Status.error:
+                log.warning("%s: error: %s", result.check, result.error)
+            else:
+                log.info("%s: %s", result.check, result.status.value)
+
+    def _after_clock_jump(self, moved: float) -> None:
+        direction = "forward" if moved > 0 else "back"
+        log.info(
+            "the clock moved %s by %s (a suspend and resume, or the time was set); "
+            "overdue checks run once",
+            direction,
+            format_duration(dt.timedelta(seconds=round(abs(moved)))),
+        )
+        now = dt.datetime.now()
+        for job in self.scheduler.jobs:
+            # After a jump back, a job can be due further ahead than its own interval.
+            period = dt.timedelta(seconds=job.interval)
+            if job.next_run is not None and job.next_run > now + period:
+                job.next_run = now
+
+    # --- policy -------------------------------------------------------------------------
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Load the policy again if a file changed (or when forced); False if it was refused."""
+        self.reload_requested = False
+        self._next_poll = time.monotonic() + self.poll_seconds
+        signature = policy_signature(self.paths)
+        if not force and signature == self._signature:
+            return True
+        self._signature = signature
+        try:
+            policy = load_policy(self.paths, self.checks)
+        except AgentError as err:
+            log.error("the changed policy was not applied: %s; the last good one stays", err)
+            if signature != self._refused_signature:
+                self._refused_signature = signature
+                self._tell_policy_refused(str(err))
+            return False
+        self._refused_signature = None
+        for warning in policy.warnings:
+            log.warning("%s", warning)
+        changed = [
+            check.id
+            for check in self.checks
+            if policy.settings[check.id] != self.policy.settings[check.id]
+        ]
+        self.policy = policy
+        self._apply_log_level()
+        self._schedule_all(run_now=changed)
+        log.info(
+            "policy loaded: %s, revision %d (%s)",
+            policy.name,
+            policy.revision,
+            ", ".join(changed) + " changed" if changed else "no check changed",
+        )
+        return True
+
+    def _tell_policy_refused(self, reason: str) -> None:
+        title = "A policy change was not applied"
+        body = f"{reason.rstrip('.')}. The agent keeps working with the last good policy."
+        notification = Notification(title=title, body=body, urgency="normal", actions=())
+        delivery = deliver(notification, self.backends)
+        with contextlib.suppress(AgentError):
+            self.store.record_notification(
+                at=self.clock(),
+                check="policy",
+                kind="policy refused",
+                title=title,
+                body=body,
+                urgency="normal",
+                backend=delivery.backend,
+                delivered=delivery.delivered,
+                reason=delivery.reason,
+                server_id=delivery.server_id,
+                finding_ids=(),
+            )
+
+    def _apply_log_level(self) -> None:
+        level = logging.DEBUG if self.verbose else LOG_LEVELS.get(self.policy.log_level)
+        logging.getLogger().setLevel(level or logging.DEBUG)
+        # schedule logs every job it runs at debug; that is noise even then.
+        logging.getLogger("schedule").setLevel(logging.WARNING)
+
+    # --- what the person did with a notice ----------------------------------------------
+
+    def _read_answers(self) -> None:
+        for backend in self.backends:
+            if isinstance(backend, BusSession):
+                for answer in backend.answers():
+                    try:
+                        self._answer(backend.name, answer)
+                    except AgentError as err:
+                        log.error("%s", err)
+
+    def _answer(self, backend: str, answer: Answer) -> None:
+        record = self.store.by_server_id(backend, answer.server_id)
+        if record is None:
+            return  # not one of ours, or from before the store was reset
+        now = self.clock()
+        if answer.action == SNOOZE_ACTION:
+            self._snooze(record, now)
+        elif answer.action == DETAILS_ACTION:
+            self._open_details(record, now)
+        elif answer.closed == DISMISSED:
+            self.store.record_response(record, "dismissed it", now)
+
+    def _snooze(self, record: NotificationRecord, now: dt.datetime) -> None:
+        length = min(SNOOZE_LENGTH, self.policy.notify.max_snooze)
+        targets = record.finding_ids or (record.check,)
+        for target in targets:
+            self.store.snooze(target, now + length, now)
+        self.store.record_response(record, f"snoozed it for {format_duration(length)}", now)
+        log.info("snoozed for %s: %s", format_duration(length), ", ".join(t[:12] for t in targets))
+
+    def _open_details(self, record: NotificationRecord, now: dt.datetime) -> None:
+        path = self.paths.state / "status.txt"
+        text = status_text(self.store.current(now), now)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as err:
+            log.error("cannot write the details to %s: %s", path, err.strerror or err)
+            return
+        if not self._open(path):
+            return
+        self.store.record_response(record, "opened the details", now)
+        log.info("opened the details: %s", path)
+
+    def _open(self, path: Path) -> bool:
+        if self.platform == "win32":
+            startfile: Callable[[str], None] | None = getattr(os, "startfile", None)
+            if startfile is None:
+                return False
+            try:
+                startfile(str(path))
+            except OSError as err:
+                log.error("cannot open %s: %s", path, err.strerror or err)
+                return False
+            return True
+        opener = "open" if self.platform == "darwin" else "xdg-open"
+        try:
+            self._openers.append(
+                subprocess.Popen(
+                    [opener, str(path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        except OSError as err:
+            log.error(
+                "cannot open the details with %s (%s); `hygiene status` shows them",
+                opener,
+                (err.strerror or type(err).__name__).lower(),
+            )
+            return False
+        return True
+
+    # --- signals ------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> _Wakeup:
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+        wakeup = _Wakeup(reader, writer)
+        wakeup.old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+        def stop(signum: int, frame: object) -> None:
+            del frame
+            log.info("%s received: stopping", signal.Signals(signum).name)
+            self.stopping.set()
+
+        def reload(signum: int, frame: object) -> None:
+            del signum, frame
+            self.reload_requested = True
+
+        wanted: list[tuple[int, Callable[[int, Any], None]]] = [
+            (signal.SIGTERM, stop),
+            (signal.SIGINT, stop),
+        ]
+        if hasattr(signal, "SIGHUP"):
+            wanted.append((signal.SIGHUP, reload))
+        for signum, handler in wanted:
+            wakeup.old_handlers[signum] = signal.signal(signum, handler)
+        return wakeup
+
+    def _restore_signal_handlers(self, wakeup: _Wakeup) -> None:
+        for signum, handler in wakeup.old_handlers.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(wakeup.old_fd)
+        wakeup.reader.close()
+        wakeup.writer.close()
+
+
+def resident_backends(env: Mapping[str, str], platform: str) -> list[Backend]:
+    """As notify.default_backends, but the bus connection stays open to hear the answers."""
+    if platform in ("darwin", "win32"):
+        return [PlyerBackend()]
+    return [BusSession(env), PlyerBackend()]
+
+
+@contextlib.contextmanager
+def running_agent(
+    *,
+    paths: Paths,
+    checks: Sequence[type[Check[Any]]],
+    env: Mapping[str, str],
+    clock: Clock = _utc_now,
+    platform: str = sys.platform,
+    verbose: bool = False,
+) -> Iterator[Agent]:
+    """The lock, the policy and the store an agent needs, held for as long as it runs.
+
+    Raises AlreadyRunning, PolicyError or StoreError, each one sentence, before it starts.
+    """
+    with InstanceLock(paths.state):
+        policy = load_policy(paths, checks)
+        for warning in policy.warnings:
+            log.warning("%s", warning)
+        with Store.open(paths.state) as store:
+            yield Agent(
+                paths=paths,
+                checks=checks,
+                policy=policy,
+                store=store,
+                backends=resident_backends(env, platform),
+                clock=clock,
+                platform=platform,
+                verbose=verbose,
+            )

@@ -1,0 +1,212 @@
+"""`hygiene run` as a person's session runs it: a child process on a real session bus with
+dunst, a policy whose check runs every second, signals from outside."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Machine, Outcome
+from tests.desktop import Desktop, Received, wait_for
+
+FAST = "schema: 1\nchecks:\n  ssh_keys: {every: 1s}\n"
+
+
+@dataclass
+class RunningAgent:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def said(self, text: str, timeout: float = 10.0) -> str:
+        return wait_for(
+            f"the agent's log to say {text!r}",
+            lambda: next((line for line in self.log().splitlines() if text in line), None),
+            timeout,
+        )
+
+    def stop(self) -> tuple[int, float]:
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(10)
+        return code, time.monotonic() - started
+
+
+@pytest.fixture
+def start_agent(
+    machine: Machine, desktop: Desktop, tmp_path: Path
+) -> Iterator[Callable[..., RunningAgent]]:
+    started: list[RunningAgent] = []
+    script = Path(sys.executable).with_name("hygiene")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+
+    def start(policy: str = FAST, extra_env: dict[str, str] | None = None) -> RunningAgent:
+        (machine.user_policies / "fast.yaml").write_text(policy)
+        log_path = tmp_path / f"agent-{len(started)}.log"
+        env = {**machine.env(), **desktop.env, **(extra_env or {})}
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([*command, "run"], env=env, stderr=log)
+        agent = RunningAgent(process, log_path)
+        started.append(agent)
+        agent.said("started (process")
+        return agent
+
+    yield start
+    for agent in started:
+        if agent.process.poll() is None:
+            agent.process.kill()
+            agent.process.wait(10)
+        assert "Traceback" not in agent.log()
+
+
+def arrived(desktop: Desktop, title: str, timeout: float = 5.0) -> Received:
+    def find() -> Received | None:
+        return next((n for n in desktop.received(timeout=0) if n.summary == title), None)
+
+    return wait_for(f"a notification titled {title!r}", find, timeout)
+
+
+def test_a_planted_key_is_told_within_seconds_and_its_fix_is_thanked(
+    machine: Machine,
+    desktop: Desktop,
+    make_key: Callable[..., Path],
+    start_agent: Callable[..., RunningAgent],
+) -> None:
+    agent = start_agent()
+    agent.said("ssh_keys: pass")
+    planted = time.monotonic()
+    key = make_key(machine.ssh / "id_planted")
+    notice = arrived(desktop, "An SSH key is not protected")
+    assert time.monotonic() - planted < 5
+    assert "~/.ssh/id_planted has no passphrase" in notice.text
+    assert [label for _, label in notice.actions] == ["Snooze 1 day", "Details"]
+
+    key.unlink()
+    thanks = arrived(desktop, "Fixed, thank you", timeout=5)
+    assert thanks.body_text == "~/.ssh/id_planted is fixed."
+    assert thanks.actions == ()
+    code, took = agent.stop()
+    assert code == 0
+    assert took < 2
+    assert agent.log().rstrip().endswith("hygiene: info: stopped")
+
+
+def test_a_second_agent_is_refused_naming_the_first(
+    start_agent: Callable[..., RunningAgent], hygiene_process: Callable[..., Outcome]
+) -> None:
+    agent = start_agent()
+    second = hygiene_process("run")
+    assert second.code == 2
+    assert second.err == (
+        f"hygiene: an agent is already running for this user (process {agent.process.pid}, "
+        f"holding {Path(os.environ['XDG_STATE_HOME']) / 'hygiene-agent' / 'agent.lock'}); "
+        "stop it first, or use `hygiene status` to read what it found\n"
+    )
+    assert agent.process.poll() is None  # the first one runs on
+
+
+def test_a_killed_agent_leaves_no_lock_behind(
+    start_agent: Callable[..., RunningAgent],
+) -> None:
+    first = start_agent()
+    first.process.kill()
+    first.process.wait(10)
+    second = start_agent()
+    assert second.process.poll() is None
+
+
+def test_a_broken_policy_is_refused_and_the_last_good_one_keeps_working(
+    machine: Machine,
+    desktop: Desktop,
+    make_key: Callable[..., Path],
+    start_agent: Callable[..., RunningAgent],
+) -> None:
+    agent = start_agent()
+    broken = machine.user_policies / "zz-broken.yaml"
+    broken.write_text("schema: 1\nchecks:\n  ssh_keys: {every: often}\n")
+    line = agent.said("was not applied", timeout=10)
+    assert line == (
+        f"hygiene: error: the changed policy was not applied: {broken}, line 3: "
+        'checks.ssh_keys.every: expected a duration such as "30s", "15m", "4h" or "7d", '
+        "got 'often'; the last good one stays"
+    )
+    notice = arrived(desktop, "A policy change was not applied")
+    assert "checks.ssh_keys.every" in notice.text
+    assert "keeps working with the last good policy" in notice.text
+
+    make_key(machine.ssh / "id_later")
+    arrived(desktop, "An SSH key is not protected", timeout=5)  # still checked every second
+
+
+def test_sighup_reloads_at_once(machine: Machine, start_agent: Callable[..., RunningAgent]) -> None:
+    agent = start_agent()
+    (machine.user_policies / "fast.yaml").write_text(
+        "schema: 1\nchecks:\n  ssh_keys: {every: 2s}\n"
+    )
+    sent = time.monotonic()
+    agent.process.send_signal(signal.SIGHUP)
+    agent.said("policy loaded: default, revision 1 (ssh_keys changed)", timeout=3)
+    assert time.monotonic() - sent < 2  # before the five-second poll would have seen it
+
+
+def test_snooze_1_day_from_the_notification_snoozes_the_finding(
+    machine: Machine,
+    desktop: Desktop,
+    make_key: Callable[..., Path],
+    start_agent: Callable[..., RunningAgent],
+    hygiene_process: Callable[..., Outcome],
+) -> None:
+    agent = start_agent()
+    make_key(machine.ssh / "id_snooze")
+    wait_for("the notice on screen", lambda: desktop.showing() or None, 5)
+    menu = desktop.choose_action("Snooze 1 day")
+    assert any("Snooze 1 day" in line for line in menu)
+    agent.said("snoozed for 1d", timeout=5)
+
+    status = json.loads(hygiene_process("status", "--json").out)
+    (finding,) = status["failing"]
+    assert finding["subject"] == "~/.ssh/id_snooze"
+    until = datetime.fromisoformat(finding["snoozed_until"])
+    assert timedelta(hours=23, minutes=58) < until - datetime.now(UTC) <= timedelta(days=1)
+    history = json.loads(hygiene_process("notifications", "--json").out)
+    assert history[0]["response"] == "snoozed it for 1d"
+    text = hygiene_process("notifications").out
+    assert "you snoozed it for 1d at" in text
+
+
+def test_details_opens_the_status_with_the_default_handler(
+    machine: Machine,
+    desktop: Desktop,
+    make_key: Callable[..., Path],
+    start_agent: Callable[..., RunningAgent],
+    tmp_path: Path,
+    hygiene_process: Callable[..., Outcome],
+) -> None:
+    # xdg-open hands a file to the desktop's handler; here a stand-in records what it got.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    opened = tmp_path / "opened"
+    opener = bin_dir / "xdg-open"
+    opener.write_text(f'#!/bin/sh\ncp "$1" "{opened}"\n')
+    opener.chmod(0o755)
+    agent = start_agent(extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    make_key(machine.ssh / "id_details")
+    wait_for("the notice on screen", lambda: desktop.showing() or None, 5)
+    desktop.choose_action("Details")
+    agent.said("opened the details", timeout=5)
+    wait_for("the handler to receive the file", lambda: opened.exists() or None, 5)
+    assert "~/.ssh/id_details" in opened.read_text()
+    history = json.loads(hygiene_process("notifications", "--json").out)
+    assert history[0]["response"] == "opened the details"
