@@ -56,6 +56,14 @@ DISMISSED = 2  # NotificationClosed reason: closed by the person
 LOG_LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
 
 
+UNCHANGED_REWRITE_SECONDS = 600.0
+
+
+def _outcome(result: CheckResult) -> tuple[object, ...]:
+    findings = tuple((f.id, f.subject, f.message, f.advice) for f in result.findings)
+    return (result.status, result.error, result.severity, findings)
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -151,6 +159,7 @@ class Agent:
         self.ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state))
         self._abandoned: dict[str, threading.Thread] = {}
         self._last_status: dict[str, tuple[Status, str | None]] = {}
+        self._recorded: dict[str, tuple[tuple[object, ...], float]] = {}
         self._signature = policy_signature(paths)
         self._next_poll = time.monotonic() + poll_seconds
         self._refused_signature: tuple[object, ...] | None = None
@@ -243,11 +252,14 @@ class Agent:
         if self.stopping.is_set():
             return  # a half-done audit is not recorded
         now = self.clock()
+        fresh = [r for r in results if self._worth_recording(r)]
         try:
-            changes = self.store.record_results(results, now)
+            changes = self.store.record_results(fresh, now)
         except AgentError as err:
             log.error("%s; the results are checked again next time", err)
             return
+        for result in fresh:
+            self._recorded[result.check] = (_outcome(result), time.monotonic())
         self._log_results(results)
         for change in changes:
             finding = change.finding
@@ -283,6 +295,16 @@ class Agent:
                 # Retried, but not every turn: a missing server would be tried every second.
                 self._quiet_until = time.monotonic() + 300
                 log.info("notices are tried again within 5m")
+
+    def _worth_recording(self, result: CheckResult) -> bool:
+        # A cheap check runs every few seconds; writing the same outcome each time would
+        # keep the disk awake. Unchanged, it is written again only to refresh last_seen.
+        last = self._recorded.get(result.check)
+        return (
+            last is None
+            or last[0] != _outcome(result)
+            or time.monotonic() - last[1] >= UNCHANGED_REWRITE_SECONDS
+        )
 
     def _log_results(self, results: Sequence[CheckResult]) -> None:
         for result in results:

@@ -89,14 +89,14 @@ def test_checks_lists_what_each_check_reads_and_keeps(
     entries = json.loads(hygiene("checks", "--json").out)
     assert [e["id"] for e in entries] == ["ssh_keys"]
     (ssh,) = entries
-    assert ssh["enabled"] is True and ssh["every"] == "6h"
+    assert ssh["enabled"] is True and ssh["every"] == "5s"
     assert "never key material" in ssh["keeps"]
     assert any("~/.ssh" in read for read in ssh["reads"])
     assert ssh["settings"]["min_rsa_bits"] == 2048
     text = hygiene("checks").out
-    assert text.startswith("ssh_keys  (on, high, every 6h)\n")
+    assert text.startswith("ssh_keys  (on, high, every 5s)\n")
     assert "  keeps: the file name, key type and size" in text
-    assert '  settings: enabled=true, severity=null, every="6h", timeout="10s",' in text
+    assert '  settings: enabled=true, severity=null, every="5s", timeout="10s",' in text
     assert "  Your SSH private keys are the keys to every machine that trusts them." in text
 
 

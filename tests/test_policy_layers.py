@@ -22,7 +22,7 @@ def test_builtin_default_alone(machine: Machine, hygiene: Callable[..., Outcome]
     assert policy["sources"] == ["built-in default"]
     ssh = policy["checks"]["ssh_keys"]
     assert ssh["settings"]["enabled"] is True
-    assert ssh["settings"]["every"] == "6h"  # the check's own default
+    assert ssh["settings"]["every"] == "5s"  # the check's own default
     assert "every" not in ssh["from"]
     assert ssh["from"]["advice"] == "built-in default"
 

@@ -250,3 +250,30 @@ def test_a_store_that_cannot_be_written_is_one_line_and_the_agent_goes_on(
     (machine.home / "flag").touch()
     agent.tick()
     assert len(agent.store.current(dt.datetime.now(dt.UTC))) == 1
+
+
+def test_an_unchanged_outcome_is_not_written_again(
+    machine: Machine, make_agent: Callable[..., Agent]
+) -> None:
+    # A cheap check runs every few seconds; the disk should not hear of it each time.
+    agent = make_agent("checks:\n  counting: {every: 1s}\n")
+    agent.tick()
+    folder = machine.state / "hygiene-agent"
+
+    def written() -> dict[str, int]:
+        return {
+            p.name: p.stat().st_mtime_ns for p in folder.glob("store.db*") if "shm" not in p.name
+        }
+
+    before = written()
+    (job,) = agent.scheduler.jobs
+    job.next_run = dt.datetime.now()
+    agent.tick()
+    assert len(Counting.runs) == 2
+    assert written() == before
+
+    (machine.home / "flag").touch()
+    job.next_run = dt.datetime.now()
+    agent.tick()
+    assert written() != before
+    assert [f.subject for f in agent.store.current(dt.datetime.now(dt.UTC))] == ["~/flag"]

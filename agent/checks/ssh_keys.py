@@ -15,7 +15,9 @@ from agent.probes.keyfiles import KeyFile, find_key_files, permission_bits
 
 
 class SshKeysParams(CheckParams):
-    every: Duration = timedelta(hours=6)
+    # Cheap (a few stat calls and small reads, under a millisecond), so often: a key
+    # left unprotected is told about within seconds (bench/latency.py).
+    every: Duration = timedelta(seconds=5)
     extra_paths: list[str] = Field(
         default_factory=list,
         description="More files or folders (not descended) to look for private keys in; "
