@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import Machine, Outcome
 from tests.desktop import Desktop, Received, wait_for
+from tests.test_privacy import PASSPHRASE, secret_fragments
 
 FAST = "schema: 1\nchecks:\n  ssh_keys: {every: 1s}\n"
 
@@ -210,3 +211,42 @@ def test_details_opens_the_status_with_the_default_handler(
     assert "~/.ssh/id_details" in opened.read_text()
     history = json.loads(hygiene_process("notifications", "--json").out)
     assert history[0]["response"] == "opened the details"
+
+
+def test_canary_secrets_stay_out_of_the_log_the_details_and_the_store(
+    machine: Machine,
+    desktop: Desktop,
+    make_key: Callable[..., Path],
+    start_agent: Callable[..., RunningAgent],
+    tmp_path: Path,
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    opener = bin_dir / "xdg-open"
+    opener.write_text("#!/bin/sh\nexit 0\n")
+    opener.chmod(0o755)
+    keys = [
+        make_key(machine.ssh / "id_canary", "rsa", bits=1024, passphrase=PASSPHRASE),
+        make_key(machine.ssh / "id_plain_canary"),
+    ]
+    agent = start_agent(
+        "schema: 1\nlog_level: debug\nchecks:\n  ssh_keys: {every: 1s}\n",
+        extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    wait_for("the notice on screen", lambda: desktop.showing() or None, 5)
+    desktop.choose_action("Details")
+    agent.said("opened the details", timeout=5)
+    shown = desktop.received(at_least=1)
+    code, _ = agent.stop()
+    assert code == 0
+
+    outputs = [agent.log(), *(f"{n.summary}\n{n.body}\n{n.text}" for n in shown)]
+    for stored in (p for p in machine.state.rglob("*") if p.is_file()):
+        data = stored.read_bytes()
+        outputs += [data.decode("latin-1"), data.decode("utf-16-le", "replace"), data.hex()]
+    everything = "\n".join(outputs)
+    assert "id_canary" in everything  # audited, logged and told about
+    assert PASSPHRASE not in everything
+    for key in keys:
+        for fragment in secret_fragments(key):
+            assert fragment not in everything, f"a piece of {key.name} leaked"
