@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,13 +33,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     # tests/desktop.py lives in the repository, not in the installed package.
     sys.path.insert(0, str(ROOT))
 
+from bench.shared import installed, interruptible, person_env  # noqa: E402
 from tests.desktop import Desktop, Received  # noqa: E402
 
 TOOLS = ("Xvfb", "dbus-daemon", "dbus-monitor", "dunst")
@@ -90,10 +88,6 @@ print(run_summary(outcome), end="")
 """
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def make_home(root: Path) -> dict[str, str]:
     """A home with one unprotected ed25519 key; the environment without the caller's session."""
     ssh = root / "home" / ".ssh"
@@ -105,18 +99,7 @@ def make_home(root: Path) -> dict[str, str]:
         [keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "id_ed25519")], check=True
     )
     (root / "admin").mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("XDG_", "HYGIENE_", "DBUS_")) and k != "DISPLAY"
-    }
-    env.update(
-        HOME=str(root / "home"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        HYGIENE_ADMIN_DIR=str(root / "admin"),
-        LANG="C.UTF-8",
-    )
-    return env
+    return person_env(root, state=False)
 
 
 @contextlib.contextmanager
@@ -251,25 +234,18 @@ def main() -> int:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    hygiene = Path(sys.executable).with_name("hygiene")
-    if not hygiene.exists():
-        print("bench/notify.py: install the package first: pip install -e .", file=sys.stderr)
+    ready = installed("bench/notify.py", TOOLS)
+    if ready is None:
         return 2
-    tools = {name: shutil.which(name) for name in TOOLS}
-    missing = [name for name, path in tools.items() if path is None]
-    if missing:
-        print(f"bench/notify.py: not installed: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    # Ctrl-C and kill both end in the same clean-up, even where SIGINT came in ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    hygiene, tools = ready
+    interruptible()
     baseline_argv = [sys.executable, "-c", "import psutil, pydantic, yaml"]
     try:
         with contextlib.ExitStack() as stack:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hygiene-bench-")))
             env = make_home(root)
             (root / "desktop").mkdir()
-            desktop = Desktop(root / "desktop", {k: v for k, v in tools.items() if v})
+            desktop = Desktop(root / "desktop", tools)
             stack.callback(desktop.close)
             desktop.start()
             rows = [
