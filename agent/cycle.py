@@ -24,6 +24,7 @@ class CycleOutcome:
 
 
 def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str, CheckWords]:
+    """The words of each enabled check; the nudge says nothing about a check turned off."""
     return {
         check.id: CheckWords(
             alert=check.alert,
@@ -31,6 +32,7 @@ def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str,
             advice=policy.settings[check.id].advice or check.advice,
         )
         for check in checks
+        if policy.settings[check.id].enabled
     }
 
 

@@ -80,6 +80,23 @@ def test_a_failing_key_makes_one_notification_then_reminds_on_time(
     ]
 
 
+def test_a_check_turned_off_is_not_reminded_about(
+    machine: Machine,
+    make_key: Callable[..., Path],
+    desktop: Desktop,
+    agent: Callable[..., Outcome],
+) -> None:
+    make_key(machine.ssh / "id_ed25519")
+    agent("run", "--once")
+    assert len(desktop.received(at_least=1)) == 1
+    (machine.user_policies / "off.yaml").write_text(
+        "schema: 1\nchecks:\n  ssh_keys: {enabled: false}\n"
+    )
+    agent("run", "--once", at=T0 + timedelta(days=2))
+    assert len(desktop.received()) == 1, "reminded about a check the policy turned off"
+    assert [r["kind"] for r in history(agent)] == ["new"]
+
+
 def test_findings_of_one_check_are_one_notification(
     machine: Machine,
     make_key: Callable[..., Path],
