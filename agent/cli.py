@@ -261,11 +261,14 @@ def _status(args: argparse.Namespace) -> int:
     now = args.clock()
     with Store.open(paths.state) as store:
         failing = store.current(now)
+        checks = store.checks()
     if args.json:
-        _print_json(status_json(failing, now))
+        _print_json(status_json(failing, now, checks))
     else:
-        sys.stdout.write(status_text(failing, now, width=_width()))
-    return EXIT_FAILING if failing else EXIT_OK
+        sys.stdout.write(status_text(failing, now, checks, width=_width()))
+    # Not audited yet, or a check that could not run: that is not a clean bill of health.
+    incomplete = not checks or any(c.status is Status.error for c in checks)
+    return EXIT_FAILING if failing or incomplete else EXIT_OK
 
 
 def _notifications(args: argparse.Namespace) -> int:

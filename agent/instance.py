@@ -37,13 +37,22 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> InstanceLock:
-        ensure_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            ensure_private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as err:
+            reason = (err.strerror or type(err).__name__).lower()
+            raise AgentError(
+                f"The state folder {self.path.parent} cannot be created or used: {reason}."
+            ) from None
         if not _try_lock(fd):
             os.close(fd)
             raise AlreadyRunning(running_agent(self.path.parent), self.path)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass  # a full disk: the lock holds all the same, only the pid is not shown
         self._fd = fd
         return self
 

@@ -15,7 +15,7 @@ from agent.policy import Policy
 
 if TYPE_CHECKING:
     from agent.cycle import CycleOutcome
-    from agent.store import FindingState, NotificationRecord
+    from agent.store import CheckState, FindingState, NotificationRecord
 
 REPORT_SCHEMA = 1
 
@@ -238,10 +238,24 @@ def _local(moment: datetime) -> str:
     return f"{moment.astimezone():%Y-%m-%d %H:%M}"
 
 
-def status_json(failing: Sequence[FindingState], now: datetime) -> dict[str, Any]:
+NOT_AUDITED = (
+    "The agent has not audited this computer yet: `hygiene run` (or `hygiene service install`) "
+    "keeps it checked, `hygiene check` audits it once."
+)
+
+
+def status_json(
+    failing: Sequence[FindingState], now: datetime, checks: Sequence[CheckState]
+) -> dict[str, Any]:
     return {
         "schema": REPORT_SCHEMA,
         "generated_at": now.isoformat(timespec="seconds"),
+        "audited": bool(checks),
+        "could_not_run": [
+            {"check": c.id, "error": c.error, "at": c.last_run.isoformat(timespec="seconds")}
+            for c in checks
+            if c.status is Status.error
+        ],
         "failing": [
             {
                 "id": f.id,
@@ -267,10 +281,38 @@ def status_json(failing: Sequence[FindingState], now: datetime) -> dict[str, Any
     }
 
 
-def status_text(failing: Sequence[FindingState], now: datetime, *, width: int = 100) -> str:
-    if not failing:
-        return "Nothing is failing.\n"
+def status_text(
+    failing: Sequence[FindingState],
+    now: datetime,
+    checks: Sequence[CheckState],
+    *,
+    width: int = 100,
+) -> str:
+    if not checks:
+        return "\n".join(textwrap.wrap(NOT_AUDITED, width)) + "\n"
+    broken = [c for c in checks if c.status is Status.error]
     out: list[str] = []
+    for c in broken:
+        out.append(f"{'ERROR':<8} {c.id}  could not run at {_local(c.last_run)}")
+        out.extend(
+            textwrap.wrap(
+                c.error or "",
+                width - 9,
+                initial_indent=" " * 9,
+                subsequent_indent=" " * 9,
+                break_on_hyphens=False,  # file names are not words
+            )
+        )
+    if not failing:
+        if broken:
+            n = len(broken)
+            out += [
+                "",
+                f"Nothing else is failing, but {n} check{'s' if n != 1 else ''} could not run: "
+                "the audit is incomplete.",
+            ]
+            return "\n".join(out) + "\n"
+        return "Nothing is failing.\n"
     for f in failing:
         state = f"failing for {_ago(now - f.first_seen)}"
         if f.snoozed_until and f.snoozed_until > now:
@@ -283,8 +325,9 @@ def status_text(failing: Sequence[FindingState], now: datetime, *, width: int = 
         out.append(f"{'':9}id {f.id}")
     n = len(failing)
     out.append("")
+    incomplete = f" {len(broken)} could not run." if broken else ""
     out.append(
-        f"{n} finding{'s' if n != 1 else ''} failing. Snooze one with "
+        f"{n} finding{'s' if n != 1 else ''} failing.{incomplete} Snooze one with "
         "`hygiene snooze ID 1d`, or a whole check with `hygiene snooze CHECK 1d`."
     )
     return "\n".join(out) + "\n"
@@ -340,6 +383,9 @@ def run_summary(outcome: CycleOutcome) -> str:
         f"Audited {len(results)} check{'s' if len(results) != 1 else ''}: {failed} failing "
         f"({findings} finding{'s' if findings != 1 else ''})."
     )
+    for result in results:
+        if result.status is Status.error:
+            line += f" {result.check} could not run: {(result.error or '').rstrip('.')}."
     delivered = [rec for _, rec in outcome.sent if rec.delivered]
     if not outcome.sent:
         line += " Nothing to notify now."

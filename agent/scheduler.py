@@ -267,7 +267,7 @@ class Agent:
                 "%s: %s %s: %s (%s)",
                 finding.check,
                 change.kind,
-                finding.id[:12],
+                finding.id,
                 finding.subject,
                 finding.message,
             )
@@ -424,11 +424,11 @@ class Agent:
         for target in targets:
             self.store.snooze(target, now + length, now)
         self.store.record_response(record, f"snoozed it for {format_duration(length)}", now)
-        log.info("snoozed for %s: %s", format_duration(length), ", ".join(t[:12] for t in targets))
+        log.info("snoozed for %s: %s", format_duration(length), ", ".join(targets))
 
     def _open_details(self, record: NotificationRecord, now: dt.datetime) -> None:
         path = self.paths.state / "status.txt"
-        text = status_text(self.store.current(now), now)
+        text = status_text(self.store.current(now), now, self.store.checks())
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -511,8 +511,8 @@ class Agent:
 def resident_backends(env: Mapping[str, str], platform: str) -> list[Backend]:
     """As notify.default_backends, but the bus connection stays open to hear the answers."""
     if platform in ("darwin", "win32"):
-        return [PlyerBackend()]
-    return [BusSession(env), PlyerBackend()]
+        return [PlyerBackend(env)]
+    return [BusSession(env), PlyerBackend(env)]
 
 
 @contextlib.contextmanager

@@ -79,6 +79,14 @@ class FindingState:
 
 
 @dataclass(frozen=True)
+class CheckState:
+    id: str
+    last_run: datetime
+    status: Status
+    error: str | None
+
+
+@dataclass(frozen=True)
 class Change:
     kind: Literal["appeared", "changed", "resolved"]
     finding: FindingState
@@ -181,6 +189,8 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE notifications ADD COLUMN response TEXT")
     conn.execute("ALTER TABLE notifications ADD COLUMN response_at TEXT")
     conn.execute("CREATE INDEX notifications_by_server_id ON notifications (server_id)")
+    # Why a check could not run last time, so that `hygiene status` does not read as clean.
+    conn.execute("ALTER TABLE checks ADD COLUMN last_error TEXT")
 
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -205,7 +215,7 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
             "last_notified",
         }
     ),
-    "checks": frozenset({"id", "first_seen", "last_seen", "last_status"}),
+    "checks": frozenset({"id", "first_seen", "last_seen", "last_status", "last_error"}),
     "snoozes": frozenset({"target", "until", "created_at"}),
     "events": frozenset({"seq", "at", "kind", "target", "check_id", "detail"}),
     "notifications": frozenset(
@@ -308,7 +318,7 @@ class Store:
         with self._write("save the check results to"):
             snoozes = self._active_snoozes(now)
             for result in results:
-                self._touch_check(result.check, result.status, stamp)
+                self._touch_check(result.check, result.status, result.error, stamp)
                 if result.status not in (Status.passed, Status.fail):
                     continue
                 present: dict[str, Finding] = {f.id: f for f in result.findings}
@@ -344,6 +354,22 @@ class Store:
         states = [_finding_state(row, snoozes) for row in rows]
         states.sort(key=lambda s: (-s.severity.rank, s.first_seen, s.id))
         return states
+
+    def checks(self) -> list[CheckState]:
+        """Each check the agent has run: how it went last time, by check id."""
+        with self._read("read the checks in"):
+            rows = self._conn.execute(
+                "SELECT id, last_seen, last_status, last_error FROM checks ORDER BY id"
+            ).fetchall()
+        return [
+            CheckState(
+                id=str(check_id),
+                last_run=_parse(last_seen),
+                status=Status(str(status)),
+                error=None if error is None else str(error),
+            )
+            for check_id, last_seen, status, error in rows
+        ]
 
     def get(self, finding_id: str, now: datetime) -> FindingState | None:
         with self._read("read a finding in"):
@@ -550,12 +576,13 @@ class Store:
         except sqlite3.Error as err:
             raise _store_error(self.path, action, err) from None
 
-    def _touch_check(self, check: str, status: Status, stamp: str) -> None:
+    def _touch_check(self, check: str, status: Status, error: str | None, stamp: str) -> None:
         self._conn.execute(
-            "INSERT INTO checks (id, first_seen, last_seen, last_status) VALUES (?, ?, ?, ?) "
+            "INSERT INTO checks (id, first_seen, last_seen, last_status, last_error) "
+            "VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, "
-            "last_status = excluded.last_status",
-            (check, stamp, stamp, status.value),
+            "last_status = excluded.last_status, last_error = excluded.last_error",
+            (check, stamp, stamp, status.value, error),
         )
 
     def _upsert(

@@ -5,6 +5,7 @@ is in test_agent_run.py."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from agent.paths import Paths
 from agent.policy import load_policy
 from agent.scheduler import Agent, ClockWatch
 from agent.store import Store
-from tests.conftest import Machine
+from tests.conftest import Machine, Outcome
 
 
 class CountingParams(CheckParams):
@@ -42,12 +43,15 @@ class Counting(Check[CountingParams]):
     Params = CountingParams
     runs: ClassVar[list[float]] = []
     gate: ClassVar[threading.Event | None] = None
+    broken: ClassVar[bool] = False
 
     def run(self, ctx: CheckContext) -> list[Finding]:
         type(self).runs.append(1)
         gate = type(self).gate
         if gate is not None:
             gate.wait(30)
+        if type(self).broken:
+            raise PermissionError(13, "Permission denied", str(ctx.paths.home / "flag"))
         flag = ctx.paths.home / "flag"
         if not flag.exists():
             return []
@@ -61,6 +65,7 @@ CHECKS: list[type[Check[Any]]] = [*ALL_CHECKS, Counting]
 def fresh_counter() -> Iterator[None]:
     Counting.runs = []
     Counting.gate = None
+    Counting.broken = False
     yield
     if Counting.gate is not None:
         Counting.gate.set()
@@ -277,3 +282,38 @@ def test_an_unchanged_outcome_is_not_written_again(
     agent.tick()
     assert written() != before
     assert [f.subject for f in agent.store.current(dt.datetime.now(dt.UTC))] == ["~/flag"]
+
+
+def test_status_says_when_a_check_could_not_run(
+    machine: Machine, make_agent: Callable[..., Agent], hygiene: Callable[..., Outcome]
+) -> None:
+    Counting.broken = True
+    agent = make_agent()
+    agent.tick()
+    shown = hygiene("status")
+    assert shown.code == 1
+    lines = shown.out.splitlines()
+    assert lines[0].startswith("ERROR    counting  could not run at ")
+    assert " ".join(line.strip() for line in lines[1:-2]) == (
+        f"permission denied ({machine.home / 'flag'})"
+    )
+    assert lines[-1] == (
+        "Nothing else is failing, but 1 check could not run: the audit is incomplete."
+    )
+    data = json.loads(hygiene("status", "--json").out)
+    assert data["audited"] is True
+    assert [c["check"] for c in data["could_not_run"]] == ["counting"]
+
+
+def test_an_unusable_state_folder_is_one_sentence_naming_it(
+    machine: Machine, hygiene: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = machine.home / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker))
+    refused = hygiene("run")
+    assert refused.code == 2
+    assert refused.err == (
+        f"hygiene: The state folder {blocker / 'hygiene-agent'} cannot be created or used: "
+        "not a directory.\n"
+    )
