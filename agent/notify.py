@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import importlib
 import logging
+import os
 import unicodedata
 import warnings
 from collections import deque
@@ -340,6 +341,14 @@ class BusSession(BusBackend):
             connection.close()
 
 
+def _bus_reachable(env: Mapping[str, str]) -> bool:
+    connection, _ = BusBackend(env, timeout=1.0)._open()
+    if connection is None:
+        return False
+    connection.close()
+    return True
+
+
 # Of plyer's implementations, only these raise when the notification is not accepted: the
 # others hand it to notify-send, a thread or an OS call and drop the outcome.
 _PLYER_CONFIRMS = frozenset({"NotifyDbus"})
@@ -353,9 +362,22 @@ class PlyerBackend:
 
     name = "plyer"
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = env
+
     def send(self, notification: Notification, replaces_id: int | None = None) -> Delivery:
         try:
             platform = str(importlib.import_module("plyer.utils").platform)
+            if platform == "linux" and not _bus_reachable(
+                os.environ if self._env is None else self._env
+            ):
+                # Every plyer path on Linux goes over the session bus; without one its helpers
+                # only print their own errors to our stderr (and the journal).
+                return Delivery(
+                    f"{self.name}:none",
+                    delivered=False,
+                    reason="plyer needs the session bus on Linux too, and it cannot be reached.",
+                )
             module = importlib.import_module(f"plyer.platforms.{platform}.notification")
             with warnings.catch_warnings():
                 # plyer warns (to stderr) about each Linux helper it does not find.
@@ -432,8 +454,8 @@ class LogBackend:
 def default_backends(env: Mapping[str, str], platform: str) -> list[Backend]:
     """The backends to try in order on this platform (LogBackend is the caller's last resort)."""
     if platform in ("darwin", "win32"):
-        return [PlyerBackend()]
-    return [BusBackend(env), PlyerBackend()]
+        return [PlyerBackend(env)]
+    return [BusBackend(env), PlyerBackend(env)]
 
 
 def deliver(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import uuid
@@ -257,6 +258,19 @@ def test_plyer_on_linux_cannot_tell_a_lost_notification(on_desktop: Desktop) -> 
 
     assert not result.delivered
     assert result.reason
+
+
+def test_plyer_on_linux_without_a_bus_says_so_and_prints_nothing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    result = PlyerBackend({"PATH": os.environ["PATH"]}).send(note(urgency="normal"))
+    assert result == Delivery(
+        "plyer:none",
+        delivered=False,
+        reason="plyer needs the session bus on Linux too, and it cannot be reached.",
+    )
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
 
 
 def test_log_backend_is_a_record_on_one_line(caplog: pytest.LogCaptureFixture) -> None:
