@@ -40,3 +40,4 @@ echo "Installing hygiene-agent from $source into $venv"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$source"
 "$venv/bin/hygiene" service install
+echo "The hygiene command is $venv/bin/hygiene (try: $venv/bin/hygiene status)."

@@ -676,9 +676,10 @@ def test_install_sh_makes_a_private_venv_and_installs_the_service(
     assert f'ExecStart="{hygiene}" run\n' in unit.read_text()
     checked = verify_unit(unit)
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
-    assert done.stdout.splitlines()[-2:] == [
+    assert done.stdout.splitlines()[-3:] == [
         "    systemctl --user daemon-reload",
         f"    systemctl --user enable --now {UNIT}",
+        f"The hygiene command is {hygiene} (try: {hygiene} status).",
     ]
 
     status = subprocess.run(
