@@ -36,6 +36,24 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
+def roughly(value: timedelta) -> str:
+    """A duration as a person says it: "7 minutes", "45 minutes", "2 hours", "9 days".
+
+    Coarse on purpose: a finding's message holds it, and a message that changed every
+    minute would be a new event in the history every minute.
+    """
+    minutes = int(value.total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        amount, unit = (minutes if minutes < 10 else minutes // 5 * 5), "minute"
+    elif minutes < 24 * 60:
+        amount, unit = minutes // 60, "hour"
+    else:
+        amount, unit = minutes // (24 * 60), "day"
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+
+
 def _validate(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         if not timedelta(0) <= value <= LONGEST:

@@ -14,7 +14,7 @@ import pytest
 
 from agent.cli import main
 
-pytest_plugins = ["tests.desktop"]
+pytest_plugins = ["tests.desktop", "tests.logins"]
 
 
 def require_tool(name: str) -> str:
@@ -54,6 +54,14 @@ class Machine:
         path = self.admin / "policies.d"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def keep_only(self, *check_ids: str) -> None:
+        """A user policy that turns off every built-in check but these."""
+        from agent.checks import ALL_CHECKS
+
+        off = [c.id for c in ALL_CHECKS if c.id not in check_ids]
+        lines = "".join(f"  {check_id}: {{enabled: false}}\n" for check_id in off)
+        (self.user_policies / "00-tests-keep-only.yaml").write_text(f"schema: 1\nchecks:\n{lines}")
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "HYGIENE_"))}

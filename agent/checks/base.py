@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import ClassVar, Generic, TypeVar
 
@@ -59,6 +61,8 @@ class CheckContext:
 
     paths: Paths
     fingerprint: Fingerprinter
+    # The agent's own environment: which display and session bus the person's desktop uses.
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
 P = TypeVar("P", bound=CheckParams)

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import shlex
+import sys
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+
+from pydantic import Field
+
+from agent.checks.base import Check, CheckContext, CheckParams
+from agent.durations import Duration, roughly
+from agent.errors import CheckSkipped, ProbeUnavailable
+from agent.models import Finding, Severity
+from agent.paths import printable
+from agent.probes import Session, desktop_idle, sessions
+
+
+class IdleSessionsParams(CheckParams):
+    # Reading utmp and a few device times costs well under a millisecond.
+    every: Duration = timedelta(seconds=15)
+    max_idle: Duration = Field(
+        default=timedelta(minutes=15),
+        description="A session with no input for longer than this, still signed in, is reported.",
+    )
+    ignore_users: list[str] = Field(
+        default_factory=list, description="User names whose sessions are not reported."
+    )
+    ignore_terminals: list[str] = Field(
+        default_factory=list,
+        description='Terminals not reported, as names or patterns such as "tty1" or "pts/*".',
+    )
+    include_graphical: bool = Field(
+        default=True,
+        description="Also report the desktop session this agent runs in when it is idle and "
+        "its screen is not locked.",
+    )
+
+
+class IdleSessionsCheck(Check[IdleSessionsParams]):
+    """Sign out when you are done: a session left open is open to whoever holds the device.
+
+    A terminal or SSH session nobody has typed into for a long time, and a desktop left
+    unlocked, let anyone who sits down, or who takes over the connection, act as you.
+    """
+
+    id = "idle_sessions"
+    title = "No session is left signed in and idle"
+    severity = Severity.high
+    rationale = "A session left open is open to whoever holds the device."
+    advice = "Sign out of sessions you have finished with, and lock the screen when you step away."
+    reads = (
+        "who is signed in, from the login records (utmp): user, terminal, remote host, "
+        "login time, process id",
+        "when each terminal was last typed at (the device's access time, as `w` shows)",
+        "how long the desktop has had no keyboard or mouse input, and whether it is locked",
+    )
+    keeps = "the user, terminal and remote host of an idle session, and roughly how long"
+    alert = "A session is signed in and idle"
+    alert_many = "{n} sessions are signed in and idle"
+    Params = IdleSessionsParams
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        now = datetime.now(UTC)
+        limit = self.params.max_idle
+        try:
+            signed_in = sessions(now)
+            no_records = None
+        except ProbeUnavailable as err:
+            signed_in, no_records = [], str(err)
+        findings = [
+            self._terminal(ctx, session)
+            for session in signed_in
+            if session.idle is not None
+            and session.idle > limit
+            and not _is_desktop(session.terminal)
+            and session.user not in self.params.ignore_users
+            and not any(fnmatchcase(session.terminal, p) for p in self.params.ignore_terminals)
+        ]
+        desktop = desktop_idle(ctx.env) if self.params.include_graphical else None
+        if no_records is not None:
+            if desktop is None:
+                raise CheckSkipped(no_records)
+            self.note(f"terminal sessions were not checked: {no_records}")
+        # An idle desktop that is locked is what should happen; one whose lock state cannot
+        # be told is left to the screen_lock check rather than guessed at.
+        if desktop is not None and desktop.idle > limit and desktop.locked is False:
+            display = ctx.env.get("DISPLAY") or ctx.env.get("WAYLAND_DISPLAY") or "desktop"
+            findings.append(
+                self.finding(
+                    ctx,
+                    f"the desktop ({display})",
+                    "idle and unlocked",
+                    f"Your desktop session has had no input for {roughly(desktop.idle)} "
+                    "and its screen is not locked.",
+                    "Lock the screen when you step away (Super+L or Ctrl+Alt+L on most "
+                    "desktops), and let it lock by itself after a few minutes.",
+                    idle_seconds=int(desktop.idle.total_seconds()),
+                    source=desktop.source,
+                )
+            )
+        return findings
+
+    def _terminal(self, ctx: CheckContext, session: Session) -> Finding:
+        idle = session.idle or timedelta(0)
+        # utmp is written by other programs: shown escaped, like file names are.
+        user, where = printable(session.user), printable(session.terminal) or "an unnamed terminal"
+        origin = f" from {printable(session.host)}" if session.host else ""
+        return self.finding(
+            ctx,
+            f"{user} on {where}",
+            f"idle session since {session.started.isoformat()}",
+            f"{user} is signed in on {where}{origin} and nobody has typed there for "
+            f"{roughly(idle)}.",
+            "If you are done there, sign out (type `exit` in it"
+            + (
+                f", or `pkill -HUP -t {shlex.quote(where)}` from another session"
+                if sys.platform.startswith("linux")
+                else ""
+            )
+            + "); otherwise lock it.",
+            idle_seconds=int(idle.total_seconds()),
+            terminal=where,
+        )
+
+
+def _is_desktop(terminal: str) -> bool:
+    # The graphical login ("console" on macOS and Windows, ":0" on Linux) is judged below with
+    # its lock state: an idle desktop that is locked is fine, an idle terminal is not.
+    return terminal == "console" or terminal.startswith(":")
