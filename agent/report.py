@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.checks.base import Check
-from agent.durations import format_duration
+from agent.durations import format_duration, roughly
 from agent.models import CheckResult, Status
 from agent.policy import Policy
 
@@ -224,16 +224,6 @@ def policy_text(policy: Policy) -> str:
 # --- the agent's memory: status, notifications, one cycle ------------------------
 
 
-def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return "moments"
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def _local(moment: datetime) -> str:
     return f"{moment.astimezone():%Y-%m-%d %H:%M}"
 
@@ -314,7 +304,7 @@ def status_text(
             return "\n".join(out) + "\n"
         return "Nothing is failing.\n"
     for f in failing:
-        state = f"failing for {_ago(now - f.first_seen)}"
+        state = f"failing for {roughly(now - f.first_seen)}"
         if f.snoozed_until and f.snoozed_until > now:
             state += f", snoozed until {_local(f.snoozed_until)}"
         out.append(f"{f.severity.value.upper():<8} {f.check}  {f.subject}  ({state})")
@@ -358,12 +348,16 @@ def notifications_text(records: Sequence[NotificationRecord], *, width: int = 10
     if not records:
         return "No notifications yet.\n"
     out = []
+    check_width = max(len(r.check) for r in records)
+    kind_width = max(len(r.kind) for r in records)
     for r in records:
         if r.delivered:
             how = f"delivered ({r.backend}" + (f" #{r.server_id})" if r.server_id else ")")
         else:
             how = "NOT delivered"
-        out.append(f"{_local(r.at)}  {r.check}  {r.kind:<8}  {how}  {r.title}")
+        out.append(
+            f"{_local(r.at)}  {r.check:<{check_width}}  {r.kind:<{kind_width}}  {how}  {r.title}"
+        )
         if not r.delivered and r.reason:
             out.extend(
                 textwrap.wrap(

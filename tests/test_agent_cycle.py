@@ -27,7 +27,11 @@ def agent(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Callable[..., Outcome]:
-    """`hygiene ARGS` in this process, on the test's desktop, at a moment the test chooses."""
+    """`hygiene ARGS` in this process, on the test's desktop, at a moment the test chooses.
+
+    Only ssh_keys runs: who is signed in to the machine running the tests is not theirs.
+    """
+    machine.keep_only("ssh_keys")
     for key, value in desktop.env.items():
         monkeypatch.setenv(key, value)
 
@@ -208,7 +212,7 @@ def test_status_lists_what_fails_with_advice_and_id(
     agent("run", "--once")
     outcome = agent("status", at=T0 + timedelta(hours=2))
     assert outcome.code == 1
-    assert "HIGH     ssh_keys  ~/.ssh/id_rsa  (failing for 2h)" in outcome.out
+    assert "HIGH     ssh_keys  ~/.ssh/id_rsa  (failing for 2 hours)" in outcome.out
     failing = json.loads(agent("status", "--json").out)["failing"]
     assert {f["evidence"] if "evidence" in f else f["subject"] for f in failing} == {
         "~/.ssh/id_rsa"

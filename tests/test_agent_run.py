@@ -54,6 +54,7 @@ def start_agent(
     command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
 
     def start(policy: str = FAST, extra_env: dict[str, str] | None = None) -> RunningAgent:
+        machine.keep_only("ssh_keys")  # who is signed in here is not these tests' business
         (machine.user_policies / "fast.yaml").write_text(policy)
         log_path = tmp_path / f"agent-{len(started)}.log"
         env = {**machine.env(), **desktop.env, **(extra_env or {})}

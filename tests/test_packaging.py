@@ -33,7 +33,7 @@ def test_wheel_carries_the_policies_and_runs_from_anywhere(
             str(venv / "bin" / "python"),
             "-c",
             "import agent, sys; from agent.cli import main; print(agent.__file__, file=sys.stderr);"
-            " sys.exit(main(['check', '--json']))",
+            " sys.exit(main(['check', '--json', '--only', 'ssh_keys']))",
         ],
         env=machine.env(),
         cwd=tmp_path,
