@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="run one audit and print what fails")
     check.add_argument("--json", action="store_true", help="print the results as JSON")
-    check.add_argument("--only", nargs="+", metavar="ID", default=[], help="run only these checks")
+    check.add_argument(
+        "--only", nargs="+", action="extend", metavar="ID", default=[], help="run only these checks"
+    )
     check.add_argument(
         "--policy",
         nargs="+",

@@ -30,6 +30,7 @@ def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str,
             alert=check.alert,
             alert_many=check.alert_many,
             advice=policy.settings[check.id].advice or check.advice,
+            thanks=check.thanks_when_fixed,
         )
         for check in checks
         if policy.settings[check.id].enabled

@@ -36,6 +36,7 @@ class CheckWords:
     alert: str
     alert_many: str
     advice: str
+    thanks: bool = True  # False: no "Fixed, thank you" for this check
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ def _thanks(
     by_check: dict[str, list[FindingState]] = {}
     for finding in resolved:
         # Thanks only for what the person was told about and that mattered.
+        words_of = words.get(finding.check)
+        if words_of is not None and not words_of.thanks:
+            continue
         if finding.times_notified and finding.severity in (Severity.high, Severity.critical):
             by_check.setdefault(finding.check, []).append(finding)
     return [

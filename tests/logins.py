@@ -219,3 +219,36 @@ def utempter_add_and_die(host: str) -> int:
     )
     assert done.returncode == 0, f"libutempter refused the record: {done.stderr}"
     return int(done.stdout.strip())
+
+
+@contextlib.contextmanager
+def live_records(hosts: list[str]) -> Iterator[int]:
+    """libutempter records with these hosts, held by one live process (its pid is yielded),
+    as terminal emulators and multiplexers hold theirs; removed again at the end."""
+    library = ctypes.util.find_library("utempter")
+    if library is None:
+        require_tool("utempter")
+    code = (
+        "import ctypes, os, sys\n"
+        f"lib = ctypes.CDLL({library!r})\n"
+        "masters = []\n"
+        "for host in sys.argv[1:]:\n"
+        "    master, slave = os.openpty()\n"
+        "    assert lib.utempter_add_record(master, host.encode())\n"
+        "    masters.append(master)\n"
+        "print(os.getpid(), flush=True)\n"
+        "sys.stdin.readline()\n"
+        "for master in masters:\n"
+        "    lib.utempter_remove_record(master)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, *hosts], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        yield int(holder.stdout.readline())
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write(b"done\n")
+        holder.stdin.close()
+        holder.wait(30)

@@ -58,6 +58,14 @@ def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., 
     )
 
 
+def test_only_may_be_given_more_than_once(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    outcome = hygiene("check", "--json", "--only", "ssh_keys", "--only", "idle_sessions")
+    checks = [r["check"] for r in json.loads(outcome.out)["results"]]
+    assert checks == ["idle_sessions", "ssh_keys"]
+
+
 def test_usage_error_is_one_sentence(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
     outcome = hygiene("check", "--colour")
     assert outcome.err.splitlines() == [

@@ -194,6 +194,21 @@ def test_thanks_for_fixed_high_findings_the_person_was_told_about() -> None:
     assert decide([], T0, resolved=fixed, thank_you=False) == []
 
 
+def test_a_check_that_asks_for_no_thanks_gets_none() -> None:
+    # idle_sessions: typing into a terminal again is not a fix to thank anyone for.
+    told = state("idle", check="quiet", times_notified=1, last_notified=T0)
+    words = {**WORDS, "quiet": CheckWords("Idle", "{n} idle", "Sign out.", thanks=False)}
+    notices = plan(
+        settings=NotifySettings(),
+        words=words,
+        current=[],
+        resolved=[told],
+        delivered_last_hour=0,
+        now=T0,
+    )
+    assert notices == []
+
+
 def test_urgency_rises_for_old_findings() -> None:
     old = state("k", Severity.high, first_seen=T0 - timedelta(days=8))
     assert decide([old], T0)[0].urgency == "critical"

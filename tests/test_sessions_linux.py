@@ -13,10 +13,11 @@ from typing import Any
 import psutil
 import pytest
 
+from agent.checks.remote_sessions import RemoteSessionsCheck, RemoteSessionsParams
 from agent.durations import roughly
 from agent.probes import sessions
 from tests.conftest import Machine, Outcome
-from tests.logins import Login, utempter_add_and_die
+from tests.logins import Login, live_records, utempter_add_and_die
 
 
 def findings(hygiene: Callable[..., Outcome], check: str) -> list[dict[str, Any]]:
@@ -65,8 +66,8 @@ def test_a_terminal_left_alone_is_reported_idle_until_someone_types(
     (idle,) = mine(findings(hygiene, "idle_sessions"), ssh_login)
     assert idle["subject"] == f"{ssh_login.user} on {ssh_login.terminal}"
     assert idle["message"] == (
-        f"{ssh_login.user} is signed in on {ssh_login.terminal} from 127.0.0.1 and nobody has "
-        "typed there for 2 hours."
+        f"{ssh_login.user} is signed in on {ssh_login.terminal} from 127.0.0.1 and nothing has "
+        "been typed there for 2 hours."
     )
     assert 7190 <= idle["evidence"]["idle_seconds"] <= 7260
     assert idle["advice"].startswith("If you are done there, sign out")
@@ -102,8 +103,11 @@ def test_a_login_from_a_host_the_policy_does_not_list_is_reported(
     (stranger,) = mine(findings(hygiene, "remote_sessions"), ssh_login)
     assert stranger["subject"] == f"{ssh_login.user} from 127.0.0.1"
     assert stranger["message"].startswith(
-        f"{ssh_login.user} is signed in on {ssh_login.terminal} from 127.0.0.1, a machine the "
-        "policy does not list, since "
+        f"{ssh_login.user} is signed in on {ssh_login.terminal} from 127.0.0.1, this machine "
+        "itself (a tunnel or a program here), which the policy does not list, since "
+    )
+    assert stranger["advice"].endswith(
+        "change your password and remove keys you do not recognise from ~/.ssh/authorized_keys."
     )
 
     policy.write_text("schema: 1\nchecks:\n  remote_sessions: {allowed_hosts: [127.0.0.0/8]}\n")
@@ -152,6 +156,42 @@ def test_without_login_records_the_session_checks_say_why_they_skip(
     for check in ("idle_sessions", "remote_sessions"):
         (result,) = json.loads(hygiene("check", "--json", "--only", check).out)["results"]
         assert result["status"] == "skip"
-        assert result["notes"] == [
-            "this system keeps no login records (/run/utmp is missing), as in most containers"
-        ]
+        assert result["notes"] == ["this system keeps no login records (/run/utmp is missing)"]
+
+
+def test_local_terminals_are_not_remote_logins(
+    utmp: object, machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    # What display managers, xterm, tmux, screen and a waiting mosh server write as "host";
+    # psutil itself turns ":0" into "localhost".
+    local = [":0", ":0.0", ":1", "tmux(4242).%0", ":S.0", "box:S.1", "mosh [4243]"]
+    with live_records([*local, "192.168.1.20 via mosh [4244]"]) as pid:
+        mine = [s for s in sessions(datetime.now(UTC)) if s.pid == pid]
+        assert sorted(s.host for s in mine) == [""] * len(local) + ["192.168.1.20"]
+        (machine.user_policies / "lan.yaml").write_text(
+            "schema: 1\nchecks:\n  remote_sessions: {allowed_hosts: [192.168.1.0/24]}\n"
+        )
+        assert not any(
+            "192.168.1.20" in f["message"] or "localhost" in f["message"]
+            for f in findings(hygiene, "remote_sessions")
+        )
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host", "matches"),
+    [
+        ("0:0:0:0:0:0:0:1", "::1", True),
+        ("::ffff:10.1.2.3", "10.1.2.3", True),
+        ("10.0.0.0/8", "::ffff:10.1.2.3", True),
+        ("*.example.org", "build.example.org", True),
+        ("*.example.org", "example.org.evil.net", False),
+        ("BUILD.example.org", "build.example.org", True),
+        ("fe80::/10", "fe80::1%eth0", True),
+        ("localhost", "127.0.0.1", False),  # compared as written: no DNS
+    ],
+)
+def test_allowed_hosts_compare_addresses_as_addresses_and_names_as_patterns(
+    allowed: str, host: str, matches: bool
+) -> None:
+    check = RemoteSessionsCheck(RemoteSessionsParams(allowed_hosts=[allowed]))
+    assert check._allowed(host) is matches

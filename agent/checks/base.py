@@ -78,6 +78,7 @@ class Check(ABC, Generic[P]):
     keeps: ClassVar[str]
     alert: ClassVar[str]  # a notification's title for one finding
     alert_many: ClassVar[str]  # ... and for several; "{n}" is their number
+    thanks_when_fixed: ClassVar[bool] = True  # a "Fixed, thank you" when a told one goes
     Params: ClassVar[type[CheckParams]] = CheckParams
 
     def __init__(self, params: P) -> None:

@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-import shlex
-import sys
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
 from pydantic import Field
 
+from agent.checks._sessions import how_to_end, shown, terminal_of, user_of
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.durations import Duration, roughly
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
-from agent.paths import printable
 from agent.probes import Session, desktop_idle, sessions
 
 
@@ -55,6 +53,8 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
         "how long the desktop has had no keyboard or mouse input, and whether it is locked",
     )
     keeps = "the user, terminal and remote host of an idle session, and roughly how long"
+    # Typing into a terminal again is not a fix to thank anyone for.
+    thanks_when_fixed = False
     alert = "A session is signed in and idle"
     alert_many = "{n} sessions are signed in and idle"
     Params = IdleSessionsParams
@@ -102,22 +102,15 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
 
     def _terminal(self, ctx: CheckContext, session: Session) -> Finding:
         idle = session.idle or timedelta(0)
-        # utmp is written by other programs: shown escaped, like file names are.
-        user, where = printable(session.user), printable(session.terminal) or "an unnamed terminal"
-        origin = f" from {printable(session.host)}" if session.host else ""
+        user, where = user_of(session), terminal_of(session)
+        origin = f" from {shown(session.host)}" if session.host else ""
         return self.finding(
             ctx,
             f"{user} on {where}",
             f"idle session since {session.started.isoformat()}",
-            f"{user} is signed in on {where}{origin} and nobody has typed there for "
+            f"{user} is signed in on {where}{origin} and nothing has been typed there for "
             f"{roughly(idle)}.",
-            "If you are done there, sign out (type `exit` in it"
-            + (
-                f", or `pkill -HUP -t {shlex.quote(where)}` from another session"
-                if sys.platform.startswith("linux")
-                else ""
-            )
-            + "); otherwise lock it.",
+            f"If you are done there, sign out (type `exit` in it{how_to_end(session)}).",
             idle_seconds=int(idle.total_seconds()),
             terminal=where,
         )

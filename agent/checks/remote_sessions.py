@@ -1,31 +1,26 @@
 from __future__ import annotations
 
 import ipaddress
-import re
-import shlex
-import sys
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 
 from pydantic import Field, field_validator
 
+from agent.checks._sessions import how_to_end, shown, terminal_of, user_of
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.durations import Duration, roughly
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
-from agent.paths import printable
 from agent.probes import Session, sessions
-
-# Entries utmp holds for local things: an X display, a terminal multiplexer.
-_LOCAL_HOST = re.compile(r"^(:\d|(tmux|screen)\(\d+\))")
 
 
 class RemoteSessionsParams(CheckParams):
     every: Duration = timedelta(seconds=15)
     allowed_hosts: list[str] = Field(
         default_factory=list,
-        description="Where remote logins may come from: addresses or networks (CIDR, such as "
-        '"192.168.1.0/24") and host names as the login records show them. Empty: every '
-        "remote login is reported.",
+        description="Where remote logins may come from: addresses, networks (CIDR, such as "
+        '"192.168.1.0/24"), and host names or patterns ("*.example.org") as the login records '
+        "show them (no DNS lookups). Empty: every remote login is reported.",
     )
     max_age: Duration = Field(
         default=timedelta(days=7),
@@ -59,7 +54,7 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
     """
 
     id = "remote_sessions"
-    title = "Only known machines are signed in"
+    title = "Sessions come from known machines and are not forgotten"
     severity = Severity.high
     rationale = "A login from a machine you do not know is a stranger at your desk."
     advice = (
@@ -71,8 +66,8 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
         "login time, process id",
     )
     keeps = "the user, terminal and remote host of a reported session, and since when"
-    alert = "A session you may not know about"
-    alert_many = "{n} sessions you may not know about"
+    alert = "A session to look at"
+    alert_many = "{n} sessions to look at"
     Params = RemoteSessionsParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -85,7 +80,8 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
         for session in signed_in:
             if session.user in self.params.ignore_users:
                 continue
-            if _is_remote(session.host) and not self._allowed(session.host):
+            # The probe gives "" for a session on this machine (a display, tmux, screen).
+            if session.host and not self._allowed(session.host):
                 findings.append(self._stranger(ctx, session))
             age = now - session.started
             if age > self.params.max_age:
@@ -93,44 +89,41 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
         return findings
 
     def _allowed(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
+        address = _address(host)
         for allowed in self.params.allowed_hosts:
             if address is not None and "/" in allowed:
-                network = ipaddress.ip_network(allowed, strict=False)
-                if address.version == network.version and address in network:
+                if address in _network(allowed):
                     return True
-            elif allowed.lower() == host.lower():
+            elif address is not None and _address(allowed) is not None:
+                if address == _address(allowed):
+                    return True
+            elif fnmatchcase(host.lower(), allowed.lower()):
                 return True
         return False
 
     def _stranger(self, ctx: CheckContext, session: Session) -> Finding:
-        # utmp is written by other programs: shown escaped, like file names are.
-        user, where = printable(session.user), printable(session.terminal) or "an unnamed terminal"
+        user, where, host = user_of(session), terminal_of(session), shown(session.host)
         since = f"{session.started.astimezone():%Y-%m-%d %H:%M}"
+        address = _address(session.host)
+        which = (
+            "this machine itself (a tunnel or a program here), which the policy does not list"
+            if address is not None and address.is_loopback
+            else "a machine the policy does not list"
+        )
         return self.finding(
             ctx,
-            f"{user} from {printable(session.host)}",
+            f"{user} from {host}",
             f"remote session on {where} since {session.started.isoformat()}",
-            f"{user} is signed in on {where} from {printable(session.host)}, a machine the policy "
-            f"does not list, since {since}.",
-            "If you know this machine, add it to allowed_hosts in your policy; if you do not, "
-            "end the session"
-            + (
-                f" (`pkill -HUP -t {shlex.quote(where)}`)"
-                if sys.platform.startswith("linux")
-                else ""
-            )
-            + " and change your password.",
-            host=printable(session.host),
+            f"{user} is signed in on {where} from {host}, {which}, since {since}.",
+            "If you know this machine, add it to allowed_hosts in your policy. If you do not, "
+            f"end the session{how_to_end(session).replace(', or', ' with', 1)}, change your "
+            "password and remove keys you do not recognise from ~/.ssh/authorized_keys.",
+            host=host,
             terminal=where,
         )
 
     def _old(self, ctx: CheckContext, session: Session, age: timedelta) -> Finding:
-        # utmp is written by other programs: shown escaped, like file names are.
-        user, where = printable(session.user), printable(session.terminal) or "an unnamed terminal"
+        user, where = user_of(session), terminal_of(session)
         return self.finding(
             ctx,
             f"{user} on {where}",
@@ -141,5 +134,16 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
         )
 
 
-def _is_remote(host: str) -> bool:
-    return bool(host) and not _LOCAL_HOST.match(host)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as one value, whatever its spelling; IPv4 seen through IPv6 as IPv4."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text, strict=False)

@@ -10,6 +10,7 @@ import psutil
 from agent.errors import ProbeUnavailable
 from agent.probes import Session
 from agent.probes._desktop_linux import desktop_idle
+from agent.probes.hosts import remote_host
 
 __all__ = ["desktop_idle", "sessions"]
 
@@ -23,9 +24,7 @@ def sessions(now: datetime) -> list[Session]:
     program killed with SIGKILL leaves one behind. psutil lists those, `who` does not.
     """
     if not any(Path(p).exists() for p in UTMP_FILES):
-        raise ProbeUnavailable(
-            "this system keeps no login records (/run/utmp is missing), as in most containers"
-        )
+        raise ProbeUnavailable("this system keeps no login records (/run/utmp is missing)")
     found = []
     for entry in psutil.users():
         pid = int(entry.pid) if entry.pid else None
@@ -36,7 +35,7 @@ def sessions(now: datetime) -> list[Session]:
             Session(
                 user=entry.name,
                 terminal=terminal,
-                host=entry.host or "",
+                host=remote_host(entry.host or ""),
                 started=datetime.fromtimestamp(entry.started, UTC),
                 pid=pid,
                 idle=_tty_idle(terminal, now),

@@ -49,6 +49,7 @@ import psutil
 
 from agent.errors import ProbeUnavailable
 from agent.probes import DesktopIdle, Session
+from agent.probes.hosts import remote_host
 
 __all__ = ["desktop_idle", "sessions"]
 
@@ -217,7 +218,7 @@ def parse_who(text: str, now: datetime, tz: tzinfo | None = None) -> list[Sessio
             Session(
                 user=match["user"],
                 terminal=match["line"],
-                host=match["host"] or "",
+                host=remote_host(match["host"] or ""),
                 started=started,
                 pid=int(pid) if pid and pid.isdigit() and int(pid) > 0 else None,
                 idle=None,
