@@ -69,3 +69,15 @@ def test_windows_rdp_and_disconnected_sessions_are_judged(
     remote = RemoteSessionsCheck(RemoteSessionsParams()).run(ctx)
     assert any(f.subject.startswith("administrator from ") for f in remote)  # RDP is remote
     assert not any(f.subject.startswith("maria from ") for f in remote)  # the console is not
+
+
+def test_an_idle_desktop_whose_lock_cannot_be_told_is_a_note_not_a_finding(
+    ctx: CheckContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_sessions(monkeypatch, [], DesktopIdle(timedelta(hours=2), None, "XScreenSaver"))
+    check = IdleSessionsCheck(IdleSessionsParams())
+    assert check.run(ctx) == []
+    assert check.notes == [
+        "the desktop has had no input for 2 hours; whether its screen is locked cannot be told "
+        "here (XScreenSaver does not say)"
+    ]

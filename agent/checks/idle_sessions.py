@@ -83,6 +83,11 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
             self.note(f"terminal sessions were not checked: {no_records}")
         # An idle desktop that is locked is what should happen; one whose lock state cannot
         # be told is left to the screen_lock check rather than guessed at.
+        if desktop is not None and desktop.idle > limit and desktop.locked is None:
+            self.note(
+                f"the desktop has had no input for {roughly(desktop.idle)}; whether its screen "
+                f"is locked cannot be told here ({desktop.source} does not say)"
+            )
         if desktop is not None and desktop.idle > limit and desktop.locked is False:
             display = ctx.env.get("DISPLAY") or ctx.env.get("WAYLAND_DISPLAY") or "desktop"
             findings.append(
