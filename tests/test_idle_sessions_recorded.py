@@ -3,6 +3,8 @@ outputs (tests/data/sessions/): those systems cannot run here."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,3 +83,11 @@ def test_an_idle_desktop_whose_lock_cannot_be_told_is_a_note_not_a_finding(
         "the desktop has had no input for 2 hours; whether its screen is locked cannot be told "
         "here (XScreenSaver does not say)"
     ]
+
+
+@pytest.mark.parametrize("name", ["_linux", "_macos", "_windows"])
+def test_every_platform_module_offers_the_same_probes(name: str) -> None:
+    # agent.probes imports the platform's module on first use, so mypy cannot see this.
+    module = importlib.import_module(f"agent.probes.{name}")
+    for probe, parameters in (("sessions", ["now"]), ("desktop_idle", ["env"])):
+        assert list(inspect.signature(getattr(module, probe)).parameters) == parameters

@@ -15,9 +15,12 @@ Sessions (Step 4):
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import ModuleType
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,21 @@ class DesktopIdle:
     source: str  # where the figure came from: "XScreenSaver", "Mutter", "logind", ...
 
 
-if sys.platform == "darwin":
-    from agent.probes._macos import desktop_idle, sessions
-elif sys.platform == "win32":
-    from agent.probes._windows import desktop_idle, sessions
-else:
-    from agent.probes._linux import desktop_idle, sessions
+def sessions(now: datetime) -> list[Session]:
+    found: list[Session] = _platform().sessions(now)
+    return found
+
+
+def desktop_idle(env: Mapping[str, str]) -> DesktopIdle | None:
+    idle: DesktopIdle | None = _platform().desktop_idle(env)
+    return idle
+
+
+def _platform() -> ModuleType:
+    # Imported on first use: `hygiene check --only ssh_keys` need not load the bus and X11
+    # code the session probes use (bench/startup.py).
+    name = {"darwin": "_macos", "win32": "_windows"}.get(sys.platform, "_linux")
+    return importlib.import_module(f"agent.probes.{name}")
+
 
 __all__ = ["DesktopIdle", "Session", "desktop_idle", "sessions"]
