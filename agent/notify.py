@@ -106,7 +106,7 @@ def _body(notification: Notification, *, markup: bool) -> str:
     return html.escape(body, quote=False) if markup else body
 
 
-def _session_bus_addresses(env: Mapping[str, str]) -> list[str]:
+def session_bus_addresses(env: Mapping[str, str]) -> list[str]:
     # The D-Bus spec lets the variable list several addresses, to be tried in turn.
     addresses = [a.strip() for a in env.get("DBUS_SESSION_BUS_ADDRESS", "").split(";")]
     if any(addresses):
@@ -148,7 +148,7 @@ class BusBackend:
 
     def _open(self) -> tuple[Any, str | None]:
         """A new connection to the first session bus address that answers, or why none did."""
-        addresses = _session_bus_addresses(self._env)
+        addresses = session_bus_addresses(self._env)
         if not addresses:
             return None, "No D-Bus session bus is known (DBUS_SESSION_BUS_ADDRESS is unset)."
         first_failure = None
@@ -451,11 +451,16 @@ class LogBackend:
         return Delivery(self.name, delivered=False, reason=self._reason)
 
 
-def default_backends(env: Mapping[str, str], platform: str) -> list[Backend]:
-    """The backends to try in order on this platform (LogBackend is the caller's last resort)."""
+def default_backends(
+    env: Mapping[str, str], platform: str, *, resident: bool = False
+) -> list[Backend]:
+    """The backends to try in order on this platform (LogBackend is the caller's last resort).
+
+    `resident`: the background agent's, whose bus connection stays open to hear the answers.
+    """
     if platform in ("darwin", "win32"):
         return [PlyerBackend(env)]
-    return [BusBackend(env), PlyerBackend(env)]
+    return [BusSession(env) if resident else BusBackend(env), PlyerBackend(env)]
 
 
 def deliver(

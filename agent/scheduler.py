@@ -35,7 +35,14 @@ from agent.errors import AgentError
 from agent.fingerprint import Fingerprinter
 from agent.instance import InstanceLock
 from agent.models import CheckResult, Status
-from agent.notify import Answer, Backend, BusSession, Notification, PlyerBackend, deliver
+from agent.notify import (
+    Answer,
+    Backend,
+    BusSession,
+    Notification,
+    default_backends,
+    deliver,
+)
 from agent.paths import Paths
 from agent.policy import Policy, builtin_policy_path, load_policy
 from agent.report import status_text
@@ -508,13 +515,6 @@ class Agent:
         wakeup.writer.close()
 
 
-def resident_backends(env: Mapping[str, str], platform: str) -> list[Backend]:
-    """As notify.default_backends, but the bus connection stays open to hear the answers."""
-    if platform in ("darwin", "win32"):
-        return [PlyerBackend(env)]
-    return [BusSession(env), PlyerBackend(env)]
-
-
 @contextlib.contextmanager
 def running_agent(
     *,
@@ -539,7 +539,7 @@ def running_agent(
                 checks=checks,
                 policy=policy,
                 store=store,
-                backends=resident_backends(env, platform),
+                backends=default_backends(env, platform, resident=True),
                 clock=clock,
                 platform=platform,
                 verbose=verbose,

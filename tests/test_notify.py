@@ -17,6 +17,7 @@ from agent.notify import (
     BODY_LIMIT,
     TITLE_LIMIT,
     BusBackend,
+    BusSession,
     Delivery,
     LogBackend,
     Notification,
@@ -307,6 +308,8 @@ def test_deliver_with_no_backends_only_logs(caplog: pytest.LogCaptureFixture) ->
 )
 def test_default_backends(platform: str, kinds: list[type]) -> None:
     assert [type(b) for b in default_backends({}, platform)] == kinds
+    resident = [BusSession if k is BusBackend else k for k in kinds]
+    assert [type(b) for b in default_backends({}, platform, resident=True)] == resident
 
 
 def test_a_canary_appears_only_in_the_notification(

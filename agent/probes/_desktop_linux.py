@@ -63,7 +63,7 @@ from jeepney.wrappers import (  # type: ignore[import-untyped]
     unwrap_msg,
 )
 
-from agent.notify import _session_bus_addresses
+from agent.notify import session_bus_addresses
 from agent.probes import DesktopIdle
 
 # Seconds for each bus connection and each call: the agent asks every minute, and a bus
@@ -144,7 +144,7 @@ def _is_count(value: object, limit: int) -> bool:
 
 
 def _mutter(env: Mapping[str, str]) -> DesktopIdle | None:
-    connection = _connect(_session_bus_addresses(env))
+    connection = _connect(session_bus_addresses(env))
     if connection is None:
         return None
     with connection:
