@@ -78,19 +78,43 @@ def tell(
         if notice.kind == "fixed":
             # A thank-you needs no answer; a warning offers to snooze or show details.
             notification = replace(notification, actions=())
-        delivery = deliver(notification, backends, store.last_server_id(notice.check))
-        record = store.record_notification(
-            at=now,
+        record = send(
+            store,
+            backends,
+            notification,
             check=notice.check,
             kind=notice.kind,
-            title=notice.title,
-            body=notice.body,
-            urgency=notice.urgency,
-            backend=delivery.backend,
-            delivered=delivery.delivered,
-            reason=delivery.reason,
-            server_id=delivery.server_id,
             finding_ids=notice.finding_ids,
+            at=now,
+            replaces_id=store.last_server_id(notice.check),
         )
         sent.append((notice, record))
     return sent
+
+
+def send(
+    store: Store,
+    backends: Sequence[Backend],
+    notification: Notification,
+    *,
+    check: str,
+    kind: str,
+    finding_ids: Sequence[str],
+    at: datetime,
+    replaces_id: int | None = None,
+) -> NotificationRecord:
+    """Deliver one notification and log it in the store, delivered or not."""
+    delivery = deliver(notification, backends, replaces_id)
+    return store.record_notification(
+        at=at,
+        check=check,
+        kind=kind,
+        title=notification.title,
+        body=notification.body,
+        urgency=notification.urgency,
+        backend=delivery.backend,
+        delivered=delivery.delivered,
+        reason=delivery.reason,
+        server_id=delivery.server_id,
+        finding_ids=finding_ids,
+    )

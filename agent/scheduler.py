@@ -28,7 +28,7 @@ from typing import Any
 import schedule
 
 from agent.checks.base import Check, CheckContext
-from agent.cycle import tell
+from agent.cycle import send, tell
 from agent.durations import format_duration
 from agent.engine import run_checks
 from agent.errors import AgentError
@@ -41,7 +41,6 @@ from agent.notify import (
     BusSession,
     Notification,
     default_backends,
-    deliver,
 )
 from agent.paths import Paths
 from agent.policy import Policy, builtin_policy_path, load_policy
@@ -380,20 +379,15 @@ class Agent:
         title = "A policy change was not applied"
         body = f"{reason.rstrip('.')}. The agent keeps working with the last good policy."
         notification = Notification(title=title, body=body, urgency="normal", actions=())
-        delivery = deliver(notification, self.backends)
         with contextlib.suppress(AgentError):
-            self.store.record_notification(
-                at=self.clock(),
+            send(
+                self.store,
+                self.backends,
+                notification,
                 check="policy",
                 kind="policy refused",
-                title=title,
-                body=body,
-                urgency="normal",
-                backend=delivery.backend,
-                delivered=delivery.delivered,
-                reason=delivery.reason,
-                server_id=delivery.server_id,
                 finding_ids=(),
+                at=self.clock(),
             )
 
     def _apply_log_level(self) -> None:
