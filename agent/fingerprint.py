@@ -53,6 +53,12 @@ class Fingerprinter:
         return f"Fingerprinter(persistent={self.persistent})"
 
 
+def unusable_state_folder(folder: Path, err: OSError) -> str:
+    """The sentence for a state folder ensure_private_dir could not make or use."""
+    reason = (err.strerror or str(err)).rstrip(".").lower()
+    return f"The state folder {folder} cannot be created or used: {reason}."
+
+
 def ensure_private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if os.name == "posix" and path.stat().st_mode & 0o077:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from agent.errors import AgentError
-from agent.fingerprint import ensure_private_dir
+from agent.fingerprint import ensure_private_dir, unusable_state_folder
 
 LOCK_FILE = "agent.lock"
 
@@ -41,10 +41,7 @@ class InstanceLock:
             ensure_private_dir(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as err:
-            reason = (err.strerror or type(err).__name__).lower()
-            raise AgentError(
-                f"The state folder {self.path.parent} cannot be created or used: {reason}."
-            ) from None
+            raise AgentError(unusable_state_folder(self.path.parent, err)) from None
         if not _try_lock(fd):
             os.close(fd)
             raise AlreadyRunning(running_agent(self.path.parent), self.path)

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import ClassVar, Literal
 
 from agent.errors import AgentError
-from agent.fingerprint import ensure_private_dir
+from agent.fingerprint import ensure_private_dir, unusable_state_folder
 from agent.models import CheckResult, Finding, Severity, Status
 
 log = logging.getLogger(__name__)
@@ -260,9 +260,7 @@ class Store:
         try:
             ensure_private_dir(path.parent)
         except OSError as err:
-            raise StoreError(
-                f"The state folder {path.parent} cannot be created or used: {_os_reason(err)}."
-            ) from None
+            raise StoreError(unusable_state_folder(path.parent, err)) from None
         for attempt in range(2):
             try:
                 return cls(path, _connect(path))
