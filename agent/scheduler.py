@@ -216,12 +216,12 @@ class Agent:
         self._openers = [p for p in self._openers if p.poll() is None]
 
     def _sleep(self, wakeup: _Wakeup) -> None:
-        waits = [self.poll_seconds]
+        # The next policy look is never more than poll_seconds away (tick sets it).
+        timeout = self._next_poll - time.monotonic()
         idle = self.scheduler.idle_seconds
         if idle is not None:
-            waits.append(idle)
-        waits.append(self._next_poll - time.monotonic())
-        timeout = max(0.0, min(waits))
+            timeout = min(timeout, idle)
+        timeout = max(0.0, timeout)
         readable: list[int] = [wakeup.reader.fileno()]
         for backend in self.backends:
             if isinstance(backend, BusSession) and (fd := backend.fileno()) is not None:
