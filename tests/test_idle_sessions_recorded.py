@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,9 +50,7 @@ def test_a_mac_console_is_judged_by_its_lock_not_as_a_terminal(
     assert any(s.terminal == "console" for s in found)
     # HIDIdleTime says an hour: the same for the console session and the desktop.
     hour = timedelta(hours=1)
-    found = [
-        s if s.terminal != "console" else Session(**{**s.__dict__, "idle": hour}) for s in found
-    ]
+    found = [replace(s, idle=hour) if s.terminal == "console" else s for s in found]
     with_sessions(monkeypatch, found, DesktopIdle(idle=hour, locked=True, source="HIDIdleTime"))
     assert not any("console" in subject for subject in idle_subjects(ctx))
     with_sessions(monkeypatch, found, DesktopIdle(idle=hour, locked=False, source="HIDIdleTime"))
