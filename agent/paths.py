@@ -49,6 +49,14 @@ class Paths:
         return printable(text)
 
 
+def shipped(folder: str, name: str) -> Path:
+    """A file shipped with the agent: policies/ or install/ in the package (a wheel), or
+    beside it (a checkout or an editable install)."""
+    package = Path(__file__).resolve().parent
+    packaged = package / folder / name
+    return packaged if packaged.is_file() else package.parent / folder / name
+
+
 def printable(text: str) -> str:
     if text.isprintable():
         return text

@@ -32,7 +32,7 @@ from agent.checks.base import Check, CheckParams
 from agent.durations import Duration
 from agent.errors import PolicyError
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
-from agent.paths import Paths
+from agent.paths import Paths, shipped
 
 MAX_POLICY_BYTES = 1024 * 1024
 SCHEMA_VERSION = 1
@@ -156,10 +156,7 @@ class Policy:
 
 
 def builtin_policy_path() -> Path:
-    here = Path(__file__).resolve().parent
-    packaged = here / "policies" / "default.yaml"
-    # A checkout or an editable install has the policies beside the package, not in it.
-    return packaged if packaged.is_file() else here.parent / "policies" / "default.yaml"
+    return shipped("policies", "default.yaml")
 
 
 def policy_files(folder: Path) -> list[Path]:

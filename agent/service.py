@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from agent.errors import AgentError
 from agent.instance import LOCK_FILE, running_agent
-from agent.paths import Paths
+from agent.paths import Paths, shipped
 
 NAME = "hygiene-agent"
 UNIT = f"{NAME}.service"
@@ -168,10 +168,7 @@ def where_logs_are(host: Host) -> str:
 
 
 def template_path(name: str) -> Path:
-    here = Path(__file__).resolve().parent
-    packaged = here / "install" / name
-    # A checkout or an editable install has install/ beside the package, not in it.
-    return packaged if packaged.is_file() else here.parent / "install" / name
+    return shipped("install", name)
 
 
 def _template(name: str) -> str:
