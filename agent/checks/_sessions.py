@@ -29,13 +29,13 @@ def terminal_of(session: Session) -> str:
     return shown(session.terminal) or "a terminal with no name"
 
 
-def how_to_end(session: Session) -> str:
-    """', or `pkill -HUP -t pts/3` from another session' where that works; else ''."""
+def end_command(session: Session) -> str | None:
+    """`pkill -HUP -t pts/3` (with sudo for another user's session) where that works."""
     if not sys.platform.startswith("linux") or not _DEVICE.match(session.terminal):
-        return ""
+        return None
     try:
         me = getpass.getuser()
     except (KeyError, OSError):
         me = ""
     sudo = "" if session.user == me else "sudo "
-    return f", or `{sudo}pkill -HUP -t {shlex.quote(session.terminal)}` from another session"
+    return f"{sudo}pkill -HUP -t {shlex.quote(session.terminal)}"

@@ -5,7 +5,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import Field
 
-from agent.checks._sessions import how_to_end, shown, terminal_of, user_of
+from agent.checks._sessions import end_command, shown, terminal_of, user_of
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.durations import Duration, roughly
 from agent.errors import CheckSkipped, ProbeUnavailable
@@ -109,13 +109,15 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
         idle = session.idle or timedelta(0)
         user, where = user_of(session), terminal_of(session)
         origin = f" from {shown(session.host)}" if session.host else ""
+        command = end_command(session)
+        also = f", or `{command}` from another session" if command else ""
         return self.finding(
             ctx,
             f"{user} on {where}",
             f"idle session since {session.started.isoformat()}",
             f"{user} is signed in on {where}{origin} and nothing has been typed there for "
             f"{roughly(idle)}.",
-            f"If you are done there, sign out (type `exit` in it{how_to_end(session)}).",
+            f"If you are done there, sign out (type `exit` in it{also}).",
             idle_seconds=int(idle.total_seconds()),
             terminal=where,
         )

@@ -6,7 +6,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import Field, field_validator
 
-from agent.checks._sessions import how_to_end, shown, terminal_of, user_of
+from agent.checks._sessions import end_command, shown, terminal_of, user_of
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.durations import Duration, roughly
 from agent.errors import CheckSkipped, ProbeUnavailable
@@ -110,14 +110,16 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
             if address is not None and address.is_loopback
             else "a machine the policy does not list"
         )
+        command = end_command(session)
+        end = f"end the session with `{command}`" if command else "end the session"
         return self.finding(
             ctx,
             f"{user} from {host}",
             f"remote session on {where} since {session.started.isoformat()}",
             f"{user} is signed in on {where} from {host}, {which}, since {since}.",
             "If you know this machine, add it to allowed_hosts in your policy. If you do not, "
-            f"end the session{how_to_end(session).replace(', or', ' with', 1)}, change your "
-            "password and remove keys you do not recognise from ~/.ssh/authorized_keys.",
+            f"{end}, change your password and remove keys you do not recognise from "
+            "~/.ssh/authorized_keys.",
             host=host,
             terminal=where,
         )
