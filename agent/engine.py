@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.errors import AgentError, CheckSkipped
-from agent.models import CheckResult, Finding, Severity, Status
+from agent.models import CheckResult, Finding, Status
 from agent.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -164,14 +164,21 @@ def _result(
     error: str | None = None,
     notes: list[str] | None = None,
 ) -> CheckResult:
-    severity: Severity = params.severity or check.severity
+    findings = findings or []
+    if params.severity is not None:
+        # The policy's word is final, for every finding of the check.
+        severity = params.severity
+        findings = [f.model_copy(update={"severity": None}) for f in findings]
+    else:
+        graded = [f.severity for f in findings if f.severity is not None]
+        severity = max(graded, key=lambda s: s.rank) if graded else check.severity
     return CheckResult(
         check=check.id,
         status=status,
         severity=severity,
         title=check.title,
         advice=params.advice or check.advice,
-        findings=findings or [],
+        findings=findings,
         error=error,
         notes=notes or [],
     )

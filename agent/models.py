@@ -44,6 +44,9 @@ class Finding(BaseModel):
     message: str
     advice: str
     evidence: dict[str, EvidenceValue] = Field(default_factory=dict)
+    # How serious this one is, where a check grades its findings (a weak password is worse
+    # than a strong one in plain text); None: the check's severity.
+    severity: Severity | None = None
 
 
 class CheckResult(BaseModel):

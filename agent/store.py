@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from agent.errors import AgentError
 from agent.fingerprint import ensure_private_dir, unusable_state_folder
@@ -111,6 +111,16 @@ class NotificationRecord:
 
 
 @dataclass(frozen=True)
+class CachedPath:
+    """One path a scan looked at: its stat signature (device, inode, size, mtime_ns; None when
+    it was not there) and, for a file that was read, what was found in it."""
+
+    path: str
+    signature: tuple[int, int, int, int] | None
+    record: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Event:
     at: datetime
     kind: str
@@ -193,10 +203,29 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE checks ADD COLUMN last_error TEXT")
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    # What a scan found in each file (no secret: agent/credentials/model.py Fact), and the
+    # stat signature it had then; a file with the same signature is not read again. Paths
+    # only looked at (a folder, a file not there) have no record.
+    conn.execute(
+        """CREATE TABLE scan_cache (
+            scanner TEXT NOT NULL,
+            path TEXT NOT NULL,
+            device INTEGER,
+            inode INTEGER,
+            size INTEGER,
+            mtime_ns INTEGER,
+            version TEXT NOT NULL,
+            record TEXT,
+            PRIMARY KEY (scanner, path)
+        )"""
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 # MIGRATIONS[n] takes a store from version n to n + 1. Append; never edit a released step.
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2)
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
 
 # What the newest schema must contain; a store lacking any of it is damaged.
 _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
@@ -216,6 +245,9 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
         }
     ),
     "checks": frozenset({"id", "first_seen", "last_seen", "last_status", "last_error"}),
+    "scan_cache": frozenset(
+        {"scanner", "path", "device", "inode", "size", "mtime_ns", "version", "record"}
+    ),
     "snoozes": frozenset({"target", "until", "created_at"}),
     "events": frozenset({"seq", "at", "kind", "target", "check_id", "detail"}),
     "notifications": frozenset(
@@ -550,6 +582,47 @@ class Store:
             rows = self._conn.execute(query + " ORDER BY seq", params).fetchall()
         return [Event(_parse(at), str(kind), str(tgt), str(det)) for at, kind, tgt, det in rows]
 
+    # --- scan cache ---------------------------------------------------------------------
+
+    def scan_cache(self, scanner: str, version: str) -> list[CachedPath]:
+        """What `scanner` (at `version`) saw last time; empty when it was another version."""
+        with self._read("read the scan cache in"):
+            rows = self._conn.execute(
+                "SELECT path, device, inode, size, mtime_ns, record FROM scan_cache "
+                "WHERE scanner = ? AND version = ?",
+                (scanner, version),
+            ).fetchall()
+        cached = []
+        for path, device, inode, size, mtime_ns, record in rows:
+            signature = None
+            if device is not None:
+                signature = (int(device), _unsigned(int(inode)), int(size), int(mtime_ns))
+            try:
+                loaded = json.loads(record) if record is not None else None
+            except ValueError:
+                continue  # a damaged row is a file read again, nothing worse
+            cached.append(CachedPath(str(path), signature, loaded))
+        return cached
+
+    def keep_scan_cache(self, scanner: str, version: str, paths: Sequence[CachedPath]) -> None:
+        """Replace what `scanner` saw with `paths`, in one transaction."""
+        with self._write("save the scan cache to"):
+            self._conn.execute("DELETE FROM scan_cache WHERE scanner = ?", (scanner,))
+            self._conn.executemany(
+                "INSERT INTO scan_cache (scanner, path, device, inode, size, mtime_ns, version, "
+                "record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        scanner,
+                        p.path,
+                        *(_signed(v) for v in p.signature or (None, None, None, None)),
+                        version,
+                        None if p.record is None else json.dumps(p.record, sort_keys=True),
+                    )
+                    for p in paths
+                ],
+            )
+
     # --- internals ----------------------------------------------------------------------
 
     @contextmanager
@@ -587,7 +660,7 @@ class Store:
         self, result: CheckResult, finding: Finding, stamp: str
     ) -> Literal["appeared", "changed"] | None:
         # Only what a person is shown is kept; `finding.evidence` is never written.
-        severity = result.severity.value
+        severity = (finding.severity or result.severity).value
         row = self._conn.execute(
             "SELECT severity, message, advice, resolved_at FROM findings WHERE id = ?",
             (finding.id,),
@@ -853,6 +926,17 @@ def _os_reason(err: OSError) -> str:
 
 
 # --- conversions ----------------------------------------------------------------------
+
+
+def _signed(value: int | None) -> int | None:
+    # SQLite integers are signed 64-bit; some file systems use all 64 bits of an inode number.
+    if value is not None and value >= 1 << 63:
+        return value - (1 << 64)
+    return value
+
+
+def _unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
 
 
 def _ts(moment: datetime) -> str:

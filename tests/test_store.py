@@ -127,7 +127,7 @@ def test_a_new_store_is_created_at_the_current_schema_in_wal_mode(state: Path) -
         assert store.path == state / "store.db"
         assert store.current(T0) == []
     db = state / "store.db"
-    assert Store.SCHEMA_VERSION == 2
+    assert Store.SCHEMA_VERSION == 3
     assert user_version(db) == Store.SCHEMA_VERSION
     conn = sqlite3.connect(db)
     try:
@@ -200,7 +200,7 @@ def test_a_version_1_store_keeps_its_notifications_and_gains_answers(state: Path
         (answered,) = store.notifications()
     assert answered.response == "snoozed 1 day"
     assert answered.response_at == T0 + timedelta(minutes=1)
-    assert user_version(state / "store.db") == 2
+    assert user_version(state / "store.db") == Store.SCHEMA_VERSION
 
 
 def test_a_failed_migration_step_is_rolled_back_entirely(
