@@ -49,6 +49,11 @@ class Fingerprinter:
         message = "\x1f".join(parts).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
+    def derived(self, purpose: str) -> bytes:
+        """A key for `purpose` alone, made from the install key, which itself is never handed
+        out (the credential scan gets one for its child process)."""
+        return hmac.new(self._key, b"derived key\x1f" + purpose.encode(), hashlib.sha256).digest()
+
     def __repr__(self) -> str:
         return f"Fingerprinter(persistent={self.persistent})"
 

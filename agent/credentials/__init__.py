@@ -1,0 +1,21 @@
+"""Passwords and tokens people keep in config files: where they are, how to read each format,
+and how strong a human-chosen password is.
+
+Two halves that never share a secret. The check (agent/checks/credentials.py) runs in the
+long-lived agent and only locates files and compares their stat signatures with the scan
+cache. The files that changed are read by a short-lived child, `python -m
+agent.credentials`, which parses them, grades what it finds and answers with facts that
+hold no secret: where, which field, what kind, how weak, and a keyed hash of the value.
+"""
+
+# Bump when a parser or the grading changes what a file yields: cached results are redone.
+SCANNER_VERSION = "1"
+
+# The ids of agent.credentials.families.FAMILIES, for the policy's extra_files: the agent
+# validates policies without importing the parsers (tests/test_credential_formats.py keeps
+# the two lists equal).
+FORMATS = (
+    "apt_auth", "aws", "composer", "docker", "dotenv", "fetchmail", "filezilla", "gh",
+    "git_credentials", "kube", "maven", "my_cnf", "mutt", "netrc", "networkmanager", "npmrc",
+    "pgpass", "pidgin", "pypirc", "rclone", "remmina", "s3cfg", "unattend", "wpa_supplicant",
+)  # fmt: skip

@@ -1,0 +1,129 @@
+"""A tiny element tree with line numbers, for the XML config formats (FileZilla, Pidgin,
+Maven, Windows answer files).
+
+xml.parsers.expat directly: its CurrentLineNumber gives each element's line. A document
+type declaration is refused outright, so no entity is ever declared (no expansion, nothing
+external). A document broken part way keeps what came before the break: the elements closed
+before it are searched, the rest is skipped quietly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from xml.parsers import expat
+
+
+class DoctypeRefused(ValueError):
+    """The document declares a document type; its message never quotes the file."""
+
+
+_REFUSED = "a document type declaration is not accepted in a config file"
+
+
+@dataclass
+class Element:
+    tag: str  # the local name: a namespace prefix ("wcm:") is dropped
+    attributes: dict[str, str]  # by local name too
+    line: int  # the line of the start tag
+    text: str = ""  # the character data directly inside, joined
+    text_line: int = 0  # the line where that data starts (0: none); else the start tag's
+    children: list[Element] = field(default_factory=list)
+
+    @property
+    def value_line(self) -> int:
+        return self.text_line or self.line
+
+    def find(self, tag: str) -> Element | None:
+        """The first child named `tag`."""
+        for child in self.children:
+            if child.tag == tag:
+                return child
+        return None
+
+    def findall(self, tag: str) -> list[Element]:
+        return [child for child in self.children if child.tag == tag]
+
+    def child_text(self, tag: str) -> str:
+        """The text of the first child named `tag`, stripped; "" when there is none."""
+        child = self.find(tag)
+        return child.text.strip() if child is not None else ""
+
+    def path(self, *tags: str) -> Element | None:
+        """The first descendant along the child names `tags`, one level each."""
+        here: Element | None = self
+        for tag in tags:
+            if here is None:
+                return None
+            here = here.find(tag)
+        return here
+
+    def iter(self, tag: str | None = None) -> Iterator[Element]:
+        """This element and all below it, in document order (named `tag`, if given)."""
+        pending = [self]
+        while pending:
+            element = pending.pop()
+            if tag is None or element.tag == tag:
+                yield element
+            pending.extend(reversed(element.children))
+
+
+def _local(name: str) -> str:
+    return name.rpartition(":")[2]
+
+
+def parse(text: str) -> Element | None:
+    """The root element of `text`, or None when not even a root could be read.
+
+    Raises DoctypeRefused for a document with a <!DOCTYPE ...>.
+    """
+    parser = expat.ParserCreate(encoding="UTF-8")  # the text is decoded already
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    stack: list[Element] = []
+    roots: list[Element] = []
+    parts: dict[int, list[str]] = {}  # id(element) -> its text pieces
+
+    def refuse(*_args: object) -> int:
+        raise DoctypeRefused(_REFUSED)
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        element = Element(
+            tag=_local(name),
+            attributes={_local(k): v for k, v in attributes.items()},
+            line=parser.CurrentLineNumber,
+        )
+        if stack:
+            stack[-1].children.append(element)
+        else:
+            roots.append(element)
+        stack.append(element)
+
+    def end(_name: str) -> None:
+        element = stack.pop()
+        element.text = "".join(parts.pop(id(element), ()))
+
+    def data(chunk: str) -> None:
+        if not stack:
+            return
+        element = stack[-1]
+        if not element.text_line and chunk.strip():
+            # expat calls this once per line and per entity: the line is the chunk's own.
+            lead = chunk[: len(chunk) - len(chunk.lstrip())]
+            element.text_line = parser.CurrentLineNumber + lead.count("\n")
+        parts.setdefault(id(element), []).append(chunk)
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
+    try:
+        parser.Parse(text.encode("utf-8", errors="replace"), True)
+    except expat.ExpatError:
+        # A broken document: keep the elements that were closed. Those still open keep their
+        # children but not their text, which may be cut short.
+        for element in stack:
+            parts.pop(id(element), None)
+            element.text_line = 0
+    return roots[0] if roots else None

@@ -1,0 +1,78 @@
+"""GitHub CLI's hosts.yml: per host, the account and (with --insecure-storage, or gh before
+2.24) its oauth_token. Since 2.40 each account also sits under users: {name: {oauth_token}}.
+A gh that keeps the token in the system keyring writes only user / users names here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from agent.credentials.model import Family, Secret, Source
+
+
+def compose(text: str) -> Node | None:
+    """The YAML document's node tree (no objects built, so no alias expansion), or None."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+
+
+def members(node: Node | None, seen: set[int]) -> Iterator[tuple[str, Node]]:
+    """The scalar-keyed members of a mapping node, each value node visited once (an alias
+    repeats a node: it is read where it first appears, and a cycle ends)."""
+    if not isinstance(node, MappingNode):
+        return
+    for key, value in node.value:
+        if not isinstance(key, ScalarNode) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        yield str(key.value), value
+
+
+def scalar(node: Node | None) -> str:
+    """The text of a scalar node; "" for anything else (a mapping, a list, null)."""
+    if isinstance(node, ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return str(node.value)
+    return ""
+
+
+class Gh(Family):
+    id = "gh"
+    title = "GitHub CLI's hosts.yml"
+    advice = (
+        "Log in again with gh auth login (or gh auth refresh): gh keeps the token in your "
+        "system keyring unless --insecure-storage is given, and {file} is left with only your "
+        "user name. Then revoke the old token under GitHub's Settings > Applications."
+    )
+    paths = ("$XDG_CONFIG_HOME/gh/hosts.yml", "$GH_CONFIG_DIR/hosts.yml")
+
+    def parse(self, text: str, source: Source) -> Iterator[Secret]:
+        seen: set[int] = set()
+        for host, config in members(compose(text), seen):
+            items = list(members(config, seen))
+            user = next((scalar(v) for k, v in items if k == "user"), "")
+            for key, value in items:
+                if key == "oauth_token":
+                    yield from _token(value, host, user)
+                elif key == "users":
+                    for name, account in members(value, seen):
+                        for field, token in members(account, seen):
+                            if field == "oauth_token":
+                                yield from _token(token, host, name)
+
+
+def _token(node: Node, host: str, user: str) -> Iterator[Secret]:
+    value = scalar(node)
+    if value:
+        yield Secret(
+            line=node.start_mark.line + 1,
+            field="oauth_token",
+            value=value,
+            kind="token",
+            target=host + (f" (user {user})" if user else ""),
+            user_inputs=(user, host),
+        )

@@ -1,0 +1,249 @@
+"""Which files to read: each family's known paths, the policy's extra files, and .env files
+under the project folders, within the bounds (no symlink out of the scanned roots, no loop,
+bounded depth). Also what to watch: the stat signature of every path looked at, so the agent
+can tell that nothing changed without starting a scan."""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PureWindowsPath
+
+from agent.credentials.model import Family
+
+# Folders never descended when looking for project files: tools' caches and vendored trees.
+SKIP_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".cache",
+        ".tox", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages",
+        "dist", "build", "target", "vendor", ".terraform", ".gradle", ".idea",
+    }
+)  # fmt: skip
+MAX_DIRS = 20_000
+
+_DEFAULTS = {
+    "XDG_CONFIG_HOME": ".config",
+    "XDG_DATA_HOME": ".local/share",
+    "DOCKER_CONFIG": ".docker",
+}
+
+StatKey = tuple[int, int, int, int]  # device, inode, size, mtime_ns
+
+
+def stat_key(info: os.stat_result) -> StatKey:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path  # as found (what the person sees)
+    real: Path  # what is read: the same file with symbolic links resolved
+    family: str
+
+
+@dataclass
+class Located:
+    files: list[Candidate] = field(default_factory=list)
+    # Every path looked at, existing or not, by its lstat signature (None: not there).
+    watch: dict[str, StatKey | None] = field(default_factory=dict)
+    notes: list[tuple[Path, str]] = field(default_factory=list)  # a path and what kept it out
+
+
+@dataclass(frozen=True)
+class Settings:
+    include_system: bool = True
+    project_roots: tuple[str, ...] = ()
+    project_depth: int = 3
+    extra_files: tuple[tuple[str, str], ...] = ()  # (path, family id)
+
+
+def locate(
+    families: Sequence[type[Family]],
+    settings: Settings,
+    home: Path,
+    env: Mapping[str, str],
+) -> Located:
+    found = Located()
+    roots = [home]
+    seen: set[Path] = set()
+
+    def consider(path: Path, family: str, within: Sequence[Path]) -> None:
+        real = _admit(path, within, found)
+        if real is not None and real not in seen:
+            seen.add(real)
+            found.files.append(Candidate(path, real, family))
+
+    for family in families:
+        for pattern in family.paths:
+            base = _expand(pattern, home, env)
+            if base is None:
+                continue
+            system = not _inside(base, home)
+            if system and not settings.include_system:
+                continue
+            within = [home, base.parent] if system else roots
+            for path in _glob(base, found):
+                consider(path, family.id, within)
+
+    for text, family_id in settings.extra_files:
+        extra = _expand(text, home, env)
+        if extra is not None:
+            # An extra file the policy names is read where it is, links included.
+            for match in _glob(extra, found):
+                consider(match, family_id, [home, match.parent, _resolved(match)])
+
+    tree = [(f.id, f.project_files) for f in families if f.project_files]
+    if tree:
+        for text in settings.project_roots:
+            root = _expand(text, home, env)
+            if root is not None:
+                _walk(root, settings.project_depth, tree, found, consider)
+    return found
+
+
+def _expand(pattern: str, home: Path, env: Mapping[str, str]) -> Path | None:
+    if pattern == "~" or pattern.startswith("~/"):
+        return home / pattern[2:]
+    if pattern.startswith("$"):
+        name, _, rest = pattern[1:].partition("/")
+        value = env.get(name)
+        if not value:
+            default = _DEFAULTS.get(name)
+            if default is None:
+                return None
+            value = str(home / default)
+        return Path(value) / rest
+    if PureWindowsPath(pattern).drive:
+        # C:/Windows/...: a Windows system file, looked for only on Windows.
+        return Path(pattern) if sys.platform == "win32" else None
+    path = Path(pattern)
+    return path if path.is_absolute() else home / path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _glob(path: Path, found: Located) -> Iterable[Path]:
+    """The path itself, or the matches of a "*" in its last part (its folder is watched)."""
+    if "*" not in path.name:
+        found.watch[str(path)] = _lstat_key(path)
+        return [path]
+    folder = path.parent
+    found.watch[str(folder)] = _lstat_key(folder)
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        found.notes.append((folder, f"could not be listed: {reason(err)}"))
+        return []
+    matches = [folder / n for n in names if fnmatch.fnmatchcase(n, path.name)]
+    for match in matches:
+        found.watch[str(match)] = _lstat_key(match)
+    return matches
+
+
+def _admit(path: Path, within: Sequence[Path], found: Located) -> Path | None:
+    """The real path to read, or None (not there, or a note says why it is not read)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        found.notes.append((path, f"could not be looked at: {reason(err)}"))
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return None
+    if not stat.S_ISLNK(info.st_mode):
+        return path
+    try:
+        real = Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return None  # a dangling link holds nothing
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            found.notes.append((path, "is a loop of symbolic links; it was not read"))
+        else:
+            found.notes.append((path, f"could not be followed: {reason(err)}"))
+        return None
+    except RuntimeError:  # Python < 3.13 raises this for some loops
+        found.notes.append((path, "is a loop of symbolic links; it was not read"))
+        return None
+    if real == Path(os.devnull):
+        return None  # NetworkManager's way of marking a profile gone: nothing to read
+    if not any(_inside(real, root) for root in within):
+        found.notes.append(
+            (path, f"links outside the folders this check reads (to {real}); not followed")
+        )
+        return None
+    found.watch[str(real)] = _lstat_key(real)
+    return real
+
+
+def _walk(
+    root: Path,
+    depth: int,
+    tree: list[tuple[str, tuple[str, ...]]],
+    found: Located,
+    consider: Callable[[Path, str, Sequence[Path]], None],
+) -> None:
+    pending = [(root, 0)]
+    visited = 0
+    while pending:
+        folder, level = pending.pop()
+        visited += 1
+        if visited > MAX_DIRS:
+            found.notes.append(
+                (root, f"has more than {MAX_DIRS} folders; the rest were not searched")
+            )
+            return
+        try:
+            info = folder.stat()
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            if folder == root:
+                found.watch[str(root)] = None
+            continue
+        except OSError as err:
+            found.notes.append((folder, f"could not be listed: {reason(err)}"))
+            continue
+        found.watch[str(folder)] = stat_key(info)
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if level + 1 <= depth and entry.name not in SKIP_DIRS:
+                    pending.append((Path(entry.path), level + 1))
+                continue
+            for family_id, patterns in tree:
+                if any(fnmatch.fnmatchcase(entry.name, p) for p in patterns):
+                    path = Path(entry.path)
+                    found.watch[str(path)] = _lstat_key(path)
+                    consider(path, family_id, [root])
+                    break
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(os.path.realpath(path))
+    except (OSError, RuntimeError):
+        return path
+
+
+def _lstat_key(path: Path) -> StatKey | None:
+    try:
+        return stat_key(path.lstat())
+    except OSError:
+        return None
+
+
+def reason(err: OSError) -> str:
+    return (err.strerror or type(err).__name__).rstrip(".").lower()

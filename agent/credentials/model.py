@@ -1,0 +1,118 @@
+"""What a parser finds (a Secret, in the scanning child only) and what leaves the child (a Fact)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+# password: chosen by a person, graded. token: issued by a service (API keys, OAuth tokens,
+# derived keys), reported but never graded: its strength is not the person's choice.
+Kind = Literal["password", "token"]
+Level = Literal["weak", "fair", "strong"]
+
+
+@dataclass(frozen=True, repr=False)
+class Secret:
+    """One secret value where a parser found it. Lives only inside the scanning child."""
+
+    line: int
+    field: str  # the name the file gives it: "password", "psk", "_authToken"
+    value: str
+    kind: Kind = "password"
+    target: str = ""  # what it opens, in words: "example.com (login ann)"
+    user_inputs: tuple[str, ...] = ()  # user name, host, network: a password made of them is weak
+    encoding: str = ""  # "base64", "rclone obscure": reversible, so as good as plain text
+
+    def __repr__(self) -> str:
+        # A secret printed by accident (a debugger, a log of locals) shows no value.
+        return f"Secret(line={self.line}, field={self.field!r}, kind={self.kind})"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What the scanning child reports about one secret: everything but the secret."""
+
+    line: int
+    field: str
+    kind: Kind
+    target: str
+    encoding: str
+    level: Level | None  # None: not graded (a token, or too long to be typed)
+    reasons: tuple[str, ...]  # why it is weak or fair, in words
+    secret_id: str  # keyed hash of the value: a new value is a new finding
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "line": self.line,
+            "field": self.field,
+            "kind": self.kind,
+            "target": self.target,
+            "encoding": self.encoding,
+            "level": self.level,
+            "reasons": list(self.reasons),
+            "secret_id": self.secret_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Fact:
+        kind = str(data["kind"])
+        level = data.get("level")
+        reasons = data.get("reasons") or []
+        if kind not in ("password", "token") or level not in (None, "weak", "fair", "strong"):
+            raise ValueError("not a credential fact")
+        if not isinstance(reasons, list):
+            raise TypeError("not a credential fact")
+        return cls(
+            line=int(str(data["line"])),
+            field=str(data["field"]),
+            kind=kind,  # type: ignore[arg-type]
+            target=str(data.get("target", "")),
+            encoding=str(data.get("encoding", "")),
+            level=level,
+            reasons=tuple(str(r) for r in reasons),
+            secret_id=str(data["secret_id"]),
+        )
+
+
+@dataclass(frozen=True)
+class Source:
+    """The file being parsed, and the home it belongs to (some formats keep a key beside it)."""
+
+    path: Path
+    home: Path
+
+
+class Family(ABC):
+    """One config format: how to find its secrets, and what to do instead of keeping them there.
+
+    `advice` is specific to the format: its keyring or credential helper, its permissions.
+    """
+
+    id: ClassVar[str]
+    title: ClassVar[str]  # the format in words: "~/.netrc", "NetworkManager connection"
+    advice: ClassVar[str]
+    # Where the files are: "~/..." in the home, "$XDG_CONFIG_HOME/...", "$XDG_DATA_HOME/...",
+    # "$DOCKER_CONFIG/..." and "$XDG_RUNTIME_DIR/..." (each with its usual default), or an
+    # absolute system path. "*" may stand in the last part of a path.
+    paths: ClassVar[tuple[str, ...]] = ()
+    # Names looked for in the project folders the policy lists (.env), as fnmatch patterns.
+    project_files: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def parse(self, text: str, source: Source) -> Iterator[Secret]:
+        """Every secret the file holds. A value that only refers elsewhere is not one."""
+
+
+def line_of(text: str, needle: str, start: int = 0) -> tuple[int, int]:
+    """The 1-based line of the first `needle` at or after offset `start`, and its offset.
+
+    For formats whose parsers give no positions (JSON): search the raw text in document order.
+    When the needle is not found the start's line is given.
+    """
+    at = text.find(needle, start)
+    if at < 0:
+        at = start
+    return text.count("\n", 0, at) + 1, at

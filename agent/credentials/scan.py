@@ -1,0 +1,169 @@
+"""The scanning child's work: read each located file that changed, parse it, grade what it
+holds, and describe it without the secret.
+
+Only this process ever holds a secret value, and only while grading it; what it answers
+is the Fact list of each file (agent/credentials/model.py), a keyed hash in place of the value.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.credentials import SCANNER_VERSION
+from agent.credentials.locate import Candidate, Settings, locate, reason, stat_key
+from agent.credentials.model import Fact, Family, Secret, Source
+from agent.credentials.strength import grade, is_reference, is_token
+from agent.files import FileTooLarge, NotRegularFile, read_small_file
+from agent.fingerprint import Fingerprinter
+from agent.paths import printable
+
+MAX_BYTES = 1 << 20
+
+
+def scan(
+    request: Mapping[str, Any], families: Sequence[type[Family]], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """Answer one request of the check (see agent/checks/credentials.py for its shape)."""
+    fingerprint = Fingerprinter(bytes.fromhex(str(request["key"])), persistent=False)
+    home = Path(str(request["home"]))
+    raw = request.get("settings", {})
+    settings = Settings(
+        include_system=bool(raw.get("include_system", True)),
+        project_roots=tuple(str(r) for r in raw.get("project_roots", ())),
+        project_depth=int(raw.get("project_depth", 3)),
+        extra_files=tuple((str(p), str(f)) for p, f in raw.get("extra_files", ())),
+    )
+    cache: Mapping[str, Any] = request.get("cache") or {}
+    by_id = {f.id: f for f in families}
+    located = locate(families, settings, home, env)
+    files: dict[str, Any] = {}
+    for candidate in located.files:
+        try:
+            key = list(stat_key(candidate.real.stat()))
+        except OSError as err:
+            located.notes.append((candidate.path, f"could not be looked at: {reason(err)}"))
+            continue
+        kept = cache.get(str(candidate.real))
+        if (
+            isinstance(kept, Mapping)
+            and kept.get("stat") == key
+            and kept.get("family") == candidate.family
+        ):
+            record = dict(kept)
+        else:
+            family = by_id[candidate.family]
+            record = {"stat": key, "family": family.id, "format": family.title}
+            record.update(_read(family(), candidate, home, fingerprint))
+            record["advice"] = family.advice
+        record["shown"] = shown(candidate.path, home)
+        files[str(candidate.real)] = record
+    return {
+        "version": SCANNER_VERSION,
+        "files": files,
+        "watch": {path: list(k) if k else None for path, k in located.watch.items()},
+        "notes": [f"{shown(path, home)} {text}" for path, text in located.notes],
+    }
+
+
+def shown(path: Path, home: Path) -> str:
+    try:
+        text = "~/" + path.relative_to(home).as_posix()
+    except ValueError:
+        text = str(path)
+    return printable(text)
+
+
+def _read(
+    family: Family, candidate: Candidate, home: Path, fingerprint: Fingerprinter
+) -> dict[str, Any]:
+    try:
+        data = read_small_file(candidate.real, MAX_BYTES)
+    except FileTooLarge:
+        return _note("is larger than 1 MiB, too large for a config file; it was not read")
+    except NotRegularFile:
+        return _note("is not a regular file (a pipe, socket or device); it was not read")
+    except PermissionError as err:
+        if not _inside(candidate.real, home) and _owner(candidate.real) != os.getuid():
+            # A system file kept from you is kept from other users too: nothing to say.
+            return {"facts": [], "note": None}
+        return _note(f"could not be read: {reason(err)}")
+    except OSError as err:
+        return _note(f"could not be read: {reason(err)}")
+    text = decode(data)
+    if text is None:
+        return _note(f"is not a text file, so not {family.title}; it was not read")
+    facts: list[dict[str, object]] = []
+    try:
+        for secret in family.parse(text, Source(candidate.real, home)):
+            fact = describe(secret, fingerprint)
+            if fact is not None:
+                facts.append(fact.to_json())
+    except Exception as err:  # noqa: BLE001 - one file's surprise is that file's note
+        return _note(f"could not be read as {family.title} ({_where(err)}); please report it")
+    return {"facts": facts, "note": None}
+
+
+def describe(secret: Secret, fingerprint: Fingerprinter) -> Fact | None:
+    """The fact about one secret, or None when the value only refers to one kept elsewhere."""
+    value = secret.value
+    if value and is_reference(value):
+        return None
+    kind = secret.kind
+    level = None
+    reasons: tuple[str, ...] = ()
+    if kind == "password" and is_token(value):
+        kind = "token"
+    if kind == "password":
+        graded = grade(value, secret.user_inputs)
+        if graded is not None:
+            level, reasons = graded.level, graded.reasons
+    return Fact(
+        line=secret.line,
+        field=printable(secret.field),
+        kind=kind,
+        target=printable(secret.target),
+        encoding=secret.encoding,
+        level=level,
+        reasons=reasons,
+        secret_id=fingerprint("credential value", value),
+    )
+
+
+def decode(data: bytes) -> str | None:
+    """The text of a config file, or None for a binary one."""
+    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom):
+            # Windows writes unattend.xml and other files as UTF-16.
+            return data[len(bom) :].decode(codec, errors="replace")
+    if b"\0" in data:
+        return None
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"facts": [], "note": text}
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
+
+
+def _where(err: BaseException) -> str:
+    # Not the exception's text: it may quote the value being parsed.
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return f"internal error {type(err).__name__}"
+    frame = frames[-1]
+    return f"internal error {type(err).__name__} at {Path(frame.filename).name}:{frame.lineno}"

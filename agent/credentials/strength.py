@@ -1,0 +1,107 @@
+"""How strong a password a person chose is, after NIST SP 800-63B (section 3.1.1.2).
+
+The verifier rules that apply to a stored password: at least 8 characters, not on a list of
+passwords known from breaches, not a default, not made of the context (the user name, the
+host, the network's name). zxcvbn (Dropbox's estimator) judges the guessability the length
+rule misses: "Summer2023!" is 11 characters and still among the first guesses.
+
+Imported only by the scanning child: zxcvbn and its word lists are about 14 MB.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from agent.credentials.model import Level
+
+MIN_LENGTH = 8
+GOOD_LENGTH = 15  # 800-63B asks 15 of a password that is the only factor
+# bcrypt stops at 72 bytes; longer values are generated, not typed, and zxcvbn slows on them.
+MAX_GRADED = 72
+
+# Vendor defaults that ship in manuals and images; most are also on the breach list.
+DEFAULTS = frozenset(
+    {
+        "admin", "administrator", "changeme", "change_me", "changeit", "default", "guest",
+        "letmein", "password", "passw0rd", "pass", "root", "toor", "secret", "test", "user",
+        "welcome", "qwerty", "raspberry", "vagrant", "ubnt", "alpine", "postgres", "mysql",
+        "oracle", "cisco", "1234", "12345", "123456", "12345678", "123456789", "0000",
+        "password1", "admin123", "root123", "temp", "temp123", "demo", "example",
+    }
+)  # fmt: skip
+
+# Values that only refer to a secret kept elsewhere: ${VAR}, $VAR, {{ var }}, <password>,
+# %VAR%, and asterisks a tool writes in place of a hidden value. $VAR is upper case, as
+# environment variables are: "$ecret1" in a .netrc is a password, not a reference.
+_REFERENCE = re.compile(
+    r"""\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|\{\{.*\}\}|<[^<>]+>|%[A-Za-z_][A-Za-z0-9_]*%|\*+""",
+    re.DOTALL,
+)
+
+# Prefixes of tokens that services issue; such a value is not a password a person chose.
+_TOKEN_PREFIXES = (
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-",
+    "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xapp-", "sk-", "sk_live_", "rk_live_", "pk_live_",
+    "pypi-", "npm_", "AKIA", "ASIA", "AIza", "ya29.", "hf_", "dop_v1_", "shpat_", "shpss_",
+    "SG.", "sq0atp-", "sq0csp-", "glc_", "dckr_pat_", "atlassian-", "ATATT", "nfp_",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Grade:
+    level: Level
+    reasons: tuple[str, ...]  # in words, for the message: never the value or a part of it
+
+
+def is_reference(value: str) -> bool:
+    """A value that cannot be the secret itself: a variable, a template, a masked field."""
+    return _REFERENCE.fullmatch(value.strip()) is not None
+
+
+def is_token(value: str) -> bool:
+    """A value a service issued (it has the service's prefix), not one a person chose."""
+    return value.startswith(_TOKEN_PREFIXES)
+
+
+def grade(value: str, user_inputs: Sequence[str] = ()) -> Grade | None:
+    """weak, fair or strong, with the reasons; None when it is not for grading (too long)."""
+    if len(value) > MAX_GRADED:
+        return None
+    weak: list[str] = []
+    if not value:
+        return Grade("weak", ("it is empty",))
+    if len(value) < MIN_LENGTH:
+        weak.append(f"it is only {len(value)} characters")
+    lowered = value.lower()
+    if lowered in DEFAULTS:
+        weak.append("it is a well-known default password")
+    elif lowered in _common():
+        weak.append("it is on the list of common passwords")
+    inputs = [i for i in user_inputs if i]
+    if any(len(i) >= 3 and i.lower() in lowered for i in inputs):
+        weak.append("it contains the user, host or network name it is for")
+    score = int(zxcvbn(value, user_inputs=inputs)["score"])
+    if score <= 1 and not weak:
+        weak.append("it can be guessed quickly (it follows a common pattern)")
+    if weak:
+        return Grade("weak", tuple(weak))
+    fair: list[str] = []
+    if len(value) < GOOD_LENGTH:
+        fair.append(f"it is {len(value)} characters; {GOOD_LENGTH} or more is recommended")
+    if score == 2:
+        fair.append("it follows a pattern guessers try early")
+    if fair:
+        return Grade("fair", tuple(fair))
+    return Grade("strong", ())
+
+
+@cache
+def _common() -> frozenset[str]:
+    # zxcvbn's own breach-derived list (30,000 entries), lower-cased.
+    return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])

@@ -1,0 +1,83 @@
+"""Each config format, on hand-written samples: what it flags and what it does not.
+
+The cases live in tests/data/credentials/<family>/cases.yaml (README.md there says how to
+write one). Files written by the real tools are in test_credentials_tools.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.credentials import FORMATS
+from agent.credentials.families import FAMILIES
+from agent.credentials.scan import scan
+
+DATA = Path(__file__).parent / "data" / "credentials"
+KEY = "00" * 32
+
+
+def _cases() -> list[Any]:
+    found = []
+    for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
+        for case in yaml.safe_load((folder / "cases.yaml").read_text()):
+            found.append(pytest.param(folder, case, id=f"{folder.name}: {case['name']}"))
+    return found
+
+
+def scan_case(home: Path, family: str, file: Path, place: str) -> dict[str, Any]:
+    """Put `file` at `place` in a fresh home (a system path goes under the home and is given
+    as an extra file) and scan that home as the child does."""
+    home.mkdir(exist_ok=True)
+    extra: list[list[str]] = []
+    if place.startswith("~/"):
+        target = home / place[2:]
+    else:
+        target = home / "system" / place.lstrip("/")
+        extra.append([str(target), family])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(file, target)
+    request = {
+        "key": KEY,
+        "home": str(home),
+        "settings": {"include_system": False, "extra_files": extra, "project_roots": ["~"]},
+    }
+    env = {"XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share")}
+    return scan(request, FAMILIES, env)
+
+
+@pytest.mark.parametrize(("folder", "case"), _cases())
+def test_format_case(tmp_path: Path, folder: Path, case: dict[str, Any]) -> None:
+    answer = scan_case(tmp_path / "home", folder.name, folder / case["file"], case["place"])
+    records = [r for r in answer["files"].values() if r["family"] == folder.name]
+    assert records, f"{case['place']} was not found as {folder.name}: {answer}"
+    assert all(r["note"] is None for r in records), records
+    facts = [f for r in records for f in r["facts"]]
+    want = case.get("flags") or []
+    got = [{k: f[k] for k in w} for f, w in zip(facts, want, strict=False)]
+    assert len(facts) == len(want), json.dumps(facts, indent=1)
+    assert got == want
+    for secret in case.get("secrets", []):
+        assert secret not in json.dumps(answer), "a secret value left the scanner"
+
+
+def test_every_family_has_cases() -> None:
+    have = {p.name for p in DATA.iterdir() if p.is_dir()}
+    assert {f.id for f in FAMILIES} <= have
+
+
+def test_every_family_module_is_in_the_registry() -> None:
+    folder = Path(inspect.getfile(FAMILIES[0])).parent
+    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    assert modules == {f.__module__.rsplit(".", 1)[1] for f in FAMILIES}
+    assert len({f.id for f in FAMILIES}) == len(FAMILIES)
+
+
+def test_the_policy_knows_every_format() -> None:
+    assert set(FORMATS) == {f.id for f in FAMILIES}
