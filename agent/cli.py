@@ -242,7 +242,11 @@ def _run_once(args: argparse.Namespace) -> int:
 
     paths = Paths.from_environment()
     policy = _load(paths, [])
-    ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state))
+    ctx = CheckContext(
+        paths=paths,
+        fingerprint=Fingerprinter.for_state_dir(paths.state),
+        store_dir=paths.state,
+    )
     with Store.open(paths.state) as store:
         outcome = run_cycle(
             policy=policy,

@@ -162,7 +162,11 @@ class Agent:
         self.reload_requested = False
         self.scheduler = schedule.Scheduler()
         self.due: set[str] = set()
-        self.ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state))
+        self.ctx = CheckContext(
+            paths=paths,
+            fingerprint=Fingerprinter.for_state_dir(paths.state),
+            store_dir=paths.state,
+        )
         self._abandoned: dict[str, threading.Thread] = {}
         self._last_status: dict[str, tuple[Status, str | None]] = {}
         self._recorded: dict[str, tuple[tuple[object, ...], float]] = {}

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # Real tools the tests start: ssh-keygen and puttygen make the keys the ssh_keys tests read;
 # Xvfb, a private session bus and dunst receive the notifications; systemd brings
 # systemd-analyze, which verifies the user unit `hygiene service install` writes; xdotool and
-# libxss1 make and read X11 input; openssh-server and libutempter0 make real logins in utmp.
-apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0"
+# libxss1 make and read X11 input; openssh-server and libutempter0 make real logins in utmp;
+# git, wpasupplicant (wpa_passphrase), rclone and network-manager (nmcli --offline) write the
+# credential files the credentials tests read.
+apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0 git wpasupplicant rclone network-manager"
 python3 -c "import ensurepip" 2>/dev/null || apt_packages="$apt_packages python3-venv"
 missing=""
 for package in $apt_packages; do

@@ -237,7 +237,7 @@ def test_run_once_as_a_process_delivers(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == ("Audited 3 checks: 1 failing (1 finding). Sent 1 of 1 notifications.\n")
+    assert done.stdout == ("Audited 4 checks: 1 failing (1 finding). Sent 1 of 1 notifications.\n")
     assert desktop.received(at_least=1)[0].summary == "An SSH key is not protected"
 
 
@@ -248,7 +248,7 @@ def test_canary_never_reaches_the_store_the_notifications_or_output(
     agent: Callable[..., Outcome],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from tests.test_privacy import PASSPHRASE, secret_fragments
+    from tests.test_privacy import PASSPHRASE, kept_on_disk, secret_fragments
 
     caplog.set_level("DEBUG")
     keys = [
@@ -270,9 +270,7 @@ def test_canary_never_reaches_the_store_the_notifications_or_output(
     shown = desktop.received(at_least=2)
     outputs += [f"{n.summary}\n{n.body}\n{n.text}" for n in shown]
     outputs.append(caplog.text)
-    for stored in (p for p in machine.state.rglob("*") if p.is_file()):
-        data = stored.read_bytes()
-        outputs += [data.decode("latin-1"), data.decode("utf-16-le", "replace"), data.hex()]
+    outputs += kept_on_disk(machine.state)
     everything = "\n".join(outputs)
     assert "id_canary" in everything  # audited and told about
     assert PASSPHRASE not in everything

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import Machine, Outcome
 from tests.desktop import Desktop, Received, wait_for
-from tests.test_privacy import PASSPHRASE, secret_fragments
+from tests.test_privacy import PASSPHRASE, kept_on_disk, secret_fragments
 
 FAST = "schema: 1\nchecks:\n  ssh_keys: {every: 1s}\n"
 
@@ -242,9 +242,7 @@ def test_canary_secrets_stay_out_of_the_log_the_details_and_the_store(
     assert code == 0
 
     outputs = [agent.log(), *(f"{n.summary}\n{n.body}\n{n.text}" for n in shown)]
-    for stored in (p for p in machine.state.rglob("*") if p.is_file()):
-        data = stored.read_bytes()
-        outputs += [data.decode("latin-1"), data.decode("utf-16-le", "replace"), data.hex()]
+    outputs += kept_on_disk(machine.state)
     everything = "\n".join(outputs)
     assert "id_canary" in everything  # audited, logged and told about
     assert PASSPHRASE not in everything

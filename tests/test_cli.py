@@ -33,7 +33,7 @@ def test_check_json_matches_the_design_shape(
     assert (result["check"], result["status"], result["severity"]) == ("ssh_keys", "fail", "high")
     assert result["error"] is None
     (finding,) = result["findings"]
-    assert set(finding) == {"id", "subject", "message", "advice", "evidence"}
+    assert set(finding) == {"id", "subject", "message", "advice", "evidence", "severity"}
     assert finding["subject"] == "~/.ssh/id_ed25519"
     assert finding["evidence"]["reason"] == "no passphrase"
     assert len(finding["id"]) == 32 and int(finding["id"], 16) >= 0
@@ -54,7 +54,8 @@ def test_exit_codes(
 def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
     outcome = hygiene("check", "--only", "ssh_key")
     assert outcome.err == (
-        "hygiene: unknown check ssh_key; the checks are idle_sessions, remote_sessions, ssh_keys\n"
+        "hygiene: unknown check ssh_key; "
+        "the checks are credentials, idle_sessions, remote_sessions, ssh_keys\n"
     )
 
 
@@ -98,7 +99,12 @@ def test_checks_lists_what_each_check_reads_and_keeps(
     machine: Machine, hygiene: Callable[..., Outcome]
 ) -> None:
     entries = json.loads(hygiene("checks", "--json").out)
-    assert [e["id"] for e in entries] == ["idle_sessions", "remote_sessions", "ssh_keys"]
+    assert [e["id"] for e in entries] == [
+        "idle_sessions",
+        "remote_sessions",
+        "ssh_keys",
+        "credentials",
+    ]
     (ssh,) = [e for e in entries if e["id"] == "ssh_keys"]
     assert ssh["enabled"] is True and ssh["every"] == "5s"
     assert "never key material" in ssh["keeps"]

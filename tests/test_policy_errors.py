@@ -26,7 +26,7 @@ CONTENT_CASES = [
         "schema: 1\nchecks:\n  no_such_check: {}\n",
         "checks.no_such_check",
         3,
-        "unknown check; the checks are idle_sessions, remote_sessions, ssh_keys",
+        "unknown check; the checks are credentials, idle_sessions, remote_sessions, ssh_keys",
     ),
     (
         "unknown-setting",
@@ -201,7 +201,7 @@ CONTENT_CASES = [
     (
         "other-users-home",
         GOOD_HEAD + "    extra_paths: ['~bob/keys']\n",
-        "checks.ssh_keys.extra_paths",
+        "checks.ssh_keys.extra_paths.0",
         5,
         "only ~/ is understood",
     ),

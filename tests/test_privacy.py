@@ -13,6 +13,15 @@ from tests.conftest import Machine, Outcome
 PASSPHRASE = "canary-passphrase-Qx7-do-not-leak"
 
 
+def kept_on_disk(state: Path) -> list[str]:
+    """Every file under the state folder, read every way a value could be written in it."""
+    views = []
+    for stored in (p for p in state.rglob("*") if p.is_file()):
+        data = stored.read_bytes()
+        views += [data.decode("latin-1"), data.decode("utf-16-le", "replace"), data.hex()]
+    return views
+
+
 def secret_fragments(key: Path) -> list[str]:
     """Pieces of the key file's content: a leak of any of them is a leak of the key."""
     body = "".join(

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from agent.checks.base import Check
+from agent.checks.credentials import CredentialsCheck
 from agent.checks.idle_sessions import IdleSessionsCheck
 from agent.checks.remote_sessions import RemoteSessionsCheck
 from agent.checks.ssh_keys import SshKeysCheck
 
-ALL_CHECKS: tuple[type[Check[Any]], ...] = (IdleSessionsCheck, RemoteSessionsCheck, SshKeysCheck)
+ALL_CHECKS: tuple[type[Check[Any]], ...] = (
+    IdleSessionsCheck,
+    RemoteSessionsCheck,
+    SshKeysCheck,
+    CredentialsCheck,
+)

@@ -8,14 +8,25 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import ClassVar, Generic, TypeVar
+from pathlib import Path
+from typing import Annotated, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from agent.durations import Duration, format_duration
 from agent.fingerprint import Fingerprinter
 from agent.models import EvidenceValue, Finding, Severity
 from agent.paths import Paths
+
+
+def _home_relative(path: str) -> str:
+    if path.startswith("~") and path != "~" and not path.startswith("~/"):
+        raise ValueError(f"only ~/ is understood, not another user's ~, got {path!r}")
+    return path
+
+
+# A path in a policy: ~/ and relative paths start at the home directory.
+HomePath = Annotated[str, AfterValidator(_home_relative)]
 
 
 class CheckParams(BaseModel):
@@ -63,6 +74,9 @@ class CheckContext:
     fingerprint: Fingerprinter
     # The agent's own environment: which display and session bus the person's desktop uses.
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Where a check may keep what it saw between runs (the store's scan cache); None when
+    # nothing is to be remembered (`hygiene check`).
+    store_dir: Path | None = None
 
 
 P = TypeVar("P", bound=CheckParams)

@@ -5,9 +5,9 @@ import stat
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from agent.checks.base import Check, CheckContext, CheckParams
+from agent.checks.base import Check, CheckContext, CheckParams, HomePath
 from agent.durations import Duration
 from agent.errors import ProbeUnavailable
 from agent.models import Finding, Severity
@@ -18,19 +18,11 @@ class SshKeysParams(CheckParams):
     # Cheap (a few stat calls and small reads, under a millisecond), so often: a key
     # left unprotected is told about within seconds (bench/latency.py).
     every: Duration = timedelta(seconds=5)
-    extra_paths: list[str] = Field(
+    extra_paths: list[HomePath] = Field(
         default_factory=list,
         description="More files or folders (not descended) to look for private keys in; "
         "~/ and relative paths start at the home directory.",
     )
-
-    @field_validator("extra_paths")
-    @classmethod
-    def _home_relative(cls, paths: list[str]) -> list[str]:
-        for path in paths:
-            if path.startswith("~") and path != "~" and not path.startswith("~/"):
-                raise ValueError(f"only ~/ is understood, not another user's ~, got {path!r}")
-        return paths
 
     min_rsa_bits: int = Field(
         default=2048,

@@ -1,0 +1,296 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.checks.base import Check, CheckContext, CheckParams, HomePath
+from agent.checks.ssh_keys import shell_quote
+from agent.credentials import FORMATS, SCANNER_VERSION
+from agent.durations import Duration
+from agent.errors import AgentError
+from agent.models import Finding, Severity
+
+if TYPE_CHECKING:
+    from agent.store import CachedPath
+
+SCANNER = "credentials"
+# Where people keep their projects; a .env file is looked for in these, project_depth deep.
+PROJECT_ROOTS = (
+    "~/src",
+    "~/code",
+    "~/projects",
+    "~/Projects",
+    "~/dev",
+    "~/work",
+    "~/git",
+    "~/repos",
+)
+_SEVERITY = {"weak password": Severity.high, "plaintext password": Severity.medium}
+_MORE = {
+    Severity.info: Severity.low,
+    Severity.low: Severity.medium,
+    Severity.medium: Severity.high,
+    Severity.high: Severity.critical,
+    Severity.critical: Severity.critical,
+}
+
+
+class ExtraFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: HomePath = Field(
+        description="The file; ~/ and relative paths start at the home directory."
+    )
+    format: Literal[FORMATS] = Field(  # type: ignore[valid-type]
+        description="How to read it: the id of a format the check knows (netrc, dotenv, ...)."
+    )
+
+
+class CredentialsParams(CheckParams):
+    # Re-checking costs a stat call per file when nothing changed (bench/credentials.py).
+    every: Duration = timedelta(minutes=5)
+    # A first scan of a large home starts a scanner process and reads every file.
+    timeout: Duration = timedelta(seconds=60)
+    project_roots: list[HomePath] = Field(
+        default_factory=lambda: list(PROJECT_ROOTS),
+        description="Folders whose projects may hold .env files; searched project_depth deep.",
+    )
+    project_depth: int = Field(
+        default=3, ge=0, le=8, strict=True, description="How many folders deep to look."
+    )
+    extra_files: list[ExtraFile] = Field(
+        default_factory=list,
+        description="More files to read, each with its format, e.g. "
+        "{path: ~/work/.netrc, format: netrc}.",
+    )
+    include_system: bool = Field(
+        default=True,
+        strict=True,
+        description="Also read the system's files (apt's auth.conf, NetworkManager and "
+        "wpa_supplicant networks) where this user can read them.",
+    )
+
+
+class CredentialsCheck(Check[CredentialsParams]):
+    """A password in a config file is a password in plain text.
+
+    Anyone who reads the file, a backup, a synced folder, a program you ran, another user
+    when the file is not private, has it. A weak one is guessed even without the file. This
+    check reads the files where tools keep passwords and tokens (netrc, git, docker, pip, npm,
+    AWS, databases, Wi-Fi, mail, FTP and remote-desktop clients, .env files), grades the
+    passwords a person chose after NIST SP 800-63B, and says how to move each one into a
+    keyring. The value itself is read by a separate short-lived process and never leaves it.
+    """
+
+    id = "credentials"
+    title = "Passwords are strong and kept out of plain text"
+    severity = Severity.medium
+    rationale = (
+        "A password in a config file is readable by anyone who gets the file; a weak one is "
+        "guessed without it."
+    )
+    advice = (
+        "Use a strong password, and do not leave it in plain text: keep it in your keyring or "
+        "a password manager and let the program ask for it."
+    )
+    reads = (
+        "the config files where tools keep passwords and tokens (~/.netrc, ~/.git-credentials, "
+        "~/.docker/config.json, ~/.pgpass, ~/.my.cnf, ~/.aws/credentials, ~/.pypirc, ~/.npmrc, "
+        "rclone.conf, NetworkManager and wpa_supplicant networks, mail, FTP, chat and "
+        "remote-desktop clients, ~/.m2/settings.xml, composer, gh, kube config, .env files "
+        "under project_roots), regular files of up to 1 MiB, in a separate process",
+    )
+    keeps = (
+        "file, line, field, what the secret is for and why it is weak; a keyed hash of the "
+        "value so that a changed password counts as a new finding; never the value"
+    )
+    alert = "A password is stored in plain text"
+    alert_many = "{n} passwords or tokens are stored in plain text"
+    Params = CredentialsParams
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        settings = {
+            "include_system": self.params.include_system,
+            "project_roots": self.params.project_roots,
+            "project_depth": self.params.project_depth,
+            "extra_files": [[f.path, f.format] for f in self.params.extra_files],
+        }
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        version = f"{SCANNER_VERSION}:{digest}"
+        cached = self._cached(ctx, version)
+        modes: dict[str, int] = {}
+        if not cached or not _unchanged(cached, modes):
+            cached = _rows(self._scan(ctx, settings, cached))
+            # A file that changed while it was read is read again next time.
+            if _unchanged(cached, modes):
+                self._keep(ctx, version, cached)
+        findings: dict[str, Finding] = {}
+        for row in cached:
+            record = row.record or {}
+            if record.get("note"):
+                self.note(f"{record.get('shown', row.path)} {record['note']}")
+            for fact in record.get("facts") or []:
+                finding = self._finding(ctx, record, fact, modes.get(row.path))
+                findings[finding.id] = finding
+        return list(findings.values())
+
+    def _cached(self, ctx: CheckContext, version: str) -> list[CachedPath]:
+        if ctx.store_dir is None:
+            return []
+        # Here, not at the top: `hygiene check` remembers nothing and need not load SQLite.
+        from agent.store import Store, StoreError  # noqa: PLC0415
+
+        try:
+            with Store.open(ctx.store_dir) as store:
+                return store.scan_cache(SCANNER, version)
+        except StoreError as err:
+            self.note(f"every file was read again: {err}")
+            return []
+
+    def _keep(self, ctx: CheckContext, version: str, rows: list[CachedPath]) -> None:
+        if ctx.store_dir is None:
+            return
+        from agent.store import Store, StoreError  # noqa: PLC0415
+
+        try:
+            with Store.open(ctx.store_dir) as store:
+                store.keep_scan_cache(SCANNER, version, rows)
+        except StoreError as err:
+            self.note(f"what was read could not be remembered for next time: {err}")
+
+    def _scan(
+        self, ctx: CheckContext, settings: Mapping[str, object], cached: Sequence[CachedPath]
+    ) -> dict[str, Any]:
+        request = {
+            "key": ctx.fingerprint.derived(SCANNER).hex(),
+            "home": str(ctx.paths.home),
+            "settings": settings,
+            "cache": {
+                row.path: row.record for row in cached if row.record and "stat" in row.record
+            },
+        }
+        # -I: the scanner imports only the installed agent, nothing from the working folder.
+        try:
+            done = subprocess.run(
+                [sys.executable, "-I", "-m", "agent.credentials"],
+                input=json.dumps(request).encode(),
+                capture_output=True,
+                timeout=max(1.0, self.params.timeout.total_seconds() - 1),
+                check=False,
+                env={**os.environ, **ctx.env, "HOME": str(ctx.paths.home)},
+            )
+        except subprocess.TimeoutExpired:
+            raise AgentError("the file scanner did not finish in time and was stopped") from None
+        except OSError as err:
+            raise AgentError(f"the file scanner could not start: {err.strerror}") from None
+        # Its stderr is never shown: nothing a failing scanner says may carry a value.
+        try:
+            answer = json.loads(done.stdout)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise AgentError(f"the file scanner failed (exit status {done.returncode})")
+        if "error" in answer:
+            raise AgentError(f"the file scanner stopped with an internal error ({answer['error']})")
+        for note in answer.get("notes", []):
+            self.note(str(note))
+        return answer
+
+    def _finding(
+        self,
+        ctx: CheckContext,
+        record: Mapping[str, Any],
+        fact: Mapping[str, Any],
+        mode: int | None,
+    ) -> Finding:
+        shown = str(record["shown"])
+        field, target, kind = str(fact["field"]), str(fact["target"]), str(fact["kind"])
+        level = fact.get("level")
+        reasons = [str(r) for r in fact.get("reasons") or []]
+        named = "" if field.lower() in ("password", "pass", "passwd") else f" ({field})"
+        if kind == "token":
+            reason, what = "plaintext token", f"a token{named}"
+        else:
+            reason = "weak password" if level == "weak" else "plaintext password"
+            what = f"the password{named}"
+        if target:
+            what += f" for {target}"
+        where = f"{shown}, line {fact['line']}"
+        if reason == "weak password":
+            message = f"{where}: {what} is weak: {_and(reasons)}."
+        else:
+            message = f"{where}: {what} is stored in plain text."
+            if level == "fair":
+                message += f" It is also only fair: {_and(reasons)}."
+        if fact.get("encoding"):
+            message += f" Its {fact['encoding']} encoding hides nothing: it is reversed at once."
+        severity = _SEVERITY.get(reason, Severity.low)
+        if mode is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
+            severity = _MORE[severity]
+            message += f" Other users of this computer can read the file (mode {mode:04o})."
+        advice = str(record.get("advice", "")).replace("{file}", shell_quote(shown))
+        if reason == "weak password":
+            advice = (
+                "Change this password to a long random one (a password manager makes them), "
+                f"on the service first. Then: {advice}"
+            )
+        return Finding(
+            id=ctx.fingerprint(self.id, shown, field, target, str(fact["secret_id"])),
+            subject=shown,
+            message=message,
+            advice=advice,
+            severity=severity,
+            evidence={
+                "reason": reason,
+                "format": str(record.get("format", "")),
+                "line": int(fact["line"]),
+                "field": field,
+                "level": level if isinstance(level, str) else None,
+                "mode": f"{mode:04o}" if mode is not None else None,
+            },
+        )
+
+
+def _rows(answer: Mapping[str, Any]) -> list[CachedPath]:
+    """The scanner's answer as cache rows: every path it looked at, with what a file held."""
+    from agent.store import CachedPath  # noqa: PLC0415
+
+    files: Mapping[str, Any] = answer.get("files") or {}
+    watch: Mapping[str, Any] = answer.get("watch") or {}
+    rows = []
+    for path in sorted(set(watch) | set(files)):
+        signature = watch.get(path) or (files.get(path) or {}).get("stat")
+        rows.append(CachedPath(path, tuple(signature) if signature else None, files.get(path)))
+    return rows
+
+
+def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
+    """Whether every path still has the signature it had; notes the files' modes (a chmod
+    does not change the signature, and the severity depends on it)."""
+    same = True
+    for row in rows:
+        try:
+            info = os.lstat(row.path)
+        except OSError:
+            same = same and row.signature is None
+            continue
+        if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != row.signature:
+            same = False
+        if row.record is not None:
+            modes[row.path] = stat.S_IMODE(info.st_mode)
+    return same
+
+
+def _and(reasons: Sequence[str]) -> str:
+    if len(reasons) > 1:
+        return ", ".join(reasons[:-1]) + " and " + reasons[-1]
+    return reasons[0] if reasons else "it is easy to guess"

@@ -1,0 +1,352 @@
+"""The credentials check as a person meets it: `hygiene check`, `hygiene run --once`, status
+and the notifications, on homes holding passwords and tokens. The scanner runs as the real
+child process (python -m agent.credentials) in every test here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.checks.base import CheckContext
+from agent.checks.credentials import CredentialsCheck, CredentialsParams
+from agent.cli import main
+from agent.credentials.families import FAMILIES
+from agent.credentials.model import Family, Secret, Source
+from agent.credentials.scan import scan
+from agent.fingerprint import Fingerprinter
+from agent.models import Finding, Severity
+from agent.paths import Paths
+from tests.conftest import Machine, Outcome
+from tests.desktop import Desktop
+from tests.test_policy_errors import as_nobody
+from tests.test_privacy import kept_on_disk
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+WEAK = "hunter2"
+STRONG = "x7Kq9#mZ2vLw8RtP4nBy6jHd"  # 24 random characters
+TOKEN = "ghp_Canary0123456789abcdefghijklmnopqrst"
+
+
+def policy(machine: Machine, **settings: object) -> None:
+    """Only the credentials check, on the test's home alone (not this machine's /etc)."""
+    machine.keep_only("credentials")
+    body = {"include_system": False, **settings}
+    (machine.user_policies / "10-credentials.yaml").write_text(
+        "schema: 1\nchecks:\n  credentials: " + json.dumps(body) + "\n"
+    )
+
+
+def private(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def audit(hygiene: Callable[..., Outcome]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    outcome = hygiene("check", "--json", "--only", "credentials")
+    assert outcome.code in (0, 1), outcome.err
+    (result,) = json.loads(outcome.out)["results"]
+    return result, result["findings"]
+
+
+def test_weak_plaintext_and_token_each_have_their_severity(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine)
+    private(
+        machine.home / ".netrc",
+        f"machine mail.example.com login ann password {WEAK}\n"
+        f"machine ftp.example.org login ann password {STRONG}\n",
+    )
+    private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n")
+    result, findings = audit(hygiene)
+    assert result["status"] == "fail"
+    assert result["severity"] == "high"  # the worst of its findings
+    by_reason = {f["evidence"]["reason"]: f for f in findings}
+    assert set(by_reason) == {"weak password", "plaintext password", "plaintext token"}
+    weak = by_reason["weak password"]
+    assert weak["severity"] == "high"
+    assert weak["subject"] == "~/.netrc"
+    assert weak["message"] == (
+        "~/.netrc, line 1: the password for mail.example.com (login ann) is weak: "
+        "it is only 7 characters and it is on the list of common passwords."
+    )
+    assert weak["advice"].startswith("Change this password to a long random one")
+    assert "chmod 600 ~/.netrc" in weak["advice"]
+    strong = by_reason["plaintext password"]
+    assert strong["severity"] == "medium"
+    assert strong["message"] == (
+        "~/.netrc, line 2: the password for ftp.example.org (login ann) is stored in plain text."
+    )
+    token = by_reason["plaintext token"]
+    assert token["severity"] == "low"
+    assert "credential.helper libsecret" in token["advice"]
+    out = json.dumps(findings)
+    for value in (WEAK, STRONG, TOKEN, TOKEN[:8], STRONG[:6]):
+        assert value not in out
+
+
+def test_a_file_others_can_read_raises_the_severity_one_step(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine)
+    netrc = private(machine.home / ".netrc", f"machine a.example login ann password {WEAK}\n")
+    private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n", 0o640)
+    netrc.chmod(0o644)
+    _, findings = audit(hygiene)
+    severities = {f["evidence"]["reason"]: f["severity"] for f in findings}
+    assert severities == {"weak password": "critical", "plaintext token": "medium"}
+    (weak,) = [f for f in findings if f["subject"] == "~/.netrc"]
+    assert weak["message"].endswith("Other users of this computer can read the file (mode 0644).")
+    netrc.chmod(0o600)
+    _, findings = audit(hygiene)
+    assert {f["severity"] for f in findings if f["subject"] == "~/.netrc"} == {"high"}
+
+
+@pytest.mark.parametrize(
+    ("password", "reason", "level"),
+    [
+        ("changeme", "weak password", "weak"),
+        ("password123", "weak password", "weak"),
+        ("Summer2023!", "plaintext password", "fair"),
+        (STRONG, "plaintext password", "strong"),
+    ],
+)
+def test_grades_follow_the_rules(
+    machine: Machine, hygiene: Callable[..., Outcome], password: str, reason: str, level: str
+) -> None:
+    policy(machine)
+    private(machine.home / ".netrc", f"machine db.example.com login ann password {password}\n")
+    _, (finding,) = audit(hygiene)
+    assert (finding["evidence"]["reason"], finding["evidence"]["level"]) == (reason, level)
+    if level == "fair":
+        assert "It is also only fair: it is 11 characters" in finding["message"]
+    assert password not in json.dumps(finding)
+
+
+@pytest.mark.parametrize(
+    "value", ["${NETRC_PASSWORD}", "$MAIL_PASS", "{{vault_mail}}", "<password>", "%PASS%", "****"]
+)
+def test_references_and_placeholders_raise_nothing(
+    machine: Machine, hygiene: Callable[..., Outcome], value: str
+) -> None:
+    policy(machine)
+    private(machine.home / ".netrc", f"machine db.example.com login ann password {value}\n")
+    result, findings = audit(hygiene)
+    assert (result["status"], findings) == ("pass", [])
+
+
+def test_a_new_password_is_a_new_finding_and_the_old_one_resolves(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine)
+    netrc = machine.home / ".netrc"
+    private(netrc, f"machine a.example login ann password {WEAK}\n")
+    assert hygiene("run", "--once").code == 0
+    status = json.loads(hygiene("status", "--json").out)
+    (old,) = [f["id"] for f in status["failing"]]
+    private(netrc, "machine a.example login ann password changeme\n")
+    assert hygiene("run", "--once").code == 0
+    status = json.loads(hygiene("status", "--json").out)
+    (new,) = [f["id"] for f in status["failing"]]
+    assert new != old
+    assert hygiene("snooze", old, "1d").code == 0  # the old id is still known, as resolved
+    private(netrc, "machine a.example login ann password changeme\n")  # same again: same id
+    assert hygiene("run", "--once").code == 0
+    assert [f["id"] for f in json.loads(hygiene("status", "--json").out)["failing"]] == [new]
+
+
+def test_a_home_full_of_traps_finishes_with_notes(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine, project_roots=["~/projects"])
+    home = machine.home
+    os.mkfifo(home / ".netrc")
+    (home / ".git-credentials").symlink_to(home / ".loop-b")
+    (home / ".loop-b").symlink_to(home / ".git-credentials")
+    big = home / "projects" / "app" / ".env"
+    big.parent.mkdir(parents=True)
+    with big.open("wb") as file:
+        file.truncate(50 << 20)
+    (home / ".pypirc").symlink_to("/etc/passwd")
+    private(home / ".config" / "git" / "credentials", f"https://ann:{WEAK}@git.example.com\n")
+    (home / "projects" / "deep").mkdir()
+    (home / "projects" / "deep" / "deeper").symlink_to(home / "projects")  # a folder loop
+    outcome = hygiene("check", "--json", "--only", "credentials")
+    assert outcome.code == 1, outcome.err
+    (result,) = json.loads(outcome.out)["results"]
+    assert result["status"] == "fail", result["error"]  # the readable file is still audited
+    assert [f["subject"] for f in result["findings"]] == ["~/.config/git/credentials"]
+    notes = "\n".join(result["notes"])
+    assert "~/.netrc is not a regular file (a pipe, socket or device); it was not read" in notes
+    assert "~/.git-credentials is a loop of symbolic links; it was not read" in notes
+    assert "~/projects/app/.env is larger than 1 MiB" in notes
+    assert "~/.pypirc links outside the folders this check reads (to /etc/passwd)" in notes
+    assert WEAK not in outcome.out + outcome.err
+
+
+def test_an_unreadable_file_is_a_note(tmp_path: Path) -> None:
+    # In a folder every user can reach, read as nobody: the kernel refuses, not the test
+    # (CI runs as root). The scanner runs in this process: nobody may not start this Python.
+    "".encode("utf-8-sig")  # load the codec now: nobody cannot import it from root's Python
+    home = Path(tempfile.mkdtemp(prefix="hygiene-unreadable-", dir="/tmp"))
+    try:
+        home.chmod(0o755)
+        private(home / ".pgpass", f"db.example.com:5432:*:ann:{WEAK}\n", 0o000)
+        private(home / ".netrc", f"machine a.example login ann password {WEAK}\n", 0o644)
+        with as_nobody():
+            answer = scan({"key": "00" * 32, "home": str(home)}, FAMILIES, {})
+    finally:
+        shutil.rmtree(home)
+    records = {r["shown"]: r for r in answer["files"].values()}
+    assert records["~/.pgpass"]["note"] == "could not be read: permission denied"
+    assert [f["level"] for f in records["~/.netrc"]["facts"]] == ["weak"]
+    assert WEAK not in json.dumps(answer)
+
+
+def test_hygiene_check_remembers_nothing(machine: Machine, hygiene: Callable[..., Outcome]) -> None:
+    policy(machine)
+    private(machine.home / ".netrc", f"machine a.example login ann password {WEAK}\n")
+    audit(hygiene)
+    assert not (machine.state / "hygiene-agent" / "store.db").exists()
+
+
+def test_a_failing_scanner_is_the_checks_error_in_one_sentence(
+    machine: Machine, hygiene: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy(machine)
+    private(machine.home / ".netrc", f"machine a.example login ann password {WEAK}\n")
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    outcome = hygiene("check", "--json", "--only", "credentials")
+    (result,) = json.loads(outcome.out)["results"]
+    assert result["status"] == "error"
+    assert result["error"] == "the file scanner failed (exit status 1)"
+
+
+class _Exploding(Family):
+    id = "exploding"
+    title = "a test format"
+    advice = "none"
+    paths = ("~/.exploding",)
+
+    def parse(self, text: str, source: Source) -> Iterator[Secret]:
+        raise ValueError(f"cannot parse {text!r}")  # quotes the value, as int() would
+
+
+def test_a_parser_crash_is_a_note_that_quotes_nothing(tmp_path: Path) -> None:
+    private(tmp_path / ".exploding", f"password={WEAK}\n")
+    answer = scan({"key": "00" * 32, "home": str(tmp_path)}, [_Exploding], {})
+    (record,) = answer["files"].values()
+    assert record["note"].startswith("could not be read as a test format (internal error")
+    assert WEAK not in json.dumps(answer)
+
+
+# The scan cache: what the background agent does every few minutes.
+
+
+def run_check(machine: Machine, **settings: Any) -> tuple[list[Finding], list[str]]:
+    paths = Paths.from_environment()
+    ctx = CheckContext(
+        paths=paths,
+        fingerprint=Fingerprinter.for_state_dir(paths.state),
+        env={},
+        store_dir=paths.state,
+    )
+    check = CredentialsCheck(CredentialsParams(include_system=False, **settings))
+    return check.run(ctx), check.notes
+
+
+def test_an_unchanged_home_is_not_read_again(machine: Machine) -> None:
+    netrc = private(machine.home / ".netrc", f"machine a.example login ann password {WEAK}\n")
+    (first,), _ = run_check(machine)
+    assert first.severity is Severity.high
+    # Same size, same modification time: the cache answers, the file is not read.
+    before = netrc.stat()
+    private(netrc, f"machine a.example login ann password {STRONG[:7]}\n")
+    os.utime(netrc, ns=(before.st_atime_ns, before.st_mtime_ns))
+    (again,), _ = run_check(machine)
+    assert again == first
+    # A chmod changes no signature but does change how serious it is.
+    netrc.chmod(0o644)
+    (wider,), _ = run_check(machine)
+    assert (wider.id, wider.severity) == (first.id, Severity.critical)
+    # A real edit changes the signature: read again.
+    private(netrc, f"machine a.example login ann password {STRONG}\n")
+    (edited,), _ = run_check(machine)
+    assert edited.id != first.id and edited.evidence["reason"] == "plaintext password"
+
+
+def test_a_file_that_appears_is_found_on_the_next_run(machine: Machine) -> None:
+    assert run_check(machine) == ([], [])
+    private(machine.home / ".git-credentials", f"https://ann:{WEAK}@git.example.com\n")
+    (found,), _ = run_check(machine)
+    assert found.subject == "~/.git-credentials"
+    (machine.home / ".git-credentials").unlink()
+    assert run_check(machine) == ([], [])
+
+
+def test_the_cache_holds_no_secret(machine: Machine) -> None:
+    private(machine.home / ".netrc", f"machine a.example login ann password {WEAK}\n")
+    private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n")
+    run_check(machine)
+    run_check(machine)
+    kept = "\n".join(kept_on_disk(machine.state))
+    assert "~/.netrc" in kept  # the cache is there
+    for value in (WEAK, TOKEN, WEAK.encode().hex(), TOKEN.encode().hex()):
+        assert value not in kept
+
+
+def test_canary_never_reaches_output_logs_store_or_notifications(
+    machine: Machine,
+    desktop: Desktop,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    weak = "Canary123"  # weak: a common pattern
+    policy(machine, project_roots=["~/projects"])
+    private(machine.home / ".netrc", f"machine mail.example.com login ann password {weak}\n")
+    private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n", 0o644)
+    private(machine.home / "projects" / "app" / ".env", f"DB_PASSWORD={weak}\nAPI_TOKEN={TOKEN}\n")
+    for key, value in desktop.env.items():
+        monkeypatch.setenv(key, value)
+    caplog.set_level("DEBUG")
+    outputs = []
+    for step, argv in enumerate(
+        (
+            ("run", "--once"),
+            ("-v", "run", "--once"),
+            ("status",),
+            ("status", "--json"),
+            ("notifications", "--json"),
+            ("check",),
+            ("check", "--json"),
+        )
+    ):
+        capsys.readouterr()
+        at = T0 + timedelta(hours=5 * step)
+
+        def clock(at: datetime = at) -> datetime:
+            return at
+
+        main(list(argv), clock=clock)
+        captured = capsys.readouterr()
+        outputs += [captured.out, captured.err]
+    shown = desktop.received(at_least=1)
+    outputs += [f"{n.summary}\n{n.body}\n{n.text}" for n in shown]
+    outputs.append(caplog.text)
+    outputs += kept_on_disk(machine.state)
+    everything = "\n".join(outputs)
+    assert "~/.netrc" in everything and "passwords or tokens" in everything  # told about
+    for value in (weak, TOKEN, TOKEN[4:20], weak.encode().hex(), TOKEN.encode().hex()):
+        assert value not in everything
