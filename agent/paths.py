@@ -10,6 +10,8 @@ from pathlib import Path
 
 import platformdirs
 
+from agent.text import printable
+
 APP = "hygiene-agent"
 
 
@@ -56,8 +58,3 @@ def shipped(folder: str, name: str) -> Path:
     packaged = package / folder / name
     return packaged if packaged.is_file() else package.parent / folder / name
 
-
-def printable(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)

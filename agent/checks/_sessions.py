@@ -7,8 +7,8 @@ import re
 import shlex
 import sys
 
-from agent.paths import printable
 from agent.probes import Session
+from agent.text import printable
 
 LONGEST_SHOWN = 80
 # pkill -t takes a terminal name as the kernel knows it; anything else would match nothing.
