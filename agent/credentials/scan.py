@@ -20,7 +20,7 @@ from agent.credentials.model import Fact, Family, Secret, Source
 from agent.credentials.strength import grade, is_reference, is_token
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.fingerprint import Fingerprinter
-from agent.paths import printable
+from agent.text import printable
 
 MAX_BYTES = 1 << 20
 

@@ -6,36 +6,48 @@ A gh that keeps the token in the system keyring writes only user / users names h
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode
+from typing import TYPE_CHECKING
 
 from agent.credentials.model import Family, Secret, Source
+
+if TYPE_CHECKING:
+    from yaml.nodes import Node
+
+# PyYAML is imported when a YAML file is read, not with the scanner: most homes have none,
+# and every millisecond of the scanner's start-up is paid on each first scan.
 
 
 def compose(text: str) -> Node | None:
     """The YAML document's node tree (no objects built, so no alias expansion), or None."""
+    import yaml  # noqa: PLC0415
+
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        node: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return None
+    return node
 
 
 def members(node: Node | None, seen: set[int]) -> Iterator[tuple[str, Node]]:
     """The scalar-keyed members of a mapping node, each value node visited once (an alias
     repeats a node: it is read where it first appears, and a cycle ends)."""
-    if not isinstance(node, MappingNode):
+    if node is None or kind(node) != "mapping":
         return
     for key, value in node.value:
-        if not isinstance(key, ScalarNode) or id(value) in seen:
+        if kind(key) != "scalar" or id(value) in seen:
             continue
         seen.add(id(value))
         yield str(key.value), value
 
 
+def kind(node: Node | None) -> str:
+    """ "scalar", "sequence" or "mapping": each node class names itself (no yaml import)."""
+    return str(getattr(node, "id", ""))
+
+
 def scalar(node: Node | None) -> str:
     """The text of a scalar node; "" for anything else (a mapping, a list, null)."""
-    if isinstance(node, ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+    if node is not None and kind(node) == "scalar" and node.tag != "tag:yaml.org,2002:null":
         return str(node.value)
     return ""
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from yaml.nodes import Node, SequenceNode
-
-from agent.credentials.families.gh import compose, members, scalar
+from agent.credentials.families.gh import compose, kind, members, scalar
 from agent.credentials.model import Family, Secret, Source
+
+if TYPE_CHECKING:
+    from yaml.nodes import Node
 
 _PROVIDER_TOKENS = ("id-token", "refresh-token", "client-secret", "access-token")
 
@@ -33,7 +35,7 @@ class Kube(Family):
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         seen: set[int] = set()
         for key, users in members(compose(text), seen):
-            if key != "users" or not isinstance(users, SequenceNode):
+            if key != "users" or kind(users) != "sequence":
                 continue
             for item in users.value:
                 if id(item) in seen:

@@ -15,8 +15,6 @@ import json
 import re
 from collections.abc import Iterator
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from agent.credentials.model import Family, Kind, Secret, Source
 
 # rclone's fixed obscuring key (obscure.go, cryptKey).
@@ -62,6 +60,9 @@ def reveal(value: str) -> str | None:
         return None
     if len(raw) < 16:
         return None
+    # Imported here: only a home with an rclone.conf pays for loading cryptography.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: PLC0415
+
     decryptor = Cipher(algorithms.AES(_KEY), modes.CTR(raw[:16])).decryptor()
     plain = decryptor.update(raw[16:]) + decryptor.finalize()
     try:

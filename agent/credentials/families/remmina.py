@@ -14,16 +14,9 @@ import binascii
 from collections.abc import Iterator
 from pathlib import Path
 
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
-
 from agent.credentials.families.networkmanager import read_keyfile
 from agent.credentials.model import Family, Secret, Source
 from agent.files import read_small_file
-
-try:
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # cryptography before 43
-    from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
 
 ENCODING = "Remmina's reversible encryption (key kept beside it)"
 # The settings Remmina encrypts: those of password type in its protocol plugins, and the
@@ -140,6 +133,16 @@ def decrypt(value: str, secret: bytes) -> str | None:
         return None
     if not data or len(data) % 8:
         return None
+    # Imported here: only a home with Remmina profiles pays for loading cryptography.
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes  # noqa: PLC0415
+
+    try:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES  # noqa: PLC0415
+    except ImportError:  # cryptography before 43
+        from cryptography.hazmat.primitives.ciphers.algorithms import (  # noqa: PLC0415
+            TripleDES,
+        )
+
     decryptor = Cipher(TripleDES(secret[:24]), modes.CBC(secret[24:32])).decryptor()
     plain = decryptor.update(data) + decryptor.finalize()
     # Remmina pads with NULs to the 8-byte block and reads it back as a C string.

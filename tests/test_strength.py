@@ -1,0 +1,90 @@
+"""The password grading rules (NIST SP 800-63B and zxcvbn), on the values the issue names."""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from agent.credentials.strength import COMMON_LIST, grade, is_reference, is_token
+
+
+def test_the_shipped_list_is_zxcvbns_own_lower_cased() -> None:
+    shipped = [w for w in COMMON_LIST.read_text().splitlines() if not w.startswith("#")]
+    want = list(dict.fromkeys(w.lower() for w in FREQUENCY_LISTS["passwords"]))
+    assert shipped == want
+
+
+@pytest.mark.parametrize(
+    ("value", "level", "reason"),
+    [
+        ("", "weak", "it is empty"),
+        ("hunter2", "weak", "it is only 7 characters"),
+        ("changeme", "weak", "it is a well-known default password"),
+        ("password123", "weak", "it is on the list of common passwords"),
+        ("Qwerty!Qwerty!1", "weak", "it can be guessed quickly (it follows a common pattern)"),
+        ("ann.example.com1", "weak", "it contains the user, host or network name it is for"),
+        ("Summer2023!", "fair", "it is 11 characters; 15 or more is recommended"),
+        ("x7Kq9#mZ2vLw8RtP4nBy6jHd", "strong", None),
+        ("correct horse battery staple", "strong", None),
+    ],
+)
+def test_grades(value: str, level: str, reason: str | None) -> None:
+    graded = grade(value, ["ann", "example.com"])
+    assert graded is not None
+    assert graded.level == level
+    if reason:
+        assert reason in graded.reasons
+
+
+def test_values_too_long_to_be_typed_are_not_graded() -> None:
+    assert grade("a" * 73) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["${DB_PASS}", "$TOKEN", "{{ vault }}", "<password>", "%PASS%", "****"]
+)
+def test_references(value: str) -> None:
+    assert is_reference(value)
+
+
+@pytest.mark.parametrize("value", ["$ecret1", "pass$word", "hunter2", "{{half"])
+def test_not_references(value: str) -> None:
+    assert not is_reference(value)
+
+
+def test_vendor_tokens() -> None:
+    assert is_token("ghp_" + "a" * 36)
+    assert is_token("pypi-AgEIcHlwaS5vcmc")
+    assert not is_token("Summer2023!")
+
+
+def test_scores_are_those_of_the_reference_zxcvbn() -> None:
+    from zxcvbn import zxcvbn as reference
+
+    from agent.credentials.strength import zxcvbn_score
+
+    rng = random.Random(800063)  # noqa: S311 - the same samples every run
+    alphabet = string.ascii_letters + string.digits + "!#%&*-_"
+    values = [
+        *("Summer2023!", "Winter2020", "Tr0ub4dor&3", "P@ssw0rd2024", "ilovemycat99"),
+        *("correct horse battery staple", "ann.example.com1", "qwertyuiop1234"),
+        *("".join(rng.choices(alphabet, k=rng.randint(8, 24))) for _ in range(150)),
+    ]
+    inputs = ["ann", "example.com"]
+    assert [zxcvbn_score(v, inputs) for v in values] == [
+        reference(v, user_inputs=inputs)["score"] for v in values
+    ]
+
+
+@pytest.mark.parametrize("value", ["Hornets2024", "backup2023", "Outbreak2020"])
+def test_a_word_and_a_recent_year_is_weak(value: str) -> None:
+    # The one place the Rust port differs: it counts years up to today as "recent", where
+    # the Python port's list of recent years ends in 2016 and scores these 2 or 3.
+    from zxcvbn import zxcvbn as reference
+
+    graded = grade(value)
+    assert graded is not None and graded.level == "weak"
+    assert reference(value)["score"] >= 2
