@@ -57,4 +57,3 @@ def shipped(folder: str, name: str) -> Path:
     package = Path(__file__).resolve().parent
     packaged = package / folder / name
     return packaged if packaged.is_file() else package.parent / folder / name
-
