@@ -4,8 +4,10 @@ child process (python -m agent.credentials) in every test here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pwd
 import shutil
 import sys
 import tempfile
@@ -96,12 +98,32 @@ def test_weak_plaintext_and_token_each_have_their_severity(
         assert value not in out
 
 
+@pytest.fixture
+def reachable(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machine]:
+    """The machine with its home where other users can reach it (pytest's own folders are
+    0700, so nothing in them is readable by others whatever its mode)."""
+    home = Path(tempfile.mkdtemp(prefix="hygiene-home-", dir="/tmp"))
+    home.chmod(0o755)
+    monkeypatch.setenv("HOME", str(home))
+    yield dataclasses.replace(machine, home=home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def shared_group() -> int:
+    """A group that is not the test user's own: "users" on Debian."""
+    import grp
+
+    return grp.getgrnam("users").gr_gid
+
+
 def test_a_file_others_can_read_raises_the_severity_one_step(
-    machine: Machine, hygiene: Callable[..., Outcome]
+    reachable: Machine, hygiene: Callable[..., Outcome]
 ) -> None:
+    machine = reachable
     policy(machine)
     netrc = private(machine.home / ".netrc", f"machine a.example login ann password {WEAK}\n")
-    private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n", 0o640)
+    shared = private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n", 0o640)
+    os.chown(shared, -1, shared_group())
     netrc.chmod(0o644)
     _, findings = audit(hygiene)
     severities = {f["evidence"]["reason"]: f["severity"] for f in findings}
@@ -111,6 +133,27 @@ def test_a_file_others_can_read_raises_the_severity_one_step(
     netrc.chmod(0o600)
     _, findings = audit(hygiene)
     assert {f["severity"] for f in findings if f["subject"] == "~/.netrc"} == {"high"}
+
+
+def test_a_readable_file_in_a_closed_folder_is_not_readable_by_others(
+    reachable: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    machine = reachable
+    policy(machine)
+    aws = machine.home / ".git-credentials"
+    private(aws, f"https://ann:{WEAK}@git.example.com\n", 0o644)
+    _, (finding,) = audit(hygiene)
+    assert finding["severity"] == "critical"
+    machine.home.chmod(0o700)  # the folder above keeps everyone else out
+    _, (finding,) = audit(hygiene)
+    assert finding["severity"] == "high"
+    assert "Other users" not in finding["message"]
+    machine.home.chmod(0o755)
+    os.chown(aws, -1, os.getgid())
+    aws.chmod(0o640)  # readable by the owner's own group, which has no one else in it
+    _, (finding,) = audit(hygiene)
+    if os.getgid() == pwd.getpwuid(os.getuid()).pw_gid:
+        assert finding["severity"] == "high"
 
 
 @pytest.mark.parametrize(
@@ -266,7 +309,8 @@ def run_check(machine: Machine, **settings: Any) -> tuple[list[Finding], list[st
     return check.run(ctx), check.notes
 
 
-def test_an_unchanged_home_is_not_read_again(machine: Machine) -> None:
+def test_an_unchanged_home_is_not_read_again(reachable: Machine) -> None:
+    machine = reachable
     netrc = private(machine.home / ".netrc", f"machine a.example login ann password {WEAK}\n")
     (first,), _ = run_check(machine)
     assert first.severity is Severity.high
@@ -350,3 +394,25 @@ def test_canary_never_reaches_output_logs_store_or_notifications(
     assert "~/.netrc" in everything and "passwords or tokens" in everything  # told about
     for value in (weak, TOKEN, TOKEN[4:20], weak.encode().hex(), TOKEN.encode().hex()):
         assert value not in everything
+
+
+def test_an_extra_file_that_is_not_there_is_a_note(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine, extra_files=[{"path": "~/typo-netrc", "format": "netrc"}])
+    outcome = hygiene("check", "--json", "--only", "credentials")
+    (result,) = json.loads(outcome.out)["results"]
+    assert result["notes"] == ["~/typo-netrc (from extra_files) does not exist"]
+
+
+def test_a_weak_secret_in_a_token_field_is_weak(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine, project_roots=["~/app"])
+    private(machine.home / "app" / ".env", "JWT_SECRET=changeme\nSTRIPE_KEY=sk_live_abc\n")
+    _, findings = audit(hygiene)
+    by_field = {f["evidence"]["field"]: f for f in findings}
+    assert by_field["JWT_SECRET"]["evidence"]["reason"] == "weak password"
+    assert by_field["JWT_SECRET"]["message"].startswith(
+        "~/app/.env, line 1: the secret (JWT_SECRET) is weak: it is a well-known default"
+    )

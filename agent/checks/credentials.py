@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -139,7 +140,7 @@ class CredentialsCheck(Check[CredentialsParams]):
             if record.get("note"):
                 self.note(f"{record.get('shown', row.path)} {record['note']}")
             for fact in record.get("facts") or []:
-                finding = self._finding(ctx, record, fact, modes.get(row.path))
+                finding = self._finding(ctx, row.path, record, fact, modes.get(row.path))
                 findings[finding.id] = finding
         return list(findings.values())
 
@@ -189,7 +190,10 @@ class CredentialsCheck(Check[CredentialsParams]):
                 env={**os.environ, **ctx.env, "HOME": str(ctx.paths.home)},
             )
         except subprocess.TimeoutExpired:
-            raise AgentError("the file scanner did not finish in time and was stopped") from None
+            raise AgentError(
+                "the file scanner did not finish in time and was stopped; give the check a "
+                "longer timeout or fewer project_roots"
+            ) from None
         except OSError as err:
             raise AgentError(f"the file scanner could not start: {err.strerror}") from None
         # Its stderr is never shown: nothing a failing scanner says may carry a value.
@@ -208,6 +212,7 @@ class CredentialsCheck(Check[CredentialsParams]):
     def _finding(
         self,
         ctx: CheckContext,
+        path: str,
         record: Mapping[str, Any],
         fact: Mapping[str, Any],
         mode: int | None,
@@ -217,7 +222,9 @@ class CredentialsCheck(Check[CredentialsParams]):
         level = fact.get("level")
         reasons = [str(r) for r in fact.get("reasons") or []]
         named = "" if field.lower() in ("password", "pass", "passwd") else f" ({field})"
-        if kind == "token":
+        if kind == "token" and level == "weak":
+            reason, what = "weak password", f"the secret{named}"
+        elif kind == "token":
             reason, what = "plaintext token", f"a token{named}"
         else:
             reason = "weak password" if level == "weak" else "plaintext password"
@@ -234,7 +241,7 @@ class CredentialsCheck(Check[CredentialsParams]):
         if fact.get("encoding"):
             message += f" Its {fact['encoding']} encoding hides nothing: it is reversed at once."
         severity = _SEVERITY.get(reason, Severity.low)
-        if mode is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
+        if mode is not None and readable_by_others(Path(path), mode):
             severity = _MORE[severity]
             message += f" Other users of this computer can read the file (mode {mode:04o})."
         advice = str(record.get("advice", "")).replace("{file}", shell_quote(shown))
@@ -251,7 +258,7 @@ class CredentialsCheck(Check[CredentialsParams]):
             severity=severity,
             evidence={
                 "reason": reason,
-                "format": str(record.get("format", "")),
+                "format": str(record.get("family", "")),
                 "line": int(fact["line"]),
                 "field": field,
                 "level": level if isinstance(level, str) else None,
@@ -288,6 +295,41 @@ def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
         if row.record is not None:
             modes[row.path] = stat.S_IMODE(info.st_mode)
     return same
+
+
+def readable_by_others(path: Path, mode: int) -> bool:
+    """Whether a user other than the owner can read the file: its read bit for others, or for
+    a group that is not the owner's own, and a way through every folder above it."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    if mode & stat.S_IROTH:
+        bit = stat.S_IXOTH
+    elif mode & stat.S_IRGRP and not _private_group(info.st_gid, info.st_uid):
+        bit = stat.S_IXGRP | stat.S_IXOTH
+    else:
+        return False
+    for folder in path.parents:
+        try:
+            if not folder.stat().st_mode & bit:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """The owner's own group (Debian and Fedora give each user one): no one else is in it."""
+    try:
+        import grp  # noqa: PLC0415 - POSIX only
+        import pwd  # noqa: PLC0415
+
+        group = grp.getgrgid(gid)
+        owner = pwd.getpwuid(uid)
+    except (ImportError, KeyError):
+        return False
+    return owner.pw_gid == gid and not [m for m in group.gr_mem if m != owner.pw_name]
 
 
 def _and(reasons: Sequence[str]) -> str:

@@ -94,7 +94,12 @@ def locate(
         extra = _expand(text, home, env)
         if extra is not None:
             # An extra file the policy names is read where it is, links included.
-            for match in _glob(extra, found):
+            matches = list(_glob(extra, found))
+            if not matches or (len(matches) == 1 and not matches[0].exists()):
+                found.notes.append((extra, "(from extra_files) does not exist"))
+            elif len(matches) == 1 and matches[0].is_dir():
+                found.notes.append((extra, "(from extra_files) is a folder, not a file"))
+            for match in matches:
                 consider(match, family_id, [home, match.parent, _resolved(match)])
 
     tree = [(f.id, f.project_files) for f in families if f.project_files]

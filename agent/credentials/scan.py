@@ -17,7 +17,16 @@ from typing import Any
 from agent.credentials import SCANNER_VERSION
 from agent.credentials.locate import Candidate, Settings, locate, reason, stat_key
 from agent.credentials.model import Fact, Family, Secret, Source
-from agent.credentials.strength import grade, is_reference, is_token
+from agent.credentials.strength import (
+    ANONYMOUS,
+    PLACEHOLDER_PASSWORDS,
+    TOKEN_USERS,
+    grade,
+    is_reference,
+    is_token,
+    looks_secret,
+    weak_only,
+)
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.fingerprint import Fingerprinter
 from agent.text import printable
@@ -99,39 +108,86 @@ def _read(
         return _note(f"is not a text file, so not {family.title}; it was not read")
     facts: list[dict[str, object]] = []
     try:
-        for secret in family.parse(text, Source(candidate.real, home)):
-            fact = describe(secret, fingerprint)
-            if fact is not None:
-                facts.append(fact.to_json())
+        for found in family.parse(text, Source(candidate.real, home)):
+            for secret in _with_token_users(found):
+                fact = describe(secret, fingerprint, where=str(candidate.real))
+                if fact is not None:
+                    facts.append(fact.to_json())
     except Exception as err:  # noqa: BLE001 - one file's surprise is that file's note
         return _note(f"could not be read as {family.title} ({_where(err)}); please report it")
     return {"facts": facts, "note": None}
 
 
-def describe(secret: Secret, fingerprint: Fingerprinter) -> Fact | None:
-    """The fact about one secret, or None when the value only refers to one kept elsewhere."""
+def describe(secret: Secret, fingerprint: Fingerprinter, where: str = "") -> Fact | None:
+    """The fact about one secret, or None when the value is not one: a reference to a secret
+    kept elsewhere, or a placeholder a service asks for beside a token."""
     value = secret.value
     if value and is_reference(value):
         return None
+    users = {u.lower() for u in secret.user_inputs if u}
+    if secret.kind == "password" and (
+        value.lower() in PLACEHOLDER_PASSWORDS
+        or users & ANONYMOUS
+        or (not value and _token_users(secret))
+    ):
+        return None  # x-oauth-basic or nothing beside a token, anonymous FTP's e-mail address
     kind = secret.kind
     level = None
     reasons: tuple[str, ...] = ()
-    if kind == "password" and is_token(value):
+    if kind == "password" and (is_token(value) or users & TOKEN_USERS):
         kind = "token"
     if kind == "password":
         graded = grade(value, secret.user_inputs)
         if graded is not None:
             level, reasons = graded.level, graded.reasons
+    elif not is_token(value):
+        # A secret a service expects but a person typed (JWT_SECRET=changeme) can be weak too.
+        graded = weak_only(value)
+        if graded is not None:
+            level, reasons = graded.level, graded.reasons
+    if level in ("weak", "fair"):
+        # A guessable value: its id is made slowly, salted by where it is, so that the store
+        # and the install key together (a home backup) do not give a cheap list of guesses.
+        salt = "\x1f".join((where, secret.field, secret.target)).encode()
+        secret_id = fingerprint.slow("credential value", value, salt=salt)
+    else:
+        secret_id = fingerprint("credential value", value)
     return Fact(
         line=secret.line,
         field=printable(secret.field),
         kind=kind,
-        target=printable(secret.target),
+        target=printable(_redacted(secret.target)),
         encoding=secret.encoding,
         level=level,
         reasons=reasons,
-        secret_id=fingerprint("credential value", value),
+        secret_id=secret_id,
     )
+
+
+def _with_token_users(secret: Secret) -> list[Secret]:
+    """The secret, and before it any token written where a user name goes
+    (https://ghp_...:x-oauth-basic@github.com): that token is the secret."""
+    extra = [
+        Secret(line=secret.line, field="user name", value=user, kind="token", target=secret.target)
+        for user in _token_users(secret)
+    ]
+    return [*extra, secret]
+
+
+def _token_users(secret: Secret) -> list[str]:
+    # A service's token (by its prefix) where the target shows the user name; an AWS access
+    # key id given as context is an identifier, and a long public key (Magento) is shown
+    # redacted but is no secret.
+    return [u for u in secret.user_inputs if u and is_token(u) and u in secret.target]
+
+
+def _redacted(target: str) -> str:
+    """The target with any token-like word (a token given as a user name) replaced."""
+    words = []
+    for word in target.split(" "):
+        core = word.strip("()")
+        words.append(word.replace(core, "[a token]") if core and looks_secret(core) else word)
+    return " ".join(words)
 
 
 def decode(data: bytes) -> str | None:

@@ -58,6 +58,17 @@ _TOKEN_PREFIXES = (
 )  # fmt: skip
 
 
+# Fixed words a service asks for in the password slot when the user name holds a token.
+PLACEHOLDER_PASSWORDS = frozenset({"x-oauth-basic", "x-oauth-token"})
+# User names that say the password is a token (GitHub apps, Bitbucket, GitLab CI, PyPI, OAuth).
+TOKEN_USERS = frozenset(
+    {"x-access-token", "x-token-auth", "oauth2", "gitlab-ci-token", "__token__", "oauth"}
+)
+# Anonymous FTP: the "password" is an e-mail address by convention.
+ANONYMOUS = frozenset({"anonymous", "ftp"})
+_SECRET_LIKE = re.compile(r"[A-Za-z0-9_\-+/=.]{32,}")
+
+
 @dataclass(frozen=True)
 class Grade:
     level: Level
@@ -72,6 +83,31 @@ def is_reference(value: str) -> bool:
 def is_token(value: str) -> bool:
     """A value a service issued (it has the service's prefix), not one a person chose."""
     return value.startswith(_TOKEN_PREFIXES)
+
+
+def looks_secret(word: str) -> bool:
+    """A token by its prefix, or a long run of letters and digits (a hex or base64 key)."""
+    if is_token(word):
+        return True
+    return (
+        _SECRET_LIKE.fullmatch(word) is not None
+        and any(c.isdigit() for c in word)
+        and any(c.isalpha() for c in word)
+    )
+
+
+def weak_only(value: str) -> Grade | None:
+    """For a secret a service expects (not graded as a password): weak when a person plainly
+    typed it (empty, short, a default, a common password); None otherwise."""
+    if not value:
+        return Grade("weak", ("it is empty",))
+    if value.lower() in DEFAULTS:
+        return Grade("weak", ("it is a well-known default password",))
+    if "\n" not in value and is_common(value):
+        return Grade("weak", ("it is on the list of common passwords",))
+    if len(value) < MIN_LENGTH:
+        return Grade("weak", (f"it is only {len(value)} characters",))
+    return None
 
 
 def grade(value: str, user_inputs: Sequence[str] = ()) -> Grade | None:

@@ -114,12 +114,6 @@ class Docker(Family):
         data = load_object(text)
         if data is None:
             return
-        helpers = data.get("credHelpers")
-        helped = (
-            {_host(k) for k, v in helpers.items() if isinstance(v, str) and v}
-            if isinstance(helpers, dict)
-            else set()
-        )
         lines = JsonLines(text)
         auths = data.get("auths")
         if isinstance(auths, dict):
@@ -133,8 +127,10 @@ class Docker(Family):
         else:
             return
         for registry, entry in registries.items():
-            if not isinstance(entry, dict) or _host(registry) in helped:
-                continue  # its secret is in the credential helper named for it
+            if not isinstance(entry, dict):
+                continue
+            # An entry left with a secret is plain text even when a credential helper (for
+            # every registry or for this one) now keeps the login: docker no longer reads it.
             lines.member(registry)
             yield from _entry(registry, entry, lines)
 

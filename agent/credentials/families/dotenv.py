@@ -128,6 +128,9 @@ def _url_password(value: str) -> tuple[str, str, str] | None:
     return unquote(password), unquote(user), host
 
 
+_TEMPLATES = (".example", ".sample", ".template", ".dist", ".defaults", ".tmpl")
+
+
 class Dotenv(Family):
     id = "dotenv"
     title = "a .env file"
@@ -139,6 +142,8 @@ class Dotenv(Family):
     project_files = (".env", ".env.*", "*.env")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
+        if source.path.name.lower().endswith(_TEMPLATES):
+            return  # .env.example and the like: placeholders, meant to be committed
         found = list(assignments(text))
         context = tuple(
             value
@@ -156,7 +161,7 @@ class Dotenv(Family):
                     line=line,
                     field=name,
                     value=password,
-                    target=f"variable {name}",
+                    target="",
                     user_inputs=(user, host, *context),
                 )
                 continue
@@ -168,6 +173,6 @@ class Dotenv(Family):
                 field=name,
                 value=value,
                 kind=kind,
-                target=f"variable {name}",
+                target="",
                 user_inputs=context,
             )

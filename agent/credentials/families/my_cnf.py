@@ -103,6 +103,6 @@ class MyCnf(Family):
                 line=number,
                 field=field,
                 value=value,
-                target=f"[{where}] section" + (f" ({details})" if details else ""),
+                target=f"the [{where}] section" + (f" ({details})" if details else ""),
                 user_inputs=(user, host),
             )

@@ -89,7 +89,7 @@ def secrets(text: str) -> Iterator[Secret]:
 
 
 def _entry(host: str, login: str, passwords: list[tuple[str, int]]) -> Iterator[Secret]:
-    target = host + (f" (login {login})" if login else "")
+    target = " ".join(part for part in (host, f"(login {login})" if login else "") if part)
     for value, line in passwords:
         yield Secret(
             line=line,

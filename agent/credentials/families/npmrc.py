@@ -71,10 +71,10 @@ class Npmrc(Family):
     id = "npmrc"
     title = "an npm configuration"
     advice = (
-        "npm login wrote a registry token into {file}: write the line as "
-        "//registry.npmjs.org/:_authToken=${NPM_TOKEN} and set NPM_TOKEN from your keyring or "
-        "CI secrets when you publish, using a granular token of the least scope. Never commit a "
-        "project .npmrc with a token, and chmod 600 {file}."
+        "Write the line as //<registry>/:_authToken=${NPM_TOKEN} (npm fills in the "
+        "variable) and set NPM_TOKEN from your keyring or CI secrets when you need it, using a "
+        "granular token of the least scope rather than a password (_auth, _password). Never "
+        "commit a project .npmrc with a secret, and chmod 600 {file}."
     )
     paths = ("~/.npmrc", "/etc/npmrc", "/usr/local/etc/npmrc")
     project_files = (".npmrc",)

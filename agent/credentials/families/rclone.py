@@ -98,9 +98,10 @@ class Rclone(Family):
     id = "rclone"
     title = "an rclone configuration"
     advice = (
-        "rclone only obscures these passwords (rclone reveal undoes it): encrypt {file} with a "
-        "config password (rclone config encryption set, or 's' in rclone config) and let rclone "
-        "take that password from your keyring with --password-command (RCLONE_PASSWORD_COMMAND)."
+        "rclone keeps these in plain text or only obscured (rclone reveal undoes that): "
+        "encrypt {file} with a config password (rclone config encryption set, or 's' in "
+        "rclone config) and let rclone take that password from your keyring with "
+        "--password-command (RCLONE_PASSWORD_COMMAND)."
     )
     paths = ("$XDG_CONFIG_HOME/rclone/rclone.conf", "~/.rclone.conf")
 

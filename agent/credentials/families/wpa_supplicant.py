@@ -20,9 +20,9 @@ class WpaSupplicant(Family):
     id = "wpa_supplicant"
     title = "a wpa_supplicant configuration"
     advice = (
-        "Keep {file} readable by root alone (chmod 600), and delete any '#psk=' comment "
-        "line: wpa_supplicant needs only the derived key. For a desktop, NetworkManager can "
-        "keep Wi-Fi passwords in your keyring instead."
+        "Make {file} root's alone (sudo chown root: {file} && sudo chmod 600 {file}), and "
+        "delete any '#psk=' comment line: wpa_supplicant needs only the derived key. For a "
+        "desktop, NetworkManager can keep Wi-Fi passwords in your keyring instead."
     )
     paths = ("/etc/wpa_supplicant/*.conf", "/etc/wpa_supplicant.conf")
 
