@@ -67,7 +67,7 @@ machine example.com login ann password %W%
 machine api.example.org
   login bob
   password %S%
-default login anonymous password %W%
+default login ann password %W%
 === .git-credentials
 https://ann:%W%@git.example.com
 https://bob:%T%@github.com

@@ -416,3 +416,26 @@ def test_a_weak_secret_in_a_token_field_is_weak(
     assert by_field["JWT_SECRET"]["message"].startswith(
         "~/app/.env, line 1: the secret (JWT_SECRET) is weak: it is a well-known default"
     )
+
+
+def test_only_the_account_shown_decides_anonymous_or_token() -> None:
+    from agent.credentials.scan import describe
+
+    fingerprint = Fingerprinter(b"k" * 32)
+    site = Secret(
+        line=5,
+        field="Pass",
+        value=WEAK,
+        target="ftp.example.com (user ann)",
+        user_inputs=("ann", "ftp.example.com", "FTP"),
+    )
+    fact = describe(site, fingerprint)
+    assert fact is not None and fact.level == "weak"  # a site named "FTP" is not anonymous
+    anonymous = Secret(
+        line=1,
+        field="password",
+        value="ann@example.com",
+        target="ftp.example.org (login anonymous)",
+        user_inputs=("anonymous",),
+    )
+    assert describe(anonymous, fingerprint) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.fingerprint import Fingerprinter
 from agent.text import printable
 
+_USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
 MAX_BYTES = 1 << 20
 
 
@@ -124,7 +126,7 @@ def describe(secret: Secret, fingerprint: Fingerprinter, where: str = "") -> Fac
     value = secret.value
     if value and is_reference(value):
         return None
-    users = {u.lower() for u in secret.user_inputs if u}
+    users = {u.lower() for u in _shown_users(secret)}
     if secret.kind == "password" and (
         value.lower() in PLACEHOLDER_PASSWORDS
         or users & ANONYMOUS
@@ -174,11 +176,17 @@ def _with_token_users(secret: Secret) -> list[Secret]:
     return [*extra, secret]
 
 
+def _shown_users(secret: Secret) -> list[str]:
+    """The account names the target shows, "(user ann)" or "(login ann)": those are what the
+    file has in its user-name slot; other user inputs are only context (a site's name)."""
+    return _USER_IN_TARGET.findall(secret.target)
+
+
 def _token_users(secret: Secret) -> list[str]:
-    # A service's token (by its prefix) where the target shows the user name; an AWS access
-    # key id given as context is an identifier, and a long public key (Magento) is shown
-    # redacted but is no secret.
-    return [u for u in secret.user_inputs if u and is_token(u) and u in secret.target]
+    # A service's token (by its prefix) in the user-name slot; an AWS access key id given as
+    # context is an identifier, and a long public key (Magento) is shown redacted but is no
+    # secret.
+    return [u for u in _shown_users(secret) if is_token(u)]
 
 
 def _redacted(target: str) -> str:
