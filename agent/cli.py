@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     service.add_argument(
         "--dry-run", action="store_true", help="print every file and command; change nothing"
     )
+
+    net = commands.add_parser("network", help="mark the network you are on as trusted, or not")
+    net.add_argument("action", choices=["trust", "untrust", "list"])
+    net.add_argument(
+        "--label", metavar="NAME", help="trust: what to call it; untrust: forget by this name"
+    )
+    net.add_argument("--json", action="store_true", help="list: print JSON")
     return parser
 
 
@@ -191,6 +198,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _snooze(args)
     if args.command == "unsnooze":
         return _unsnooze(args)
+    if args.command == "network":
+        from agent.trust import network_command
+
+        return network_command(
+            args.action,
+            label=args.label,
+            as_json=args.json,
+            paths=Paths.from_environment(),
+            env=os.environ,
+            now=args.clock(),
+        )
     if args.command == "service":
         from agent.service import service_command
 

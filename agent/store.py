@@ -111,6 +111,14 @@ class NotificationRecord:
 
 
 @dataclass(frozen=True)
+class TrustedNetwork:
+    fingerprint: str  # keyed: the network's name or gateway address cannot be read back
+    kind: str  # "Wi-Fi" or "wired": what the fingerprint was made of
+    label: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
 class CachedPath:
     """One path a scan looked at: its stat signature (device, inode, size, mtime_ns; None when
     it was not there) and, for a file that was read, what was found in it."""
@@ -222,10 +230,23 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    # Networks the person marked as trusted: only a keyed fingerprint of the Wi-Fi name or
+    # of the gateway's hardware address, never the name or address itself.
+    conn.execute(
+        """CREATE TABLE trusted_networks (
+            fingerprint TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            label TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        )"""
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 # MIGRATIONS[n] takes a store from version n to n + 1. Append; never edit a released step.
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
 
 # What the newest schema must contain; a store lacking any of it is damaged.
 _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
@@ -245,6 +266,7 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
         }
     ),
     "checks": frozenset({"id", "first_seen", "last_seen", "last_status", "last_error"}),
+    "trusted_networks": frozenset({"fingerprint", "kind", "label", "added_at"}),
     "scan_cache": frozenset(
         {"scanner", "path", "device", "inode", "size", "mtime_ns", "version", "record"}
     ),
@@ -581,6 +603,33 @@ class Store:
         with self._read("read the history in"):
             rows = self._conn.execute(query + " ORDER BY seq", params).fetchall()
         return [Event(_parse(at), str(kind), str(tgt), str(det)) for at, kind, tgt, det in rows]
+
+    # --- trusted networks ---------------------------------------------------------------
+
+    def trust_network(self, network: TrustedNetwork) -> None:
+        with self._write("save the trusted network to"):
+            self._conn.execute(
+                "INSERT INTO trusted_networks (fingerprint, kind, label, added_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET "
+                "label = excluded.label",
+                (network.fingerprint, network.kind, network.label, _ts(network.added_at)),
+            )
+
+    def untrust_network(self, fingerprint: str | None = None, label: str | None = None) -> int:
+        """Forget the networks with this fingerprint or label; how many there were."""
+        with self._write("forget the trusted network in"):
+            done = self._conn.execute(
+                "DELETE FROM trusted_networks WHERE fingerprint = ? OR label = ?",
+                (fingerprint, label),
+            )
+        return int(done.rowcount)
+
+    def trusted_networks(self) -> list[TrustedNetwork]:
+        with self._read("read the trusted networks in"):
+            rows = self._conn.execute(
+                "SELECT fingerprint, kind, label, added_at FROM trusted_networks ORDER BY added_at"
+            ).fetchall()
+        return [TrustedNetwork(str(f), str(k), str(lb), _parse(at)) for f, k, lb, at in rows]
 
     # --- scan cache ---------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 
 from agent.cli import main
 
-pytest_plugins = ["tests.desktop", "tests.logins"]
+pytest_plugins = ["tests.desktop", "tests.logins", "tests.netns"]
 
 
 def require_tool(name: str) -> str:
@@ -23,6 +23,16 @@ def require_tool(name: str) -> str:
     if path:
         return path
     message = f"{name} is not installed (tests/run.sh installs it)"
+    if os.environ.get("HYGIENE_REQUIRE_REAL") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_root(why: str) -> None:
+    """Go on only as root; else skip with `why`, or fail when HYGIENE_REQUIRE_REAL=1 (CI)."""
+    if os.geteuid() == 0:
+        return
+    message = f"{why}; CI runs as root"
     if os.environ.get("HYGIENE_REQUIRE_REAL") == "1":
         pytest.fail(message)
     pytest.skip(message)

@@ -25,25 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import require_root, require_tool
 
 UTMP = Path("/run/utmp")
 LOGIN_TIMEOUT = 20.0
 
 
-def require_root() -> None:
-    if os.geteuid() == 0:
-        return
-    message = "real logins need root (sshd, /run/utmp); CI runs as root"
-    if os.environ.get("HYGIENE_REQUIRE_REAL") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def utmp() -> Iterator[Path]:
     """/run/utmp, created as the system would (root:utmp 0664) when this machine has none."""
-    require_root()
+    require_root("real logins need root (sshd, /run/utmp)")
     created = not UTMP.exists()
     if created:
         subprocess.run(

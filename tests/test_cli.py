@@ -55,7 +55,8 @@ def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., 
     outcome = hygiene("check", "--only", "ssh_key")
     assert outcome.err == (
         "hygiene: unknown check ssh_key; "
-        "the checks are credentials, idle_sessions, remote_sessions, ssh_keys\n"
+        "the checks are credentials, exposed_services, idle_sessions, remote_sessions, "
+        "ssh_authorized_keys, ssh_keys, vpn\n"
     )
 
 
@@ -104,6 +105,9 @@ def test_checks_lists_what_each_check_reads_and_keeps(
         "remote_sessions",
         "ssh_keys",
         "credentials",
+        "vpn",
+        "exposed_services",
+        "ssh_authorized_keys",
     ]
     (ssh,) = [e for e in entries if e["id"] == "ssh_keys"]
     assert ssh["enabled"] is True and ssh["every"] == "5s"

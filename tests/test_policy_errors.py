@@ -26,7 +26,8 @@ CONTENT_CASES = [
         "schema: 1\nchecks:\n  no_such_check: {}\n",
         "checks.no_such_check",
         3,
-        "unknown check; the checks are credentials, idle_sessions, remote_sessions, ssh_keys",
+        "unknown check; the checks are credentials, exposed_services, idle_sessions, "
+        "remote_sessions, ssh_authorized_keys, ssh_keys, vpn",
     ),
     (
         "unknown-setting",

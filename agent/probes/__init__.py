@@ -11,6 +11,14 @@ Sessions (Step 4):
 - `desktop_idle(env)`: how long the graphical session this agent runs in has had no
   input, and whether its screen is locked; None when there is no graphical session or
   nothing here can tell.
+
+Network (Step 6), from _linux_net, _macos_net and _windows_net:
+- `network(env)`: the interfaces, which of them carry a default route, the default
+  gateway and its hardware address, the Wi-Fi network's name, and the VPN connections the
+  network manager says are active. SSID and MAC are returned raw: the check turns them
+  into keyed fingerprints at once and never stores or shows them.
+- `listeners()`: the sockets waiting for connections (TCP LISTEN, bound UDP), with the
+  program that owns each where the system says.
 """
 
 from __future__ import annotations
@@ -40,6 +48,45 @@ class DesktopIdle:
     source: str  # where the figure came from: "XScreenSaver", "Mutter", "logind", ...
 
 
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    # "tun", "tap", "wireguard", "ppp", "ipsec", "loopback", "wifi", "ethernet", "other"
+    kind: str
+    up: bool  # administratively up and able to carry traffic (tun: a process attached)
+
+
+@dataclass(frozen=True)
+class Network:
+    interfaces: tuple[Interface, ...]
+    # The interfaces with a default route, v4 or v6; the first is the one the internet's
+    # traffic takes now (a VPN's policy-routed or split default counts).
+    default_routes: tuple[str, ...]
+    gateway: str | None  # the default gateway's address, when there is one
+    gateway_mac: str | None  # its hardware address from the neighbour table, lower case
+    ssid: str | None  # the Wi-Fi network this machine is on, when it is on one
+    vpn_connections: tuple[str, ...] = ()  # active VPN/WireGuard connections a manager reports
+
+
+@dataclass(frozen=True)
+class Listener:
+    address: str  # "0.0.0.0", "::", "192.168.1.5", "127.0.0.1"
+    port: int
+    protocol: str  # "tcp" or "udp"
+    pid: int | None
+    program: str | None  # None when the system does not say (another user's process)
+
+
+def network(env: Mapping[str, str]) -> Network:
+    found: Network = _platform("net").network(env)
+    return found
+
+
+def listeners() -> list[Listener]:
+    found: list[Listener] = _platform("net").listeners()
+    return found
+
+
 def sessions(now: datetime) -> list[Session]:
     found: list[Session] = _platform().sessions(now)
     return found
@@ -50,11 +97,21 @@ def desktop_idle(env: Mapping[str, str]) -> DesktopIdle | None:
     return idle
 
 
-def _platform() -> ModuleType:
+def _platform(part: str = "") -> ModuleType:
     # Imported on first use: `hygiene check --only ssh_keys` need not load the bus and X11
     # code the session probes use (bench/startup.py).
     name = {"darwin": "_macos", "win32": "_windows"}.get(sys.platform, "_linux")
-    return importlib.import_module(f"agent.probes.{name}")
+    return importlib.import_module(f"agent.probes.{name}{'_' + part if part else ''}")
 
 
-__all__ = ["DesktopIdle", "Session", "desktop_idle", "sessions"]
+__all__ = [
+    "DesktopIdle",
+    "Interface",
+    "Listener",
+    "Network",
+    "Session",
+    "desktop_idle",
+    "listeners",
+    "network",
+    "sessions",
+]
