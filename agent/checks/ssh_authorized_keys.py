@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from agent.checks.base import Check, CheckContext, CheckParams, HomePath
-from agent.checks.ssh_keys import _who, shell_quote
+from agent.checks.ssh_keys import RsaBits, opened_to, shell_quote
 from agent.durations import Duration
 from agent.models import Finding, Severity
 from agent.probes.authorized_keys import AuthorizedKey, AuthorizedKeysFile, read_authorized_keys
@@ -29,13 +29,7 @@ class SshAuthorizedKeysParams(CheckParams):
         description="More authorized_keys files to read (as named by AuthorizedKeysFile in "
         "sshd_config); ~/ and relative paths start at the home directory.",
     )
-    min_rsa_bits: int = Field(
-        default=2048,
-        ge=1024,
-        le=16384,
-        strict=True,
-        description="RSA keys shorter than this are reported.",
-    )
+    min_rsa_bits: RsaBits = 2048
 
 
 class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
@@ -108,7 +102,7 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
                     ctx,
                     shown,
                     "writable by others",
-                    f"{shown} can be {_who(mode)} (mode {mode:04o}): anyone who can change "
+                    f"{shown} can be {opened_to(mode)} (mode {mode:04o}): anyone who can change "
                     "it can add their own key and log in as you.",
                     f"Run: chmod 600 {quoted}; then check that you know every key in it "
                     f"(ssh-keygen -l -f {quoted} lists them).",

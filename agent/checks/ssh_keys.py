@@ -4,6 +4,7 @@ import shlex
 import stat
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field
 
@@ -12,6 +13,12 @@ from agent.durations import Duration
 from agent.errors import ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes.keyfiles import KeyFile, find_key_files, permission_bits
+
+# A key size setting: RSA keys shorter than this are reported.
+RsaBits = Annotated[
+    int,
+    Field(ge=1024, le=16384, strict=True, description="RSA keys shorter than this are reported."),
+]
 
 
 class SshKeysParams(CheckParams):
@@ -24,13 +31,7 @@ class SshKeysParams(CheckParams):
         "~/ and relative paths start at the home directory.",
     )
 
-    min_rsa_bits: int = Field(
-        default=2048,
-        ge=1024,
-        le=16384,
-        strict=True,
-        description="RSA keys shorter than this are reported.",
-    )
+    min_rsa_bits: RsaBits = 2048
 
 
 class SshKeysCheck(Check[SshKeysParams]):
@@ -100,7 +101,7 @@ class SshKeysCheck(Check[SshKeysParams]):
                 ctx,
                 shown,
                 "folder open to others",
-                f"{shown} can be {_who(mode)} (mode {mode:04o}): {harm}.",
+                f"{shown} can be {opened_to(mode)} (mode {mode:04o}): {harm}.",
                 f"Run: chmod 700 {shell_quote(shown)}",
                 mode=f"{mode:04o}",
             )
@@ -129,7 +130,7 @@ class SshKeysCheck(Check[SshKeysParams]):
                     ctx,
                     shown,
                     "readable by others",
-                    f"{shown} can be {_who(key.mode)} (mode {key.mode:04o}); "
+                    f"{shown} can be {opened_to(key.mode)} (mode {key.mode:04o}); "
                     "a private key must be yours alone.",
                     f"Run: chmod 600 {shell_quote(shown)}",
                     mode=f"{key.mode:04o}",
@@ -162,7 +163,7 @@ class SshKeysCheck(Check[SshKeysParams]):
         return None
 
 
-def _who(mode: int) -> str:
+def opened_to(mode: int) -> str:
     groups = [
         (stat.S_IRGRP, "read by your group"),
         (stat.S_IWGRP, "changed by your group"),
