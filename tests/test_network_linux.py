@@ -31,8 +31,9 @@ from jeepney.wrappers import unwrap_msg  # type: ignore[import-untyped]
 
 from agent.probes import Interface, Network, network
 from agent.probes._linux_net import listeners
-from tests.conftest import require_tool
+from tests.conftest import Machine, Outcome, require_tool
 from tests.netns import GATEWAY, GATEWAY6, Netns
+from tests.test_privacy import kept_on_disk
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the Linux probe")
 
@@ -522,3 +523,36 @@ def test_network_manager_wifi_primary(stand_in: Serve) -> None:
 def test_network_manager_without_connections(stand_in: Serve) -> None:
     env = stand_in(_network_manager("/", {}))
     assert (network(env).ssid, network(env).vpn_connections) == (None, ())
+
+
+def test_trusting_a_wi_fi_network_keeps_no_name(
+    stand_in: Serve,
+    machine: Machine,
+    hygiene: Callable[..., Outcome],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ssid = "CanaryCafeNet-5f1e"
+    env = stand_in(
+        _network_manager(
+            _CONN + "2",
+            {
+                _CONN + "2": _active("802-11-wireless", "Cafe", [_DEV + "2"]),
+                _DEV + "2": _wifi_device(_AP + "7"),
+                _AP + "7": _access_point(ssid.encode()),
+            },
+        )
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if not network(env).default_routes:
+        pytest.skip("this machine has no default route to be on a network with")
+    machine.keep_only("vpn")
+    outputs = [hygiene("network", "trust", "--label", "cafe").out]
+    checked = hygiene("check", "--json", "--only", "vpn")
+    outputs += [checked.out, checked.err, hygiene("network", "list", "--json").out]
+    (result,) = json.loads(checked.out)["results"]
+    assert result["status"] == "pass"  # trusted by its Wi-Fi name's fingerprint
+    listed = json.loads(outputs[-1])
+    assert listed[0]["label"] == "cafe" and "Wi-Fi" in listed[0]["kinds"]
+    everything = "\n".join(outputs + kept_on_disk(machine.state))
+    assert ssid not in everything and ssid.encode().hex() not in everything
