@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # systemd-analyze, which verifies the user unit `hygiene service install` writes; xdotool and
 # libxss1 make and read X11 input; openssh-server and libutempter0 make real logins in utmp;
 # git, wpasupplicant (wpa_passphrase), rclone and network-manager (nmcli --offline) write the
-# credential files the credentials tests read.
-apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0 git wpasupplicant rclone network-manager"
+# credential files the credentials tests read; iproute2 (ip netns, ip tuntap) builds the
+# network namespaces the network tests run in.
+apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0 git wpasupplicant rclone network-manager iproute2"
 python3 -c "import ensurepip" 2>/dev/null || apt_packages="$apt_packages python3-venv"
 missing=""
 for package in $apt_packages; do

@@ -52,7 +52,7 @@ class ExposedServicesCheck(Check[ExposedServicesParams]):
         for listener in listeners():
             if _local(listener.address):
                 continue
-            program = listener.program or "a program you cannot see (another user's)"
+            program = listener.program or "a program the system does not name"
             if listener.port in allowed or (listener.program or "") in allowed:
                 continue
             key = (program, listener.port, listener.protocol)
