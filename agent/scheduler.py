@@ -10,6 +10,7 @@ socket on which the notification server reports what the person did with a notic
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -513,6 +514,21 @@ class Agent:
         wakeup.writer.close()
 
 
+def _few_malloc_arenas(platform: str) -> None:
+    """One malloc arena instead of glibc's eight per core: each check runs in a thread of its
+    own, and every thread that allocates would otherwise get an arena of its own, holding
+    freed memory the agent never gives back (bench/footprint.py: 40.7 MB peak with, 39.7
+    without). The checks spend their time waiting, so sharing one arena costs nothing
+    measurable. Only glibc has mallopt; elsewhere nothing changes."""
+    if platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(ctypes.c_int(-8), ctypes.c_int(1))  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 @contextlib.contextmanager
 def running_agent(
     *,
@@ -527,6 +543,7 @@ def running_agent(
 
     Raises AlreadyRunning, PolicyError or StoreError, each one sentence, before it starts.
     """
+    _few_malloc_arenas(platform)
     with InstanceLock(paths.state):
         policy = load_policy(paths, checks)
         for warning in policy.warnings:

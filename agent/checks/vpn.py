@@ -122,7 +122,8 @@ class VpnCheck(Check[VpnParams]):
         if interface.kind in VPN_KINDS:
             return True
         patterns = (*VPN_NAMES, *self.params.vpn_interfaces)
-        return any(fnmatch.fnmatchcase(interface.name, p) for p in patterns)
+        # Case does not matter: Windows names adapters "Tailscale", "WireGuard Tunnel".
+        return any(fnmatch.fnmatch(interface.name.lower(), p.lower()) for p in patterns)
 
     def _trusted(self, ctx: CheckContext, net: Network) -> bool:
         from agent.trust import given, identities, trusted  # noqa: PLC0415 - loads the store
