@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -75,6 +75,27 @@ class Listener:
     protocol: str  # "tcp" or "udp"
     pid: int | None
     program: str | None  # None when the system does not say (another user's process)
+
+
+def one_per_socket(found: Iterable[Listener]) -> list[Listener]:
+    """One Listener per (address, port, protocol), sorted. Several processes share a socket
+    after fork (a server's workers): the one the system names is kept, then the lowest pid
+    (usually the parent), so that the answer does not wobble from run to run."""
+    best: dict[tuple[str, int, str], Listener] = {}
+    for entry in found:
+        key = (entry.address, entry.port, entry.protocol)
+        seen = best.get(key)
+        if seen is None or _better(entry, seen):
+            best[key] = entry
+    return sorted(best.values(), key=lambda e: (e.protocol, e.port, e.address))
+
+
+def _better(entry: Listener, seen: Listener) -> bool:
+    if (entry.program is not None) != (seen.program is not None):
+        return entry.program is not None
+    if entry.pid is None:
+        return False
+    return seen.pid is None or entry.pid < seen.pid
 
 
 def network(env: Mapping[str, str]) -> Network:

@@ -81,7 +81,7 @@ from jeepney.wrappers import (  # type: ignore[import-untyped]
     unwrap_msg,
 )
 
-from agent.probes import Interface, Listener, Network
+from agent.probes import Interface, Listener, Network, one_per_socket
 
 # Seconds for each bus connection, each bus call and each netlink request.
 TIMEOUT = 0.5
@@ -181,7 +181,7 @@ def network(env: Mapping[str, str], *, root: Path = Path("/")) -> Network:
 
 def listeners() -> list[Listener]:
     """TCP sockets in LISTEN and UDP sockets with no remote end, one per address and port."""
-    found: dict[tuple[str, int, str], Listener] = {}
+    found: list[Listener] = []
     programs: dict[int, str | None] = {}
     for connection in psutil.net_connections(kind="inet"):
         if connection.type == socket.SOCK_STREAM:
@@ -196,27 +196,15 @@ def listeners() -> list[Listener]:
             continue
         if not connection.laddr or not connection.laddr.port:
             continue
-        key = (str(connection.laddr.ip), int(connection.laddr.port), protocol)
         pid = connection.pid
         program = None
         if pid is not None:
             if pid not in programs:
                 programs[pid] = _program(pid)
             program = programs[pid]
-        seen = found.get(key)
-        # Several processes share a socket after fork (a server's workers): keep the one the
-        # system names, the lowest pid (usually the parent), so the answer does not wobble.
-        if seen is None or _better(pid, program, seen):
-            found[key] = Listener(key[0], key[1], protocol, pid, program)
-    return sorted(found.values(), key=lambda entry: (entry.protocol, entry.port, entry.address))
-
-
-def _better(pid: int | None, program: str | None, seen: Listener) -> bool:
-    if (program is not None) != (seen.program is not None):
-        return program is not None
-    if pid is None:
-        return False
-    return seen.pid is None or pid < seen.pid
+        address, port = str(connection.laddr.ip), int(connection.laddr.port)
+        found.append(Listener(address, port, protocol, pid, program))
+    return one_per_socket(found)
 
 
 def _program(pid: int) -> str | None:

@@ -76,7 +76,7 @@ from pathlib import PureWindowsPath
 import psutil
 
 from agent.errors import ProbeUnavailable
-from agent.probes import Interface, Listener, Network
+from agent.probes import Interface, Listener, Network, one_per_socket
 
 __all__ = ["listeners", "network"]
 
@@ -718,7 +718,7 @@ def listeners_from(
     sockets: Iterable[Socket], program: Callable[[int], str | None]
 ) -> list[Listener]:
     """One Listener per (address, port, protocol): the lowest pid whose program is known."""
-    found: dict[tuple[str, int, str], Listener] = {}
+    found: list[Listener] = []
     names: dict[int, str | None] = {}
     for entry in sockets:
         if not entry.waiting or not entry.port:
@@ -728,19 +728,8 @@ def listeners_from(
             if entry.pid not in names:
                 names[entry.pid] = program(entry.pid)
             name = names[entry.pid]
-        key = (entry.address, entry.port, entry.protocol)
-        seen = found.get(key)
-        if seen is None or _better(entry.pid, name, seen):
-            found[key] = Listener(entry.address, entry.port, entry.protocol, entry.pid, name)
-    return sorted(found.values(), key=lambda e: (e.protocol, e.port, e.address))
-
-
-def _better(pid: int | None, program: str | None, seen: Listener) -> bool:
-    if (program is not None) != (seen.program is not None):
-        return program is not None
-    if pid is None:
-        return False
-    return seen.pid is None or pid < seen.pid
+        found.append(Listener(entry.address, entry.port, entry.protocol, entry.pid, name))
+    return one_per_socket(found)
 
 
 def parse_netstat(text: str) -> list[Socket]:
