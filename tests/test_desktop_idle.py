@@ -35,7 +35,8 @@ from jeepney.wrappers import (  # type: ignore[import-untyped]
 )
 
 from agent.probes import DesktopIdle
-from agent.probes._desktop_linux import TIMEOUT, _Xlib, desktop_idle
+from agent.probes._dbus import TIMEOUT
+from agent.probes._desktop_linux import _Xlib, desktop_idle
 from tests.conftest import REPO, require_tool
 from tests.desktop import BUS_CONFIG, Desktop
 

@@ -52,25 +52,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from jeepney.auth import AuthenticationError  # type: ignore[import-untyped]
-from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
-from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
-from jeepney.low_level import MessageFlag  # type: ignore[import-untyped]
-from jeepney.wrappers import (  # type: ignore[import-untyped]
-    DBusAddress,
-    DBusErrorResponse,
-    new_method_call,
-    unwrap_msg,
-)
+from jeepney.wrappers import DBusAddress, DBusErrorResponse  # type: ignore[import-untyped]
 
 from agent.notify import session_bus_addresses
 from agent.probes import DesktopIdle
-
-# Seconds for each bus connection and each call: the agent asks every minute, and a bus
-# that does not answer this fast is not going to.
-TIMEOUT = 0.5
-
-SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
+from agent.probes._dbus import BUS_ERRORS, call, connect, has_owner, system_bus_addresses
 
 _IDLE_MONITOR = DBusAddress(
     "/org/gnome/Mutter/IdleMonitor/Core",
@@ -87,19 +73,6 @@ _LOGIN1_MANAGER = DBusAddress(
 _GRAPHICAL = frozenset({"x11", "wayland", "mir"})
 # Beyond this a figure is nonsense (and timedelta overflows): about 31 years.
 _MAX_IDLE_MS = 10**12
-
-# What jeepney raises for an address it cannot use, a bus that is not there or does not let
-# us in, and a connection that breaks or answers what cannot be parsed.
-_BUS_ERRORS = (
-    TimeoutError,
-    OSError,
-    AuthenticationError,
-    RuntimeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-)
 
 
 def desktop_idle(env: Mapping[str, str]) -> DesktopIdle | None:
@@ -119,44 +92,24 @@ def desktop_idle(env: Mapping[str, str]) -> DesktopIdle | None:
 # -- D-Bus ---------------------------------------------------------------------------------
 
 
-def _connect(addresses: list[str]) -> Any:
-    """A connection to the first address that answers, or None."""
-    for address in addresses:
-        try:
-            return open_dbus_connection(bus=address, auth_timeout=TIMEOUT)
-        except _BUS_ERRORS:
-            continue
-    return None
-
-
-def _call(
-    connection: Any, address: Any, method: str, signature: str | None = None, *args: Any
-) -> tuple[Any, ...]:
-    """The reply's values; raises DBusErrorResponse for an error reply."""
-    message = new_method_call(address, method, signature, args)
-    # Asking must never start a service that is not running.
-    message.header.flags |= MessageFlag.no_auto_start
-    return tuple(unwrap_msg(connection.send_and_get_reply(message, timeout=TIMEOUT)))
-
-
 def _is_count(value: object, limit: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit
 
 
 def _mutter(env: Mapping[str, str]) -> DesktopIdle | None:
-    connection = _connect(session_bus_addresses(env))
+    connection = connect(session_bus_addresses(env))
     if connection is None:
         return None
     with connection:
         try:
-            (idle_ms,) = _call(connection, _IDLE_MONITOR, "GetIdletime")
-        except (DBusErrorResponse, *_BUS_ERRORS):
+            (idle_ms,) = call(connection, _IDLE_MONITOR, "GetIdletime")
+        except (DBusErrorResponse, *BUS_ERRORS):
             return None
         if not _is_count(idle_ms, _MAX_IDLE_MS):
             return None
         try:
-            (active,) = _call(connection, _SCREEN_SAVER, "GetActive")
-        except (DBusErrorResponse, *_BUS_ERRORS):
+            (active,) = call(connection, _SCREEN_SAVER, "GetActive")
+        except (DBusErrorResponse, *BUS_ERRORS):
             active = None
     locked = active if isinstance(active, bool) else None
     return DesktopIdle(timedelta(milliseconds=idle_ms), locked, "Mutter")
@@ -169,20 +122,16 @@ class _LogindSession:
 
 
 def _logind(env: Mapping[str, str]) -> _LogindSession | None:
-    setting = env.get("DBUS_SYSTEM_BUS_ADDRESS", "").strip() or SYSTEM_BUS
-    connection = _connect([a.strip() for a in setting.split(";") if a.strip()])
+    connection = connect(system_bus_addresses(env))
     if connection is None:
         return None
     with connection:
         try:
             # No login1 on the bus: nothing to ask (and no error reply to wait for per call).
-            reply = connection.send_and_get_reply(
-                message_bus.NameHasOwner(_LOGIN1), timeout=TIMEOUT
-            )
-            if unwrap_msg(reply)[0] is not True:
+            if not has_owner(connection, _LOGIN1):
                 return None
             properties = _graphical_session(connection, env)
-        except (DBusErrorResponse, *_BUS_ERRORS):
+        except (DBusErrorResponse, *BUS_ERRORS):
             return None
     if properties is None:
         return None
@@ -240,7 +189,7 @@ def _properties(path: str) -> Any:
 def _value(connection: Any, address: Any, method: str, signature: str, *args: Any) -> Any:
     """The reply's one value, or None for an error reply (no such session, user, ...)."""
     try:
-        (value,) = _call(connection, address, method, signature, *args)
+        (value,) = call(connection, address, method, signature, *args)
     except DBusErrorResponse:
         return None
     return value

@@ -70,24 +70,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from jeepney.auth import AuthenticationError  # type: ignore[import-untyped]
-from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
-from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
-from jeepney.low_level import MessageFlag  # type: ignore[import-untyped]
-from jeepney.wrappers import (  # type: ignore[import-untyped]
-    DBusAddress,
-    DBusErrorResponse,
-    new_method_call,
-    unwrap_msg,
-)
+from jeepney.wrappers import DBusAddress, DBusErrorResponse  # type: ignore[import-untyped]
 
 from agent.probes import Interface, Listener, Network, one_per_socket
+from agent.probes._dbus import BUS_ERRORS, TIMEOUT, call, connect, has_owner, system_bus_addresses
 
-# Seconds for each bus connection, each bus call and each netlink request.
-TIMEOUT = 0.5
-
-SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
-
+# Each netlink request waits as long as a bus call (TIMEOUT).
 # Addresses whose route is "the route to the internet". Nothing is sent to them.
 PUBLIC_V4 = "1.1.1.1"
 PUBLIC_V6 = "2606:4700:4700::1111"
@@ -137,17 +125,7 @@ _OVERLAY_TYPES = frozenset({"vpn", "wireguard", "tun", "ip-tunnel"})
 
 # What jeepney raises for an address it cannot use, a bus that is not there or does not let
 # us in, and a connection that breaks or answers what cannot be parsed.
-_BUS_ERRORS = (
-    TimeoutError,
-    OSError,
-    AuthenticationError,
-    RuntimeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    DBusErrorResponse,
-)
+_BUS_ERRORS = (*BUS_ERRORS, DBusErrorResponse)
 
 
 def network(env: Mapping[str, str], *, root: Path = Path("/")) -> Network:
@@ -440,25 +418,16 @@ def _neighbour_v6(address: str, interface: str) -> str | None:
 
 def _network_manager(env: Mapping[str, str]) -> tuple[str | None, tuple[str, ...]]:
     """(SSID, active VPN connection names) from NetworkManager; (None, ()) without it."""
-    setting = env.get("DBUS_SYSTEM_BUS_ADDRESS", "").strip() or SYSTEM_BUS
-    for address in (a.strip() for a in setting.split(";")):
-        if address.startswith("unix:path=") and not Path(address[10:].split(",")[0]).exists():
-            continue  # the common case on a machine without a system bus: one stat
+    connection = connect(system_bus_addresses(env))
+    if connection is None:
+        return None, ()
+    with connection:
         try:
-            connection = open_dbus_connection(bus=address, auth_timeout=TIMEOUT)
-        except _BUS_ERRORS:
-            continue
-        with connection:
-            try:
-                reply = connection.send_and_get_reply(
-                    message_bus.NameHasOwner(_NM), timeout=TIMEOUT
-                )
-                if unwrap_msg(reply)[0] is not True:
-                    return None, ()
-                return _ask_network_manager(connection)
-            except _BUS_ERRORS:
+            if not has_owner(connection, _NM):
                 return None, ()
-    return None, ()
+            return _ask_network_manager(connection)
+        except _BUS_ERRORS:
+            return None, ()
 
 
 def _ask_network_manager(connection: Any) -> tuple[str | None, tuple[str, ...]]:
@@ -517,13 +486,9 @@ def _call(
     connection: Any, path: str, interface: str, method: str, signature: str, *args: Any
 ) -> Any:
     """The reply's one value, or None for an error reply."""
-    message = new_method_call(
-        DBusAddress(path, bus_name=_NM, interface=interface), method, signature, args
-    )
-    # Asking must never start a service that is not running.
-    message.header.flags |= MessageFlag.no_auto_start
+    address = DBusAddress(path, bus_name=_NM, interface=interface)
     try:
-        (value,) = unwrap_msg(connection.send_and_get_reply(message, timeout=TIMEOUT))
+        (value,) = call(connection, address, method, signature, *args)
     except DBusErrorResponse:
         return None
     return value
