@@ -10,7 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
-from agent.text import printable
+from agent.text import shown_path
 
 APP = "hygiene-agent"
 
@@ -39,16 +39,8 @@ class Paths:
         )
 
     def display(self, path: Path) -> str:
-        """A path as a person reads it: ~/.ssh/id_rsa rather than /home/ann/.ssh/id_rsa.
-
-        Control characters in a name are shown escaped: a file name must not be able to
-        move the cursor or forge a line of the report.
-        """
-        try:
-            text = "~/" + path.relative_to(self.home).as_posix()
-        except ValueError:
-            text = str(path)
-        return printable(text)
+        """A path as a person reads it: ~/.ssh/id_rsa rather than /home/ann/.ssh/id_rsa."""
+        return shown_path(path, self.home)
 
 
 def shipped(folder: str, name: str) -> Path:

@@ -30,7 +30,7 @@ from agent.credentials.strength import (
 )
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.fingerprint import Fingerprinter
-from agent.text import printable
+from agent.text import printable, shown_path
 
 _USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
 MAX_BYTES = 1 << 20
@@ -71,22 +71,14 @@ def scan(
             record = {"stat": key, "family": family.id, "format": family.title}
             record.update(_read(family(), candidate, home, fingerprint))
             record["advice"] = family.advice
-        record["shown"] = shown(candidate.path, home)
+        record["shown"] = shown_path(candidate.path, home)
         files[str(candidate.real)] = record
     return {
         "version": SCANNER_VERSION,
         "files": files,
         "watch": {path: list(k) if k else None for path, k in located.watch.items()},
-        "notes": [f"{shown(path, home)} {text}" for path, text in located.notes],
+        "notes": [f"{shown_path(path, home)} {text}" for path, text in located.notes],
     }
-
-
-def shown(path: Path, home: Path) -> str:
-    try:
-        text = "~/" + path.relative_to(home).as_posix()
-    except ValueError:
-        text = str(path)
-    return printable(text)
 
 
 def _read(
