@@ -52,6 +52,16 @@ def scan_case(home: Path, family: str, file: Path, place: str) -> dict[str, Any]
     return scan(request, FAMILIES, env)
 
 
+def said(answer: dict[str, Any]) -> str:
+    """Everything the scanner answered but the stat signatures: those are os.stat integers,
+    in which a short secret (a 4-digit PIN) can appear by chance."""
+    files = {
+        path: {k: v for k, v in record.items() if k != "stat"}
+        for path, record in answer["files"].items()
+    }
+    return json.dumps({**answer, "files": files, "watch": sorted(answer["watch"])})
+
+
 @pytest.mark.parametrize(("folder", "case"), _cases())
 def test_format_case(tmp_path: Path, folder: Path, case: dict[str, Any]) -> None:
     answer = scan_case(tmp_path / "home", folder.name, folder / case["file"], case["place"])
@@ -64,7 +74,7 @@ def test_format_case(tmp_path: Path, folder: Path, case: dict[str, Any]) -> None
     assert len(facts) == len(want), json.dumps(facts, indent=1)
     assert got == want
     for secret in case.get("secrets", []):
-        assert secret not in json.dumps(answer), "a secret value left the scanner"
+        assert secret not in said(answer), "a secret value left the scanner"
 
 
 def test_every_family_has_cases() -> None:

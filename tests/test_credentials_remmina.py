@@ -4,11 +4,10 @@ these place the profile together with the preferences that hold the key."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from tests.test_credential_formats import DATA, scan_case
+from tests.test_credential_formats import DATA, said, scan_case
 
 SAMPLES = DATA / "remmina"
 PROFILE = "group_rdp_office-desktop_rdp-example-com.remmina"
@@ -51,7 +50,7 @@ def test_passwords_are_decrypted_with_the_key_beside_them(tmp_path: Path) -> Non
         },
     ]
     for secret in SECRETS:
-        assert secret not in json.dumps(answer), "a secret value left the scanner"
+        assert secret not in said(answer), "a secret value left the scanner"
 
 
 def test_a_pref_without_its_secret_decrypts_nothing(tmp_path: Path) -> None:
