@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -21,37 +20,14 @@ import pytest
 from agent.errors import ProbeUnavailable
 from agent.probes import Interface, Listener, Network, _macos_net, _windows_net
 from agent.probes._windows_net import Nic, Socket
+from tests.recorded import Answer, Recorder
+from tests.recorded import recorded as recorded_in
 
 DATA = Path(__file__).parent / "data" / "network"
 
 
 def recorded(name: str) -> bytes:
-    return (DATA / name).read_bytes()
-
-
-Answer = tuple[int, bytes, bytes] | OSError | subprocess.TimeoutExpired
-
-
-@dataclass
-class Recorder:
-    """Stands in for subprocess: answers each command line with a recorded output.
-
-    A command it has no answer for fails the test: every command a probe runs is listed.
-    """
-
-    answers: dict[tuple[str, ...], Answer]
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-
-    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
-        key = tuple(argv)
-        self.calls.append(key)
-        if key not in self.answers:
-            raise AssertionError(f"unexpected command: {key}")
-        answer = self.answers[key]
-        if isinstance(answer, BaseException):
-            raise answer
-        code, out, err = answer
-        return subprocess.CompletedProcess(list(argv), code, out, err)
+    return recorded_in(DATA, name)
 
 
 def ok(name: str) -> Answer:

@@ -71,17 +71,16 @@ import ipaddress
 import logging
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent.errors import ProbeUnavailable
 from agent.probes import Interface, Listener, Network
+from agent.probes._macos_console import Answer, Runner, ask, run_command
 
 __all__ = ["listeners", "network"]
 
 log = logging.getLogger(__name__)
-
-Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[bytes]]
 
 TIMEOUT_SECONDS = 2
 # Addresses whose route is "the route to the internet" (as in the Linux probe). Nothing is sent.
@@ -126,13 +125,7 @@ _V6_HALVES = (ipaddress.ip_network("::/1"), ipaddress.ip_network("8000::/1"))
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        list(argv),
-        capture_output=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-        env={"LC_ALL": "C", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
-    )
+    return run_command(argv, TIMEOUT_SECONDS)
 
 
 def network(env: Mapping[str, str], run: Runner = _run) -> Network:
@@ -152,23 +145,13 @@ def listeners(run: Runner = _run) -> list[Listener]:
 # -- running the commands --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Answer:
-    code: int
-    out: str
-
-
-def _ask(run: Runner, argv: Sequence[str]) -> _Answer | None:
+def _ask(run: Runner, argv: Sequence[str]) -> Answer | None:
     """What a command printed, or None when it could not run or did not finish in time."""
-    try:
-        done = run(argv)
-    except subprocess.TimeoutExpired:
-        log.debug("%s did not answer within %s seconds", argv[0], TIMEOUT_SECONDS)
+    answer = ask(run, argv, TIMEOUT_SECONDS)
+    if isinstance(answer, str):
+        log.debug("%s", answer)
         return None
-    except OSError as err:  # missing (FileNotFoundError), not allowed to run
-        log.debug("%s could not be run: %s", argv[0], err.strerror or err)
-        return None
-    return _Answer(done.returncode, _text(done.stdout))
+    return answer
 
 
 def _stdout(run: Runner, argv: Sequence[str]) -> str | None:
@@ -180,14 +163,6 @@ def _stdout(run: Runner, argv: Sequence[str]) -> str | None:
         log.debug("%s failed with exit status %s", argv[0], answer.code)
         return None
     return answer.out
-
-
-def _text(raw: bytes | str | None) -> str:
-    if raw is None:
-        return ""
-    if isinstance(raw, str):
-        return raw
-    return raw.decode("utf-8", errors="replace")
 
 
 # -- network ---------------------------------------------------------------------------------

@@ -68,7 +68,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PureWindowsPath
@@ -77,17 +76,13 @@ import psutil
 
 from agent.errors import ProbeUnavailable
 from agent.probes import Interface, Listener, Network, one_per_socket
+from agent.probes._windows_console import CONSOLE_ENCODING, Answer, Runner, ask, run_command
 
 __all__ = ["listeners", "network"]
 
 log = logging.getLogger(__name__)
 
-Runner = Callable[[Sequence[str]], subprocess.CompletedProcess[bytes]]
-
 TIMEOUT_SECONDS = 2
-# The code page console programs write to a pipe in. "oem" exists only on Windows, where
-# Python maps it to the console's OEM code page (cp437, cp850, cp866, 65001, ...).
-CONSOLE_ENCODING = "oem" if sys.platform == "win32" else "cp437"
 
 _SYSTEM32 = PureWindowsPath(os.environ.get("SYSTEMROOT", "C:\\Windows"), "System32")
 ROUTE_PRINT = (str(_SYSTEM32 / "ROUTE.EXE"), "print")
@@ -156,14 +151,7 @@ _V6_DEFAULT = ipaddress.ip_network("::/0")
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
-    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-    return subprocess.run(
-        list(argv),
-        capture_output=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-        creationflags=flags,
-    )
+    return run_command(argv, TIMEOUT_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -217,24 +205,13 @@ def network(
 # -- running the commands --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Answer:
-    code: int
-    out: str
-
-
-def _ask(run: Runner, argv: Sequence[str], encoding: str) -> _Answer | None:
+def _ask(run: Runner, argv: Sequence[str], encoding: str) -> Answer | None:
     """What a command printed, or None when it could not run or did not finish in time."""
-    name = PureWindowsPath(argv[0]).name
-    try:
-        done = run(argv)
-    except subprocess.TimeoutExpired:
-        log.debug("%s did not answer within %s seconds", name, TIMEOUT_SECONDS)
+    answer = ask(run, argv, encoding, TIMEOUT_SECONDS)
+    if isinstance(answer, str):
+        log.debug("%s", answer)
         return None
-    except OSError as err:  # missing (FileNotFoundError), not allowed to run
-        log.debug("%s could not be run: %s", name, err.strerror or err)
-        return None
-    return _Answer(done.returncode, _text(done.stdout, encoding))
+    return answer
 
 
 def _stdout(run: Runner, argv: Sequence[str], encoding: str) -> str | None:
@@ -246,17 +223,6 @@ def _stdout(run: Runner, argv: Sequence[str], encoding: str) -> str | None:
         log.debug("%s failed with exit status %s", PureWindowsPath(argv[0]).name, answer.code)
         return None
     return answer.out
-
-
-def _text(raw: bytes | str | None, encoding: str) -> str:
-    if raw is None:
-        return ""
-    if isinstance(raw, str):
-        return raw
-    try:
-        return raw.decode(encoding, errors="replace")
-    except LookupError:  # "oem" asked for where it does not exist
-        return raw.decode("cp437", errors="replace")
 
 
 # -- network ---------------------------------------------------------------------------------
