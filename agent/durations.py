@@ -36,6 +36,18 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
+def spoken(value: timedelta) -> str:
+    """A setting's duration as a person says it, exactly: "30 seconds", "5 minutes",
+    "5 min 5 s", "2 hours"."""
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    if seconds % 60:
+        return f"{seconds // 60} min {seconds % 60} s"
+    amount, unit = (seconds // 3600, "hour") if seconds % 3600 == 0 else (seconds // 60, "minute")
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+
+
 def roughly(value: timedelta) -> str:
     """A duration as a person says it: "7 minutes", "45 minutes", "2 hours", "9 days".
 

@@ -19,6 +19,17 @@ Network (Step 6), from _linux_net, _macos_net and _windows_net:
   into keyed fingerprints at once and never stores or shows them.
 - `listeners()`: the sockets waiting for connections (TCP LISTEN, bound UDP), with the
   program that owns each where the system says.
+
+Screen lock, settings and disks (Step 7), from _<platform>_screen and _<platform>_disk:
+- `desktop(env)`: which desktop the person uses (GNOME, KDE Plasma, Xfce, ...); None
+  when there is no graphical desktop at all (a server, a container).
+- `screen_lock(env)`: whether the screen locks by itself, after how long, and whether it
+  locks on waking from sleep, as the desktop's own settings say.
+- `read_settings(settings, env)`: the values of settings named in a policy, from the
+  places each platform keeps them (GSettings, KDE and Xfce config files, macOS defaults,
+  the Windows registry). Only the named values are read.
+- `disk_encryption(home)`: whether the file systems holding / and the home folder are
+  encrypted, and how.
 """
 
 from __future__ import annotations
@@ -77,6 +88,60 @@ class Listener:
     program: str | None  # None when the system does not say (another user's process)
 
 
+@dataclass(frozen=True)
+class Desktop:
+    kind: str  # "gnome", "cinnamon", "kde", "xfce", "other"; "macos", "windows"
+    name: str  # as the person knows it: "GNOME", "KDE Plasma", "Xfce", "sway"
+
+
+@dataclass(frozen=True)
+class ScreenLock:
+    desktop: Desktop
+    source: str  # what the facts were read from, for the person: "GSettings", "~/.xscreensaver"
+    enabled: bool  # the screen can lock at all (by itself or when asked)
+    # Idle time until the screen locks by itself (blank or saver delay + lock delay);
+    # None when it never locks by itself.
+    locks_after: timedelta | None
+    on_resume: bool | None = None  # locks when the computer wakes from sleep; None: not known
+    # False when a locker runs but its delay cannot be read (locks_after is then None).
+    delay_known: bool = True
+    detail: str = ""  # the settings behind the figure, in words: "blank after 5 minutes, ..."
+
+
+# A setting's value as the platform keeps it: GSettings and xfconf are typed; KDE files,
+# macOS defaults and the registry are read as text or whole numbers and compared by the check.
+SettingValue = bool | int | float | str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where one setting lives. `path` by store:
+    gsettings: (schema, key); kconfig: (file, group, key), a nested group written
+    "Outer][Inner" as in the file; xfconf: (channel, "/property/path"); defaults: (domain,
+    key), `current_host` for -currentHost; registry: ("HKCU\\Software\\...", value name).
+    """
+
+    store: str  # "gsettings", "kconfig", "xfconf", "defaults", "registry"
+    path: tuple[str, ...]
+    current_host: bool = False
+
+
+@dataclass(frozen=True)
+class SettingRead:
+    value: SettingValue | None  # None: not set anywhere (and no default), or not readable
+    problem: str | None = None  # why it could not be read, in one sentence; None when it was
+
+
+@dataclass(frozen=True)
+class Volume:
+    holds: tuple[str, ...]  # what the person cares about on it: "/", "~" (both when shared)
+    mount: str  # its mount point ("/", "/home"), drive ("C:") or volume ("Macintosh HD")
+    device: str  # what it lives on: "nvme0n1p3", "dm-1 (luks-2f9c...)", "C:"
+    encrypted: bool | None  # None: this machine cannot tell (the reason is in `how`)
+    how: str  # "LUKS2 (dm-crypt) under LVM", "fscrypt", "eCryptfs", "FileVault", "BitLocker";
+    # when not encrypted, what it is ("ext4 on vda"); when not known, why
+
+
 def one_per_socket(found: Iterable[Listener]) -> list[Listener]:
     """One Listener per (address, port, protocol), sorted. Several processes share a socket
     after fork (a server's workers): the one the system names is kept, then the lowest pid
@@ -118,6 +183,29 @@ def desktop_idle(env: Mapping[str, str]) -> DesktopIdle | None:
     return idle
 
 
+def desktop(env: Mapping[str, str]) -> Desktop | None:
+    found: Desktop | None = _platform("screen").desktop(env)
+    return found
+
+
+def screen_lock(env: Mapping[str, str]) -> ScreenLock | None:
+    """None when there is no desktop; ProbeUnavailable when its settings cannot be read."""
+    found: ScreenLock | None = _platform("screen").screen_lock(env)
+    return found
+
+
+def read_settings(
+    settings: Iterable[Setting], env: Mapping[str, str]
+) -> dict[Setting, SettingRead]:
+    found: dict[Setting, SettingRead] = _platform("screen").read_settings(settings, env)
+    return found
+
+
+def disk_encryption(home: str) -> list[Volume]:
+    found: list[Volume] = _platform("disk").disk_encryption(home)
+    return found
+
+
 def _platform(part: str = "") -> ModuleType:
     # Imported on first use: `hygiene check --only ssh_keys` need not load the bus and X11
     # code the session probes use (bench/startup.py).
@@ -126,13 +214,23 @@ def _platform(part: str = "") -> ModuleType:
 
 
 __all__ = [
+    "Desktop",
     "DesktopIdle",
     "Interface",
     "Listener",
     "Network",
+    "ScreenLock",
     "Session",
+    "Setting",
+    "SettingRead",
+    "SettingValue",
+    "Volume",
+    "desktop",
     "desktop_idle",
+    "disk_encryption",
     "listeners",
     "network",
+    "read_settings",
+    "screen_lock",
     "sessions",
 ]
