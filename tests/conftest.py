@@ -38,6 +38,29 @@ def require_root(why: str) -> None:
     pytest.skip(message)
 
 
+def as_nobody(attempt: Callable[[], str]) -> str:
+    """What `attempt` returns when run by an unprivileged user: root reads anything, so as
+    root it runs in a forked child that has become nobody (65534) first."""
+    if os.geteuid() != 0:
+        return attempt()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(write_end, attempt().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return said
+
+
 @dataclass
 class Machine:
     """A person's machine as the agent sees it, all inside a temporary folder."""

@@ -10,8 +10,13 @@ cd "$(dirname "$0")/.."
 # libxss1 make and read X11 input; openssh-server and libutempter0 make real logins in utmp;
 # git, wpasupplicant (wpa_passphrase), rclone and network-manager (nmcli --offline) write the
 # credential files the credentials tests read; iproute2 (ip netns, ip tuntap) builds the
-# network namespaces the network tests run in.
-apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0 git wpasupplicant rclone network-manager iproute2"
+# network namespaces the network tests run in. gsettings (libglib2.0-bin) with GNOME's and
+# Cinnamon's schemas, kwriteconfig5 (libkf5config-bin) and xfconf-query (xfconf; bookworm's
+# package forgets its library, libxfconf-0-3) write the desktop settings the screen_lock and
+# privacy_settings tests read; xautolock and xscreensaver are real idle lockers; fscrypt and
+# e2fsprogs make an encrypted home folder, btrfs-progs a btrfs file system, for
+# disk_encryption.
+apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0 git wpasupplicant rclone network-manager iproute2 libglib2.0-bin gsettings-desktop-schemas cinnamon-desktop-data libkf5config-bin xfconf libxfconf-0-3 xautolock xscreensaver fscrypt e2fsprogs btrfs-progs"
 python3 -c "import ensurepip" 2>/dev/null || apt_packages="$apt_packages python3-venv"
 missing=""
 for package in $apt_packages; do
