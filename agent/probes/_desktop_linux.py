@@ -228,6 +228,22 @@ def _x11_idle(env: Mapping[str, str]) -> timedelta | None:
     return timedelta(milliseconds=idle_ms)
 
 
+def x11_saver_timeout(env: Mapping[str, str]) -> timedelta | None:
+    """The X server's own screen saver timeout (`xset q`), 0 when it is off; None when no
+    local X display answers. xss-lock locks when this saver starts."""
+    name = _local_display(env)
+    if name is None:
+        return None
+    xlib = _Xlib.load()
+    if xlib is None:
+        return None
+    with xlib.opened(name) as display:
+        seconds = None if display is None else xlib.saver_timeout(display)
+    if xlib.failed or seconds is None or not _is_count(seconds, _MAX_IDLE_MS):
+        return None
+    return timedelta(seconds=seconds)
+
+
 def _local_display(env: Mapping[str, str]) -> str | None:
     """DISPLAY when it names a display on this machine (":0", "unix:0"), else None."""
     display = env.get("DISPLAY", "").strip()
@@ -261,6 +277,7 @@ class _Xlib:
             (x11, "XFree", [void_p], ctypes.c_int),
             (x11, "XSetErrorHandler", [void_p], void_p),
             (x11, "XSetIOErrorHandler", [void_p], void_p),
+            (x11, "XGetScreenSaver", [void_p, int_p, int_p, int_p, int_p], ctypes.c_int),
             (xss, "XScreenSaverQueryExtension", [void_p, int_p, int_p], ctypes.c_int),
             (xss, "XScreenSaverAllocInfo", [], info_p),
             (xss, "XScreenSaverQueryInfo", [void_p, ulong, info_p], ctypes.c_int),
@@ -316,6 +333,17 @@ class _Xlib:
         finally:
             self.x11.XSetErrorHandler(previous_error)
             self.x11.XSetIOErrorHandler(previous_io)
+
+    def saver_timeout(self, display: int) -> int | None:
+        timeout, interval, blanking, exposures = (ctypes.c_int() for _ in range(4))
+        self.x11.XGetScreenSaver(
+            display,
+            ctypes.byref(timeout),
+            ctypes.byref(interval),
+            ctypes.byref(blanking),
+            ctypes.byref(exposures),
+        )
+        return timeout.value
 
     def idle_ms(self, display: int) -> int | None:
         """Milliseconds since the server last saw input, or None."""
