@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -160,14 +161,18 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
             )
         out.append("")
         for paragraph in entry["explanation"].split("\n\n"):
-            out.extend(
-                textwrap.wrap(
-                    " ".join(paragraph.split()),
-                    width - 2,
-                    initial_indent="  ",
-                    subsequent_indent="  ",
+            # A paragraph is reflowed, except its "- " lines: each is a list item.
+            items = re.split(r"\n(?=- )", paragraph)
+            for item in items:
+                indent = "    " if item.startswith("- ") else "  "
+                out.extend(
+                    textwrap.wrap(
+                        " ".join(item.split()),
+                        width - 2,
+                        initial_indent="  ",
+                        subsequent_indent=indent,
+                    )
                 )
-            )
             out.append("")
     return "\n".join(out)
 

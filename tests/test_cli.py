@@ -55,8 +55,8 @@ def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., 
     outcome = hygiene("check", "--only", "ssh_key")
     assert outcome.err == (
         "hygiene: unknown check ssh_key; "
-        "the checks are credentials, exposed_services, idle_sessions, remote_sessions, "
-        "ssh_authorized_keys, ssh_keys, vpn\n"
+        "the checks are credentials, disk_encryption, exposed_services, idle_sessions, "
+        "privacy_settings, remote_sessions, screen_lock, ssh_authorized_keys, ssh_keys, vpn\n"
     )
 
 
@@ -108,6 +108,9 @@ def test_checks_lists_what_each_check_reads_and_keeps(
         "vpn",
         "exposed_services",
         "ssh_authorized_keys",
+        "screen_lock",
+        "privacy_settings",
+        "disk_encryption",
     ]
     (ssh,) = [e for e in entries if e["id"] == "ssh_keys"]
     assert ssh["enabled"] is True and ssh["every"] == "5s"

@@ -1,0 +1,463 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+from agent.checks.base import Check, CheckContext, CheckParams
+from agent.durations import Duration
+from agent.errors import CheckSkipped
+from agent.models import Finding, Severity
+from agent.probes import Setting, SettingRead, SettingValue, desktop, read_settings
+from agent.text import printable
+
+DesktopKind = Literal["gnome", "cinnamon", "mate", "kde", "xfce", "other", "macos", "windows"]
+Scalar = StrictBool | int | float | str
+# Where each store's settings apply, unless a read names its desktops.
+_STORE_DESKTOPS: dict[str, tuple[str, ...]] = {
+    "gsettings": ("gnome",),
+    "kconfig": ("kde",),
+    "xfconf": ("xfce",),
+    "defaults": ("macos",),
+    "registry": ("windows",),
+}
+# The fields that say where a setting lives, by store.
+_LOCATION = {
+    "gsettings": ("key",),
+    "kconfig": ("group", "key"),
+    "xfconf": ("property",),
+    "defaults": ("key",),
+    "registry": ("name",),
+}
+
+
+class SettingSource(BaseModel):
+    """One place a setting is kept, and the value it should have there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gsettings: str | None = Field(default=None, description="A GSettings schema.")
+    kconfig: str | None = Field(default=None, description="A KDE config file name.")
+    xfconf: str | None = Field(default=None, description="An Xfce xfconf channel.")
+    defaults: str | None = Field(default=None, description="A macOS defaults domain.")
+    registry: str | None = Field(default=None, description="A Windows registry key.")
+    key: str | None = Field(default=None, description="The key (GSettings, KDE, defaults).")
+    group: str | None = Field(default=None, description="The KDE group; nested: Outer][Inner.")
+    property: str | None = Field(default=None, description="The xfconf property, /a/b.")
+    name: str | None = Field(default=None, description="The registry value's name.")
+    current_host: bool = Field(default=False, strict=True, description="defaults -currentHost.")
+    desktops: list[DesktopKind] | None = Field(
+        default=None, description="The desktops this applies to; by default the store's own."
+    )
+    default: Scalar | None = Field(
+        default=None, description="The value the program assumes when the setting is not set."
+    )
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> SettingSource:
+        stores = [s for s in _LOCATION if getattr(self, s) is not None]
+        if len(stores) != 1:
+            raise ValueError("name exactly one of gsettings, kconfig, xfconf, defaults, registry")
+        missing = [f for f in _LOCATION[stores[0]] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"{stores[0]} needs {' and '.join(missing)}")
+        if (
+            self.equals is None
+            and self.one_of is None
+            and self.at_least is None
+            and (self.at_most is None)
+        ):
+            raise ValueError("say the expected value: equals, one_of, at_least or at_most")
+        return self
+
+    def store(self) -> str:
+        return next(s for s in _LOCATION if getattr(self, s) is not None)
+
+    def where(self) -> Setting:
+        store = self.store()
+        path = (str(getattr(self, store)), *(str(getattr(self, f)) for f in _LOCATION[store]))
+        return Setting(store, path, self.current_host)
+
+    def applies_to(self, kind: str) -> bool:
+        return kind in (self.desktops or _STORE_DESKTOPS[self.store()])
+
+    def shown(self) -> str:
+        return " ".join(self.where().path)
+
+    def expected(self) -> str:
+        if self.equals is not None:
+            return _text(self.equals)
+        if self.one_of is not None:
+            return "one of " + ", ".join(_text(v) for v in self.one_of)
+        if self.at_least is not None and self.at_least == self.at_most:
+            return _text(self.at_least)
+        if self.at_least is not None and self.at_most is not None:
+            return f"between {_text(self.at_least)} and {_text(self.at_most)}"
+        if self.at_least is not None:
+            return f"at least {_text(self.at_least)}"
+        return f"at most {_text(self.at_most or 0)}"
+
+    def holds(self, value: SettingValue) -> bool | None:
+        """Whether `value` is what is asked for; None when it cannot be compared."""
+        if self.equals is not None or self.one_of is not None:
+            wanted = [self.equals] if self.equals is not None else list(self.one_of or ())
+            return any(_same(value, w) for w in wanted)
+        number = _number(value)
+        if number is None:
+            return None
+        return (self.at_least is None or number >= self.at_least) and (
+            self.at_most is None or number <= self.at_most
+        )
+
+
+class PrivacySetting(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(max_length=100, description="What it is, in a few words.")
+    why: str = Field(max_length=500, description="Why it matters, told to the person.")
+    advice: str = Field(max_length=500, description="How to change it.")
+    match: Literal["all", "any", "first"] = Field(
+        default="all",
+        description="all: every applicable source must hold; any: one is enough; first: the "
+        "first source that has a value decides (a policy copy before the user's own).",
+    )
+    read: list[SettingSource] = Field(min_length=1)
+
+
+class PrivacySettingsParams(CheckParams):
+    every: Duration = timedelta(hours=1)
+    settings: dict[str, PrivacySetting] = Field(
+        default_factory=dict,
+        description="More settings to check, or built-in ones replaced, by id.",
+    )
+    builtin: bool = Field(
+        default=True, strict=True, description="Check the built-in settings (listed in docs)."
+    )
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="Ids of settings not to check, e.g. location when you want it on.",
+    )
+
+    @model_validator(mode="after")
+    def _known_ids(self) -> PrivacySettingsParams:
+        known = set(BUILTIN) | set(self.settings)
+        unknown = [i for i in self.ignore if i not in known]
+        if unknown:
+            raise ValueError(
+                f"ignore names {', '.join(unknown)}, which is no setting; known: "
+                + ", ".join(sorted(known))
+            )
+        return self
+
+
+class PrivacySettingsCheck(Check[PrivacySettingsParams]):
+    """Review your privacy settings: share only what you choose to share.
+
+    Desktops and operating systems come with settings that share more than many people
+    expect: where you are, your messages on the lock screen for anyone passing by, a
+    history of every file you opened, reports and statistics sent to the vendor. The check
+    reads the settings the policy lists (built-in ones for GNOME, Cinnamon, KDE Plasma,
+    macOS and Windows, plus any an admin adds) and says which differ from what is asked,
+    why it matters and where to change it. It reads only those settings.
+    """
+
+    id = "privacy_settings"
+    title = "Privacy settings share only what you choose"
+    severity = Severity.low
+    rationale = "Default settings often share more than you would choose to."
+    advice = "Review your privacy settings and turn off what you do not need."
+    reads = (
+        "only the settings the policy lists (GSettings keys, KDE and Xfce config files, macOS "
+        "defaults, Windows registry values), and the names of the programs you run (to know "
+        "the desktop)",
+    )
+    keeps = "which listed settings differ from the policy, and their current values"
+    alert = "A privacy setting shares more than it should"
+    alert_many = "{n} privacy settings share more than they should"
+    Params = PrivacySettingsParams
+
+    @classmethod
+    def explanation(cls) -> str:
+        lines = [super().explanation(), "", "Built-in settings (id: where, what is asked):"]
+        for setting_id, setting in builtin_settings().items():
+            asked = "; ".join(f"{s.shown()}: {s.expected()}" for s in setting.read)
+            lines.append(f"- {setting_id}: {asked}{_MATCH_WORDS[setting.match]}")
+        return "\n".join(lines)
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        found = desktop(ctx.env)
+        if found is None:
+            raise CheckSkipped("this computer has no graphical desktop, so no desktop settings")
+        chosen = self.settings()
+        wanted = {
+            setting_id: [s for s in setting.read if s.applies_to(found.kind)]
+            for setting_id, setting in chosen.items()
+        }
+        wanted = {k: v for k, v in wanted.items() if v}
+        if not wanted:
+            raise CheckSkipped(f"none of the settings in the policy apply to {found.name}")
+        values = read_settings([s.where() for v in wanted.values() for s in v], ctx.env)
+        findings = []
+        for setting_id, sources in wanted.items():
+            setting = chosen[setting_id]
+            verdict, decided, unknown = _judge(setting, sources, values)
+            if verdict is False and decided:
+                said = "; ".join(
+                    f"{source.shown()} is {_text(value)}, expected {source.expected()}"
+                    for source, value in decided
+                )
+                findings.append(
+                    self.finding(
+                        ctx,
+                        setting.title,
+                        setting_id,
+                        f"{setting.title}: {setting.why} ({said}).",
+                        setting.advice,
+                        setting=setting_id,
+                        where=", ".join(source.shown() for source, _ in decided),
+                        value=", ".join(_text(value) for _, value in decided),
+                    )
+                )
+            elif verdict is None:
+                self.note(f"{setting.title}: could not be read ({unknown}).")
+        return findings
+
+    def settings(self) -> dict[str, PrivacySetting]:
+        chosen = dict(builtin_settings()) if self.params.builtin else {}
+        chosen.update(self.params.settings)
+        return {k: v for k, v in chosen.items() if k not in self.params.ignore}
+
+
+def _judge(
+    setting: PrivacySetting,
+    sources: list[SettingSource],
+    values: Mapping[Setting, SettingRead],
+) -> tuple[bool | None, list[tuple[SettingSource, SettingValue]], str]:
+    """Whether the setting holds (None: cannot tell), the sources and values that decided
+    a failure, and why it could not be told."""
+    failed: list[tuple[SettingSource, SettingValue]] = []
+    passed = 0
+    unknown = ""
+    for source in sources:
+        read = values.get(source.where(), SettingRead(None, "not read"))
+        value = read.value if read.value is not None else source.default
+        holds = None if value is None else source.holds(value)
+        if value is None:
+            unknown = unknown or (read.problem or f"{source.shown()} is not set")
+        elif holds is None:
+            unknown = unknown or f"{source.shown()} is {_text(value)}, not a number"
+        elif setting.match == "first":
+            return holds, [] if holds else [(source, value)], unknown
+        elif holds:
+            passed += 1
+        else:
+            failed.append((source, value))
+    if setting.match == "any":
+        if passed:
+            return True, [], unknown
+        return (False, failed, unknown) if len(failed) == len(sources) else (None, [], unknown)
+    if setting.match == "all":
+        if failed:
+            return False, failed, unknown
+        if passed == len(sources):
+            return True, [], unknown
+    return None, [], unknown
+
+
+def _same(value: SettingValue, wanted: Scalar) -> bool:
+    if isinstance(wanted, bool):
+        return _boolean(value) is wanted
+    if isinstance(wanted, int | float):
+        return _number(value) == wanted
+    return isinstance(value, str) and value == wanted
+
+
+def _boolean(value: SettingValue) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value) if value in (0, 1) else None
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "yes", "on", "1"):
+            return True
+        if word in ("false", "no", "off", "0"):
+            return False
+    return None
+
+
+def _number(value: SettingValue) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(int(value.strip(), 0)) if value.strip().startswith("0x") else float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    shown = printable(str(value))
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+# The built-in list: what "review your privacy settings" means on each desktop.
+_PRIVACY = "org.gnome.desktop.privacy"
+_CINNAMON = "org.cinnamon.desktop.privacy"
+_KDE_SCORING = "Plugin-org.kde.ActivityManager.Resources.Scoring"
+_LOCATIOND = "/var/db/locationd/Library/Preferences/ByHost/com.apple.locationd"
+_CONSENT = "Software\\Microsoft\\Windows\\CurrentVersion\\CapabilityAccessManager\\ConsentStore"
+_HKCU_CV = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion"
+
+
+def _gs(schema: str, key: str, **expect: Any) -> dict[str, Any]:
+    return {"gsettings": schema, "key": key, **expect}
+
+
+def _reg(key: str, name: str, **expect: Any) -> dict[str, Any]:
+    return {"registry": key, "name": name, **expect}
+
+
+_BUILTIN: dict[str, dict[str, Any]] = {
+    "location": {
+        "title": "Location services are on",
+        "why": "apps can ask where you are, and some keep asking in the background",
+        "advice": "Turn location services off, and on again only while an app you trust "
+        "needs it (GNOME: Settings > Privacy & Security > Location Services; macOS: System "
+        "Settings > Privacy & Security > Location Services; Windows: Settings > Privacy & "
+        "security > Location). If you want it on, add location to ignore in your policy.",
+        "match": "any",
+        "read": [
+            _gs("org.gnome.system.location", "enabled", equals=False),
+            # Only root may read it: a Mac says so in a note instead of a verdict.
+            {"defaults": _LOCATIOND, "key": "LocationServicesEnabled", "equals": False},
+            # Off for the whole device, or off for this person's apps.
+            _reg(f"HKLM\\{_CONSENT.replace('Software', 'SOFTWARE', 1)}\\location", "Value",
+                 equals="Deny", default="Allow"),
+            _reg(f"HKCU\\{_CONSENT}\\location", "Value", equals="Deny", default="Allow"),
+        ],
+    },
+    "lock_screen_notifications": {
+        "title": "Notifications show on the lock screen",
+        "why": "anyone passing your locked computer can read your messages",
+        "advice": "Hide notification content on the lock screen (GNOME: Settings > "
+        "Notifications > Lock Screen Notifications off; macOS: System Settings > "
+        "Notifications > Show previews: When Unlocked; Windows: Settings > System > "
+        "Notifications > Show notifications on the lock screen off).",
+        "read": [
+            _gs("org.gnome.desktop.notifications", "show-in-lock-screen", equals=False),
+            # Show previews: 1 never, 2 when unlocked (the default), 3 always.
+            {"defaults": "com.apple.ncprefs", "key": "content_visibility", "one_of": [1, 2],
+             "default": 2},
+            _reg(f"{_HKCU_CV}\\Notifications\\Settings",
+                 "NOC_GLOBAL_SETTING_ALLOW_TOASTS_ABOVE_LOCK", equals=0, default=1),
+        ],
+    },
+    "recent_files": {
+        "title": "Your file history is kept without limit",
+        "why": "the list of every file you opened shows anyone at your desk what you work on",
+        "advice": "Limit the file history to 30 days or turn it off (GNOME: Settings > Privacy "
+        "& Security > File History & Trash; Cinnamon: System Settings > Privacy; KDE: System "
+        "Settings > Activities > Privacy: keep history for 1 month).",
+        "match": "any",
+        "read": [
+            _gs(_PRIVACY, "remember-recent-files", equals=False),
+            _gs(_PRIVACY, "recent-files-max-age", at_least=0, at_most=30),  # -1: forever
+            _gs(_CINNAMON, "remember-recent-files", equals=False, desktops=["cinnamon"]),
+            _gs(_CINNAMON, "recent-files-max-age", at_least=0, at_most=30, desktops=["cinnamon"]),
+            # what-to-remember 2: no application; keep-history-for: months, 0 = forever.
+            {"kconfig": "kactivitymanagerd-pluginsrc", "group": _KDE_SCORING,
+             "key": "what-to-remember", "equals": 2, "default": 0},
+            {"kconfig": "kactivitymanagerd-pluginsrc", "group": _KDE_SCORING,
+             "key": "keep-history-for", "at_least": 1, "at_most": 1, "default": 0},
+        ],
+    },
+    "problem_reporting": {
+        "title": "Problem reports are sent automatically",
+        "why": "a crash report can carry what was on screen or in memory: your documents, "
+        "addresses, parts of messages",
+        "advice": "Turn automatic problem reporting off (GNOME: Settings > Privacy & Security "
+        "> Diagnostics; macOS: System Settings > Privacy & Security > Analytics & "
+        "Improvements > Share Mac Analytics off).",
+        "read": [
+            _gs(_PRIVACY, "report-technical-problems", equals=False),
+            {"defaults": "/Library/Application Support/CrashReporter/DiagnosticMessagesHistory",
+             "key": "AutoSubmit", "equals": False},
+        ],
+    },
+    "usage_statistics": {
+        "title": "Usage statistics are sent",
+        "why": "which programs you use and when is sent to the vendor",
+        "advice": "Send the least diagnostic data (GNOME: Settings > Privacy & Security > "
+        "Diagnostics; Windows: Settings > Privacy & security > Diagnostics & feedback: "
+        "Send optional diagnostic data off).",
+        # Windows: the Group Policy copy, when set, decides over the Settings app's.
+        "match": "first",
+        "read": [
+            _gs(_PRIVACY, "send-software-usage-stats", equals=False),
+            _reg("HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\DataCollection",
+                 "AllowTelemetry", at_most=1),
+            _reg("HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies"
+                 "\\DataCollection", "AllowTelemetry", at_most=1),
+        ],
+    },
+    "advertising": {
+        "title": "Ads are personalised from what you do",
+        "why": "an advertising identifier lets companies follow you from app to app",
+        "advice": "Turn personalised ads off (macOS: System Settings > Privacy & Security > "
+        "Apple Advertising; Windows: Settings > Privacy & security > General: let apps show "
+        "me personalized ads by using my advertising ID off).",
+        "read": [
+            {"defaults": "com.apple.AdLib", "key": "allowApplePersonalizedAdvertising",
+             "equals": False},
+            _reg(f"{_HKCU_CV}\\AdvertisingInfo", "Enabled", equals=0, default=1),
+        ],
+    },
+    "tailored_experiences": {
+        "title": "Tips and ads are tailored from your diagnostic data",
+        "why": "Microsoft uses what your computer reports about you to pick what it shows you",
+        "advice": "Settings > Privacy & security > Diagnostics & feedback > Tailored "
+        "experiences: off.",
+        "read": [
+            _reg(f"{_HKCU_CV}\\Privacy", "TailoredExperiencesWithDiagnosticDataEnabled",
+                 equals=0, default=1),
+        ],
+    },
+    "old_files": {
+        "title": "Old temporary and trashed files are kept",
+        "why": "deleted files stay readable in the trash, and temporary copies of your "
+        "documents pile up",
+        "advice": "Remove old trash and temporary files automatically (GNOME: Settings > "
+        "Privacy & Security > File History & Trash: Automatically Delete Trash Content and "
+        "Temporary Files on; Cinnamon: System Settings > Privacy).",
+        "read": [
+            _gs(_PRIVACY, "remove-old-trash-files", equals=True),
+            _gs(_PRIVACY, "remove-old-temp-files", equals=True),
+            _gs(_CINNAMON, "remove-old-trash-files", equals=True, desktops=["cinnamon"]),
+            _gs(_CINNAMON, "remove-old-temp-files", equals=True, desktops=["cinnamon"]),
+        ],
+    },
+}  # fmt: skip
+BUILTIN = tuple(_BUILTIN)
+_MATCH_WORDS = {"all": "", "any": " (any one is enough)", "first": " (the first one set decides)"}
+
+
+def builtin_settings() -> dict[str, PrivacySetting]:
+    # Validated when the check runs, not at import: a few small models, well under a
+    # millisecond, and nothing held between runs.
+    return {k: PrivacySetting.model_validate(v) for k, v in _BUILTIN.items()}
