@@ -604,3 +604,34 @@ def test_swayidle_and_xidlehook_command_lines(tmp_path: Path) -> None:
     dim = ["--timer", "60", "xrandr --brightness .1", "xrandr --brightness 1"]
     found = _xidlehook(["--not-when-fullscreen", *dim, "--timer", "60", "i3lock", ""])
     assert found.locks_after is not None and found.locks_after.total_seconds() == 120
+
+
+# --- privacy: what the checks read stays what they name -----------------------------------
+
+
+def test_canaries_in_settings_and_command_lines_never_come_out(
+    machine: Machine,
+    gsettings: Callable[..., None],
+    display: Callable[..., str],
+    locker: Callable[..., subprocess.Popen[bytes]],
+    hygiene: Callable[..., Outcome],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GNOME keeps the HTTP proxy password in GSettings and a locker's command line can hold
+    anything: neither may appear in what the checks say, log or keep."""
+    from tests.test_privacy import kept_on_disk
+
+    canary = "Canary-7f3a9c-proxy"
+    gsettings("org.gnome.system.proxy.http", "authentication-password", f"'{canary}'")
+    display()
+    locker("xautolock", "-time", "10", "-locker", f"true {canary}-locker")
+    for desktop in ("GNOME", ""):  # GSettings; then the bare display and its locker
+        monkeypatch.setenv("XDG_CURRENT_DESKTOP", desktop)
+        said = [
+            hygiene("check", "--json", "--only", c) for c in ("screen_lock", "privacy_settings")
+        ]
+        said.append(hygiene("run", "--once"))
+        text = " ".join(o.out + o.err for o in said)
+        assert "xautolock" in text or "GNOME" in text  # the checks did run
+        assert canary not in text
+        assert not any(canary in view for view in kept_on_disk(machine.state))
