@@ -133,7 +133,7 @@ def _thanks(
             check=check,
             kind="fixed",
             title="Fixed, thank you",
-            body=f"{_subjects(findings)} {'is' if len(findings) == 1 else 'are'} fixed.",
+            body=_sentence(f"{_subjects(findings)} {'is' if len(findings) == 1 else 'are'} fixed."),
             urgency="low",
             severity=max((f.severity for f in findings), key=lambda s: s.rank),
             finding_ids=tuple(f.id for f in findings),
@@ -176,3 +176,8 @@ def _within(now: datetime, hours: tuple[time, time]) -> bool:
     if start <= end:
         return start <= local < end
     return local >= start or local < end
+
+
+def _sentence(text: str) -> str:
+    """A subject may start in lower case ("screen lock"); a sentence does not."""
+    return text[:1].upper() + text[1:]

@@ -543,6 +543,7 @@ _PLAIN = {
     "model_attributes_type": "expected a mapping of settings",
     "string_pattern_mismatch": "must not contain control characters",
     "string_too_long": "is too long",
+    "too_short": "needs at least one entry",
 }
 
 

@@ -101,7 +101,7 @@ def test_mac_privacy_as_recorded(
     assert "AutoSubmit is 1, expected false" in finding["message"]
     assert "Share Mac Analytics off" in finding["advice"]
     # Location Services is root's to read: said, not guessed.
-    assert result["notes"] == [f"Location services are on: could not be read ({LOCATION_DENIED})."]
+    assert result["notes"] == [f"Location services: could not be read ({LOCATION_DENIED})."]
 
 
 def test_mac_filevault(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
@@ -22,6 +23,28 @@ _STORE_DESKTOPS: dict[str, tuple[str, ...]] = {
     "xfconf": ("xfce",),
     "defaults": ("macos",),
     "registry": ("windows",),
+}
+# What each store's names may look like: the names are handed to a tool as arguments.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_FORMATS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "gsettings": (
+        ("gsettings", _NAME, "a GSettings schema name"),
+        ("key", r"[a-z0-9][a-z0-9-]*", "a GSettings key"),
+    ),
+    "kconfig": (("kconfig", _NAME, "a KDE config file name"),),
+    "xfconf": (
+        ("xfconf", _NAME, "an xfconf channel name"),
+        ("property", r"(/[A-Za-z0-9._-]+)+", "an xfconf property (/a/b)"),
+    ),
+    "defaults": (("defaults", r"[^-\s][^\0]*", "a defaults domain"),),
+    "registry": (
+        (
+            "registry",
+            r"(HKCU|HKLM|HKU|HKCR|HKCC)\\[^\0*?]+",
+            "a registry key (HKCU\\... or HKLM\\...)",
+        ),
+        ("name", r"[^\0*?]+", "a registry value name"),
+    ),
 }
 # The fields that say where a setting lives, by store.
 _LOCATION = {
@@ -54,6 +77,10 @@ class SettingSource(BaseModel):
     default: Scalar | None = Field(
         default=None, description="The value the program assumes when the setting is not set."
     )
+    unit: str | None = Field(default=None, max_length=20, description="Of a number: days, ...")
+    words: dict[str, str] = Field(
+        default_factory=dict, description='Values said in words, e.g. {"-1": "forever"}.'
+    )
     equals: Scalar | None = None
     one_of: list[Scalar] | None = None
     at_least: float | None = None
@@ -67,13 +94,16 @@ class SettingSource(BaseModel):
         missing = [f for f in _LOCATION[stores[0]] if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{stores[0]} needs {' and '.join(missing)}")
-        if (
-            self.equals is None
-            and self.one_of is None
-            and self.at_least is None
-            and (self.at_most is None)
-        ):
+        for field, pattern, what in _FORMATS[stores[0]]:
+            text = str(getattr(self, field))
+            if not re.fullmatch(pattern, text):
+                raise ValueError(f"{field} {text!r} is not {what}")
+        exact = self.equals is not None or self.one_of is not None
+        ranged = self.at_least is not None or self.at_most is not None
+        if not exact and not ranged:
             raise ValueError("say the expected value: equals, one_of, at_least or at_most")
+        if exact and (ranged or (self.equals is not None and self.one_of is not None)):
+            raise ValueError("equals and one_of each stand alone; at_least and at_most go together")
         return self
 
     def store(self) -> str:
@@ -90,18 +120,35 @@ class SettingSource(BaseModel):
     def shown(self) -> str:
         return " ".join(self.where().path)
 
+    def said(self, value: Any) -> str:
+        """A value as the person reads it: in words, with its unit."""
+        text = _text(value)
+        if value == "":
+            return "empty"
+        if text in self.words:
+            return self.words[text]
+        return f"{text} {self.unit}" if self.unit and isinstance(value, int | float) else text
+
     def expected(self) -> str:
         if self.equals is not None:
-            return _text(self.equals)
+            return self.said(self.equals)
         if self.one_of is not None:
-            return "one of " + ", ".join(_text(v) for v in self.one_of)
+            return "one of " + ", ".join(self.said(v) for v in self.one_of)
         if self.at_least is not None and self.at_least == self.at_most:
-            return _text(self.at_least)
+            return self.said(self.at_least)
+        unit = f" {self.unit}" if self.unit else ""
         if self.at_least is not None and self.at_most is not None:
-            return f"between {_text(self.at_least)} and {_text(self.at_most)}"
+            return f"between {_text(self.at_least)} and {_text(self.at_most)}{unit}"
         if self.at_least is not None:
-            return f"at least {_text(self.at_least)}"
-        return f"at most {_text(self.at_most or 0)}"
+            return f"at least {_text(self.at_least)}{unit}"
+        return f"at most {_text(self.at_most or 0)}{unit}"
+
+    def found(self, value: SettingValue, *, expected: bool = True) -> str:
+        """What is wrong, without quoting text: a text value can be anything, a password too."""
+        if isinstance(value, str | tuple):
+            return f"{self.shown()} is not {self.expected()}"
+        said = f"{self.shown()} is {self.said(value)}"
+        return f"{said}, expected {self.expected()}" if expected else said
 
     def holds(self, value: SettingValue) -> bool | None:
         """Whether `value` is what is asked for; None when it cannot be compared."""
@@ -119,15 +166,27 @@ class SettingSource(BaseModel):
 class PrivacySetting(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: str = Field(max_length=100, description="What it is, in a few words.")
+    name: str | None = Field(
+        default=None, max_length=60, description="What the setting is, in a few words."
+    )
+    title: str = Field(max_length=100, description="The problem, in a few words.")
     why: str = Field(max_length=500, description="Why it matters, told to the person.")
-    advice: str = Field(max_length=500, description="How to change it.")
+    advice: str | dict[DesktopKind | Literal["default"], str] = Field(
+        description="How to change it; or one text per desktop (gnome, kde, macos, windows, "
+        "..., default)."
+    )
     match: Literal["all", "any", "first"] = Field(
         default="all",
         description="all: every applicable source must hold; any: one is enough; first: the "
         "first source that has a value decides (a policy copy before the user's own).",
     )
     read: list[SettingSource] = Field(min_length=1)
+
+    def advice_for(self, kind: str) -> str:
+        if isinstance(self.advice, str):
+            return self.advice
+        by_kind: dict[str, str] = {str(k): v for k, v in self.advice.items()}
+        return by_kind.get(kind) or by_kind.get("default") or next(iter(by_kind.values()))
 
 
 class PrivacySettingsParams(CheckParams):
@@ -204,28 +263,36 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
             raise CheckSkipped(f"none of the settings in the policy apply to {found.name}")
         values = read_settings([s.where() for v in wanted.values() for s in v], ctx.env)
         findings = []
+        unknown: list[tuple[str, str]] = []  # (setting, why it could not be read)
         for setting_id, sources in wanted.items():
             setting = chosen[setting_id]
-            verdict, decided, unknown = _judge(setting, sources, values)
-            if verdict is False and decided:
-                said = "; ".join(
-                    f"{source.shown()} is {_text(value)}, expected {source.expected()}"
-                    for source, value in decided
-                )
+            verdict, decided, why_unknown = _judge(setting, sources, values)
+            if verdict is None:
+                unknown.append((setting.name or setting_id, why_unknown.rstrip(".")))
+            elif verdict is False and decided:
+                either = len(decided) > 1 and setting.match == "any"
+                said = "; ".join(s.found(v, expected=not either) for s, v in decided)
+                if either:
+                    said += "; any one of these would do: " + ", ".join(
+                        f"{source.shown()} {source.expected()}" for source, _ in decided
+                    )
+                numbers = [v for _, v in decided if not isinstance(v, str | tuple)]
                 findings.append(
                     self.finding(
                         ctx,
                         setting.title,
                         setting_id,
                         f"{setting.title}: {setting.why} ({said}).",
-                        setting.advice,
+                        setting.advice_for(found.kind),
                         setting=setting_id,
                         where=", ".join(source.shown() for source, _ in decided),
-                        value=", ".join(_text(value) for _, value in decided),
+                        **({"value": ", ".join(_text(v) for v in numbers)} if numbers else {}),
                     )
                 )
-            elif verdict is None:
-                self.note(f"{setting.title}: could not be read ({unknown}).")
+        if len(unknown) == len(wanted):
+            raise CheckSkipped(f"none of the settings could be read: {unknown[0][1]}")
+        for name, why in unknown:
+            self.note(f"{name}: could not be read ({why}).")
         return findings
 
     def settings(self) -> dict[str, PrivacySetting]:
@@ -322,6 +389,7 @@ _CINNAMON = "org.cinnamon.desktop.privacy"
 _KDE_SCORING = "Plugin-org.kde.ActivityManager.Resources.Scoring"
 _LOCATIOND = "/var/db/locationd/Library/Preferences/ByHost/com.apple.locationd"
 _CONSENT = "Software\\Microsoft\\Windows\\CurrentVersion\\CapabilityAccessManager\\ConsentStore"
+_TELEMETRY_WORDS = {"0": "security only", "1": "required", "2": "enhanced", "3": "optional"}
 _HKCU_CV = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion"
 
 
@@ -335,12 +403,21 @@ def _reg(key: str, name: str, **expect: Any) -> dict[str, Any]:
 
 _BUILTIN: dict[str, dict[str, Any]] = {
     "location": {
+        "name": "Location services",
         "title": "Location services are on",
         "why": "apps can ask where you are, and some keep asking in the background",
-        "advice": "Turn location services off, and on again only while an app you trust "
-        "needs it (GNOME: Settings > Privacy & Security > Location Services; macOS: System "
-        "Settings > Privacy & Security > Location Services; Windows: Settings > Privacy & "
-        "security > Location). If you want it on, add location to ignore in your policy.",
+        "advice": {
+            "gnome": "Settings > Privacy (Privacy & Security in newer GNOME) > Location "
+            "Services: off, and on again only while an app you trust needs it (gsettings set "
+            "org.gnome.system.location enabled false). If you want it on, add location to "
+            "ignore in your policy.",
+            "macos": "System Settings > Privacy & Security > Location Services: off, or on "
+            "only for the apps that need it. If you want it on, add location to ignore in "
+            "your policy.",
+            "windows": "Settings > Privacy & security > Location: Location services off, or "
+            "on only for the apps that need it. If you want it on, add location to ignore in "
+            "your policy.",
+        },
         "match": "any",
         "read": [
             _gs("org.gnome.system.location", "enabled", equals=False),
@@ -353,47 +430,65 @@ _BUILTIN: dict[str, dict[str, Any]] = {
         ],
     },
     "lock_screen_notifications": {
+        "name": "Notifications on the lock screen",
         "title": "Notifications show on the lock screen",
         "why": "anyone passing your locked computer can read your messages",
-        "advice": "Hide notification content on the lock screen (GNOME: Settings > "
-        "Notifications > Lock Screen Notifications off; macOS: System Settings > "
-        "Notifications > Show previews: When Unlocked; Windows: Settings > System > "
-        "Notifications > Show notifications on the lock screen off).",
+        "advice": {
+            "gnome": "Settings > Notifications: Lock Screen Notifications off (gsettings set "
+            "org.gnome.desktop.notifications show-in-lock-screen false).",
+            "macos": "System Settings > Notifications > Show previews: When Unlocked.",
+            "windows": "Settings > System > Notifications: untick 'Show notifications on the "
+            "lock screen'.",
+        },
         "read": [
             _gs("org.gnome.desktop.notifications", "show-in-lock-screen", equals=False),
-            # Show previews: 1 never, 2 when unlocked (the default), 3 always.
             {"defaults": "com.apple.ncprefs", "key": "content_visibility", "one_of": [1, 2],
-             "default": 2},
+             "default": 2, "words": {"1": "never", "2": "when unlocked", "3": "always"}},
             _reg(f"{_HKCU_CV}\\Notifications\\Settings",
                  "NOC_GLOBAL_SETTING_ALLOW_TOASTS_ABOVE_LOCK", equals=0, default=1),
         ],
     },
     "recent_files": {
-        "title": "Your file history is kept without limit",
+        "name": "File history",
+        "title": "Your file history is kept too long",
         "why": "the list of every file you opened shows anyone at your desk what you work on",
-        "advice": "Limit the file history to 30 days or turn it off (GNOME: Settings > Privacy "
-        "& Security > File History & Trash; Cinnamon: System Settings > Privacy; KDE: System "
-        "Settings > Activities > Privacy: keep history for 1 month).",
+        "advice": {
+            "gnome": "Settings > Privacy (Privacy & Security in newer GNOME) > File History & "
+            "Trash: File History Duration 30 days or less, or File History off.",
+            "cinnamon": "System Settings > Privacy: remember recently accessed files for 30 "
+            "days or less, or not at all.",
+            "kde": "System Settings > Activities > Privacy (Recent Files in newer Plasma): keep "
+            "history for 1 month, or do not remember opened documents.",
+        },
         "match": "any",
         "read": [
             _gs(_PRIVACY, "remember-recent-files", equals=False),
-            _gs(_PRIVACY, "recent-files-max-age", at_least=0, at_most=30),  # -1: forever
+            _gs(_PRIVACY, "recent-files-max-age", at_least=0, at_most=30, unit="days",
+                words={"-1": "forever", "0": "not kept"}),
             _gs(_CINNAMON, "remember-recent-files", equals=False, desktops=["cinnamon"]),
-            _gs(_CINNAMON, "recent-files-max-age", at_least=0, at_most=30, desktops=["cinnamon"]),
+            _gs(_CINNAMON, "recent-files-max-age", at_least=0, at_most=30, unit="days",
+                words={"-1": "forever", "0": "not kept"}, desktops=["cinnamon"]),
             # what-to-remember 2: no application; keep-history-for: months, 0 = forever.
             {"kconfig": "kactivitymanagerd-pluginsrc", "group": _KDE_SCORING,
-             "key": "what-to-remember", "equals": 2, "default": 0},
+             "key": "what-to-remember", "equals": 2, "default": 0,
+             "words": {"0": "all applications", "1": "chosen applications",
+                       "2": "no application"}},
             {"kconfig": "kactivitymanagerd-pluginsrc", "group": _KDE_SCORING,
-             "key": "keep-history-for", "at_least": 1, "at_most": 1, "default": 0},
+             "key": "keep-history-for", "at_least": 1, "at_most": 1, "default": 0,
+             "unit": "months", "words": {"0": "forever", "1": "1 month"}},
         ],
     },
     "problem_reporting": {
+        "name": "Automatic problem reports",
         "title": "Problem reports are sent automatically",
         "why": "a crash report can carry what was on screen or in memory: your documents, "
         "addresses, parts of messages",
-        "advice": "Turn automatic problem reporting off (GNOME: Settings > Privacy & Security "
-        "> Diagnostics; macOS: System Settings > Privacy & Security > Analytics & "
-        "Improvements > Share Mac Analytics off).",
+        "advice": {
+            "gnome": "Settings > Privacy (Privacy & Security in newer GNOME) > Diagnostics: "
+            "Automatic Problem Reporting off.",
+            "macos": "System Settings > Privacy & Security > Analytics & Improvements: Share "
+            "Mac Analytics off.",
+        },
         "read": [
             _gs(_PRIVACY, "report-technical-problems", equals=False),
             {"defaults": "/Library/Application Support/CrashReporter/DiagnosticMessagesHistory",
@@ -401,27 +496,35 @@ _BUILTIN: dict[str, dict[str, Any]] = {
         ],
     },
     "usage_statistics": {
+        "name": "Usage statistics",
         "title": "Usage statistics are sent",
         "why": "which programs you use and when is sent to the vendor",
-        "advice": "Send the least diagnostic data (GNOME: Settings > Privacy & Security > "
-        "Diagnostics; Windows: Settings > Privacy & security > Diagnostics & feedback: "
-        "Send optional diagnostic data off).",
+        "advice": {
+            "gnome": "Settings > Privacy (Privacy & Security in newer GNOME) > Diagnostics: "
+            "software usage statistics off.",
+            "windows": "Settings > Privacy & security > Diagnostics & feedback: Send optional "
+            "diagnostic data off.",
+        },
         # Windows: the Group Policy copy, when set, decides over the Settings app's.
         "match": "first",
         "read": [
             _gs(_PRIVACY, "send-software-usage-stats", equals=False),
             _reg("HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\DataCollection",
-                 "AllowTelemetry", at_most=1),
+                 "AllowTelemetry", at_most=1, words=_TELEMETRY_WORDS),
             _reg("HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies"
-                 "\\DataCollection", "AllowTelemetry", at_most=1),
+                 "\\DataCollection", "AllowTelemetry", at_most=1, words=_TELEMETRY_WORDS),
         ],
     },
     "advertising": {
+        "name": "Personalised ads",
         "title": "Ads are personalised from what you do",
         "why": "an advertising identifier lets companies follow you from app to app",
-        "advice": "Turn personalised ads off (macOS: System Settings > Privacy & Security > "
-        "Apple Advertising; Windows: Settings > Privacy & security > General: let apps show "
-        "me personalized ads by using my advertising ID off).",
+        "advice": {
+            "macos": "System Settings > Privacy & Security > Apple Advertising: Personalised "
+            "Ads off.",
+            "windows": "Settings > Privacy & security > General: 'Let apps show me "
+            "personalized ads by using my advertising ID' off.",
+        },
         "read": [
             {"defaults": "com.apple.AdLib", "key": "allowApplePersonalizedAdvertising",
              "equals": False},
@@ -429,6 +532,7 @@ _BUILTIN: dict[str, dict[str, Any]] = {
         ],
     },
     "tailored_experiences": {
+        "name": "Tailored experiences",
         "title": "Tips and ads are tailored from your diagnostic data",
         "why": "Microsoft uses what your computer reports about you to pick what it shows you",
         "advice": "Settings > Privacy & security > Diagnostics & feedback > Tailored "
@@ -439,12 +543,17 @@ _BUILTIN: dict[str, dict[str, Any]] = {
         ],
     },
     "old_files": {
+        "name": "Removing old trash and temporary files",
         "title": "Old temporary and trashed files are kept",
         "why": "deleted files stay readable in the trash, and temporary copies of your "
         "documents pile up",
-        "advice": "Remove old trash and temporary files automatically (GNOME: Settings > "
-        "Privacy & Security > File History & Trash: Automatically Delete Trash Content and "
-        "Temporary Files on; Cinnamon: System Settings > Privacy).",
+        "advice": {
+            "gnome": "Settings > Privacy (Privacy & Security in newer GNOME) > File History & "
+            "Trash: Automatically Delete Trash Content and Automatically Delete Temporary "
+            "Files on.",
+            "cinnamon": "System Settings > Privacy: remove old trash and temporary files "
+            "automatically.",
+        },
         "read": [
             _gs(_PRIVACY, "remove-old-trash-files", equals=True),
             _gs(_PRIVACY, "remove-old-temp-files", equals=True),

@@ -2,38 +2,105 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.durations import Duration, format_duration, spoken
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
-from agent.probes import screen_lock
+from agent.probes import ScreenLock, screen_lock
 
-# Where each desktop keeps the setting, in the words its settings window uses.
-_HOW = {
-    "gnome": "Settings > Privacy & Security > Screen Lock: turn on Automatic Screen Lock and "
-    "set Blank Screen Delay and Automatic Screen Lock Delay so that together they are at most "
-    "{max} (or: gsettings set org.gnome.desktop.screensaver lock-enabled true; gsettings set "
-    "org.gnome.desktop.session idle-delay 300)",
-    "cinnamon": "System Settings > Screensaver: set 'Delay before starting the screensaver' "
-    "and turn on 'Lock the computer after the screensaver starts', together at most {max}",
-    "mate": "Control Center > Screensaver: 'Regard the computer as idle after' at most {max} "
-    "and turn on 'Lock screen when screensaver is active'",
-    "kde": "System Settings > Screen Locking: turn on 'Lock screen automatically' after at "
-    "most {max}, and 'After waking from sleep'",
-    "xfce": "Settings > Xfce Screensaver: on the Screensaver tab 'Activate screensaver when "
-    "computer is idle' after at most {max}; on the Lock Screen tab turn on 'Enable Lock "
-    "Screen' and 'Lock Screen with Screensaver'",
-    "macos": "System Settings > Lock Screen: 'Start Screen Saver when inactive' or 'Turn "
-    "display off when inactive' at most {max}, and 'Require password after screen saver "
-    "begins or display is turned off' Immediately",
-    "windows": "Settings > Personalization > Lock screen > Screen saver: pick a screen saver, "
-    "set Wait to at most {max} and tick 'On resume, display logon screen'",
-    "other": "start an idle locker in your session, for example for sway: swayidle -w "
-    "timeout 300 'swaylock -f' before-sleep 'swaylock -f'; for X11: xss-lock with "
-    "'xset s 300', or xautolock -time 5 -locker i3lock",
-}
+_GSETTINGS = {"gnome": "org.gnome.desktop", "cinnamon": "org.cinnamon.desktop"}
+_OTHER = (
+    "start an idle locker in your session, for example for sway: swayidle -w timeout {secs} "
+    "'swaylock -f' before-sleep 'swaylock -f'; for X11: xss-lock -- i3lock with xset s {secs}"
+)
+
+
+def advice(found: ScreenLock, most: timedelta, waking: bool = False) -> str:
+    """Where to change it, for this desktop or locker, with the policy's figure filled in."""
+    secs = int(most.total_seconds())
+    mins = max(1, secs // 60)
+    kind, source = found.desktop.kind, found.source
+    if found.disabled_by_admin:
+        schema = f"{_GSETTINGS.get(kind, 'org.gnome.desktop')}.lockdown"
+        return (
+            "Ask whoever manages this computer to allow the lock screen; if you turned it off "
+            f"yourself: gsettings reset {schema} disable-lock-screen"
+        )
+    if kind in _GSETTINGS:
+        prefix = _GSETTINGS[kind]
+        where = (
+            "Settings > Privacy (Privacy & Security in newer GNOME) > Screen Lock"
+            if kind == "gnome"
+            else "System Settings > Screensaver"
+        )
+        return (
+            f"{where}: turn automatic locking on, lock at once, blank after at most "
+            f"{spoken(most)}; or run: gsettings set {prefix}.screensaver lock-enabled true; "
+            f"gsettings set {prefix}.screensaver lock-delay 0; "
+            f"gsettings set {prefix}.session idle-delay {secs}"
+        )
+    if kind == "mate":
+        return (
+            "Control Center > Screensaver: 'Lock screen when screensaver is active', idle "
+            f"after at most {mins} minutes; or run: gsettings set org.mate.screensaver "
+            f"lock-enabled true; gsettings set org.mate.session idle-delay {mins}"
+        )
+    if kind == "kde":
+        if waking:
+            return (
+                "System Settings > Screen Locking: tick 'After waking from sleep' (or run: "
+                "kwriteconfig5 --file kscreenlockerrc --group Daemon --key LockOnResume true)"
+            )
+        return (
+            f"System Settings > Screen Locking: 'Lock screen automatically' after {mins} "
+            "minutes (or run: kwriteconfig5 --file kscreenlockerrc --group Daemon --key "
+            f"Autolock true; kwriteconfig5 --file kscreenlockerrc --group Daemon --key Timeout "
+            f"{mins})"
+        )
+    if source.startswith("Xfce settings"):
+        if waking:
+            return (
+                "Settings > Power Manager > Security: tick 'Lock screen when system is going "
+                "to sleep'"
+            )
+        return (
+            "Settings > Xfce Screensaver: on the Screensaver tab activate it when idle after "
+            f"at most {mins} minutes; on the Lock Screen tab turn on 'Enable Lock Screen' and "
+            "'Lock Screen with Screensaver'"
+        )
+    if kind == "macos":
+        return (
+            "System Settings > Lock Screen: 'Start Screen Saver when inactive' or 'Turn "
+            f"display off when inactive' at most {spoken(most)}, and 'Require password after "
+            "screen saver begins or display is turned off' Immediately"
+        )
+    if kind == "windows":
+        if waking:
+            return (
+                "Settings > Accounts > Sign-in options: 'If you've been away, when should "
+                "Windows require you to sign in again?' When PC wakes up from sleep"
+            )
+        return (
+            "Settings > Personalization > Lock screen > Screen saver: pick a screen saver, set "
+            f"Wait to at most {mins} minutes and tick 'On resume, display logon screen'"
+        )
+    lockers = {
+        "xautolock": f"restart xautolock with -time {mins} and a locker, e.g. "
+        f"xautolock -time {mins} -locker i3lock",
+        "xscreensaver": f"in xscreensaver-settings set 'Blank After' to {mins} minutes and tick "
+        f"'Lock Screen After' 0 minutes (~/.xscreensaver: timeout: 0:{mins:02d}:00, lock: True, "
+        "lockTimeout: 0:00:00)",
+        "xss-lock": f"let the X screen saver start sooner: xset s {secs}",
+        "swayidle": f"run swayidle -w timeout {secs} 'swaylock -f' before-sleep 'swaylock -f'",
+        "xidlehook": f"give xidlehook a timer that locks: --timer {secs} 'i3lock' ''",
+    }
+    if source in lockers:
+        return lockers[source]
+    if source in ("light-locker", "hypridle") or source.endswith("-screensaver"):
+        return f"shorten the lock delay in {source}'s own settings to at most {spoken(most)}"
+    return _OTHER.format(secs=secs)
 
 
 class ScreenLockParams(CheckParams):
@@ -49,6 +116,15 @@ class ScreenLockParams(CheckParams):
         strict=True,
         description="Also ask that the screen locks when the computer wakes from sleep.",
     )
+
+    @field_validator("max_lock_delay")
+    @classmethod
+    def _a_minute_at_least(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError(
+                f"desktops lock after a minute at the soonest, got {format_duration(value)!r}"
+            )
+        return value
 
 
 class ScreenLockCheck(Check[ScreenLockParams]):
@@ -76,8 +152,8 @@ class ScreenLockCheck(Check[ScreenLockParams]):
         "program's command line is read)",
     )
     keeps = "whether the screen locks, after how long, and on waking"
-    alert = "Your screen does not lock soon enough"
-    alert_many = "Your screen does not lock soon enough ({n} problems)"
+    alert = "Your screen does not lock when you step away"
+    alert_many = "Your screen does not lock when you step away ({n} problems)"
     Params = ScreenLockParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -88,7 +164,7 @@ class ScreenLockCheck(Check[ScreenLockParams]):
         if found is None:
             raise CheckSkipped("this computer has no graphical desktop, so no screen to lock")
         most = self.params.max_lock_delay
-        how = _HOW.get(found.desktop.kind, _HOW["other"]).format(max=format_duration(most))
+        how = advice(found, most)
         facts = {"desktop": found.desktop.name, "source": found.source, "detail": found.detail}
         findings = []
         if not found.enabled:
@@ -99,7 +175,7 @@ class ScreenLockCheck(Check[ScreenLockParams]):
                     "locking off",
                     f"Your screen never locks ({found.desktop.name}: {found.detail}): anyone "
                     "at your computer while you are away is signed in as you.",
-                    f"Turn screen locking on: {how}.",
+                    how + "." if found.disabled_by_admin else f"Turn screen locking on: {how}.",
                     **facts,
                 ).model_copy(update={"severity": Severity.high})
             )
@@ -140,7 +216,7 @@ class ScreenLockCheck(Check[ScreenLockParams]):
                     "no lock on resume",
                     f"Your screen does not lock when the computer wakes from sleep "
                     f"({found.desktop.name}): opening the lid opens your session.",
-                    f"Turn on locking when waking from sleep: {how}.",
+                    f"Turn on locking when waking from sleep: {advice(found, most, waking=True)}.",
                     **facts,
                 )
             )

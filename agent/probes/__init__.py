@@ -105,6 +105,8 @@ class ScreenLock:
     on_resume: bool | None = None  # locks when the computer wakes from sleep; None: not known
     # False when a locker runs but its delay cannot be read (locks_after is then None).
     delay_known: bool = True
+    # An administrator's setting turned the lock off (GNOME's lockdown), not the person.
+    disabled_by_admin: bool = False
     detail: str = ""  # the settings behind the figure, in words: "blank after 5 minutes, ..."
 
 
