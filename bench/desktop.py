@@ -5,8 +5,8 @@
 In this process, interleaved, medians over --runs calls, on GNOME's settings as Debian's
 schemas ship them (the keyfile backend in a temporary XDG_CONFIG_HOME, XDG_CURRENT_DESKTOP
 set to GNOME):
-- `screen_lock(env)`: three GSettings schemas, each one `gsettings list-recursively`;
-- `read_settings(...)`: the built-in GNOME privacy settings (three schemas);
+- `screen_lock(env)`: four keys, each one `gsettings get`, run side by side;
+- `read_settings(...)`: the built-in GNOME privacy settings (eight keys, side by side);
 - `disk_encryption(home)`: /proc/self/mountinfo and /sys/class/block on this machine.
 Against it, what a hand-written script does for the same screen lock facts: three
 `gsettings get` commands (one per key), timed the same way.
@@ -84,7 +84,7 @@ def main() -> int:
                 times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.runs} calls each")
-    print(f"{len(sources)} GNOME privacy settings; disk: {disk_encryption(home)[0].how}")
+    print(f"{len(sources)} GNOME privacy keys; disk: {disk_encryption(home)[0].how}")
     for name, median in medians.items():
         print(f"{name:<20} median {median * 1000:8.3f} ms")
     ratio = medians["3 x gsettings get"] / medians["screen_lock()"]
