@@ -1,0 +1,784 @@
+"""Policy sources: admin policies pulled from https:// or file:// addresses, and the copies kept.
+
+An admin file may name `sources:`; the background agent pulls each one on its schedule with
+`pull`, and reading a policy takes the last good copy with `cached`, never waiting on a
+network. Checking the signature is not done here (agent.admin_layers does it): this module
+only guarantees that a policy and its detached signature (the address + ".sig") are kept as
+a pair, so a new policy is never offered beside the signature of an older one.
+
+Kept under the cache folder the caller names (<state>/sources), one folder per source named
+by the first 16 hex digits of the SHA-256 of its address:
+    policy.yaml       the policy's bytes as fetched
+    policy.yaml.sig   its detached signature, when the source has one
+    meta.json         validators (ETag, Last-Modified), the SHA-256 of both files, when it
+                      was fetched, and the failures that set the backoff
+meta.json is written last and is what commits a pair: a copy whose bytes do not match the
+hashes in it (a write cut short) is not offered, and is fetched again in full.
+
+Nothing here raises for a network or disk problem: a `Pulled` carries one sentence instead,
+naming the source without its credentials or query, and the copy kept before, if any.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import http.client
+import json
+import os
+import secrets
+import socket
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from http import HTTPStatus
+from pathlib import Path
+from typing import IO, Any
+
+from agent import __version__
+from agent.files import FileTooLarge, NotRegularFile, read_small_file
+from agent.fingerprint import ensure_private_dir
+from agent.text import printable
+
+if sys.platform != "win32":
+    import fcntl
+
+MAX_BYTES = 1024 * 1024
+MAX_WAIT = timedelta(hours=24)
+JITTER = 0.1  # backoff waits are shortened by up to this fraction, fixed per address
+POLICY_FILE = "policy.yaml"
+SIGNATURE_FILE = "policy.yaml.sig"
+META_FILE = "meta.json"
+LOCK_FILE = ".lock"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+USER_AGENT = f"hygiene-agent/{__version__}"
+
+_META_LIMIT = 64 * 1024
+_CHUNK = 64 * 1024
+_TOO_LARGE = "it is larger than 1 MiB"
+
+
+@dataclass(frozen=True, repr=False)
+class Pulled:
+    """What is known of one source after a pull, or from the cache alone."""
+
+    url: str  # as the policy names it; may hold credentials, so repr() shows the safe form
+    policy_path: Path | None  # the cached copy, present after any success
+    signature_path: Path | None  # its detached signature, when the source has one
+    changed: bool  # the pair kept differs from the one kept before this pull
+    error: str | None  # one sentence, naming the source without credentials or query
+    fetched_at: datetime | None  # when the source last answered with the copy kept
+
+    def __repr__(self) -> str:
+        return (
+            f"Pulled(url={shown_url(self.url)!r}, policy_path={self.policy_path!r}, "
+            f"signature_path={self.signature_path!r}, changed={self.changed!r}, "
+            f"error={self.error!r}, fetched_at={self.fetched_at!r})"
+        )
+
+
+def pull(
+    url: str,
+    cache: Path,
+    now: datetime,
+    timeout: float = 10.0,
+    *,
+    every: timedelta | None = None,
+    allow_loopback_http: bool = False,
+) -> Pulled:
+    """Ask the source for a newer copy (conditional GET), keep it with its signature, and say
+    what is in the cache now. `every`, when given, only sets meta.json's next_attempt for a
+    person reading it; `due` decides. `allow_loopback_http` is for tests."""
+    now = _utc(now)
+    target = _target(url, allow_loopback_http)
+    if isinstance(target, str):
+        return Pulled(url, None, None, changed=False, error=target, fetched_at=None)
+    folder = source_folder(url, cache)
+    try:
+        ensure_private_dir(cache)
+        ensure_private_dir(folder)
+    except OSError as err:
+        sentence = f"Policy source {shown_url(url)} cannot be kept in {cache}: {_os_reason(err)}."
+        return Pulled(url, None, None, changed=False, error=sentence, fetched_at=None)
+    with _exclusive(folder):
+        return _pull_locked(url, target, folder, now, timeout=timeout, every=every)
+
+
+def cached(url: str, cache: Path, *, allow_loopback_http: bool = False) -> Pulled:
+    """The copy kept from the last successful pull, without touching the network."""
+    shown = shown_url(url)
+    refusal = _target(url, allow_loopback_http)
+    if isinstance(refusal, str):
+        return Pulled(url, None, None, changed=False, error=refusal, fetched_at=None)
+    folder = source_folder(url, cache)
+    meta = _read_meta(folder)
+    if meta is None or meta.policy_sha256 is None:
+        error = f"Policy source {shown} has not been fetched yet."
+        return Pulled(url, None, None, changed=False, error=error, fetched_at=None)
+    pair = _kept(folder, meta)
+    if pair is None:
+        error = (
+            f"The kept copy of policy source {shown} is incomplete (a write was cut short); "
+            "it will be fetched again."
+        )
+        return Pulled(url, None, None, changed=False, error=error, fetched_at=None)
+    return _offered(url, folder, pair, changed=False, error=None, fetched_at=meta.fetched_at)
+
+
+def due(url: str, cache: Path, now: datetime, every: timedelta) -> bool:
+    """Whether the source should be pulled now: `every` after the last attempt, or after the
+    backoff when the last attempts failed."""
+    meta = _read_meta(source_folder(url, cache))
+    if meta is None or meta.last_attempt is None:
+        return True
+    now = _utc(now)
+    if meta.last_attempt > now:
+        return True  # the clock was set back: waiting for it to catch up could take days
+    return now >= meta.last_attempt + backoff(url, every, meta.failures)
+
+
+def backoff(url: str, every: timedelta, failures: int) -> timedelta:
+    """The wait before the next pull: `every`, doubled by each failure in a row, at most a
+    day (or `every`, when that is longer), shortened by a fraction fixed per address so that
+    sources failing together do not come back together."""
+    if failures <= 0:
+        return every
+    ceiling = max(MAX_WAIT, every).total_seconds()
+    grown = min(every.total_seconds() * 2.0 ** min(failures, 64), ceiling)
+    digest = hashlib.sha256(b"backoff\x1f" + _utf8(url)).digest()
+    fraction = int.from_bytes(digest[:8], "big") / 2**64
+    return timedelta(seconds=round(grown * (1.0 - JITTER * fraction)))
+
+
+def source_folder(url: str, cache: Path) -> Path:
+    return cache / hashlib.sha256(_utf8(url)).hexdigest()[:16]
+
+
+def shown_url(url: str) -> str:
+    """The address as it may be shown and logged: no user name or password, no query (it may
+    hold a token), control characters escaped."""
+    if not url.strip():
+        return "(an empty address)"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = _netloc(parts)
+    except ValueError:
+        scheme = url.split(":", 1)[0] if ":" in url else ""
+        return printable(f"{scheme[:10]}: (an address that cannot be read)")
+    hidden = "?(query hidden)" if parts.query else ""
+    text = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) + hidden
+    return printable(text if len(text) <= 200 else text[:200] + "...")
+
+
+# ---- where a source is fetched from
+
+
+@dataclass(frozen=True)
+class _Target:
+    address: str  # the policy's address, without credentials (a file's path for file://)
+    signature: str  # its signature's address (or path)
+    host: str  # for sentences: "example.org:8443"; "" for a file
+    authorization: str | None  # Basic credentials from the address, sent to that host only
+    local: bool  # a file:// source, read directly
+    allow_loopback_http: bool
+
+
+def _target(url: str, allow_loopback_http: bool) -> _Target | str:
+    """Where to fetch `url` from, or the sentence that refuses it."""
+    shown = shown_url(url)
+    unusable = f"Policy source {shown} is not an address the agent can use."
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = _netloc(parts)
+    except ValueError:
+        return unusable
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if netloc not in ("", "localhost"):
+            return f"Policy source {shown} was refused: a file:// source must be on this computer."
+        path = Path(urllib.request.url2pathname(parts.path))
+        if not parts.path or not path.is_absolute():
+            return unusable
+        signature = path.with_name(path.name + ".sig")
+        return _Target(str(path), str(signature), "", None, local=True, allow_loopback_http=False)
+    if scheme == "http" and not (allow_loopback_http and parts.hostname in LOOPBACK):
+        return (
+            f"Policy source {shown} was refused: policy must not travel in clear, so only "
+            "https:// and file:// sources are fetched."
+        )
+    if scheme not in ("https", "http"):
+        return f"Policy source {shown} was refused: only https:// and file:// sources are fetched."
+    if not parts.hostname:
+        return unusable
+    authorization = None
+    if parts.username is not None or parts.password is not None:
+        user = urllib.parse.unquote(parts.username or "")
+        password = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        authorization = f"Basic {token}"
+    rest = (parts.path or "/", parts.query, "")
+    return _Target(
+        address=urllib.parse.urlunsplit((scheme, netloc, *rest)),
+        signature=urllib.parse.urlunsplit((scheme, netloc, rest[0] + ".sig", *rest[1:])),
+        host=netloc,
+        authorization=authorization,
+        local=False,
+        allow_loopback_http=allow_loopback_http,
+    )
+
+
+def _netloc(parts: urllib.parse.SplitResult) -> str:
+    """The host and port alone (no credentials); ValueError for a port that is not one."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    return host if port is None else f"{host}:{port}"
+
+
+# ---- one fetch: the policy or its signature
+
+
+@dataclass(frozen=True)
+class _Got:
+    data: bytes
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class _NotModified:
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class _Missing:
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Failed:
+    reason: str
+
+
+_Answer = _Got | _NotModified | _Missing | _Failed
+
+
+@dataclass(frozen=True)
+class _Validators:
+    etag: str | None
+    last_modified: str | None
+
+
+class _Refused(Exception):
+    """A redirect to somewhere a policy may not come from."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Redirects followed only to https:// (or loopback http:// when the caller allows it)."""
+
+    def __init__(self, allow_loopback_http: bool) -> None:
+        super().__init__()
+        self._allow_loopback_http = allow_loopback_http
+
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        try:
+            parts = urllib.parse.urlsplit(newurl)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        scheme = parts.scheme.lower() if parts else ""
+        loopback = self._allow_loopback_http and scheme == "http" and host in LOOPBACK
+        if scheme != "https" and not loopback:
+            fp.close()
+            raise _Refused(
+                f"it redirects to {shown_url(newurl)}, and redirects are followed only to "
+                "https:// addresses"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _fetch(target: _Target, address: str, since: _Validators | None, timeout: float) -> _Answer:
+    if target.local:
+        return _read_file(Path(address))
+    return _fetch_http(target, address, since, timeout)
+
+
+def _read_file(path: Path) -> _Answer:
+    try:
+        data = read_small_file(path, MAX_BYTES)
+    except FileNotFoundError:
+        return _Missing("there is no such file")
+    except FileTooLarge:
+        return _Failed(_TOO_LARGE)
+    except IsADirectoryError:
+        return _Failed("it is a folder, not a file")
+    except NotRegularFile:
+        return _Failed("it is not a regular file")
+    except OSError as err:
+        return _Failed(_os_reason(err))
+    return _Got(data, None, None)
+
+
+def _fetch_http(
+    target: _Target, address: str, since: _Validators | None, timeout: float
+) -> _Answer:
+    # The scheme was checked by _target, and redirects by _Redirects.
+    request = urllib.request.Request(address, headers={"User-Agent": USER_AGENT})  # noqa: S310
+    if target.authorization:
+        # Unredirected: the credentials go to the host the admin named, never to another.
+        request.add_unredirected_header("Authorization", target.authorization)
+    if since and since.etag:
+        request.add_header("If-None-Match", since.etag)
+    if since and since.last_modified:
+        request.add_header("If-Modified-Since", since.last_modified)
+    deadline = time.monotonic() + timeout
+    try:
+        with _opener(target.allow_loopback_http).open(request, timeout=timeout) as response:
+            if response.status != HTTPStatus.OK:
+                return _Failed(_answered(response.status))
+            body = _read_body(response, deadline, timeout)
+            if isinstance(body, _Failed):
+                return body
+            headers = response.headers
+            return _Got(body, _validator(headers, "ETag"), _validator(headers, "Last-Modified"))
+    except urllib.error.HTTPError as err:
+        err.close()
+        if err.code == HTTPStatus.NOT_MODIFIED:
+            headers = err.headers
+            return _NotModified(_validator(headers, "ETag"), _validator(headers, "Last-Modified"))
+        if err.code in (HTTPStatus.NOT_FOUND, HTTPStatus.GONE):
+            return _Missing(_answered(err.code))
+        if 300 <= err.code < 400:
+            return _Failed("it redirects to an address the agent does not follow")
+        return _Failed(_answered(err.code))
+    except _Refused as err:
+        return _Failed(err.reason)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        return _Failed(_network_reason(err, target.host, timeout))
+
+
+def _opener(allow_loopback_http: bool) -> urllib.request.OpenerDirector:
+    """Only what a policy fetch needs: no file://, ftp:// or data: handlers behind a redirect."""
+    opener = urllib.request.OpenerDirector()
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(context=ssl.create_default_context()),
+        _Redirects(allow_loopback_http),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ]
+    for handler in handlers:
+        opener.add_handler(handler)
+    return opener
+
+
+def _read_body(
+    response: http.client.HTTPResponse, deadline: float, timeout: float
+) -> bytes | _Failed:
+    declared = (response.headers.get("Content-Length") or "").strip()
+    if declared.isdigit() and int(declared) > MAX_BYTES:
+        return _Failed(_TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    # read1 returns what one receive brings, so a server trickling a byte at a time cannot
+    # hold the agent past the deadline (a plain read waits for the whole chunk).
+    while chunk := response.read1(_CHUNK):
+        size += len(chunk)
+        if size > MAX_BYTES:
+            return _Failed(_TOO_LARGE)
+        if time.monotonic() > deadline:
+            return _Failed(f"the whole file did not arrive within {timeout:g} seconds")
+        chunks.append(chunk)
+    if declared.isdigit() and size != int(declared):
+        return _Failed("the connection broke off before the whole file arrived")
+    return b"".join(chunks)
+
+
+def _validator(headers: Message | None, name: str) -> str | None:
+    """A validator header worth sending back: short printable ASCII only, since it is kept
+    and later written into a request."""
+    value = headers.get(name) if headers is not None else None
+    if not isinstance(value, str) or not value or len(value) > 256:
+        return None
+    if not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
+def _answered(code: int) -> str:
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = ""
+    return f"the server answered {code} {phrase}".rstrip()
+
+
+def _network_reason(err: BaseException, host: str, timeout: float) -> str:
+    if isinstance(err, urllib.error.URLError):
+        if not isinstance(err.reason, BaseException):
+            return printable(str(err.reason))[:200] or "the request failed"
+        err = err.reason
+    if isinstance(err, ssl.SSLCertVerificationError):
+        detail = f" ({printable(err.verify_message)})" if err.verify_message else ""
+        return f"its TLS certificate is not trusted by this system{detail}"
+    if isinstance(err, ssl.SSLError):
+        detail = (err.reason or "").replace("_", " ").lower() or "no detail"
+        return f"the TLS handshake with {host} failed ({printable(detail)})"
+    if isinstance(err, TimeoutError):
+        return f"no answer within {timeout:g} seconds"
+    if isinstance(err, socket.gaierror):
+        return f"the name {host.rsplit(':', 1)[0] if ':' in host else host} could not be found"
+    if isinstance(err, ConnectionRefusedError):
+        return f"{host} refused the connection (is the server down?)"
+    if isinstance(err, (ConnectionError, http.client.IncompleteRead)):
+        return "the connection broke off before the whole file arrived"
+    if isinstance(err, http.client.InvalidURL):
+        return "the address cannot be used"
+    if isinstance(err, http.client.HTTPException):
+        return "the server's answer could not be read"
+    if isinstance(err, OSError):
+        return _os_reason(err)
+    return "the address cannot be used"
+
+
+def _os_reason(err: OSError) -> str:
+    reason = (err.strerror or str(err) or "an unknown error").rstrip(".")
+    return reason[:1].lower() + reason[1:]
+
+
+# ---- the cache
+
+
+@dataclass(frozen=True)
+class _Meta:
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    signature_etag: str | None = None
+    signature_last_modified: str | None = None
+    policy_sha256: str | None = None
+    signature_sha256: str | None = None
+    fetched_at: datetime | None = None
+    changed_at: datetime | None = None
+    last_attempt: datetime | None = None
+    failures: int = 0
+    next_attempt: datetime | None = None
+    last_error: str | None = None
+
+
+_TIMES = ("fetched_at", "changed_at", "last_attempt", "next_attempt")
+
+
+@dataclass(frozen=True)
+class _Pair:
+    policy: bytes
+    signature: bytes | None
+
+
+def _read_meta(folder: Path) -> _Meta | None:
+    """meta.json, or None when it is absent or not what this module writes."""
+    try:
+        raw: Any = json.loads(read_small_file(folder / META_FILE, _META_LIMIT))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
+        return None
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(_Meta):
+        value = raw.get(item.name)
+        if item.name == "failures":
+            values[item.name] = value if type(value) is int and value >= 0 else 0
+        elif item.name in _TIMES:
+            values[item.name] = _parse_time(value)
+        else:
+            values[item.name] = value if isinstance(value, str) else None
+    return _Meta(**values)
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def _write_meta(folder: Path, meta: _Meta) -> None:
+    data = {item.name: getattr(meta, item.name) for item in dataclasses.fields(_Meta)}
+    for name in _TIMES:
+        when = data[name]
+        data[name] = when.isoformat() if isinstance(when, datetime) else None
+    _write_atomic(folder / META_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _kept(folder: Path, meta: _Meta | None) -> _Pair | None:
+    """The pair meta.json vouches for, or None when there is none or the files disagree."""
+    if meta is None or meta.policy_sha256 is None:
+        return None
+    try:
+        policy = read_small_file(folder / POLICY_FILE, MAX_BYTES)
+        try:
+            signature: bytes | None = read_small_file(folder / SIGNATURE_FILE, MAX_BYTES)
+        except FileNotFoundError:
+            signature = None
+    except OSError:
+        return None
+    if _sha256(policy) != meta.policy_sha256:
+        return None
+    if (None if signature is None else _sha256(signature)) != meta.signature_sha256:
+        return None
+    return _Pair(policy, signature)
+
+
+def _store(folder: Path, pair: _Pair) -> None:
+    """Both files; meta.json, written after, is what makes them the kept pair."""
+    signature = folder / SIGNATURE_FILE
+    if pair.signature is None:
+        signature.unlink(missing_ok=True)
+    else:
+        _write_atomic(signature, pair.signature)
+    _write_atomic(folder / POLICY_FILE, pair.policy)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(temporary, flags, 0o600)
+    done = False
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+        done = True
+    finally:
+        if not done:
+            temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """One pull of a source at a time (the agent and a command may both pull); on Windows,
+    or when the lock cannot be had, meta.json's hashes still keep a torn pair from use."""
+    fd: int | None = None
+    if sys.platform != "win32":
+        with contextlib.suppress(OSError):
+            fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+# ---- a pull
+
+
+def _pull_locked(
+    url: str,
+    target: _Target,
+    folder: Path,
+    now: datetime,
+    *,
+    timeout: float,
+    every: timedelta | None,
+) -> Pulled:
+    shown = shown_url(url)
+    meta = _read_meta(folder)
+    kept = _kept(folder, meta)
+    if meta is None or kept is None:
+        # Nothing to compare with: validators would only earn a 304 for bytes not on disk.
+        meta = _Meta(url=shown, failures=meta.failures if meta else 0)
+    meta = dataclasses.replace(meta, url=shown)
+    outcome = _next_pair(target, shown, kept, meta, timeout)
+    if isinstance(outcome, str):
+        kept_note = (
+            f"the copy fetched {_when(meta.fetched_at)} is still used"
+            if kept is not None
+            else "there is no earlier copy to use"
+        )
+        error = f"{outcome}; {kept_note}."
+        failures = meta.failures + 1
+        # The validators stay those of the kept pair, whatever this attempt was told.
+        failed = dataclasses.replace(
+            meta,
+            last_attempt=now,
+            failures=failures,
+            next_attempt=now + backoff(url, every, failures) if every else None,
+            last_error=error,
+        )
+        with contextlib.suppress(OSError):
+            _write_meta(folder, failed)
+        if kept is None:
+            return Pulled(url, None, None, changed=False, error=error, fetched_at=None)
+        return _offered(url, folder, kept, changed=False, error=error, fetched_at=meta.fetched_at)
+    pair, validated = outcome
+    changed = pair != kept
+    done = dataclasses.replace(
+        validated,
+        policy_sha256=_sha256(pair.policy),
+        signature_sha256=None if pair.signature is None else _sha256(pair.signature),
+        fetched_at=now,
+        changed_at=now if changed else meta.changed_at,
+        last_attempt=now,
+        failures=0,
+        next_attempt=now + every if every else None,
+        last_error=None,
+    )
+    try:
+        if changed:
+            _store(folder, pair)
+        _write_meta(folder, done)
+    except OSError as err:
+        error = (
+            f"Policy source {shown} was fetched but could not be kept in {folder}: "
+            f"{_os_reason(err)}."
+        )
+        # What is on disk now decides what is offered: the old pair, or nothing if torn.
+        left = _kept(folder, _read_meta(folder))
+        if left is None:
+            return Pulled(url, None, None, changed=False, error=error, fetched_at=None)
+        return _offered(url, folder, left, changed=False, error=error, fetched_at=meta.fetched_at)
+    return _offered(url, folder, pair, changed=changed, error=None, fetched_at=now)
+
+
+_NO_COPY = "the server answered 304 Not Modified to a request that had no copy to compare"
+
+
+def _next_pair(
+    target: _Target, shown: str, kept: _Pair | None, meta: _Meta, timeout: float
+) -> tuple[_Pair, _Meta] | str:
+    """The pair to keep after asking the source, with the validators to keep beside it, or
+    the sentence saying why the kept pair stays."""
+    since = _Validators(meta.etag, meta.last_modified) if kept else None
+    body = _fetch(target, target.address, since, timeout)
+    if isinstance(body, (_Failed, _Missing)):
+        return f"Policy source {shown} could not be fetched: {body.reason}"
+    if isinstance(body, _NotModified):
+        meta = dataclasses.replace(
+            meta,
+            etag=body.etag or meta.etag,
+            last_modified=body.last_modified or meta.last_modified,
+        )
+    else:
+        meta = dataclasses.replace(meta, etag=body.etag, last_modified=body.last_modified)
+    if kept is not None and not (isinstance(body, _Got) and body.data != kept.policy):
+        return _same_policy(target, shown, kept, meta, timeout)
+    if isinstance(body, _Got):
+        return _new_policy(target, shown, kept, body.data, meta, timeout=timeout)
+    return f"Policy source {shown} could not be fetched: {_NO_COPY}"
+
+
+def _same_policy(
+    target: _Target, shown: str, kept: _Pair, meta: _Meta, timeout: float
+) -> tuple[_Pair, _Meta] | str:
+    """The policy did not change: only a new signature for the same bytes can."""
+    since = _Validators(meta.signature_etag, meta.signature_last_modified)
+    signature = _fetch(target, target.signature, since if kept.signature else None, timeout)
+    problem = f"The signature of policy source {shown} could not be fetched"
+    if isinstance(signature, _Failed):
+        return f"{problem}: {signature.reason}"
+    if isinstance(signature, _Missing):
+        # A signature gone from an unchanged policy: the one kept still signs these bytes.
+        return kept, meta
+    if isinstance(signature, _NotModified):
+        if kept.signature is None:
+            return f"{problem}: {_NO_COPY}"
+        return kept, dataclasses.replace(
+            meta,
+            signature_etag=signature.etag or meta.signature_etag,
+            signature_last_modified=signature.last_modified or meta.signature_last_modified,
+        )
+    meta = dataclasses.replace(
+        meta, signature_etag=signature.etag, signature_last_modified=signature.last_modified
+    )
+    return _Pair(kept.policy, signature.data), meta
+
+
+def _new_policy(
+    target: _Target, shown: str, kept: _Pair | None, policy: bytes, meta: _Meta, *, timeout: float
+) -> tuple[_Pair, _Meta] | str:
+    """The policy changed: it is kept only with a signature fetched now, never the old one."""
+    signature = _fetch(target, target.signature, None, timeout)
+    signed_before = kept is not None and kept.signature is not None
+    sig_shown = f"{shown}.sig" if target.local else shown_url(target.signature)
+    unfetched = f"Policy source {shown} changed but its signature could not be fetched"
+    if isinstance(signature, _Failed):
+        return f"{unfetched} ({signature.reason})"
+    if isinstance(signature, _NotModified):
+        return f"{unfetched} ({_NO_COPY})"
+    if isinstance(signature, _Missing):
+        if signed_before:
+            # Taking an unsigned policy in place of a signed one would be a downgrade.
+            return (
+                f"Policy source {shown} changed but its signature {sig_shown} is gone "
+                f"({signature.reason})"
+            )
+        meta = dataclasses.replace(meta, signature_etag=None, signature_last_modified=None)
+        return _Pair(policy, None), meta
+    if kept is not None and signature.data == kept.signature:
+        return (
+            f"Policy source {shown} changed but its signature {sig_shown} is still the old "
+            "one (the new signature may not be uploaded yet)"
+        )
+    meta = dataclasses.replace(
+        meta, signature_etag=signature.etag, signature_last_modified=signature.last_modified
+    )
+    return _Pair(policy, signature.data), meta
+
+
+def _offered(
+    url: str,
+    folder: Path,
+    pair: _Pair,
+    *,
+    changed: bool,
+    error: str | None,
+    fetched_at: datetime | None,
+) -> Pulled:
+    signature = folder / SIGNATURE_FILE if pair.signature is not None else None
+    return Pulled(url, folder / POLICY_FILE, signature, changed, error, fetched_at)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _when(when: datetime | None) -> str:
+    return f"at {when:%Y-%m-%d %H:%M} UTC" if when else "earlier"
