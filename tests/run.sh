@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 # package forgets its library, libxfconf-0-3) write the desktop settings the screen_lock and
 # privacy_settings tests read; xautolock and xscreensaver are real idle lockers; fscrypt and
 # e2fsprogs make an encrypted home folder, btrfs-progs a btrfs file system, for
-# disk_encryption.
-apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0 git wpasupplicant rclone network-manager iproute2 libglib2.0-bin gsettings-desktop-schemas cinnamon-desktop-data libkf5config-bin xfconf libxfconf-0-3 xautolock xscreensaver fscrypt e2fsprogs btrfs-progs"
+# disk_encryption. prometheus-node-exporter and the sqlite3 shell read the fleet reports as
+# node_exporter and osquery do; openssl makes the HTTPS certificates and checks signatures.
+apt_packages="openssh-client putty-tools xvfb dbus dbus-x11 dunst libnotify-bin x11-utils systemd xdotool libxss1 openssh-server libutempter0 git wpasupplicant rclone network-manager iproute2 libglib2.0-bin gsettings-desktop-schemas cinnamon-desktop-data libkf5config-bin xfconf libxfconf-0-3 xautolock xscreensaver fscrypt e2fsprogs btrfs-progs prometheus-node-exporter sqlite3 openssl"
 python3 -c "import ensurepip" 2>/dev/null || apt_packages="$apt_packages python3-venv"
 missing=""
 for package in $apt_packages; do

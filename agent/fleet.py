@@ -1,0 +1,789 @@
+"""Audit results for the tools admins already run: osquery, log shippers and Prometheus.
+
+Three local files, rewritten after each audit cycle, that other programs on the machine
+read; nothing is sent anywhere by the agent itself (docs/fleet.md has the layouts and
+ready-to-paste configuration):
+
+- ``hygiene.db``: a small SQLite database of its own (not the agent's store) for osquery's
+  auto_table_construction, in WAL mode so that osquery can read while a cycle is written.
+- ``events.jsonl``: one JSON object per line for each check whose status or finding count
+  changed, rotated by size for Fluent Bit, Vector or Wazuh's logcollector.
+- ``hygiene.prom``: gauges for node_exporter's textfile collector, replaced atomically.
+
+By default only each check's status and counts leave: no subject, path, message or host
+name. An admin policy may ask for details (``details=True``), which adds finding subjects
+and messages to the SQLite file and subjects to the JSON lines, never to Prometheus.
+``reported_fields`` lists exactly what leaves, for ``hygiene checks``. A finding's evidence
+is never written anywhere. Failures surface as ``FleetError``: one sentence, no traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from agent.errors import AgentError
+from agent.models import CheckResult, Severity, Status
+
+if sys.platform != "win32":
+    import fcntl
+
+REPORT_FOLDER = "report"
+SQLITE_FILE = "hygiene.db"
+EVENTS_FILE = "events.jsonl"
+PROM_FILE = "hygiene.prom"
+
+# The SQLite layout's version, in PRAGMA user_version and in meta; bump it with the docs.
+LAYOUT_VERSION = 1
+PRODUCER = "hygiene-agent"
+
+DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_KEEP = 3
+# Seconds write_sqlite keeps retrying while another process holds the database locked.
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# Less free space than this, and an I/O error from SQLite means the disk is full.
+_NEARLY_FULL = 64 * 1024
+_SQLITE_PERM = 3
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_SQLITE_NOMEM = 7
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+_SQLITE_NOTADB = 26
+
+_HYGIENE_COLUMNS = (
+    "check_id",
+    "status",
+    "severity",
+    "findings",
+    "notes",
+    "updated_at",
+    "updated_at_unix",
+)
+_FINDINGS_COLUMNS = ("check_id", "finding_id", "subject", "severity", "message")
+_META_KEYS = ("producer", "layout", "details", "updated_at")
+_EVENT_FIELDS = ("time", "host", "check", "status", "severity", "findings", "previous_status")
+
+
+class FleetError(AgentError):
+    """A fleet output cannot be written (full disk, unwritable folder, held locked)."""
+
+
+def report_dir(state_dir: Path) -> Path:
+    """Where the three outputs go by default: ``<state_dir>/report``."""
+    return state_dir / REPORT_FOLDER
+
+
+def reported_fields(details: bool, *, host: bool = False) -> dict[str, list[str]]:
+    """For each output, the fields that leave this process: what `hygiene checks` shows.
+    `host`: the admin policy names a host for the JSON lines."""
+    sqlite_fields = [f"hygiene.{column}" for column in _HYGIENE_COLUMNS]
+    sqlite_fields += [f"meta.{key}" for key in _META_KEYS]
+    event_fields = [f for f in _EVENT_FIELDS if host or f != "host"]
+    if details:
+        sqlite_fields += [f"hygiene_findings.{column}" for column in _FINDINGS_COLUMNS]
+        event_fields.append("subjects")
+    return {
+        "osquery SQLite": sqlite_fields,
+        "JSON lines": event_fields,
+        "Prometheus": [
+            "hygiene_check_failing{check}",
+            "hygiene_check_status{check,status}",
+            "hygiene_findings{check,severity}",
+            "hygiene_last_audit_timestamp_seconds",
+        ],
+    }
+
+
+# --- osquery: SQLite --------------------------------------------------------------------
+
+
+class SqliteReport:
+    """The osquery report, kept open from one cycle to the next.
+
+    A connection held open means the write-ahead log is never checkpointed and removed on
+    close; that moment is the only one at which a reader without a busy timeout (osquery's
+    ATC sets none) is turned away with "database is locked". The background agent keeps
+    one of these for its lifetime; a single audit can call `write_sqlite`. Not for use by
+    two threads at the same time.
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+
+    def write(self, results: Sequence[CheckResult], at: datetime, details: bool) -> None:
+        """Replace the rows of ``hygiene`` (and ``hygiene_findings`` with details) in one
+        transaction; a database held locked by another process is retried for
+        `lock_timeout` seconds. A check reported twice keeps its last result."""
+        stamp, unix = _stamp(at), _unix(at)
+        latest = _latest(results)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                conn = self._connection()
+                remaining = max(0.1, deadline - time.monotonic())
+                conn.execute(f"PRAGMA busy_timeout = {int(remaining * 1000):d}")
+                _replace_rows(
+                    conn, self.path, latest=latest, stamp=stamp, unix=unix, details=details
+                )
+            except sqlite3.Error as err:
+                self.close()
+                if _code(err) in (_SQLITE_BUSY, _SQLITE_LOCKED) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise _sqlite_error(self.path, err, self.lock_timeout) from None
+            except OSError as err:
+                self.close()
+                raise FleetError(
+                    f"Cannot write the osquery report {self.path}: {_reason(err)}."
+                ) from None
+            except BaseException:
+                self.close()
+                raise
+            return
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = None
+        self._identity = None
+
+    def __enter__(self) -> SqliteReport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteReport({str(self.path)!r})"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None:
+            try:
+                info = self.path.stat()
+                same = (info.st_dev, info.st_ino) == self._identity
+            except OSError:
+                same = False
+            if not same:
+                # Removed or replaced meanwhile: writing on would go to a file nobody reads.
+                self.close()
+        if self._conn is None:
+            _make_folder(self.path.parent, f"The folder {self.path.parent} for the osquery report")
+            identity = _create_readable(self.path)
+            conn = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=rw",
+                uri=True,
+                timeout=self.lock_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                _set_up(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn, self._identity = conn, identity
+        return self._conn
+
+
+def write_sqlite(
+    path: Path,
+    results: Sequence[CheckResult],
+    at: datetime,
+    details: bool,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Write one cycle to the osquery report and close it (see `SqliteReport.write`)."""
+    with SqliteReport(path, lock_timeout=lock_timeout) as report:
+        report.write(results, at, details)
+
+
+def previous_from_sqlite(path: Path) -> dict[str, tuple[str, int]] | None:
+    """The statuses and finding counts the last cycle wrote, for `changes` after a restart;
+    None when there is no readable report."""
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=2.0)
+        try:
+            rows = conn.execute("SELECT check_id, status, findings FROM hygiene").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return {str(check): (str(status), int(count)) for check, status, count in rows}
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
+    # Rows of a dropped details table are zeroed on disk, not just unlinked.
+    conn.execute("PRAGMA secure_delete = ON")
+    mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+    if mode != "wal":
+        raise sqlite3.OperationalError(f"cannot switch to WAL mode (still {mode})")
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def _replace_rows(
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    latest: Mapping[str, CheckResult],
+    stamp: str,
+    unix: int,
+    details: bool,
+) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _ensure_layout(conn, path)
+        _fill(conn, latest, stamp, unix, details)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    # An empty WAL keeps no rows a cycle replaced (subjects, once details are turned off).
+    # Best effort: while a reader still uses old frames this reports busy, not an error.
+    with suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def _ensure_layout(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the layout in a new file, or rebuild one an older or newer version wrote;
+    refuse any other program's database."""
+    names = {
+        str(name): str(kind)
+        for name, kind in conn.execute(
+            "SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        )
+    }
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if names:
+        producer = None
+        if names.get("meta") == "table":
+            row = conn.execute("SELECT value FROM meta WHERE key = 'producer'").fetchone()
+            producer = None if row is None else str(row[0])
+        if producer != PRODUCER:
+            raise FleetError(
+                f"Cannot write the osquery report {path}: it is another program's database; "
+                "choose another path or remove it."
+            )
+        if version == LAYOUT_VERSION:
+            return
+        for name, kind in names.items():
+            if kind in ("table", "view"):
+                conn.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
+    conn.execute(
+        """CREATE TABLE hygiene (
+            check_id TEXT PRIMARY KEY NOT NULL,
+            status TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            findings INTEGER NOT NULL,
+            notes INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_at_unix INTEGER NOT NULL
+        )"""
+    )
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+    conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION:d}")
+
+
+def _fill(
+    conn: sqlite3.Connection,
+    latest: Mapping[str, CheckResult],
+    stamp: str,
+    unix: int,
+    details: bool,
+) -> None:
+    conn.execute("DELETE FROM hygiene")
+    conn.executemany(
+        "INSERT INTO hygiene (check_id, status, severity, findings, notes, updated_at, "
+        "updated_at_unix) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                _clean(r.check),
+                r.status.value,
+                r.severity.value,
+                len(r.findings),
+                len(r.notes),
+                stamp,
+                unix,
+            )
+            for r in latest.values()
+        ],
+    )
+    if details:
+        conn.execute(
+            """CREATE TABLE IF NOT EXISTS hygiene_findings (
+                check_id TEXT NOT NULL,
+                finding_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                message TEXT NOT NULL,
+                PRIMARY KEY (check_id, finding_id)
+            )"""
+        )
+        conn.execute("DELETE FROM hygiene_findings")
+        conn.executemany(
+            "INSERT OR REPLACE INTO hygiene_findings (check_id, finding_id, subject, severity, "
+            "message) VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    _clean(r.check),
+                    _clean(f.id),
+                    _clean(f.subject),
+                    (f.severity or r.severity).value,
+                    _clean(f.message),
+                )
+                for r in latest.values()
+                for f in r.findings
+            ],
+        )
+    else:
+        conn.execute("DROP TABLE IF EXISTS hygiene_findings")
+    conn.executemany(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+        [
+            ("producer", PRODUCER),
+            ("layout", str(LAYOUT_VERSION)),
+            ("details", "1" if details else "0"),
+            ("updated_at", stamp),
+        ],
+    )
+
+
+def _create_readable(path: Path) -> tuple[int, int]:
+    """Create the database file 0644 whatever the umask (osquery reads it as root; the
+    folder decides who else may), and refuse anything but a regular SQLite file."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        info = _regular(fd)
+        if info.st_size == 0 and os.name == "posix":
+            os.fchmod(fd, 0o644)
+        head = os.read(fd, len(_SQLITE_MAGIC))
+    finally:
+        os.close(fd)
+    if head and head != _SQLITE_MAGIC:
+        raise FleetError(
+            f"Cannot write the osquery report {path}: it is not an SQLite database; "
+            "choose another path or remove it."
+        )
+    return (info.st_dev, info.st_ino)
+
+
+def _sqlite_error(path: Path, err: sqlite3.Error, lock_timeout: float) -> FleetError:
+    code = _code(err)
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return FleetError(
+            f"Cannot write the osquery report {path}: another process kept it locked for "
+            f"{lock_timeout:g} seconds; the next audit writes it again."
+        )
+    if code == _SQLITE_FULL:
+        why = "the disk is full"
+    elif code == _SQLITE_READONLY:
+        why = "the file or its folder is read-only"
+    elif code in (_SQLITE_CANTOPEN, _SQLITE_PERM):
+        why = "the file or its folder cannot be opened for writing (check its permissions)"
+    elif code == _SQLITE_IOERR:
+        # A full disk met while growing the WAL index comes back as a plain I/O error.
+        full = _free_bytes(path.parent) < _NEARLY_FULL
+        why = "the disk is full" if full else "the disk reported an input/output error"
+    elif code == _SQLITE_NOMEM:
+        why = "the system is out of memory"
+    elif code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        why = "the file is damaged; remove it and the next audit writes a fresh one"
+    else:
+        why = str(err).rstrip(".").replace("\n", " ") or type(err).__name__
+    return FleetError(f"Cannot write the osquery report {path}: {why}.")
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return _NEARLY_FULL
+
+
+def _code(err: sqlite3.Error) -> int:
+    return int(getattr(err, "sqlite_errorcode", -1) or -1) & 0xFF
+
+
+# --- log shippers: JSON lines -----------------------------------------------------------
+
+
+def snapshot(results: Sequence[CheckResult]) -> dict[str, tuple[str, int]]:
+    """Each check's status and finding count: the `previous` of the next `changes` call."""
+    return {r.check: (r.status.value, len(r.findings)) for r in _latest(results).values()}
+
+
+def changes(
+    previous: Mapping[str, tuple[str, int]] | None,
+    results: Sequence[CheckResult],
+    *,
+    at: datetime | None = None,
+    details: bool = False,
+    host: str | None = None,
+) -> list[dict[str, object]]:
+    """One event per check whose status or finding count differs from `previous`; every
+    check when `previous` is None (the first cycle). An event has a "host" only when an
+    admin policy names one: a shipper adds the machine's name itself."""
+    stamp = _stamp(at or datetime.now(UTC))
+    events: list[dict[str, object]] = []
+    for result in _latest(results).values():
+        now = (result.status.value, len(result.findings))
+        before = None if previous is None else previous.get(result.check)
+        if previous is not None and before == now:
+            continue
+        event: dict[str, object] = {"time": stamp}
+        if host is not None:
+            event["host"] = _clean(host)
+        event |= {
+            "check": _clean(result.check),
+            "status": now[0],
+            "severity": result.severity.value,
+            "findings": now[1],
+            "previous_status": None if before is None else before[0],
+        }
+        if details:
+            event["subjects"] = [_clean(f.subject) for f in result.findings]
+        events.append(event)
+    return events
+
+
+def append_events(
+    path: Path,
+    events: Sequence[Mapping[str, object]],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    keep: int = DEFAULT_KEEP,
+) -> None:
+    """Append one JSON line per event, in one write and one fsync per batch.
+
+    Before a write would take the file past `max_bytes`, it is renamed to ``<name>.1``
+    (``.1`` to ``.2`` and so on, `keep` of them; the oldest is deleted) and a fresh file is
+    started: a shipper that follows the name finishes the old file and then reads the new
+    one, and every line is whole in exactly one file. A batch larger than `max_bytes` is
+    split at line boundaries; a single line larger than it gets a file of its own.
+    """
+    if max_bytes < 1 or keep < 0:
+        raise ValueError(f"max_bytes must be 1 or more and keep 0 or more, not {max_bytes}, {keep}")
+    if not events:
+        return
+    lines = [
+        json.dumps(dict(e), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        + b"\n"
+        for e in events
+    ]
+    _make_folder(path.parent, f"The folder {path.parent} for the event log")
+    try:
+        with _exclusive(path.parent):
+            _append_lines(path, lines, max_bytes, keep)
+    except OSError as err:
+        raise FleetError(f"Cannot append to the event log {path}: {_reason(err)}.") from None
+
+
+def _append_lines(path: Path, lines: Sequence[bytes], max_bytes: int, keep: int) -> None:
+    fd = _open_log(path)
+    try:
+        size = os.fstat(fd).st_size
+        batch = bytearray()
+        for line in lines:
+            if size + len(batch) + len(line) > max_bytes and size + len(batch) > 0:
+                if batch:
+                    _write_whole(fd, bytes(batch), size)
+                os.close(fd)
+                fd = -1
+                _rotate(path, keep)
+                fd = _open_log(path)
+                size = 0
+                batch.clear()
+            batch += line
+        _write_whole(fd, bytes(batch), size)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _open_log(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        info = _regular(fd)
+        if os.name == "posix" and info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_whole(fd: int, data: bytes, size: int) -> None:
+    """Write all of `data` and sync it, or put the file back at `size`: never half a line."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError:
+        with suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+
+
+def _rotate(path: Path, keep: int) -> None:
+    if keep == 0:
+        path.unlink(missing_ok=True)
+    else:
+        path.with_name(f"{path.name}.{keep}").unlink(missing_ok=True)
+        for n in range(keep - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{n}")
+            if older.exists():
+                older.replace(path.with_name(f"{path.name}.{n + 1}"))
+        path.replace(path.with_name(f"{path.name}.1"))
+    _sync_folder(path.parent)
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold a lock on `folder` so that two agents never rotate the same log at once."""
+    if sys.platform == "win32":
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- Prometheus: textfile collector -----------------------------------------------------
+
+
+def prometheus_text(results: Sequence[CheckResult], at: datetime) -> str:
+    """The textfile collector's content: check ids, statuses and severities only."""
+    latest = list(_latest(results).values())
+    out = [
+        "# HELP hygiene_check_failing 1 when the check failed in the last audit, else 0.",
+        "# TYPE hygiene_check_failing gauge",
+    ]
+    out += [
+        f'hygiene_check_failing{{check="{_label(r.check)}"}} {int(r.status is Status.fail)}'
+        for r in latest
+    ]
+    out += [
+        "# HELP hygiene_check_status The check's status in the last audit (1) among all (0).",
+        "# TYPE hygiene_check_status gauge",
+    ]
+    out += [
+        f'hygiene_check_status{{check="{_label(r.check)}",status="{s.value}"}} {int(r.status is s)}'
+        for r in latest
+        for s in Status
+    ]
+    out += [
+        "# HELP hygiene_findings Findings of the check in the last audit, by severity.",
+        "# TYPE hygiene_findings gauge",
+    ]
+    for r in latest:
+        counts = dict.fromkeys(Severity, 0)
+        for finding in r.findings:
+            counts[finding.severity or r.severity] += 1
+        out += [
+            f'hygiene_findings{{check="{_label(r.check)}",severity="{severity.value}"}} {n}'
+            for severity, n in counts.items()
+        ]
+    out += [
+        "# HELP hygiene_last_audit_timestamp_seconds When the last audit finished (Unix time).",
+        "# TYPE hygiene_last_audit_timestamp_seconds gauge",
+        f"hygiene_last_audit_timestamp_seconds {_unix(at)}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def write_prometheus(directory: Path, results: Sequence[CheckResult], at: datetime) -> None:
+    """Replace ``<directory>/hygiene.prom`` atomically (a temporary file in the same folder,
+    then a rename), 0644 so that node_exporter can read it under its own user."""
+    data = prometheus_text(results, at).encode()
+    target = directory / PROM_FILE
+    # Status only, and node_exporter runs under its own user: a folder made here is 0755.
+    _make_folder(directory, f"The folder {directory} for the Prometheus textfile", 0o755)
+    temporary: Path | None = None
+    try:
+        # Not *.prom: node_exporter never reads the half-written file.
+        fd, name = tempfile.mkstemp(prefix=f".{PROM_FILE}.", suffix=".tmp", dir=directory)
+        temporary = Path(name)
+        try:
+            _write_whole(fd, data, 0)
+            if os.name == "posix":
+                os.fchmod(fd, 0o644)
+        finally:
+            os.close(fd)
+        temporary.replace(target)
+        temporary = None
+        _sync_folder(directory)
+    except OSError as err:
+        raise FleetError(
+            f"Cannot write the Prometheus textfile {target}: {_reason(err)}."
+        ) from None
+    finally:
+        if temporary is not None:
+            with suppress(OSError):
+                temporary.unlink()
+
+
+def _label(value: str) -> str:
+    """A label value escaped as the exposition format asks: backslash, quote, newline."""
+    return _clean(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+def _latest(results: Sequence[CheckResult]) -> dict[str, CheckResult]:
+    return {r.check: r for r in results}
+
+
+def _clean(text: str) -> str:
+    """Text that encodes as UTF-8: a file name's undecodable bytes (lone surrogates) are
+    written as escapes instead of failing the whole write."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"fleet outputs take timezone-aware times only, not {at!r}")
+    return at.astimezone(UTC)
+
+
+def _stamp(at: datetime) -> str:
+    return _utc(at).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unix(at: datetime) -> int:
+    return int(_utc(at).timestamp())
+
+
+def _make_folder(folder: Path, what: str, mode: int = 0o700) -> None:
+    """Create a missing folder and any missing parents with `mode`, whatever the umask (a
+    parent may be the agent's private state folder); leave existing ones be."""
+    try:
+        missing = []
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            missing.append(probe)
+            probe = probe.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir(mode=mode)
+            except FileExistsError:
+                if path.is_dir():  # another process made it meanwhile
+                    continue
+                raise
+            if os.name == "posix":
+                path.chmod(mode)
+    except OSError as err:
+        raise FleetError(f"{what} cannot be created: {_reason(err)}.") from None
+    if not folder.is_dir():
+        raise FleetError(f"{what} cannot be created: a file is in its place.")
+
+
+def _regular(fd: int) -> os.stat_result:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "it is not a regular file")
+    return info
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in `folder` survive a power cut (POSIX; Windows has no folder fsync)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _reason(err: OSError) -> str:
+    return (err.strerror or str(err)).rstrip(".").lower()
+
+
+class Outputs:
+    """The outputs a policy's `report:` asks for, written after each cycle with every
+    check's latest result (a cycle runs only the checks that are due)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.folder = state_dir / REPORT_FOLDER
+        self.latest: dict[str, CheckResult] = {}
+        self.previous: dict[str, tuple[str, int]] | None = None
+        self._sqlite: SqliteReport | None = None
+
+    def write(
+        self,
+        results: Sequence[CheckResult],
+        at: datetime,
+        *,
+        details: bool,
+        osquery: bool,
+        jsonl: bool,
+        prometheus_dir: Path | None,
+    ) -> list[str]:
+        """Every output asked for; what could not be written, one sentence each."""
+        self.latest.update({r.check: r for r in results})
+        current = list(self.latest.values())
+        problems = []
+        if jsonl and self.previous is None:
+            # After a restart, what the last cycle wrote: only real changes become events.
+            self.previous = previous_from_sqlite(self.folder / SQLITE_FILE) or {}
+        if osquery:
+            try:
+                if self._sqlite is None:
+                    self._sqlite = SqliteReport(self.folder / SQLITE_FILE)
+                self._sqlite.write(current, at, details)
+            except FleetError as err:
+                problems.append(str(err))
+        if jsonl:
+            path = self.folder / EVENTS_FILE
+            try:
+                append_events(path, changes(self.previous or None, current, at=at, details=details))
+                self.previous = snapshot(current)
+            except FleetError as err:
+                problems.append(str(err))
+        if prometheus_dir is not None:
+            try:
+                write_prometheus(prometheus_dir, current, at)
+            except FleetError as err:
+                problems.append(str(err))
+        return problems
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
