@@ -12,12 +12,14 @@ import logging
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from agent import __version__
+from agent.admin_layers import rejections
 from agent.checks import ALL_CHECKS
 from agent.checks.base import CheckContext
 from agent.durations import format_duration, parse_duration
@@ -103,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     checks = commands.add_parser("checks", help="every check: what it reads, why, what it keeps")
     checks.add_argument("--json", action="store_true")
 
-    policy = commands.add_parser("policy", help="validate, show or describe policy files")
+    policy = commands.add_parser(
+        "policy", help="validate, show, describe, sign and verify policy files"
+    )
     actions = policy.add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser
     )
@@ -112,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="the policy in force, and where each setting came from")
     show.add_argument("--json", action="store_true")
     actions.add_parser("schema", help="print the JSON Schema of policy files")
+    keygen = actions.add_parser("keygen", help="make a key pair for signing policy files")
+    keygen.add_argument(
+        "--out",
+        type=Path,
+        default=Path("hygiene-policy-key"),
+        metavar="PATH",
+        help="the private key; the public key goes to PATH.pub (default: ./hygiene-policy-key)",
+    )
+    sign = actions.add_parser("sign", help="sign a policy file with a private key (FILE.sig)")
+    sign.add_argument("file", type=Path, metavar="FILE")
+    sign.add_argument(
+        "--key", type=Path, required=True, metavar="KEY", help="from `hygiene policy keygen`"
+    )
+    verify = actions.add_parser("verify", help="check a policy file's signature (FILE.sig)")
+    verify.add_argument("file", type=Path, metavar="FILE")
+    verify.add_argument(
+        "--keys",
+        type=Path,
+        metavar="DIR",
+        help="the trusted public keys (default: keys/ in the admin folder)",
+    )
 
     run = commands.add_parser(
         "run", help="the background agent: each check at its own pace, notices when due"
@@ -217,6 +242,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _policy_validate(args)
     if args.action == "show":
         return _policy_show(args)
+    if args.action == "keygen":
+        return _policy_keygen(args)
+    if args.action == "sign":
+        return _policy_sign(args)
+    if args.action == "verify":
+        return _policy_verify(args)
     return _policy_schema()
 
 
@@ -255,16 +286,24 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_once(args: argparse.Namespace) -> int:
     from agent.cycle import run_cycle
+    from agent.fleet import Outputs
     from agent.notify import default_backends
+    from agent.scheduler import report_to_fleet
     from agent.store import Store
 
     paths = Paths.from_environment()
     policy = _load(paths, [])
+    if policy.pull.urls:
+        from agent.scheduler import pull_due
+
+        if pull_due(policy.pull.urls, paths.state / "sources", args.clock(), policy.pull.every):
+            policy = _load(paths, [])
     ctx = CheckContext(
         paths=paths,
         fingerprint=Fingerprinter.for_state_dir(paths.state),
         store_dir=paths.state,
     )
+    now = args.clock()
     with Store.open(paths.state) as store:
         outcome = run_cycle(
             policy=policy,
@@ -272,8 +311,14 @@ def _run_once(args: argparse.Namespace) -> int:
             ctx=ctx,
             store=store,
             backends=default_backends(os.environ, sys.platform),
-            now=args.clock(),
+            now=now,
         )
+    fleet = Outputs(paths.state)
+    try:
+        for problem in report_to_fleet(fleet, policy, outcome.results, now):
+            print(f"hygiene: {problem}", file=sys.stderr)
+    finally:
+        fleet.close()
     sys.stdout.write(run_summary(outcome))
     return EXIT_OK
 
@@ -286,10 +331,18 @@ def _status(args: argparse.Namespace) -> int:
     with Store.open(paths.state) as store:
         failing = store.current(now)
         checks = store.checks()
+    refused = rejections(paths)
     if args.json:
-        _print_json(status_json(failing, now, checks))
+        _print_json({**status_json(failing, now, checks), "policy_rejected": refused})
     else:
         sys.stdout.write(status_text(failing, now, checks, width=_width()))
+        for line in refused:
+            sys.stdout.write(
+                "\n".join(textwrap.wrap(line, _width() - 9, initial_indent="POLICY   ",
+                                         subsequent_indent=" " * 9, break_on_hyphens=False,
+                                         break_long_words=False))
+                + "\n"
+            )  # fmt: skip
     # Not audited yet, or a check that could not run: that is not a clean bill of health.
     incomplete = not checks or any(c.status is Status.error for c in checks)
     return EXIT_FAILING if failing or incomplete else EXIT_OK
@@ -387,6 +440,50 @@ def _policy_show(args: argparse.Namespace) -> int:
 def _policy_schema() -> int:
     _print_json(policy_json_schema(ALL_CHECKS))
     return EXIT_OK
+
+
+def _policy_keygen(args: argparse.Namespace) -> int:
+    from agent.signing import keygen, keys_folder
+    from agent.text import printable
+
+    pair = keygen(args.out)
+    public = printable(str(pair.public))
+    print(f"private key: {printable(str(pair.private))} (keep it secret: it signs policies)")
+    print(f"public key:  {public}")
+    print(f"key id:      {pair.key_id}")
+    print(
+        f"copy {public} to {printable(str(keys_folder(Paths.from_environment())))}/ on each device"
+    )
+    return EXIT_OK
+
+
+def _policy_sign(args: argparse.Namespace) -> int:
+    from agent.signing import private_key_id, sign
+    from agent.text import printable
+
+    signer = private_key_id(args.key)
+    target = sign(args.file, args.key)
+    print(f"{printable(str(target))}: signed by key {signer}")
+    return EXIT_OK
+
+
+def _policy_verify(args: argparse.Namespace) -> int:
+    from agent.signing import keys_folder, load_anchors, verify_file
+    from agent.text import printable
+
+    shown = printable(str(args.file))
+    if not args.file.exists():
+        raise UsageError(f"{shown} does not exist")
+    if not args.file.is_file():
+        raise UsageError(f"{shown} is not a file")
+    if args.keys is not None and not args.keys.is_dir():
+        raise UsageError(f"--keys {printable(str(args.keys))} is not a folder")
+    anchors = load_anchors(args.keys or keys_folder(Paths.from_environment()))
+    for warning in anchors.warnings:
+        print(f"hygiene: warning: {warning}", file=sys.stderr)
+    verdict = verify_file(args.file, anchors)
+    print(f"{shown}: {verdict.reason}")
+    return EXIT_OK if verdict.ok else EXIT_FAILING
 
 
 def _load(paths: Paths, extra: Sequence[Path]) -> Policy:

@@ -21,21 +21,23 @@ class Paths:
     user_policies: Path
     admin_policies: Path
     state: Path
+    # The admin folder HYGIENE_ADMIN_DIR replaced (tests), so that what it hides is told.
+    admin_replaced: Path | None = None
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] = os.environ) -> Paths:
         admin = env.get("HYGIENE_ADMIN_DIR")
-        if admin:
-            admin_dir = Path(admin)
-        elif sys.platform == "win32":
-            admin_dir = platformdirs.site_config_path(APP, appauthor=False)
+        if sys.platform == "win32":
+            system_dir = platformdirs.site_config_path(APP, appauthor=False)
         else:
-            admin_dir = Path("/etc") / APP
+            system_dir = Path("/etc") / APP
+        admin_dir = Path(admin) if admin else system_dir
         return cls(
             home=Path.home(),
             user_policies=platformdirs.user_config_path(APP) / "policies.d",
             admin_policies=admin_dir / "policies.d",
             state=platformdirs.user_state_path(APP),
+            admin_replaced=system_dir if admin_dir != system_dir else None,
         )
 
     def display(self, path: Path) -> str:

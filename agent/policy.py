@@ -7,9 +7,10 @@ under `locked:` keeps what the default and admin layers say, whatever a user fil
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import IntEnum
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,6 +30,7 @@ from pydantic import (
     create_model,
 )
 
+from agent.admin_layers import Candidate, Gate, folder_candidates, url_key
 from agent.checks.base import Check, CheckParams
 from agent.durations import Duration
 from agent.errors import PolicyError
@@ -37,7 +40,9 @@ from agent.paths import Paths, shipped
 MAX_POLICY_BYTES = 1024 * 1024
 SCHEMA_VERSION = 1
 BUILTIN = "built-in default"
-TOP_LEVEL_KEYS = ("schema", "name", "revision", "log_level", "notify", "checks", "locked")
+TOP_LEVEL_KEYS = (
+    "schema", "name", "revision", "log_level", "notify", "checks", "locked", "sources", "report",
+)  # fmt: skip
 LogLevel = Literal["error", "warning", "info", "debug"]
 
 CheckClasses = Sequence[type[Check[Any]]]
@@ -59,6 +64,8 @@ class PolicyLayer:
     locked: tuple[str, ...]
     notify: dict[str, Any] = field(default_factory=dict)
     log_level: LogLevel | None = None
+    sources: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None
 
 
 # --- when to tell the person (read by agent.nudge) ---------------------------------
@@ -138,6 +145,47 @@ class NotifySettings(BaseModel):
     )
 
 
+def _source_url(value: str) -> str:
+    if not value.startswith(("https://", "file://")) or any(c.isspace() for c in value):
+        raise ValueError(f"a source is an https:// or file:// address, got {value!r}")
+    return value
+
+
+class SourcesSettings(BaseModel):
+    """Admin files only: policies pulled from elsewhere, laid over the admin folder's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urls: list[Annotated[str, AfterValidator(_source_url)]] = Field(
+        default_factory=list, max_length=20, description="https:// or file:// addresses."
+    )
+    every: Duration = Field(
+        default=timedelta(hours=1), description="How often to ask each source for changes."
+    )
+
+
+class ReportSettings(BaseModel):
+    """Admin files only: what the agent writes for the fleet tools admins already run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    details: bool = Field(
+        default=False,
+        strict=True,
+        description="Also report each finding's subject and message (status only otherwise).",
+    )
+    osquery: bool = Field(
+        default=True, strict=True, description="Keep report/hygiene.db for osquery (ATC)."
+    )
+    jsonl: bool = Field(
+        default=True, strict=True, description="Append changes to report/events.jsonl."
+    )
+    prometheus_dir: str | None = Field(
+        default=None,
+        description="node_exporter's textfile collector folder to write hygiene.prom into.",
+    )
+
+
 @dataclass(frozen=True)
 class Policy:
     """The policy in force: every known check's settings and the file each setting came from."""
@@ -153,6 +201,11 @@ class Policy:
     warnings: list[str] = field(default_factory=list)
     log_level: LogLevel = "info"
     log_level_origin: str | None = None
+    pull: SourcesSettings = field(default_factory=SourcesSettings)  # the admins' `sources:`
+    report: ReportSettings = field(default_factory=ReportSettings)
+    # How admin policies are trusted: "signed" (keys installed) or "unsigned".
+    trust: str = "unsigned"
+    rejected: list[str] = field(default_factory=list)  # admin policies refused, one sentence each
 
 
 def builtin_policy_path() -> Path:
@@ -180,8 +233,66 @@ def load_policy(paths: Paths, checks: CheckClasses, extra: Sequence[Path] = ()) 
     layers = [load(builtin_policy_path(), Level.default, BUILTIN)]
     layers += [load(p, Level.user) for p in policy_files(paths.user_policies)]
     layers += [load(p, Level.user) for p in extra]
-    layers += [load(p, Level.admin) for p in policy_files(paths.admin_policies)]
-    return combine(layers, checks)
+    gate = Gate.open(paths)
+    rejected: list[str] = []
+    admin: list[PolicyLayer] = []
+    for judged in (gate.judge(c) for c in folder_candidates(policy_files(paths.admin_policies))):
+        if judged.rejection:
+            rejected.append(judged.rejection)
+        if judged.path is not None:
+            source = judged.source if gate.required else str(judged.path)
+            admin.append(load(judged.path, Level.admin, source))
+    admin += _pulled(paths, gate, admin, load, rejected)
+    policy = combine([*layers, *admin], checks)
+    hidden = paths.admin_replaced
+    if hidden is not None and policy_files(hidden / "policies.d"):
+        # An agent that runs as the person can always be changed by the person; what the
+        # variable makes easy is at least said, in the log and in `hygiene status`.
+        rejected.append(
+            f"HYGIENE_ADMIN_DIR replaces the admin folder {hidden}: its policies and locks "
+            "are not in force"
+        )
+    gate.record(rejected)
+    return dataclasses.replace(
+        policy,
+        trust="signed" if gate.required else "unsigned",
+        rejected=rejected,
+        warnings=[*policy.warnings, *gate.warnings, *rejected],
+    )
+
+
+def _pulled(
+    paths: Paths,
+    gate: Gate,
+    admin: list[PolicyLayer],
+    load: Callable[[Path, Level, str | None], PolicyLayer],
+    rejected: list[str],
+) -> list[PolicyLayer]:
+    """The cached copies of the sources the admin folder's files name; pulling them is the
+    background agent's (agent.sources), so that reading a policy never waits on a network."""
+    urls = [u for layer in admin for u in (layer.sources or {}).get("urls", [])]
+    if not urls:
+        return []
+    from agent.sources import cached  # noqa: PLC0415 - only when an admin names sources
+
+    pulled: list[PolicyLayer] = []
+    for url in dict.fromkeys(urls):
+        copy = cached(url, paths.state / "sources")
+        if copy.policy_path is None:
+            continue  # never pulled yet: nothing to lay over
+        when = f"pulled {copy.fetched_at:%Y-%m-%d %H:%M} UTC" if copy.fetched_at else "pulled"
+        candidate = Candidate(url_key(url), url, copy.policy_path, copy.signature_path)
+        judged = gate.judge(candidate)
+        if judged.rejection:
+            rejected.append(judged.rejection)
+        if judged.path is None:
+            continue
+        state = judged.source.removeprefix(url).strip(" ()") or "unsigned"
+        layer = load(judged.path, Level.admin, f"{url} ({when}, {state})")
+        if layer.sources:
+            layer = dataclasses.replace(layer, sources=None)  # sources do not chain
+        pulled.append(layer)
+    return pulled
 
 
 def load_file(
@@ -215,6 +326,8 @@ def load_file(
         locked=tuple(data.get("locked") or ()),
         notify=dict(data.get("notify") or {}),
         log_level=data.get("log_level"),
+        sources=data.get("sources"),
+        report=data.get("report"),
     )
 
 
@@ -281,6 +394,18 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
             field=".".join(["notify", *(str(p) for p in first["loc"])]),
         ) from None
 
+    admin_only: dict[str, Any] = {}
+    for layer in layers:
+        for key in ("sources", "report"):
+            value = getattr(layer, key)
+            if value is None:
+                continue
+            if layer.level is not Level.admin:
+                warnings.append(
+                    f"{layer.source}: {key} is only honoured in admin policy files; ignored here."
+                )
+                continue
+            admin_only[key] = {**admin_only.get(key, {}), **value}
     logged = [layer for layer in layers if layer.log_level is not None]
     named = [layer for layer in layers if layer.name is not None]
     revised = [layer for layer in layers if layer.revision is not None]
@@ -296,6 +421,8 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         warnings=warnings,
         log_level=logged[-1].log_level if logged and logged[-1].log_level else "info",
         log_level_origin=logged[-1].source if logged else None,
+        pull=SourcesSettings.model_validate(admin_only.get("sources", {})),
+        report=ReportSettings.model_validate(admin_only.get("report", {})),
     )
 
 
@@ -358,6 +485,14 @@ def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
             Field(
                 default_factory=list, description="Admin files only: checks users may not change."
             ),
+        ),
+        sources=(
+            SourcesSettings | None,
+            Field(default=None, description="Admin files only: policies to pull and lay over."),
+        ),
+        report=(
+            ReportSettings | None,
+            Field(default=None, description="Admin files only: what fleet tools can read."),
         ),
     )
 

@@ -112,7 +112,16 @@ def summary(policy: Policy, results: Sequence[CheckResult]) -> str:
 
 
 def catalogue(checks: Sequence[type[Check[Any]]], policy: Policy) -> list[dict[str, Any]]:
-    """What each check is, reads, keeps and is set to: what `hygiene checks` shows."""
+    """What each check is, reads, keeps, reports and is set to: what `hygiene checks` shows."""
+    from agent.fleet import reported_fields  # noqa: PLC0415 - only for this listing
+
+    fields = reported_fields(policy.report.details)
+    asked = {
+        "osquery SQLite": policy.report.osquery,
+        "JSON lines": policy.report.jsonl,
+        "Prometheus": policy.report.prometheus_dir is not None,
+    }
+    reports = {output: names for output, names in fields.items() if asked.get(output)}
     entries = []
     for check in checks:
         params = policy.settings[check.id]
@@ -128,6 +137,8 @@ def catalogue(checks: Sequence[type[Check[Any]]], policy: Policy) -> list[dict[s
                 "explanation": check.explanation(),
                 "reads": list(check.reads),
                 "keeps": check.keeps,
+                # Files on this computer that fleet tools read; the agent sends nothing.
+                "reports": reports if params.enabled else {},
                 "settings": params.model_dump(mode="json"),
             }
         )
@@ -151,6 +162,7 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
                 )
             )
         texts = [("reads", read) for read in entry["reads"]]
+        texts.append(("reports", _reports_text(entry["reports"])))
         settings = (f"{k}={json.dumps(v)}" for k, v in entry["settings"].items() if k != "advice")
         texts.append(("settings", ", ".join(settings)))
         for label, text in texts:
@@ -177,6 +189,13 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
     return "\n".join(out)
 
 
+def _reports_text(reports: dict[str, list[str]]) -> str:
+    if not reports:
+        return "nothing (no fleet report is written for it)"
+    said = "; ".join(f"{output}: {', '.join(fields)}" for output, fields in reports.items())
+    return f"to files fleet tools read on this computer (nothing is sent): {said}"
+
+
 def policy_json(policy: Policy) -> dict[str, Any]:
     return {
         "name": policy.name,
@@ -196,6 +215,15 @@ def policy_json(policy: Policy) -> dict[str, Any]:
             for check_id, params in policy.settings.items()
         },
         "warnings": policy.warnings,
+        "admin": {
+            "trust": policy.trust,
+            "pulled_sources": {
+                "urls": list(policy.pull.urls),
+                "every": format_duration(policy.pull.every),
+            },
+            "report": policy.report.model_dump(mode="json"),
+            "rejected": policy.rejected,
+        },
     }
 
 
@@ -207,7 +235,17 @@ def policy_text(policy: Policy) -> str:
         f"revision: {policy.revision}",
         "sources:  # lowest first; later ones win",
         *(f"  - {source}" for source in policy.sources),
+        "admin policies: "
+        + (
+            "signed policies only (trusted keys are installed)"
+            if policy.trust == "signed"
+            else "taken unsigned (no trusted keys installed)"
+        ),
     ]
+    if policy.pull.urls:
+        out.append(f"pulled every {format_duration(policy.pull.every)} from:")
+        out.extend(f"  - {url}" for url in policy.pull.urls)
+    out.extend(f"rejected: {line}" for line in policy.rejected)
     if policy.locked:
         out.append("locked:")
         out.extend(f"  - {check}  # by {source}" for check, source in policy.locked.items())

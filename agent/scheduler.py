@@ -34,6 +34,7 @@ from agent.durations import format_duration
 from agent.engine import run_checks
 from agent.errors import AgentError
 from agent.fingerprint import Fingerprinter
+from agent.fleet import Outputs
 from agent.instance import InstanceLock
 from agent.models import CheckResult, Status
 from agent.notify import (
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 
+SOURCE_LOOK_SECONDS = 60.0
 POLICY_POLL_SECONDS = 5.0
 # Wall-clock time moving this much more or less than the monotonic clock is a suspend and
 # resume, or the time being set.
@@ -110,19 +112,61 @@ class _Wakeup:
                 pass
 
 
+def report_to_fleet(
+    outputs: Outputs, policy: Policy, results: Sequence[CheckResult], now: dt.datetime
+) -> list[str]:
+    """The fleet outputs the policy's `report:` asks for; what failed, one sentence each."""
+    settings = policy.report
+    return outputs.write(
+        results,
+        now,
+        details=settings.details,
+        osquery=settings.osquery,
+        jsonl=settings.jsonl,
+        prometheus_dir=Path(settings.prometheus_dir) if settings.prometheus_dir else None,
+    )
+
+
+def pull_due(urls: Sequence[str], cache: Path, now: dt.datetime, every: dt.timedelta) -> bool:
+    """Pull each source that is due (agent.sources keeps the backoff); True when one changed."""
+    from agent.sources import due, pull, shown_url  # noqa: PLC0415 - only when an admin names sources
+
+    changed = False
+    for url in urls:
+        if not due(url, cache, now, every):
+            continue
+        pulled = pull(url, cache, now, every=every)
+        if pulled.error:
+            log.warning("%s", pulled.error)
+        elif pulled.changed:
+            log.info("policy source %s changed", shown_url(pulled.url))
+        changed = changed or pulled.changed
+    return changed
+
+
 def policy_signature(paths: Paths) -> tuple[object, ...]:
     """What changes when a policy file is written, added, removed or replaced."""
     seen: list[object] = []
     for path in (builtin_policy_path(),):
         seen.append(_stat_of(path))
-    for folder in (paths.user_policies, paths.admin_policies):
+    keys = paths.admin_policies.parent / "keys"
+    pulled = paths.state / "sources"
+    for folder, suffixes in (
+        (paths.user_policies, (".yaml", ".yml")),
+        # A signature or a trusted key changes what is accepted as much as a policy does.
+        (paths.admin_policies, (".yaml", ".yml", ".sig")),
+        (keys, (".pub",)),
+    ):
         seen.append(_stat_of(folder))
         try:
-            names = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+            names = sorted(p for p in folder.iterdir() if p.suffix in suffixes)
         except OSError as err:
             seen.append(err.errno)
             continue
         seen.extend(_stat_of(p) for p in names)
+    with contextlib.suppress(OSError):
+        for source in sorted(pulled.iterdir()):
+            seen.extend(_stat_of(source / name) for name in ("policy.yaml", "policy.yaml.sig"))
     return tuple(seen)
 
 
@@ -177,6 +221,9 @@ class Agent:
         self._clock_watch = ClockWatch()
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
         self._openers: list[subprocess.Popen[bytes]] = []
+        self._puller: threading.Thread | None = None
+        self._fleet = Outputs(paths.state)
+        self._next_pull = 0.0  # monotonic; sources are looked at once a minute at most
         self._apply_log_level()
         self._schedule_all(run_now=[c.id for c in self.checks])
 
@@ -199,6 +246,7 @@ class Agent:
                 self._sleep(wakeup)
         finally:
             self._restore_signal_handlers(wakeup)
+            self._fleet.close()
             for backend in self.backends:
                 if isinstance(backend, BusSession):
                     backend.close()
@@ -207,6 +255,7 @@ class Agent:
 
     def tick(self) -> None:
         """One turn: reload if asked or changed, run what is due, read the server's answers."""
+        self._pull_sources()
         if self.reload_requested or time.monotonic() >= self._next_poll:
             self.reload(force=self.reload_requested)
         moved = self._clock_watch.jump()
@@ -234,6 +283,27 @@ class Agent:
         with contextlib.suppress(InterruptedError):
             select.select(readable, [], [], timeout)
         wakeup.drain()
+
+    # --- policy sources -----------------------------------------------------------------
+
+    def _pull_sources(self) -> None:
+        """Ask the admin's policy sources for changes, in a thread of its own: a slow server
+        must not hold up the checks or the notification server's answers."""
+        urls = list(self.policy.pull.urls)
+        if not urls or time.monotonic() < self._next_pull:
+            return
+        if self._puller is not None and self._puller.is_alive():
+            return
+        self._next_pull = time.monotonic() + SOURCE_LOOK_SECONDS
+        self._puller = threading.Thread(
+            target=self._pull, args=(urls, self.policy.pull.every), name="pull", daemon=True
+        )
+        self._puller.start()
+
+    def _pull(self, urls: Sequence[str], every: dt.timedelta) -> None:
+        changed = pull_due(urls, self.paths.state / "sources", self.clock(), every)
+        if changed:
+            self.reload_requested = True  # read by the loop's next turn
 
     # --- checks -------------------------------------------------------------------------
 
@@ -272,6 +342,8 @@ class Agent:
         for result in fresh:
             self._recorded[result.check] = (_outcome(result), time.monotonic())
         self._log_results(results)
+        if fresh:
+            self._report(results, now)
         for change in changes:
             finding = change.finding
             log.info(
@@ -306,6 +378,10 @@ class Agent:
                 # Retried, but not every turn: a missing server would be tried every second.
                 self._quiet_until = time.monotonic() + 300
                 log.info("notices are tried again within 5m")
+
+    def _report(self, results: Sequence[CheckResult], now: dt.datetime) -> None:
+        for problem in report_to_fleet(self._fleet, self.policy, results, now):
+            log.error("%s", problem)
 
     def _worth_recording(self, result: CheckResult) -> bool:
         # A cheap check runs every few seconds; writing the same outcome each time would

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Machine, Outcome
+from tests.conftest import Machine, Outcome, require_tool
 from tests.desktop import Desktop, Received, wait_for
 from tests.test_privacy import PASSPHRASE, kept_on_disk, secret_fragments
 
@@ -249,3 +249,59 @@ def test_canary_secrets_stay_out_of_the_log_the_details_and_the_store(
     for key in keys:
         for fragment in secret_fragments(key):
             assert fragment not in everything, f"a piece of {key.name} leaked"
+
+
+def test_fleet_reports_from_the_running_agent(
+    machine: Machine,
+    start_agent: Callable[..., RunningAgent],
+    make_key: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """The agent itself writes the osquery database, the JSON lines and the Prometheus file;
+    osquery's query runs with the real sqlite3 while the agent keeps writing (WAL). With
+    details off, no subject (here a file name) leaves; an admin's details:true adds it."""
+    sqlite3_tool = require_tool("sqlite3")
+    make_key(machine.ssh / "id_canary_subject")
+    textfiles = tmp_path / "node-exporter"
+    (machine.admin_policies / "report.yaml").write_text(
+        f"schema: 1\nreport: {{prometheus_dir: '{textfiles}'}}\n"
+    )
+    agent = start_agent()
+    report = machine.state / "hygiene-agent" / "report"
+    database = report / "hygiene.db"
+    query = "SELECT check_id, status, severity, findings FROM hygiene WHERE check_id='ssh_keys';"
+
+    def row() -> str | None:
+        done = subprocess.run(
+            [sqlite3_tool, "-readonly", str(database), query],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip() or None if done.returncode == 0 else None
+
+    assert wait_for("the agent's osquery report", row, 10) == "ssh_keys|fail|high|1"
+    for _ in range(5):  # read while the agent keeps writing every second
+        assert row() == "ssh_keys|fail|high|1"
+        time.sleep(0.5)
+    prom = (textfiles / "hygiene.prom").read_text()
+    assert 'hygiene_check_failing{check="ssh_keys"} 1' in prom
+    events = [json.loads(line) for line in (report / "events.jsonl").read_text().splitlines()]
+    assert {"check": "ssh_keys", "status": "fail", "findings": 1}.items() <= events[0].items()
+    outputs = [database, report / "events.jsonl", textfiles / "hygiene.prom"]
+    for path in [*outputs, *report.glob("hygiene.db-*")]:
+        assert b"canary_subject" not in path.read_bytes(), path
+    assert agent.stop()[0] == 0
+
+    (machine.admin_policies / "report.yaml").write_text(
+        f"schema: 1\nreport: {{prometheus_dir: '{textfiles}', details: true}}\n"
+    )
+    make_key(machine.ssh / "id_canary_subject2")  # a second finding: a change, an event
+    agent = start_agent()
+    wait_for(
+        "the subject in the JSON lines",
+        lambda: "canary_subject2" in (report / "events.jsonl").read_text() or None,
+        10,
+    )
+    assert "canary_subject2" not in (textfiles / "hygiene.prom").read_text()
+    assert agent.stop()[0] == 0

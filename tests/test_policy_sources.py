@@ -1,0 +1,251 @@
+"""Policies an admin serves over HTTPS, as a device pulls and judges them.
+
+A real HTTPS server on 127.0.0.1 (http.server with a certificate made by the real openssl,
+trusted by the agent through SSL_CERT_FILE, the way a company CA is), serving a policy and
+its detached signature with ETags; `hygiene run --once` pulls as the agent does, and
+`hygiene policy show` and `hygiene status` say what is in force and what was refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Machine, Outcome, require_tool
+
+
+@dataclass
+class Site:
+    """What the server serves, and what it was asked."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    asked: list[tuple[str, str | None, int]] = field(default_factory=list)  # path, etag, status
+
+
+def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = site.files.get(self.path)
+            seen = self.headers.get("If-None-Match")
+            if body is None:
+                status, body = 404, b""
+            else:
+                etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+                status = 304 if seen == etag else 200
+            site.asked.append((self.path, seen, status))
+            self.send_response(status)
+            if status != 404:
+                self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0" if status == 304 else str(len(body)))
+            self.end_headers()
+            if status == 200:
+                self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@dataclass
+class Server:
+    site: Site
+    url: str
+    ca: Path
+    stop: Callable[[], None]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    openssl = require_tool("openssl")
+    ca_key, ca = tmp_path / "ca.key", tmp_path / "ca.pem"
+    key, csr, cert = tmp_path / "srv.key", tmp_path / "srv.csr", tmp_path / "srv.pem"
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test Company CA",
+    )
+    run(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    ext = tmp_path / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
+    site = Site()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    stopped = [False]
+
+    def stop() -> None:
+        if not stopped[0]:
+            stopped[0] = True
+            httpd.shutdown()
+            httpd.server_close()
+
+    try:
+        yield Server(site, f"https://127.0.0.1:{httpd.server_address[1]}/fleet.yaml", ca, stop)
+    finally:
+        stop()
+
+
+@pytest.fixture
+def signer(
+    machine: Machine, hygiene: Callable[..., Outcome], tmp_path: Path
+) -> Callable[..., bytes]:
+    """Signs a policy's text with the admin's key (installed on the device) or another."""
+    keys = {}
+    for name in ("admin", "stranger"):
+        private = tmp_path / f"{name}-key"
+        assert hygiene("policy", "keygen", "--out", str(private)).code == 0
+        keys[name] = private
+    (machine.admin / "keys").mkdir(parents=True)
+    shutil.copy(keys["admin"].with_name("admin-key.pub"), machine.admin / "keys" / "admin.pub")
+
+    def sign(text: str, key: str = "admin") -> bytes:
+        policy = tmp_path / "to-sign.yaml"
+        policy.write_text(text)
+        assert hygiene("policy", "sign", str(policy), "--key", str(keys[key])).code == 0
+        return policy.with_name("to-sign.yaml.sig").read_bytes()
+
+    return sign
+
+
+def fleet_policy(revision: int, bits: int) -> str:
+    return (
+        f"schema: 1\nname: fleet\nrevision: {revision}\n"
+        f"checks:\n  ssh_keys: {{min_rsa_bits: {bits}}}\n"
+    )
+
+
+def publish(server: Server, text: str, signature: bytes | None) -> None:
+    server.site.files["/fleet.yaml"] = text.encode()
+    if signature is None:
+        server.site.files.pop("/fleet.yaml.sig", None)
+    else:
+        server.site.files["/fleet.yaml.sig"] = signature
+
+
+def pull(machine: Machine, server: Server, hygiene_process: Callable[..., Outcome]) -> Outcome:
+    """One agent cycle, which pulls first; the company CA is trusted as SSL_CERT_FILE."""
+    time.sleep(1.1)  # the sources are due every second
+    env = {**machine.env(), "SSL_CERT_FILE": str(server.ca)}
+    outcome = hygiene_process("run", "--once", env=env)
+    assert outcome.code == 0, outcome.err
+    return outcome
+
+
+def in_force(hygiene: Callable[..., Outcome]) -> tuple[int, str, list[str]]:
+    data = json.loads(hygiene("policy", "show", "--json").out)
+    entry = data["checks"]["ssh_keys"]
+    return (
+        entry["settings"]["min_rsa_bits"],
+        entry["from"].get("min_rsa_bits", ""),
+        data["admin"]["rejected"],
+    )
+
+
+def test_pulled_signed_policies_end_to_end(
+    machine: Machine,
+    server: Server,
+    signer: Callable[..., bytes],
+    hygiene: Callable[..., Outcome],
+    hygiene_process: Callable[..., Outcome],
+) -> None:
+    machine.keep_only("ssh_keys")
+    boot = machine.admin_policies / "00-boot.yaml"
+    boot.write_text(f"schema: 1\nsources: {{urls: ['{server.url}'], every: 1s}}\n")
+    boot.with_name("00-boot.yaml.sig").write_bytes(signer(boot.read_text()))
+
+    # A good signed policy is applied, and said to be signed and pulled.
+    text = fleet_policy(2, 3072)
+    publish(server, text, signer(text))
+    pull(machine, server, hygiene_process)
+    bits, origin, rejected = in_force(hygiene)
+    assert (bits, rejected) == (3072, [])
+    assert origin.startswith(f"{server.url} (pulled ") and "signed by key" in origin
+
+    # Unchanged: the device asks with the ETag and the server answers 304.
+    server.site.asked.clear()
+    pull(machine, server, hygiene_process)
+    assert ("/fleet.yaml", server.site.asked[0][1], 304) == server.site.asked[0]
+    assert server.site.asked[0][1] is not None
+
+    # Tampered, unsigned, signed by a stranger, an old revision: each refused, 3072 stays.
+    cases = {
+        "tampered": (fleet_policy(3, 1024), signer(fleet_policy(3, 4096))),
+        "unsigned": (fleet_policy(3, 1024), None),
+        "stranger": (fleet_policy(3, 1024), signer(fleet_policy(3, 1024), "stranger")),
+        "downgrade": (fleet_policy(1, 1024), signer(fleet_policy(1, 1024))),
+    }
+    said = {
+        "tampered": "the signature does not match the file",
+        # A signed source never loses its signature: the pull keeps the pair it had (here
+        # the tampered one just refused), which the device refuses again.
+        "unsigned": "the signature does not match the file",
+        "stranger": "which is not among the trusted keys",
+        "downgrade": "its revision 1 is lower than revision 2 in force",
+    }
+    for case, (body, signature) in cases.items():
+        publish(server, body, signature)
+        outcome = pull(machine, server, hygiene_process)
+        bits, _, rejected = in_force(hygiene)
+        assert bits == 3072, case
+        told = " ".join([*rejected, outcome.err])
+        assert said[case] in told, (case, told)
+        status = " ".join(hygiene("status").out.split())
+        if rejected:
+            assert "POLICY" in status and "its last good copy stays in force" in status
+
+    # The server goes away: the cached copy keeps working, with a sentence in the log.
+    text = fleet_policy(4, 4096)
+    publish(server, text, signer(text))
+    pull(machine, server, hygiene_process)
+    assert in_force(hygiene)[0] == 4096
+    server.stop()
+    outcome = pull(machine, server, hygiene_process)
+    assert "Traceback" not in outcome.err
+    assert in_force(hygiene)[:2][0] == 4096

@@ -1,0 +1,179 @@
+"""Admin policies once an admin installs a signing key: what is applied, what is refused,
+and what stays in force, as a person and an admin see it through the CLI.
+
+Keys and signatures are made by `hygiene policy keygen` and `hygiene policy sign` (the
+signing module is tested against openssl in tests/test_signing.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Machine, Outcome
+
+
+@pytest.fixture
+def admin_key(machine: Machine, hygiene: Callable[..., Outcome], tmp_path: Path) -> Path:
+    """The admin's private key; its public half installed in the admin folder's keys/."""
+    private = tmp_path / "admin-key"
+    assert hygiene("policy", "keygen", "--out", str(private)).code == 0
+    keys = machine.admin / "keys"
+    keys.mkdir(parents=True)
+    shutil.copy(private.with_name("admin-key.pub"), keys / "admin.pub")
+    return private
+
+
+def admin_policy(machine: Machine, revision: int, bits: int, name: str = "10-acme.yaml") -> Path:
+    path = machine.admin_policies / name
+    path.write_text(
+        f"schema: 1\nname: acme\nrevision: {revision}\n"
+        f"checks:\n  ssh_keys: {{min_rsa_bits: {bits}}}\n"
+    )
+    return path
+
+
+def shown(hygiene: Callable[..., Outcome]) -> dict[str, Any]:
+    outcome = hygiene("policy", "show", "--json")
+    assert outcome.code == 0, outcome.err
+    data = json.loads(outcome.out)
+    assert isinstance(data, dict)
+    return data
+
+
+def bits_and_origin(hygiene: Callable[..., Outcome]) -> tuple[int, str]:
+    entry = shown(hygiene)["checks"]["ssh_keys"]
+    return entry["settings"]["min_rsa_bits"], entry["from"].get("min_rsa_bits", "")
+
+
+def test_without_keys_admin_policies_apply_unsigned(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    path = admin_policy(machine, 1, 3072)
+    assert bits_and_origin(hygiene) == (3072, str(path))
+    assert shown(hygiene)["admin"]["trust"] == "unsigned"
+    assert "admin policies: taken unsigned (no trusted keys installed)" in (
+        hygiene("policy", "show").out
+    )
+
+
+def test_a_signed_policy_applies_and_says_by_which_key(
+    machine: Machine, hygiene: Callable[..., Outcome], admin_key: Path
+) -> None:
+    path = admin_policy(machine, 1, 3072)
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    bits, origin = bits_and_origin(hygiene)
+    assert bits == 3072
+    assert origin.startswith(f"{path} (signed by key ") and origin.endswith("(admin.pub))")
+    assert shown(hygiene)["admin"]["trust"] == "signed"
+
+
+def test_unsigned_tampered_and_unknown_key_are_rejected_and_the_last_good_stays(
+    machine: Machine, hygiene: Callable[..., Outcome], admin_key: Path, tmp_path: Path
+) -> None:
+    path = admin_policy(machine, 1, 3072)
+    # Unsigned while a key is installed: refused, nothing of it applies.
+    check = hygiene("check", "--only", "ssh_keys")
+    assert f"{path} was rejected: no signature (no 10-acme.yaml.sig); no earlier copy was " in (
+        check.err
+    )
+    assert bits_and_origin(hygiene)[0] == 2048  # the built-in default
+    status = " ".join(hygiene("status").out.split())  # long paths wrap
+    assert f"POLICY {path} was rejected: no signature (no 10-acme.yaml.sig)" in status
+
+    # Signed: applied, and kept as the last good copy.
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    assert bits_and_origin(hygiene)[0] == 3072
+    assert "POLICY" not in hygiene("status").out
+
+    # Tampered after signing: refused; the last good copy stays in force.
+    path.write_text(path.read_text().replace("3072", "1024"))
+    data = shown(hygiene)
+    assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 3072
+    assert data["admin"]["rejected"] == [
+        f"{path} was rejected: the signature does not match the file (tampered, or signed by "
+        "another key); its last good copy stays in force."
+    ]
+    assert (
+        "(the last good copy, revision 1, signed)"
+        in (data["checks"]["ssh_keys"]["from"]["min_rsa_bits"])
+    )
+
+    # Signed by a key the device does not trust: refused the same way.
+    other = tmp_path / "other-key"
+    assert hygiene("policy", "keygen", "--out", str(other)).code == 0
+    assert hygiene("policy", "sign", str(path), "--key", str(other)).code == 0
+    rejected = shown(hygiene)["admin"]["rejected"]
+    assert "which is not among the trusted keys in" in rejected[0]
+    assert bits_and_origin(hygiene)[0] == 3072
+
+
+def test_a_lower_revision_is_a_downgrade_and_refused(
+    machine: Machine, hygiene: Callable[..., Outcome], admin_key: Path
+) -> None:
+    path = admin_policy(machine, 5, 4096)
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    assert bits_and_origin(hygiene)[0] == 4096
+    # An old policy, properly signed, sent again (a replay): refused.
+    admin_policy(machine, 3, 2048)
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    data = shown(hygiene)
+    assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 4096
+    assert data["admin"]["rejected"] == [
+        f"{path} was rejected: its revision 3 is lower than revision 5 in force (an old policy "
+        "sent again); its last good copy stays in force."
+    ]
+    # A newer one is taken.
+    admin_policy(machine, 6, 3072)
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    assert bits_and_origin(hygiene)[0] == 3072
+    assert shown(hygiene)["admin"]["rejected"] == []
+
+
+def test_sources_and_report_are_admin_only(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    (machine.user_policies / "me.yaml").write_text(
+        "schema: 1\nsources: {urls: ['https://example.org/p.yaml']}\nreport: {details: true}\n"
+    )
+    data = shown(hygiene)
+    assert data["admin"]["pulled_sources"]["urls"] == []
+    assert data["admin"]["report"]["details"] is False
+    assert any("sources is only honoured in admin policy files" in w for w in data["warnings"])
+    bad = machine.admin_policies / "20.yaml"
+    bad.write_text("schema: 1\nsources: {urls: ['http://example.org/p.yaml']}\n")
+    outcome = hygiene("policy", "show")
+    assert outcome.code == 2
+    assert "a source is an https:// or file:// address, got 'http://example.org/p.yaml'" in (
+        outcome.err
+    )
+
+
+def test_an_admin_folder_hidden_by_hygiene_admin_dir_is_said(
+    machine: Machine, tmp_path: Path
+) -> None:
+    """HYGIENE_ADMIN_DIR is for tests; on a device with real admin policies, pointing it
+    elsewhere takes them out of force, and that is said (log, status, policy show)."""
+    import dataclasses
+
+    from agent.checks import ALL_CHECKS
+    from agent.paths import Paths
+    from agent.policy import load_policy
+
+    system = tmp_path / "etc-hygiene-agent"
+    (system / "policies.d").mkdir(parents=True)
+    (system / "policies.d" / "10-acme.yaml").write_text("schema: 1\nlocked: [vpn]\n")
+    paths = dataclasses.replace(Paths.from_environment(), admin_replaced=system)
+    policy = load_policy(paths, ALL_CHECKS)
+    assert policy.locked == {}
+    assert policy.rejected == [
+        f"HYGIENE_ADMIN_DIR replaces the admin folder {system}: its policies and locks are "
+        "not in force"
+    ]
+    (system / "policies.d" / "10-acme.yaml").unlink()
+    assert load_policy(paths, ALL_CHECKS).rejected == []
