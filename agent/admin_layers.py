@@ -1,19 +1,23 @@
 """Which admin policies are in force: the admin folder's files and the sources they pull,
 each checked against the admin's signing keys when there are any.
 
-Signatures are required as soon as the admin folder holds a trusted key (`keys/*.pub`,
-Ed25519, see agent.signing): installing the key is how an admin says "only signed policies
-from now on", and it needs no setting that could itself be forged. Then every policy file
-in policies.d and every pulled source must come with a detached signature (FILE.sig) by
-one of those keys, and a signed policy's `revision` may never go below the one in force
-for the same source (a replayed old policy is a downgrade). A policy that fails any of it
-is rejected: one sentence for the log and `hygiene status`, and the last good copy of that
-source stays in force. Without keys, policies are taken as they are, as before, and
-`hygiene policy show` says they are unsigned.
+Signatures are required once the admin folder's `keys/` holds any `*.pub` file (usable or
+not: a broken key deployment must not switch signing off) or once a signed policy has been
+in force on this device: installing a key is how an admin says "only signed policies from
+now on", with no setting that could itself be forged. Then every file in policies.d and
+every pulled source needs a detached signature (FILE.sig) by a trusted key (agent.signing),
+and a `name`. The name ties a policy to where it is served: a source that carried policy
+"acme-fleet" may not start carrying "lab-machines", and the revision in force is kept per
+name, so an old policy sent again, under any file name or URL, is a downgrade. A policy
+that fails any of it, or that does not read as a valid policy, is rejected: one sentence
+for the log, `hygiene status` and `hygiene policy show`, and the last good copy of that
+source stays in force. Without keys, admin folder files are taken as they are (an error in
+one is an error, as for any policy file); a pulled source is still never allowed to stop
+the agent: a broken copy is rejected and the last good one stays.
 
-What is kept, in the state folder (0700): policy/accepted/<source>.yaml and .sig, the last
-good copy of each source; policy/revisions.json, the revision in force per source;
-policy/rejected.json, the current rejections for `hygiene status`.
+What is kept, in the state folder (0700): policy/accepted/<source>.yaml (and .sig), the last
+good copy of each source; policy/state.json, per policy name the revision in force and per
+source the name it carries; policy/rejected.json, the current rejections.
 """
 
 from __future__ import annotations
@@ -45,7 +49,20 @@ class Candidate:
     key: str  # stable name of the source: "file:10-acme.yaml", "url:<hash>"
     label: str  # how the person and the admin know it: the path or the URL
     path: Path  # where its bytes are now
-    signature: Path | None  # its detached signature, when there is one
+    signature: Path | None  # where its detached signature would be
+    pulled: bool = False
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What to remember once a judged policy has also been read as a valid policy."""
+
+    key: str
+    name: str | None
+    revision: int
+    signer: str | None
+    data: bytes
+    signature: bytes | None
 
 
 @dataclass(frozen=True)
@@ -53,93 +70,135 @@ class Judged:
     path: Path | None  # what to load (the candidate, or its last good copy); None: nothing
     source: str  # the label with its state, for `policy show`: "... (signed by key ab12...)"
     rejection: str | None  # one sentence, when the candidate itself was refused
+    accepted: Accepted | None = None  # remembered by Gate.accept once it has loaded
 
 
 @dataclass
 class Gate:
     """The admin's keys and what is kept about accepted policies."""
 
-    anchors: Anchors | None  # None: no keys folder, so nothing to load (nor cryptography)
+    anchors: Anchors | None
+    keys_declared: bool  # keys/ holds a *.pub file, usable or not
     folder: Path  # <state>/policy
-    revisions: dict[str, int]
+    state: dict[str, Any]
     problems: list[str] = field(default_factory=list)  # what could not be kept, for the log
 
     @classmethod
     def open(cls, paths: Paths) -> Gate:
         keys = paths.admin_policies.parent / "keys"
+        try:
+            declared = any(entry.name.endswith(".pub") for entry in os.scandir(keys))
+        except OSError:
+            declared = False
+        folder = paths.state / "policy"
+        state = _read_json(folder / "state.json", {})
+        state = state if isinstance(state, dict) else {}
+        state.setdefault("names", {})
+        state.setdefault("sources", {})
         anchors = None
-        if keys.exists():
-            # cryptography only when an admin installed keys: it weighs on the agent's memory.
+        if declared or state["names"]:
+            # cryptography only when signatures are required: it weighs on the agent's memory.
             from agent.signing import load_anchors  # noqa: PLC0415
 
             anchors = load_anchors(keys)
-        folder = paths.state / "policy"
-        return cls(anchors, folder, _read_json(folder / "revisions.json"))
+        return cls(anchors, declared, folder, state)
 
     @property
     def required(self) -> bool:
-        return self.anchors is not None and bool(self.anchors.keys)
+        return self.keys_declared or bool(self.state["names"])
 
     @property
     def warnings(self) -> list[str]:
         return [*(self.anchors.warnings if self.anchors else ()), *self.problems]
 
     def judge(self, candidate: Candidate) -> Judged:
-        if self.anchors is None or not self.anchors.keys:
-            return Judged(candidate.path, f"{candidate.label} (unsigned)", None)
+        if not self.required:
+            accepted = None
+            if candidate.pulled:  # kept, so that a broken next copy cannot stop the agent
+                with contextlib.suppress(OSError):
+                    data = read_small_file(candidate.path, MAX_BYTES)
+                    accepted = Accepted(candidate.key, None, 0, None, data, None)
+            return Judged(candidate.path, f"{candidate.label} (unsigned)", None, accepted)
         try:
             data = read_small_file(candidate.path, MAX_BYTES)
         except OSError as err:
-            return self._fallback(candidate, f"it cannot be read ({(err.strerror or '').lower()})")
+            return self.refuse(candidate, f"it cannot be read ({(err.strerror or '').lower()})")
         signature = None
         if candidate.signature is not None:
             with contextlib.suppress(OSError):
                 signature = read_small_file(candidate.signature, 4096)
-        from agent.signing import verify  # noqa: PLC0415
+        if signature is None and candidate.signature is not None:
+            return self.refuse(candidate, f"no signature (no {candidate.signature.name})")
+        from agent.signing import Anchors, verify  # noqa: PLC0415
 
-        verdict = verify(data, signature, self.anchors)
+        verdict = verify(data, signature, self.anchors or Anchors(Path()))
         if not verdict.ok:
-            expected = candidate.signature
-            missing = signature is None and expected is not None
-            why = f"no signature (no {expected.name})" if missing and expected else verdict.reason
-            return self._fallback(candidate, why)
-        revision = _revision(data)
-        in_force = self.revisions.get(candidate.key)
-        if in_force is not None and revision < in_force:
-            return self._fallback(
-                candidate,
-                f"its revision {revision} is lower than revision {in_force} in force (an old "
-                "policy sent again)",
-            )
+            return self.refuse(candidate, verdict.reason)
         try:
-            self._keep(candidate.key, data, signature, revision)
-        except OSError as err:
-            self.problems.append(
-                f"the accepted copy of {candidate.label} could not be kept in {self.folder} "
-                f"({(err.strerror or str(err)).lower()}); a downgrade of it cannot be told"
+            parsed = yaml.safe_load(data)
+        except yaml.YAMLError:
+            return self.refuse(candidate, "it is not valid YAML")
+        parsed = parsed if isinstance(parsed, dict) else {}
+        name, revision = parsed.get("name"), parsed.get("revision", 0)
+        if not isinstance(name, str) or not name:
+            return self.refuse(
+                candidate, "a signed policy needs a name, so that its revisions can be followed"
             )
-        return Judged(candidate.path, f"{candidate.label} ({verdict.reason})", None)
+        if not isinstance(revision, int) or isinstance(revision, bool):
+            revision = 0
+        carried = self.state["sources"].get(candidate.key, {}).get("name")
+        if carried is not None and carried != name:
+            return self.refuse(
+                candidate,
+                f"it carries policy {name!r}, but this source carried {carried!r} (a signed "
+                "policy served in another one's place)",
+            )
+        in_force = self.state["names"].get(name)
+        if isinstance(in_force, int) and revision < in_force:
+            return self.refuse(
+                candidate,
+                f"its revision {revision} of {name!r} is lower than revision {in_force} in force "
+                "(an old policy sent again)",
+            )
+        accepted = Accepted(candidate.key, name, revision, verdict.key_id, data, signature)
+        return Judged(candidate.path, f"{candidate.label} ({verdict.reason})", None, accepted)
 
-    def _fallback(self, candidate: Candidate, why: str) -> Judged:
+    def refuse(self, candidate: Candidate, why: str) -> Judged:
+        """The candidate is not taken; its last good copy, when there is one, is."""
         kept = self.folder / "accepted" / f"{_safe(candidate.key)}.yaml"
         rejection = f"{candidate.label} was rejected: {why}"
         if kept.exists():
-            revision = self.revisions.get(candidate.key)
+            known = self.state["sources"].get(candidate.key, {})
+            signer = f", signed by key {known['signer']}" if known.get("signer") else ""
+            revision = f", revision {known['revision']}" if "revision" in known else ""
             return Judged(
                 kept,
-                f"{candidate.label} (the last good copy, revision {revision}, signed)",
+                f"{candidate.label} (the last good copy{revision}{signer})",
                 rejection + "; its last good copy stays in force.",
             )
         return Judged(None, candidate.label, rejection + "; no earlier copy was accepted.")
 
-    def _keep(self, key: str, data: bytes, signature: bytes | None, revision: int) -> None:
-        accepted = self.folder / "accepted"
-        _write(accepted / f"{_safe(key)}.yaml", data)
-        if signature is not None:
-            _write(accepted / f"{_safe(key)}.yaml.sig", signature)
-        if self.revisions.get(key) != revision:
-            self.revisions[key] = revision
-            _write(self.folder / "revisions.json", json.dumps(self.revisions).encode())
+    def accept(self, accepted: Accepted) -> None:
+        """Remember a policy that passed and loaded: its copy, name and revision."""
+        safe = _safe(accepted.key)
+        try:
+            _write(self.folder / "accepted" / f"{safe}.yaml", accepted.data)
+            if accepted.signature is not None:
+                _write(self.folder / "accepted" / f"{safe}.yaml.sig", accepted.signature)
+            if accepted.name is not None:
+                names = self.state["names"]
+                names[accepted.name] = max(accepted.revision, names.get(accepted.name, 0))
+                self.state["sources"][accepted.key] = {
+                    "name": accepted.name,
+                    "revision": accepted.revision,
+                    "signer": accepted.signer,
+                }
+                _write(self.folder / "state.json", json.dumps(self.state).encode())
+        except OSError as err:
+            self.problems.append(
+                f"what was accepted could not be kept in {self.folder} "
+                f"({(err.strerror or str(err)).lower()}); a downgrade cannot be told"
+            )
 
     def record(self, rejections: list[str]) -> None:
         """What `hygiene status` says about refused policies, until they are mended."""
@@ -155,8 +214,23 @@ class Gate:
 
 
 def rejections(paths: Paths) -> list[str]:
-    found = _read_json(paths.state / "policy" / "rejected.json")
-    return [str(r) for r in found] if isinstance(found, list) else []
+    """Refused policies and sources that could not be pulled, one sentence each."""
+    found = _read_json(paths.state / "policy" / "rejected.json", [])
+    pulled = _read_json(paths.state / "policy" / "pull-errors.json", {})
+    said = [str(r) for r in found] if isinstance(found, list) else []
+    if isinstance(pulled, dict):
+        said += [str(error) for error in pulled.values() if error]
+    return said
+
+
+def note_pull_errors(state: Path, errors: dict[str, str | None]) -> None:
+    """The last pull's outcome per source, for `hygiene status` (None: it went well)."""
+    path = state / "policy" / "pull-errors.json"
+    known = _read_json(path, {})
+    known = known if isinstance(known, dict) else {}
+    known.update(errors)
+    with contextlib.suppress(OSError):
+        _write(path, json.dumps({k: v for k, v in known.items() if v}).encode())
 
 
 def folder_candidates(files: list[Path]) -> list[Candidate]:
@@ -170,30 +244,19 @@ def url_key(url: str) -> str:
     return "url:" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def _revision(data: bytes) -> int:
-    """The file's `revision`, 0 when it has none or cannot be read: the full reading (and
-    its errors) comes after, in agent.policy."""
-    try:
-        parsed = yaml.safe_load(data)
-    except yaml.YAMLError:
-        return 0
-    value = parsed.get("revision") if isinstance(parsed, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _safe(key: str) -> str:
     return key.replace("/", "_").replace(":", "_")
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, empty: Any) -> Any:
     try:
         return json.loads(read_small_file(path, MAX_BYTES))
     except (OSError, ValueError):
-        return {} if path.name == "revisions.json" else []
+        return empty
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _folder(path.parent)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -203,3 +266,13 @@ def _write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             Path(temporary).unlink()
         raise
+
+
+def _folder(path: Path) -> None:
+    """The folder and any missing parent, each 0700 (mkdir's parents=True would not)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)

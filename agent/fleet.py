@@ -759,6 +759,7 @@ class Outputs:
         self.latest.update({r.check: r for r in results})
         current = list(self.latest.values())
         problems = []
+        problems += self._forget(osquery=osquery, details=details)
         if jsonl and self.previous is None:
             # After a restart, what the last cycle wrote: only real changes become events.
             self.previous = previous_from_sqlite(self.folder / SQLITE_FILE) or {}
@@ -781,6 +782,30 @@ class Outputs:
                 write_prometheus(prometheus_dir, current, at)
             except FleetError as err:
                 problems.append(str(err))
+        return problems
+
+    def _forget(self, *, osquery: bool, details: bool) -> list[str]:
+        """What an admin turned off does not linger: the osquery file goes when it is off,
+        and the JSON lines written while details were on go when they are turned off."""
+        marker = self.folder / ".details-written"
+        gone: list[Path] = []
+        if not osquery:
+            self.close()
+            gone += [self.folder / f"{SQLITE_FILE}{end}" for end in ("", "-wal", "-shm")]
+        if details:
+            if not marker.exists():
+                with suppress(OSError):
+                    self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    marker.touch(mode=0o600)
+        elif marker.exists():
+            gone += [marker, *self.folder.glob(f"{EVENTS_FILE}*")]
+            self.previous = None  # the next cycle starts the events again
+        problems = []
+        for path in gone:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as err:
+                problems.append(f"{path} could not be removed ({(err.strerror or '').lower()}).")
         return problems
 
     def close(self) -> None:

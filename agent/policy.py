@@ -151,6 +151,12 @@ def _source_url(value: str) -> str:
     return value
 
 
+def _absolute(value: str) -> str:
+    if not Path(value).is_absolute():
+        raise ValueError(f"a folder for node_exporter is an absolute path, got {value!r}")
+    return value
+
+
 class SourcesSettings(BaseModel):
     """Admin files only: policies pulled from elsewhere, laid over the admin folder's."""
 
@@ -180,7 +186,7 @@ class ReportSettings(BaseModel):
     jsonl: bool = Field(
         default=True, strict=True, description="Append changes to report/events.jsonl."
     )
-    prometheus_dir: str | None = Field(
+    prometheus_dir: Annotated[str, AfterValidator(_absolute)] | None = Field(
         default=None,
         description="node_exporter's textfile collector folder to write hygiene.prom into.",
     )
@@ -236,12 +242,9 @@ def load_policy(paths: Paths, checks: CheckClasses, extra: Sequence[Path] = ()) 
     gate = Gate.open(paths)
     rejected: list[str] = []
     admin: list[PolicyLayer] = []
-    for judged in (gate.judge(c) for c in folder_candidates(policy_files(paths.admin_policies))):
-        if judged.rejection:
-            rejected.append(judged.rejection)
-        if judged.path is not None:
-            source = judged.source if gate.required else str(judged.path)
-            admin.append(load(judged.path, Level.admin, source))
+    for candidate in folder_candidates(policy_files(paths.admin_policies)):
+        label = None if gate.required else str(candidate.path)
+        admin += _admitted(gate, candidate, load, rejected, label, tolerant=gate.required)
     admin += _pulled(paths, gate, admin, load, rejected)
     policy = combine([*layers, *admin], checks)
     hidden = paths.admin_replaced
@@ -261,6 +264,44 @@ def load_policy(paths: Paths, checks: CheckClasses, extra: Sequence[Path] = ()) 
     )
 
 
+def _admitted(
+    gate: Gate,
+    candidate: Candidate,
+    load: Callable[[Path, Level, str | None], PolicyLayer],
+    rejected: list[str],
+    label: str | None,
+    *,
+    tolerant: bool,
+) -> list[PolicyLayer]:
+    """The candidate's layer when it passes the gate and reads as a valid policy; else its
+    last good copy's (`tolerant`), or the error (a plain admin file, as any policy file)."""
+    judged = gate.judge(candidate)
+    if judged.rejection:
+        rejected.append(judged.rejection)
+    if judged.path is None:
+        return []
+    try:
+        layer = load(judged.path, Level.admin, label or judged.source)
+    except PolicyError as err:
+        if not tolerant:
+            raise
+        if judged.accepted is None:  # already the last good copy, and that one fails too
+            return []
+        where = f"line {err.line}: " if err.line else ""
+        what = f"{err.field}: " if err.field else ""
+        fallback = gate.refuse(candidate, f"it is not a valid policy ({where}{what}{err.problem})")
+        rejected.append(fallback.rejection or "")
+        if fallback.path is None:
+            return []
+        try:
+            return [load(fallback.path, Level.admin, fallback.source)]
+        except PolicyError:
+            return []
+    if judged.accepted is not None:
+        gate.accept(judged.accepted)
+    return [layer]
+
+
 def _pulled(
     paths: Paths,
     gate: Gate,
@@ -269,7 +310,8 @@ def _pulled(
     rejected: list[str],
 ) -> list[PolicyLayer]:
     """The cached copies of the sources the admin folder's files name; pulling them is the
-    background agent's (agent.sources), so that reading a policy never waits on a network."""
+    background agent's (agent.sources), so that reading a policy never waits on a network.
+    A pulled source never stops the agent: a broken copy is rejected, the last good stays."""
     urls = [u for layer in admin for u in (layer.sources or {}).get("urls", [])]
     if not urls:
         return []
@@ -281,18 +323,24 @@ def _pulled(
         if copy.policy_path is None:
             continue  # never pulled yet: nothing to lay over
         when = f"pulled {copy.fetched_at:%Y-%m-%d %H:%M} UTC" if copy.fetched_at else "pulled"
-        candidate = Candidate(url_key(url), url, copy.policy_path, copy.signature_path)
-        judged = gate.judge(candidate)
-        if judged.rejection:
-            rejected.append(judged.rejection)
-        if judged.path is None:
-            continue
-        state = judged.source.removeprefix(url).strip(" ()") or "unsigned"
-        layer = load(judged.path, Level.admin, f"{url} ({when}, {state})")
-        if layer.sources:
-            layer = dataclasses.replace(layer, sources=None)  # sources do not chain
-        pulled.append(layer)
+        candidate = Candidate(url_key(url), url, copy.policy_path, copy.signature_path, True)
+        judged_label = _pulled_label(url, when)
+        for found in _admitted(gate, candidate, load, rejected, None, tolerant=True):
+            # Sources do not chain: a pulled policy cannot name more sources.
+            pulled.append(
+                dataclasses.replace(found, source=judged_label(found.source), sources=None)
+            )
     return pulled
+
+
+def _pulled_label(url: str, when: str) -> Callable[[str], str]:
+    def label(source: str) -> str:
+        state = source[len(url) :].strip() if source.startswith(url) else source
+        if state.startswith("(") and state.endswith(")"):
+            state = state[1:-1]
+        return f"{url} ({when}, {state})"
+
+    return label
 
 
 def load_file(

@@ -245,6 +245,20 @@ def policy_text(policy: Policy) -> str:
     if policy.pull.urls:
         out.append(f"pulled every {format_duration(policy.pull.every)} from:")
         out.extend(f"  - {url}" for url in policy.pull.urls)
+    report = policy.report
+    outputs = [
+        name
+        for name, on in (
+            ("osquery SQLite", report.osquery),
+            ("JSON lines", report.jsonl),
+            (f"Prometheus in {report.prometheus_dir}", report.prometheus_dir is not None),
+        )
+        if on
+    ]
+    out.append(
+        f"fleet reports: {', '.join(outputs) or 'none'}; "
+        + ("with details (subjects and messages)" if report.details else "status only")
+    )
     out.extend(f"rejected: {line}" for line in policy.rejected)
     if policy.locked:
         out.append("locked:")

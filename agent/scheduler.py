@@ -28,6 +28,7 @@ from typing import Any
 
 import schedule
 
+from agent.admin_layers import note_pull_errors, url_key
 from agent.checks.base import Check, CheckContext
 from agent.cycle import send, tell
 from agent.durations import format_duration
@@ -132,6 +133,7 @@ def pull_due(urls: Sequence[str], cache: Path, now: dt.datetime, every: dt.timed
     from agent.sources import due, pull, shown_url  # noqa: PLC0415 - only when an admin names sources
 
     changed = False
+    outcome: dict[str, str | None] = {}
     for url in urls:
         if not due(url, cache, now, every):
             continue
@@ -140,7 +142,10 @@ def pull_due(urls: Sequence[str], cache: Path, now: dt.datetime, every: dt.timed
             log.warning("%s", pulled.error)
         elif pulled.changed:
             log.info("policy source %s changed", shown_url(pulled.url))
+        outcome[url_key(url)] = pulled.error
         changed = changed or pulled.changed
+    if outcome:
+        note_pull_errors(cache.parent, outcome)
     return changed
 
 

@@ -29,6 +29,7 @@ from agent.fleet import (
     PROM_FILE,
     SQLITE_FILE,
     FleetError,
+    Outputs,
     SqliteReport,
     append_events,
     changes,
@@ -1001,3 +1002,25 @@ def test_programming_mistakes_are_named() -> None:
         prometheus_text(audit(), datetime(2024, 5, 1, 12, 0))
     with pytest.raises(ValueError, match="max_bytes"):
         append_events(Path("unused"), changes(None, audit()), max_bytes=0)
+
+
+def test_outputs_turned_off_do_not_linger(tmp_path: Path) -> None:
+    """An admin who turns details or the osquery file off gets their bytes gone, not left
+    behind in files fleet tools (and anyone) can read."""
+    outputs = Outputs(tmp_path)
+    folder = tmp_path / "report"
+    at = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+
+    def write(results: list[CheckResult], *, details: bool, osquery: bool = True) -> list[str]:
+        return outputs.write(
+            results, at, details=details, osquery=osquery, jsonl=True, prometheus_dir=None
+        )
+
+    assert write(audit(plain_text=1), details=True) == []
+    assert CANARY_SUBJECT in (folder / "events.jsonl").read_text()
+    assert write(audit(plain_text=2), details=False) == []
+    every_byte = b"".join(p.read_bytes() for p in folder.iterdir() if p.is_file())
+    assert CANARY_SUBJECT.encode() not in every_byte
+    assert write(audit(), details=False, osquery=False) == []
+    assert not list(folder.glob("hygiene.db*"))
+    outputs.close()

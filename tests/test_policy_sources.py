@@ -197,7 +197,7 @@ def test_pulled_signed_policies_end_to_end(
 ) -> None:
     machine.keep_only("ssh_keys")
     boot = machine.admin_policies / "00-boot.yaml"
-    boot.write_text(f"schema: 1\nsources: {{urls: ['{server.url}'], every: 1s}}\n")
+    boot.write_text(f"schema: 1\nname: boot\nsources: {{urls: ['{server.url}'], every: 1s}}\n")
     boot.with_name("00-boot.yaml.sig").write_bytes(signer(boot.read_text()))
 
     # A good signed policy is applied, and said to be signed and pulled.
@@ -227,7 +227,7 @@ def test_pulled_signed_policies_end_to_end(
         # the tampered one just refused), which the device refuses again.
         "unsigned": "the signature does not match the file",
         "stranger": "which is not among the trusted keys",
-        "downgrade": "its revision 1 is lower than revision 2 in force",
+        "downgrade": "its revision 1 of 'fleet' is lower than revision 2 in force",
     }
     for case, (body, signature) in cases.items():
         publish(server, body, signature)
@@ -240,9 +240,23 @@ def test_pulled_signed_policies_end_to_end(
         if rejected:
             assert "POLICY" in status and "its last good copy stays in force" in status
 
+    # A signed copy that does not read as a policy: refused, the device keeps going, and
+    # the next good copy is pulled and taken (a broken source never stops the agent).
+    broken = "schema: 1\nname: fleet\nrevision: 3\nchecks: [\n"
+    publish(server, broken, signer(broken))
+    pull(machine, server, hygiene_process)
+    bits, _, rejected = in_force(hygiene)
+    assert bits == 3072
+    assert "was rejected: it is not valid YAML; its last good copy stays in force." in (rejected[0])
+    # A pull that fails on its own (the new text without a new signature) is said too.
+    publish(server, fleet_policy(3, 2048), signer(broken))
+    pull(machine, server, hygiene_process)
+    assert "its signature" in " ".join(hygiene("status").out.split())
+
     # The server goes away: the cached copy keeps working, with a sentence in the log.
     text = fleet_policy(4, 4096)
     publish(server, text, signer(text))
+    time.sleep(2)  # the failed pull above doubled the wait (backoff)
     pull(machine, server, hygiene_process)
     assert in_force(hygiene)[0] == 4096
     server.stop()

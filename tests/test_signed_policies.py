@@ -100,7 +100,7 @@ def test_unsigned_tampered_and_unknown_key_are_rejected_and_the_last_good_stays(
         "another key); its last good copy stays in force."
     ]
     assert (
-        "(the last good copy, revision 1, signed)"
+        "(the last good copy, revision 1, signed by key "
         in (data["checks"]["ssh_keys"]["from"]["min_rsa_bits"])
     )
 
@@ -125,8 +125,8 @@ def test_a_lower_revision_is_a_downgrade_and_refused(
     data = shown(hygiene)
     assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 4096
     assert data["admin"]["rejected"] == [
-        f"{path} was rejected: its revision 3 is lower than revision 5 in force (an old policy "
-        "sent again); its last good copy stays in force."
+        f"{path} was rejected: its revision 3 of 'acme' is lower than revision 5 in force (an "
+        "old policy sent again); its last good copy stays in force."
     ]
     # A newer one is taken.
     admin_policy(machine, 6, 3072)
@@ -177,3 +177,74 @@ def test_an_admin_folder_hidden_by_hygiene_admin_dir_is_said(
     ]
     (system / "policies.d" / "10-acme.yaml").unlink()
     assert load_policy(paths, ALL_CHECKS).rejected == []
+
+
+def test_holes_an_admin_review_found_stay_closed(
+    machine: Machine, hygiene: Callable[..., Outcome], admin_key: Path, tmp_path: Path
+) -> None:
+    sign = ("policy", "sign")
+    path = admin_policy(machine, 5, 4096)
+    assert hygiene(*sign, str(path), "--key", str(admin_key)).code == 0
+    assert bits_and_origin(hygiene)[0] == 4096
+
+    # An old signed revision dropped in under another file name: a downgrade of 'acme'.
+    old = admin_policy(machine, 3, 1024, name="20-acme-old.yaml")
+    assert hygiene(*sign, str(old), "--key", str(admin_key)).code == 0
+    data = shown(hygiene)
+    assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 4096
+    assert any(
+        "its revision 3 of 'acme' is lower than revision 5" in r for r in data["admin"]["rejected"]
+    )
+    old.unlink()
+    old.with_name("20-acme-old.yaml.sig").unlink()
+
+    # Another signed policy served in this one's place: refused.
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(
+        "schema: 1\nname: lab\nrevision: 50\nchecks:\n  ssh_keys: {min_rsa_bits: 1024}\n"
+    )
+    assert hygiene(*sign, str(lab), "--key", str(admin_key)).code == 0
+    shutil.copy(lab, path)
+    shutil.copy(lab.with_name("lab.yaml.sig"), path.with_name("10-acme.yaml.sig"))
+    data = shown(hygiene)
+    assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 4096
+    assert "it carries policy 'lab', but this source carried 'acme'" in data["admin"]["rejected"][0]
+
+    # The keys folder broken (only a junk .pub): signing stays required, nothing unsigned passes.
+    for key in (machine.admin / "keys").iterdir():
+        key.unlink()
+    (machine.admin / "keys" / "admin.pub").write_text("not a key\n")
+    path.write_text(
+        "schema: 1\nname: acme\nrevision: 9\nchecks:\n  ssh_keys: {min_rsa_bits: 1024}\n"
+    )
+    path.with_name("10-acme.yaml.sig").unlink()
+    data = shown(hygiene)
+    assert data["admin"]["trust"] == "signed"
+    assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 4096
+    assert "no signature (no 10-acme.yaml.sig)" in data["admin"]["rejected"][0]
+
+
+def test_a_signed_policy_that_does_not_read_is_rejected_and_the_last_good_stays(
+    machine: Machine, hygiene: Callable[..., Outcome], admin_key: Path
+) -> None:
+    path = admin_policy(machine, 1, 3072)
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    assert bits_and_origin(hygiene)[0] == 3072
+    path.write_text(
+        "schema: 1\nname: acme\nrevision: 2\nchecks:\n  ssh_keys: {min_rsa_bits: lots}\n"
+    )
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    outcome = hygiene("policy", "show", "--json")
+    assert outcome.code == 0, outcome.err  # the device keeps going
+    data = json.loads(outcome.out)
+    assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 3072
+    assert (
+        "was rejected: it is not a valid policy (line 5: checks.ssh_keys.min_rsa_bits: "
+        in (data["admin"]["rejected"][0])
+    )
+    # Fixed and signed again (same revision 2: it was never in force): taken.
+    path.write_text(
+        "schema: 1\nname: acme\nrevision: 2\nchecks:\n  ssh_keys: {min_rsa_bits: 4096}\n"
+    )
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    assert bits_and_origin(hygiene)[0] == 4096
