@@ -212,6 +212,8 @@ class Policy:
     # How admin policies are trusted: "signed" (keys installed) or "unsigned".
     trust: str = "unsigned"
     rejected: list[str] = field(default_factory=list)  # admin policies refused, one sentence each
+    # Each layer as read, lowest first: (source, "default" | "user" | "admin", name, revision).
+    layers: list[tuple[str, str, str | None, int | None]] = field(default_factory=list)
 
 
 def builtin_policy_path() -> Path:
@@ -470,6 +472,7 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         log_level=logged[-1].log_level if logged and logged[-1].log_level else "info",
         log_level_origin=logged[-1].source if logged else None,
         pull=SourcesSettings.model_validate(admin_only.get("sources", {})),
+        layers=[(la.source, la.level.name, la.name, la.revision) for la in layers],
         report=ReportSettings.model_validate(admin_only.get("report", {})),
     )
 

@@ -224,6 +224,10 @@ def policy_json(policy: Policy) -> dict[str, Any]:
             "report": policy.report.model_dump(mode="json"),
             "rejected": policy.rejected,
         },
+        "layers": [
+            {"source": source, "level": level, "name": name, "revision": revision}
+            for source, level, name, revision in policy.layers
+        ],
     }
 
 
@@ -234,7 +238,11 @@ def policy_text(policy: Policy) -> str:
         f"name: {policy.name}",
         f"revision: {policy.revision}",
         "sources:  # lowest first; later ones win",
-        *(f"  - {source}" for source in policy.sources),
+        *(
+            f"  - {source}"
+            + (f"  # {name}, revision {revision}" if level == "admin" and name else "")
+            for source, level, name, revision in policy.layers
+        ),
         "admin policies: "
         + (
             "signed policies only (trusted keys are installed)"

@@ -128,11 +128,14 @@ def test_a_lower_revision_is_a_downgrade_and_refused(
         f"{path} was rejected: its revision 3 of 'acme' is lower than revision 5 in force (an "
         "old policy sent again); its last good copy stays in force."
     ]
-    # A newer one is taken.
+    # A newer one is taken; policy show says which revision of which policy is in force.
     admin_policy(machine, 6, 3072)
     assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
     assert bits_and_origin(hygiene)[0] == 3072
     assert shown(hygiene)["admin"]["rejected"] == []
+    (layer,) = [la for la in shown(hygiene)["layers"] if la["level"] == "admin"]
+    assert (layer["name"], layer["revision"]) == ("acme", 6)
+    assert "  # acme, revision 6" in hygiene("policy", "show").out
 
 
 def test_sources_and_report_are_admin_only(
