@@ -26,14 +26,13 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from agent.files import read_small_file
+from agent.files import read_small_file, write_whole
 from agent.paths import Paths
 
 if TYPE_CHECKING:
@@ -257,15 +256,7 @@ def _read_json(path: Path, empty: Any) -> Any:
 
 def _write(path: Path, data: bytes) -> None:
     _folder(path.parent)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        Path(temporary).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temporary).unlink()
-        raise
+    write_whole(path, data, 0o600)
 
 
 def _folder(path: Path) -> None:

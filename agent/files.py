@@ -1,14 +1,22 @@
-"""Reading small files without side effects: nothing but regular files is ever opened.
+"""Reading small files without side effects, and writing files whole.
 
-Opening a device can act (a watchdog arms, a tape rewinds) and a FIFO blocks forever, so
-the type is checked before the open and again on the open descriptor.
+Reading: nothing but regular files is ever opened. Opening a device can act (a watchdog
+arms, a tape rewinds) and a FIFO blocks forever, so the type is checked before the open and
+again on the open descriptor.
+
+Writing: a temporary file in the same folder, its mode set on the descriptor (whatever the
+umask), flushed to disk, then renamed over the target, so that a reader (osquery,
+node_exporter, the next start of the agent) sees the old file or the new one, never half.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import sys
+import tempfile
 from pathlib import Path
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -42,3 +50,22 @@ def _require_regular(info: os.stat_result, path: Path, limit: int) -> None:
         raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
     if info.st_size > limit:
         raise FileTooLarge(errno.EFBIG, f"larger than {limit} bytes", str(path))
+
+
+def write_whole(path: Path, data: bytes, mode: int) -> None:
+    """Replace `path` with `data`, created with `mode`; raises OSError, leaving no temporary."""
+    # Named .NAME.*.tmp: never matched by a reader's pattern (*.prom, *.yaml).
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if sys.platform != "win32":
+                os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise

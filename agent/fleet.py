@@ -26,7 +26,6 @@ import shutil
 import sqlite3
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -35,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from agent.errors import AgentError
+from agent.files import write_whole
 from agent.models import CheckResult, Severity, Status
 
 if sys.platform != "win32":
@@ -633,28 +633,13 @@ def write_prometheus(directory: Path, results: Sequence[CheckResult], at: dateti
     target = directory / PROM_FILE
     # Status only, and node_exporter runs under its own user: a folder made here is 0755.
     _make_folder(directory, f"The folder {directory} for the Prometheus textfile", 0o755)
-    temporary: Path | None = None
     try:
-        # Not *.prom: node_exporter never reads the half-written file.
-        fd, name = tempfile.mkstemp(prefix=f".{PROM_FILE}.", suffix=".tmp", dir=directory)
-        temporary = Path(name)
-        try:
-            _write_whole(fd, data, 0)
-            if os.name == "posix":
-                os.fchmod(fd, 0o644)
-        finally:
-            os.close(fd)
-        temporary.replace(target)
-        temporary = None
+        write_whole(target, data, 0o644)
         _sync_folder(directory)
     except OSError as err:
         raise FleetError(
             f"Cannot write the Prometheus textfile {target}: {_reason(err)}."
         ) from None
-    finally:
-        if temporary is not None:
-            with suppress(OSError):
-                temporary.unlink()
 
 
 def _label(value: str) -> str:

@@ -31,7 +31,6 @@ import errno
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.errors import AgentError
-from agent.files import FileTooLarge, NotRegularFile, read_small_file
+from agent.files import FileTooLarge, NotRegularFile, read_small_file, write_whole
 from agent.paths import Paths
 from agent.text import printable
 
@@ -227,23 +226,9 @@ def _load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def _replace(target: Path, data: bytes) -> None:
     """Write `target` whole or not at all: a reader never sees half a signature."""
-    parent = target.parent
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        write_whole(target, data, 0o644)  # devices read it as any user
     except OSError as err:
-        raise SigningError(f"cannot write {_shown(target)}: {_os_reason(err)}") from None
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if sys.platform != "win32":
-                os.fchmod(handle.fileno(), 0o644)  # devices read it as any user
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(target)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            temp.unlink()
         raise SigningError(f"cannot write {_shown(target)}: {_os_reason(err)}") from None
 
 

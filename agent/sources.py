@@ -28,7 +28,6 @@ import hashlib
 import http.client
 import json
 import os
-import secrets
 import socket
 import ssl
 import sys
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent import __version__
-from agent.files import FileTooLarge, NotRegularFile, read_small_file
+from agent.files import FileTooLarge, NotRegularFile, read_small_file, write_whole
 from agent.fingerprint import ensure_private_dir
 from agent.text import printable
 
@@ -567,20 +566,7 @@ def _store(folder: Path, pair: _Pair) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(temporary, flags, 0o600)
-    done = False
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
-        done = True
-    finally:
-        if not done:
-            temporary.unlink(missing_ok=True)
+    write_whole(path, data, 0o600)
 
 
 @contextlib.contextmanager
