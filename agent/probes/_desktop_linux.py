@@ -46,7 +46,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -215,22 +215,22 @@ _IOErrorExitHandler = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 def _x11_idle(env: Mapping[str, str]) -> timedelta | None:
-    name = _local_display(env)
-    if name is None or env.get("WAYLAND_DISPLAY"):
+    if env.get("WAYLAND_DISPLAY"):
         return None
-    xlib = _Xlib.load()
-    if xlib is None:
-        return None
-    with xlib.opened(name) as display:
-        idle_ms = None if display is None else xlib.idle_ms(display)
-    if xlib.failed or idle_ms is None or not _is_count(idle_ms, _MAX_IDLE_MS):
-        return None
-    return timedelta(milliseconds=idle_ms)
+    idle_ms = _x11_count(env, lambda xlib, display: xlib.idle_ms(display))
+    return None if idle_ms is None else timedelta(milliseconds=idle_ms)
 
 
 def x11_saver_timeout(env: Mapping[str, str]) -> timedelta | None:
     """The X server's own screen saver timeout (`xset q`), 0 when it is off; None when no
     local X display answers. xss-lock locks when this saver starts."""
+    seconds = _x11_count(env, lambda xlib, display: xlib.saver_timeout(display))
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _x11_count(env: Mapping[str, str], ask: Callable[[_Xlib, int], int | None]) -> int | None:
+    """One figure from the local X display, asked with its own connection; None when there
+    is none, it refuses, or an X error came with the answer."""
     name = _local_display(env)
     if name is None:
         return None
@@ -238,10 +238,10 @@ def x11_saver_timeout(env: Mapping[str, str]) -> timedelta | None:
     if xlib is None:
         return None
     with xlib.opened(name) as display:
-        seconds = None if display is None else xlib.saver_timeout(display)
-    if xlib.failed or seconds is None or not _is_count(seconds, _MAX_IDLE_MS):
+        found = None if display is None else ask(xlib, display)
+    if xlib.failed or found is None or not _is_count(found, _MAX_IDLE_MS):
         return None
-    return timedelta(seconds=seconds)
+    return found
 
 
 def _local_display(env: Mapping[str, str]) -> str | None:
