@@ -59,6 +59,7 @@ from pathlib import Path
 
 from agent.durations import spoken
 from agent.errors import ProbeUnavailable
+from agent.files import read_small_file
 from agent.probes import Desktop, ScreenLock, Setting, SettingRead, SettingValue
 
 TIMEOUT_SECONDS = 5
@@ -693,14 +694,11 @@ def _clock(text: str) -> int | None:
 
 
 def _small_text(path: Path) -> str | None:
+    """A locker's settings file; None when absent, unreadable, not a file or over 1 MiB."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_CONFIG + 1)
-    except OSError:
+        return read_small_file(path, _MAX_CONFIG).decode("utf-8", errors="replace")
+    except OSError:  # FileTooLarge and NotRegularFile (a FIFO would block) are OSErrors
         return None
-    if len(data) > _MAX_CONFIG:
-        return None
-    return data.decode("utf-8", errors="replace")
 
 
 def _words(seconds: int | timedelta) -> str:
