@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -9,33 +10,48 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from agent.cli import main
+from tests.tools import LIBRARIES, TOOLS
 
 pytest_plugins = ["tests.desktop", "tests.logins", "tests.netns"]
 
 
-def require_tool(name: str) -> str:
-    """The path of a real tool; skip without it, or fail when HYGIENE_REQUIRE_REAL=1 (CI)."""
-    path = shutil.which(name)
-    if path:
-        return path
-    message = f"{name} is not installed (tests/run.sh installs it)"
+def missing_component(message: str) -> NoReturn:
+    """Skip a test whose real component is missing, or fail it when HYGIENE_REQUIRE_REAL=1
+    (CI), so that a missing component cannot hide."""
     if os.environ.get("HYGIENE_REQUIRE_REAL") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_tool(name: str) -> str:
+    """The path of a real tool named in tests/tools.py (so tests/run.sh is known to install it)."""
+    if name not in TOOLS:
+        pytest.fail(f"{name} is not in tests/tools.py; add it with its Debian package")
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path:
+        return path
+    missing_component(f"{name} is not installed (tests/run.sh installs {TOOLS[name]})")
+
+
+def require_library(name: str) -> str:
+    """The file of a shared library named in tests/tools.py, for ctypes."""
+    if name not in LIBRARIES:
+        pytest.fail(f"lib{name} is not in tests/tools.py; add it with its Debian package")
+    found = ctypes.util.find_library(name)
+    if found:
+        return found
+    missing_component(f"lib{name} is not installed (tests/run.sh installs {LIBRARIES[name]})")
 
 
 def require_root(why: str) -> None:
-    """Go on only as root; else skip with `why`, or fail when HYGIENE_REQUIRE_REAL=1 (CI)."""
-    if os.geteuid() == 0:
-        return
-    message = f"{why}; CI runs as root"
-    if os.environ.get("HYGIENE_REQUIRE_REAL") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    """Go on only as root (CI runs as root)."""
+    if os.geteuid() != 0:
+        missing_component(f"{why}; CI runs as root")
 
 
 def as_nobody(attempt: Callable[[], str]) -> str:

@@ -8,13 +8,10 @@ without root or the tools they skip, or fail when HYGIENE_REQUIRE_REAL=1.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import pwd
 import re
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_library, require_root, require_tool
 
 UTMP = Path("/run/utmp")
 LOGIN_TIMEOUT = 20.0
@@ -63,10 +60,7 @@ class Sshd:
 @pytest.fixture(scope="session")
 def sshd(utmp: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     """sshd listening on 127.0.0.1 only, with its own host key, config and authorized key."""
-    daemon = shutil.which("sshd") or shutil.which("sshd", path="/usr/sbin:/sbin")
-    if daemon is None:
-        require_tool("sshd")
-        raise AssertionError("unreachable")
+    daemon = require_tool("sshd")
     keygen = require_tool("ssh-keygen")
     require_tool("ssh")
     folder = tmp_path_factory.mktemp("sshd")
@@ -194,9 +188,7 @@ def utempter_add_and_die(host: str) -> int:
     That leaves what a terminal emulator killed with SIGKILL leaves: a utmp entry whose
     process is gone. Returns the dead process's id.
     """
-    library = ctypes.util.find_library("utempter")
-    if library is None:
-        require_tool("utempter")  # the message names the missing piece
+    library = require_library("utempter")
     code = (
         "import ctypes, os, sys\n"
         f"lib = ctypes.CDLL({library!r})\n"
@@ -216,9 +208,7 @@ def utempter_add_and_die(host: str) -> int:
 def live_records(hosts: list[str]) -> Iterator[int]:
     """libutempter records with these hosts, held by one live process (its pid is yielded),
     as terminal emulators and multiplexers hold theirs; removed again at the end."""
-    library = ctypes.util.find_library("utempter")
-    if library is None:
-        require_tool("utempter")
+    library = require_library("utempter")
     code = (
         "import ctypes, os, sys\n"
         f"lib = ctypes.CDLL({library!r})\n"
