@@ -181,10 +181,17 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
-    """The `hygiene` command. `clock` is for tests that move time instead of waiting."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Clock | None = None,
+    pull_deadline: float | None = None,
+) -> int:
+    """The `hygiene` command. `clock` is for tests that move time instead of waiting, and
+    `pull_deadline` for tests that would otherwise wait out a pull's 30 seconds."""
     args = build_parser().parse_args(argv)
     args.clock = clock or utc_now
+    args.pull_deadline = pull_deadline
     handler = logging.StreamHandler()
     handler.setFormatter(_LowercaseLevel("hygiene: %(levelname)s: %(message)s"))
     logging.basicConfig(
@@ -294,9 +301,11 @@ def _run_once(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
     policy = _load(paths, [])
     if policy.pull.urls:
-        from agent.scheduler import pull_due
+        from agent.scheduler import PULL_DEADLINE, pull_due
 
-        if pull_due(policy.pull.urls, paths.state / "sources", args.clock(), policy.pull.every):
+        deadline = PULL_DEADLINE if args.pull_deadline is None else args.pull_deadline
+        cache = paths.state / "sources"
+        if pull_due(policy.pull.urls, cache, args.clock(), policy.pull.every, deadline=deadline):
             policy = _load(paths, [])
     ctx = CheckContext(
         paths=paths,
