@@ -175,10 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_LIMIT = 1_000_000  # decades of notices at the default pace of at most 4 an hour
+
+
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
+    """A whole number from 1 to MAX_LIMIT: a bound the database can take (a number that
+    does not fit SQLite's integers raised a traceback)."""
+    digits = text.strip()
+    if digits.isascii() and digits.isdigit() and len(digits) <= 7 and 1 <= int(digits) <= MAX_LIMIT:
+        return int(digits)
+    raise argparse.ArgumentTypeError(
+        f"expected a whole number from 1 to {MAX_LIMIT}, got {text[:40]!r}"
+    )
 
 
 def main(
@@ -376,7 +384,7 @@ def _snooze(args: argparse.Namespace) -> int:
     try:
         length = parse_duration(args.duration)
     except ValueError as err:
-        raise UsageError(f"snooze {args.duration}: {err}") from None
+        raise UsageError(f"snooze: {err}") from None  # err quotes the duration, cut short
     limit = policy.notify.max_snooze
     if length > limit:
         raise UsageError(

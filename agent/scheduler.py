@@ -34,6 +34,7 @@ from agent.cycle import send, tell
 from agent.durations import format_duration
 from agent.engine import run_checks
 from agent.errors import AgentError
+from agent.files import write_whole
 from agent.fingerprint import Fingerprinter
 from agent.fleet import Outputs
 from agent.instance import InstanceLock
@@ -531,9 +532,8 @@ class Agent:
         path = self.paths.state / "status.txt"
         text = status_text(self.store.current(now), now, self.store.checks())
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
+            # Replaced, never opened for writing: a FIFO put there would block the agent.
+            write_whole(path, text.encode(), 0o600)
         except OSError as err:
             log.error("cannot write the details to %s: %s", path, err.strerror or err)
             return
