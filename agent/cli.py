@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from agent import __version__
-from agent.admin_layers import rejections
+from agent.admin_layers import pull_errors, rejections
 from agent.checks import ALL_CHECKS
 from agent.checks.base import CheckContext
 from agent.durations import format_duration, parse_duration
@@ -446,11 +446,15 @@ def _policy_validate(args: argparse.Namespace) -> int:
 
 
 def _policy_show(args: argparse.Namespace) -> int:
-    policy = _load(Paths.from_environment(), [])
+    paths = Paths.from_environment()
+    policy = _load(paths, [])
+    failed = pull_errors(paths)  # the copies kept are in force; these say why none newer
     if args.json:
-        _print_json(policy_json(policy))
+        data = policy_json(policy)
+        data["admin"]["pull_failed"] = failed
+        _print_json(data)
     else:
-        sys.stdout.write(policy_text(policy))
+        sys.stdout.write(policy_text(policy) + "".join(f"pull failed: {e}\n" for e in failed))
     return EXIT_OK
 
 

@@ -220,12 +220,14 @@ def test_stuck_sources_cost_one_deadline_and_delay_no_healthy_one(
     assert healthy.served and healthy.served[0] < started + DEADLINE
     shown = json.loads(hygiene("policy", "show", "--json").out)
     assert shown["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 4096
-    # Each stuck pull: one sentence, in the log and in `hygiene status`.
+    # Each stuck pull: one sentence, in the log, `hygiene status` and `policy show`.
     status = " ".join(hygiene("status").out.split())
     for server in stuck:
         sentence = f"Policy source {server.url} could not be fetched: {SAID[server.name]}"
         assert f"hygiene: warning: {sentence}" in outcome.err
         assert sentence in status
+        assert any(line.startswith(sentence) for line in shown["admin"]["pull_failed"])
+        assert f"pull failed: {sentence}" in hygiene("policy", "show").out
     assert "Traceback" not in outcome.err
 
 
