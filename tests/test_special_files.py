@@ -20,7 +20,10 @@ from typing import TypeVar
 
 import pytest
 
+from agent.errors import AgentError
 from agent.fleet import EVENTS_FILE, PROM_FILE, FleetError, append_events, write_prometheus
+from agent.instance import LOCK_FILE as LOCK
+from agent.instance import InstanceLock, running_agent
 from agent.models import CheckResult, Severity, Status
 from agent.paths import Paths
 from agent.sources import LOCK_FILE, META_FILE, POLICY_FILE, SIGNATURE_FILE, pull, source_folder
@@ -145,3 +148,18 @@ def test_fifos_in_a_sources_cache_never_hold_a_pull(tmp_path: Path, policy_serve
     assert got.error is None
     assert got.policy_path is not None and is_regular(got.policy_path)
     assert is_regular(folder / META_FILE)
+
+
+def test_a_fifo_named_agent_lock_holds_no_one(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    lock = fifo(state / LOCK)
+    state.chmod(0o700)
+    # Asking whether an agent runs (status, service status) does not wait for a writer.
+    assert within(10, lambda: running_agent(state)) in (None, 0)
+    # Nor does starting one: it takes the lock or says why not, at once.
+    taken = within(10, lambda: InstanceLock(state).acquire())
+    if isinstance(taken, InstanceLock):
+        taken.release()
+    else:
+        assert isinstance(taken, AgentError), taken
+    assert stat.S_ISFIFO(lock.lstat().st_mode)
