@@ -215,11 +215,14 @@ class Gate:
 def rejections(paths: Paths) -> list[str]:
     """Refused policies and sources that could not be pulled, one sentence each."""
     found = _read_json(paths.state / "policy" / "rejected.json", [])
-    pulled = _read_json(paths.state / "policy" / "pull-errors.json", {})
     said = [str(r) for r in found] if isinstance(found, list) else []
-    if isinstance(pulled, dict):
-        said += [str(error) for error in pulled.values() if error]
-    return said
+    return said + pull_errors(paths)
+
+
+def pull_errors(paths: Paths) -> list[str]:
+    """Why the last pull of each source that failed did, one sentence each."""
+    pulled = _read_json(paths.state / "policy" / "pull-errors.json", {})
+    return [str(error) for error in pulled.values() if error] if isinstance(pulled, dict) else []
 
 
 def note_pull_errors(state: Path, errors: dict[str, str | None]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from agent import __version__
-from agent.admin_layers import rejections
+from agent.admin_layers import pull_errors, rejections
 from agent.checks import ALL_CHECKS
 from agent.checks.base import CheckContext
 from agent.durations import format_duration, parse_duration
@@ -175,16 +175,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_LIMIT = 1_000_000  # decades of notices at the default pace of at most 4 an hour
+
+
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
+    """A whole number from 1 to MAX_LIMIT: a bound the database can take (a number that
+    does not fit SQLite's integers raised a traceback)."""
+    digits = text.strip()
+    if digits.isascii() and digits.isdigit() and len(digits) <= 7 and 1 <= int(digits) <= MAX_LIMIT:
+        return int(digits)
+    raise argparse.ArgumentTypeError(
+        f"expected a whole number from 1 to {MAX_LIMIT}, got {text[:40]!r}"
+    )
 
 
-def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
-    """The `hygiene` command. `clock` is for tests that move time instead of waiting."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Clock | None = None,
+    pull_deadline: float | None = None,
+) -> int:
+    """The `hygiene` command. `clock` is for tests that move time instead of waiting, and
+    `pull_deadline` for tests that would otherwise wait out a pull's 30 seconds."""
     args = build_parser().parse_args(argv)
     args.clock = clock or utc_now
+    args.pull_deadline = pull_deadline
     handler = logging.StreamHandler()
     handler.setFormatter(_LowercaseLevel("hygiene: %(levelname)s: %(message)s"))
     logging.basicConfig(
@@ -294,9 +309,11 @@ def _run_once(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
     policy = _load(paths, [])
     if policy.pull.urls:
-        from agent.scheduler import pull_due
+        from agent.scheduler import PULL_DEADLINE, pull_due
 
-        if pull_due(policy.pull.urls, paths.state / "sources", args.clock(), policy.pull.every):
+        deadline = PULL_DEADLINE if args.pull_deadline is None else args.pull_deadline
+        cache = paths.state / "sources"
+        if pull_due(policy.pull.urls, cache, args.clock(), policy.pull.every, deadline=deadline):
             policy = _load(paths, [])
     ctx = CheckContext(
         paths=paths,
@@ -367,7 +384,7 @@ def _snooze(args: argparse.Namespace) -> int:
     try:
         length = parse_duration(args.duration)
     except ValueError as err:
-        raise UsageError(f"snooze {args.duration}: {err}") from None
+        raise UsageError(f"snooze: {err}") from None  # err quotes the duration, cut short
     limit = policy.notify.max_snooze
     if length > limit:
         raise UsageError(
@@ -429,11 +446,15 @@ def _policy_validate(args: argparse.Namespace) -> int:
 
 
 def _policy_show(args: argparse.Namespace) -> int:
-    policy = _load(Paths.from_environment(), [])
+    paths = Paths.from_environment()
+    policy = _load(paths, [])
+    failed = pull_errors(paths)  # the copies kept are in force; these say why none newer
     if args.json:
-        _print_json(policy_json(policy))
+        data = policy_json(policy)
+        data["admin"]["pull_failed"] = failed
+        _print_json(data)
     else:
-        sys.stdout.write(policy_text(policy))
+        sys.stdout.write(policy_text(policy) + "".join(f"pull failed: {e}\n" for e in failed))
     return EXIT_OK
 
 

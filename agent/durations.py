@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PATTERN = re.compile(r"^\s*(-?)([0-9]{1,9})\s*([smhd])\s*$", re.ASCII)
+# More digits than any duration needs are still read as one, to be refused as too long.
+_PATTERN = re.compile(r"^\s*(-?)([0-9]{1,40})\s*([smhd])\s*$", re.ASCII)
 EXPECTED = 'a duration such as "30s", "15m", "4h" or "7d"'
 LONGEST = timedelta(days=3650)
 
@@ -17,14 +18,20 @@ LONGEST = timedelta(days=3650)
 def parse_duration(text: str) -> timedelta:
     match = _PATTERN.match(text)
     if not match:
-        raise ValueError(f"expected {EXPECTED}, got {text!r}")
+        raise ValueError(f"expected {EXPECTED}, got {_quoted(text)}")
     sign, number, unit = match.groups()
     if sign:
-        raise ValueError(f"a duration cannot be negative, got {text!r}")
+        raise ValueError(f"a duration cannot be negative, got {_quoted(text)}")
     seconds = int(number) * _UNITS[unit]
     if seconds > LONGEST.total_seconds():
-        raise ValueError(f"a duration can be at most 3650d (ten years), got {text!r}")
+        raise ValueError(f"a duration can be at most 3650d (ten years), got {_quoted(text)}")
     return timedelta(seconds=seconds)
+
+
+def _quoted(value: object) -> str:
+    """What was written, as much of it as a sentence needs."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def format_duration(value: timedelta) -> str:
@@ -73,7 +80,7 @@ def _validate(value: Any) -> timedelta:
         return value
     if isinstance(value, str):
         return parse_duration(value)
-    raise ValueError(f"expected {EXPECTED}, got {value!r}")
+    raise ValueError(f"expected {EXPECTED}, got {_quoted(value)}")
 
 
 Duration = Annotated[

@@ -531,7 +531,11 @@ def _append_lines(path: Path, lines: Sequence[bytes], max_bytes: int, keep: int)
 
 
 def _open_log(path: Path) -> int:
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    with suppress(FileNotFoundError):
+        _require_regular(path.stat())
+    # Non-blocking as well: a FIFO put there between the two is refused, never waited on.
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | nonblocking | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, 0o600)
     try:
         info = _regular(fd)
@@ -699,7 +703,10 @@ def _make_folder(folder: Path, what: str, mode: int = 0o700) -> None:
 
 
 def _regular(fd: int) -> os.stat_result:
-    info = os.fstat(fd)
+    return _require_regular(os.fstat(fd))
+
+
+def _require_regular(info: os.stat_result) -> os.stat_result:
     if not stat.S_ISREG(info.st_mode):
         raise OSError(errno.EINVAL, "it is not a regular file")
     return info

@@ -19,6 +19,10 @@ from agent.fingerprint import ensure_private_dir, unusable_state_folder
 LOCK_FILE = "agent.lock"
 
 
+# A FIFO put where the lock goes must not hold `run` or `status` waiting for a writer.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
 class AlreadyRunning(AgentError):
     def __init__(self, pid: int | None, path: Path) -> None:
         self.pid = pid
@@ -39,7 +43,7 @@ class InstanceLock:
     def acquire(self) -> InstanceLock:
         try:
             ensure_private_dir(self.path.parent)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NONBLOCK, 0o600)
         except OSError as err:
             raise AgentError(unusable_state_folder(self.path.parent, err)) from None
         if not _try_lock(fd):
@@ -79,7 +83,7 @@ def running_agent(state_dir: Path) -> int | None:
     """The process id of the agent holding the lock, or None when no agent runs."""
     path = state_dir / LOCK_FILE
     try:
-        fd = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+        fd = os.open(path, (os.O_RDONLY if os.name == "posix" else os.O_RDWR) | _NONBLOCK)
     except OSError:
         return None
     try:

@@ -34,6 +34,7 @@ from agent.cycle import send, tell
 from agent.durations import format_duration
 from agent.engine import run_checks
 from agent.errors import AgentError
+from agent.files import write_whole
 from agent.fingerprint import Fingerprinter
 from agent.fleet import Outputs
 from agent.instance import InstanceLock
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
 SOURCE_LOOK_SECONDS = 60.0
+PULL_DEADLINE = 30.0  # seconds for one pull of a source, all told (connect, TLS, answer)
 POLICY_POLL_SECONDS = 5.0
 # Wall-clock time moving this much more or less than the monotonic clock is a suspend and
 # resume, or the time being set.
@@ -128,16 +130,22 @@ def report_to_fleet(
     )
 
 
-def pull_due(urls: Sequence[str], cache: Path, now: dt.datetime, every: dt.timedelta) -> bool:
-    """Pull each source that is due (agent.sources keeps the backoff); True when one changed."""
-    from agent.sources import due, pull, shown_url  # noqa: PLC0415 - only when an admin names sources
+def pull_due(
+    urls: Sequence[str],
+    cache: Path,
+    now: dt.datetime,
+    every: dt.timedelta,
+    *,
+    deadline: float = PULL_DEADLINE,
+) -> bool:
+    """Pull each source that is due (agent.sources keeps the backoff), side by side, each
+    within `deadline` seconds all told; True when one changed."""
+    from agent.sources import due, pull_each, shown_url  # noqa: PLC0415 - only when an admin names sources
 
     changed = False
     outcome: dict[str, str | None] = {}
-    for url in urls:
-        if not due(url, cache, now, every):
-            continue
-        pulled = pull(url, cache, now, every=every)
+    wanted = [url for url in urls if due(url, cache, now, every)]
+    for url, pulled in pull_each(wanted, cache, now, deadline=deadline, every=every).items():
         if pulled.error:
             log.warning("%s", pulled.error)
         elif pulled.changed:
@@ -198,6 +206,8 @@ class Agent:
         platform: str = sys.platform,
         verbose: bool = False,
         poll_seconds: float = POLICY_POLL_SECONDS,
+        pull_deadline: float = PULL_DEADLINE,
+        source_look_seconds: float = SOURCE_LOOK_SECONDS,
     ) -> None:
         self.paths = paths
         self.checks = list(checks)
@@ -208,6 +218,8 @@ class Agent:
         self.platform = platform
         self.verbose = verbose
         self.poll_seconds = poll_seconds
+        self.pull_deadline = pull_deadline
+        self.source_look_seconds = source_look_seconds
         self.stopping = threading.Event()
         self.reload_requested = False
         self.scheduler = schedule.Scheduler()
@@ -293,20 +305,23 @@ class Agent:
 
     def _pull_sources(self) -> None:
         """Ask the admin's policy sources for changes, in a thread of its own: a slow server
-        must not hold up the checks or the notification server's answers."""
+        must not hold up the checks or the notification server's answers. Each pull has its
+        deadline and pull_due returns within them, so the puller always ends and the next
+        look happens."""
         urls = list(self.policy.pull.urls)
         if not urls or time.monotonic() < self._next_pull:
             return
         if self._puller is not None and self._puller.is_alive():
             return
-        self._next_pull = time.monotonic() + SOURCE_LOOK_SECONDS
+        self._next_pull = time.monotonic() + self.source_look_seconds
         self._puller = threading.Thread(
             target=self._pull, args=(urls, self.policy.pull.every), name="pull", daemon=True
         )
         self._puller.start()
 
     def _pull(self, urls: Sequence[str], every: dt.timedelta) -> None:
-        changed = pull_due(urls, self.paths.state / "sources", self.clock(), every)
+        cache = self.paths.state / "sources"
+        changed = pull_due(urls, cache, self.clock(), every, deadline=self.pull_deadline)
         if changed:
             self.reload_requested = True  # read by the loop's next turn
 
@@ -517,9 +532,8 @@ class Agent:
         path = self.paths.state / "status.txt"
         text = status_text(self.store.current(now), now, self.store.checks())
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
+            # Replaced, never opened for writing: a FIFO put there would block the agent.
+            write_whole(path, text.encode(), 0o600)
         except OSError as err:
             log.error("cannot write the details to %s: %s", path, err.strerror or err)
             return

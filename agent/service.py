@@ -28,6 +28,7 @@ from typing import Literal, TextIO
 from xml.sax.saxutils import escape as xml_escape
 
 from agent.errors import AgentError
+from agent.files import write_whole
 from agent.instance import LOCK_FILE, running_agent
 from agent.paths import Paths, shipped
 
@@ -615,17 +616,11 @@ def _write(step: WriteFile) -> None:
         step.path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _os_problem(err, "create the folder", step.path.parent) from None
-    partial = step.path.with_name(f".{step.path.name}.partial")
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, step.mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(step.data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.chmod(step.mode)  # whatever the umask took away
-        partial.replace(step.path)
+        # A new temporary file renamed over the target: nothing already there (a FIFO, a
+        # device) is ever opened, and a reader sees the old file or the new one.
+        write_whole(step.path, step.data, step.mode)
     except OSError as err:
-        partial.unlink(missing_ok=True)
         raise _os_problem(err, "write", step.path) from None
 
 

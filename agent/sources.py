@@ -31,11 +31,12 @@ import os
 import socket
 import ssl
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -46,12 +47,15 @@ from typing import IO, Any
 from agent import __version__
 from agent.files import FileTooLarge, NotRegularFile, read_small_file, write_whole
 from agent.fingerprint import ensure_private_dir
+from agent.http_deadline import Deadline
+from agent.http_deadline import handlers as deadline_handlers
 from agent.text import printable
 
 if sys.platform != "win32":
     import fcntl
 
 MAX_BYTES = 1024 * 1024
+PARALLEL_PULLS = 8
 MAX_WAIT = timedelta(hours=24)
 JITTER = 0.1  # backoff waits are shortened by up to this fraction, fixed per address
 POLICY_FILE = "policy.yaml"
@@ -64,6 +68,7 @@ USER_AGENT = f"hygiene-agent/{__version__}"
 _META_LIMIT = 64 * 1024
 _CHUNK = 64 * 1024
 _TOO_LARGE = "it is larger than 1 MiB"
+_GRACE = 5.0  # seconds pull_each waits beyond the deadlines: writing the copy takes time too
 
 
 @dataclass(frozen=True, repr=False)
@@ -89,14 +94,17 @@ def pull(
     url: str,
     cache: Path,
     now: datetime,
-    timeout: float = 10.0,
     *,
+    deadline: float,
     every: timedelta | None = None,
     allow_loopback_http: bool = False,
 ) -> Pulled:
     """Ask the source for a newer copy (conditional GET), keep it with its signature, and say
-    what is in the cache now. `every`, when given, only sets meta.json's next_attempt for a
-    person reading it; `due` decides. `allow_loopback_http` is for tests."""
+    what is in the cache now, all within `deadline` seconds: waiting for another pull of the
+    same source, connecting, TLS, the policy and its signature together. `every`, when
+    given, only sets meta.json's next_attempt for a person reading it; `due` decides.
+    `allow_loopback_http` is for tests."""
+    limit = Deadline.after(deadline)
     now = _utc(now)
     target = _target(url, allow_loopback_http)
     if isinstance(target, str):
@@ -108,8 +116,55 @@ def pull(
     except OSError as err:
         sentence = f"Policy source {shown_url(url)} cannot be kept in {cache}: {_os_reason(err)}."
         return Pulled(url, None, None, changed=False, error=sentence, fetched_at=None)
-    with _exclusive(folder):
-        return _pull_locked(url, target, folder, now, timeout=timeout, every=every)
+    with _exclusive(folder, limit) as locked:
+        if not locked:
+            why = f"another pull of it did not end within {deadline:g} seconds"
+            return _not_pulled(url, cache, why, allow_loopback_http=allow_loopback_http)
+        return _pull_locked(url, target, folder, now, deadline=limit, every=every)
+
+
+def pull_each(
+    urls: Sequence[str],
+    cache: Path,
+    now: datetime,
+    *,
+    deadline: float,
+    every: timedelta | None = None,
+) -> dict[str, Pulled]:
+    """`pull` for each source side by side, at most PARALLEL_PULLS at once, so that a source
+    that does not answer delays no other. Returns within one deadline for each
+    PARALLEL_PULLS sources (plus a little): a pull still running then (a disk that hangs;
+    the network cannot, see agent.http_deadline) is left to finish on its own, and said."""
+    slots = threading.BoundedSemaphore(PARALLEL_PULLS)
+    done: dict[str, Pulled] = {}
+
+    def one(url: str) -> None:
+        with slots:
+            done[url] = pull(url, cache, now, deadline=deadline, every=every)
+
+    workers = [
+        threading.Thread(target=one, args=(url,), name="pull", daemon=True)
+        for url in dict.fromkeys(urls)
+    ]
+    for worker in workers:
+        worker.start()
+    rounds = -(-len(workers) // PARALLEL_PULLS)
+    give_up = time.monotonic() + rounds * deadline + _GRACE
+    for worker in workers:
+        worker.join(max(0.0, give_up - time.monotonic()))
+    late = f"the pull did not end within {deadline:g} seconds and was left to finish on its own"
+    return {
+        url: done.get(url) or _not_pulled(url, cache, late, allow_loopback_http=False)
+        for url in dict.fromkeys(urls)
+    }
+
+
+def _not_pulled(url: str, cache: Path, why: str, *, allow_loopback_http: bool) -> Pulled:
+    """The kept copy, with the sentence saying why this pull did not happen."""
+    copy = cached(url, cache, allow_loopback_http=allow_loopback_http)
+    kept = _kept_note(copy.fetched_at, copy.policy_path is not None)
+    error = f"Policy source {shown_url(url)} was not pulled: {why}; {kept}."
+    return dataclasses.replace(copy, changed=False, error=error)
 
 
 def cached(url: str, cache: Path, *, allow_loopback_http: bool = False) -> Pulled:
@@ -319,10 +374,10 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _fetch(target: _Target, address: str, since: _Validators | None, timeout: float) -> _Answer:
+def _fetch(target: _Target, address: str, since: _Validators | None, deadline: Deadline) -> _Answer:
     if target.local:
         return _read_file(Path(address))
-    return _fetch_http(target, address, since, timeout)
+    return _fetch_http(target, address, since, deadline)
 
 
 def _read_file(path: Path) -> _Answer:
@@ -342,7 +397,7 @@ def _read_file(path: Path) -> _Answer:
 
 
 def _fetch_http(
-    target: _Target, address: str, since: _Validators | None, timeout: float
+    target: _Target, address: str, since: _Validators | None, deadline: Deadline
 ) -> _Answer:
     # The scheme was checked by _target, and redirects by _Redirects.
     request = urllib.request.Request(address, headers={"User-Agent": USER_AGENT})  # noqa: S310
@@ -353,12 +408,13 @@ def _fetch_http(
         request.add_header("If-None-Match", since.etag)
     if since and since.last_modified:
         request.add_header("If-Modified-Since", since.last_modified)
-    deadline = time.monotonic() + timeout
     try:
-        with _opener(target.allow_loopback_http).open(request, timeout=timeout) as response:
+        opener = _opener(target.allow_loopback_http, deadline)
+        # The timeout urllib takes is per operation; the deadline is what bounds the whole.
+        with opener.open(request, timeout=deadline.left()) as response:
             if response.status != HTTPStatus.OK:
                 return _Failed(_answered(response.status))
-            body = _read_body(response, deadline, timeout)
+            body = _read_body(response, deadline)
             if isinstance(body, _Failed):
                 return body
             headers = response.headers
@@ -376,17 +432,17 @@ def _fetch_http(
     except _Refused as err:
         return _Failed(err.reason)
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
-        return _Failed(_network_reason(err, target.host, timeout))
+        return _Failed(_network_reason(err, target.host, deadline))
 
 
-def _opener(allow_loopback_http: bool) -> urllib.request.OpenerDirector:
-    """Only what a policy fetch needs: no file://, ftp:// or data: handlers behind a redirect."""
+def _opener(allow_loopback_http: bool, deadline: Deadline) -> urllib.request.OpenerDirector:
+    """Only what a policy fetch needs: no file://, ftp:// or data: handlers behind a redirect,
+    and every connection (redirects too) bound by the pull's one deadline."""
     opener = urllib.request.OpenerDirector()
     handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler(),
         urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(context=ssl.create_default_context()),
+        *deadline_handlers(deadline, ssl.create_default_context()),
         _Redirects(allow_loopback_http),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -396,23 +452,21 @@ def _opener(allow_loopback_http: bool) -> urllib.request.OpenerDirector:
     return opener
 
 
-def _read_body(
-    response: http.client.HTTPResponse, deadline: float, timeout: float
-) -> bytes | _Failed:
+def _read_body(response: http.client.HTTPResponse, deadline: Deadline) -> bytes | _Failed:
     declared = (response.headers.get("Content-Length") or "").strip()
     if declared.isdigit() and int(declared) > MAX_BYTES:
         return _Failed(_TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
-    # read1 returns what one receive brings, so a server trickling a byte at a time cannot
-    # hold the agent past the deadline (a plain read waits for the whole chunk).
-    while chunk := response.read1(_CHUNK):
-        size += len(chunk)
-        if size > MAX_BYTES:
-            return _Failed(_TOO_LARGE)
-        if time.monotonic() > deadline:
-            return _Failed(f"the whole file did not arrive within {timeout:g} seconds")
-        chunks.append(chunk)
+    try:
+        # Each receive ends by the deadline (the socket's, see agent.http_deadline).
+        while chunk := response.read1(_CHUNK):
+            size += len(chunk)
+            if size > MAX_BYTES:
+                return _Failed(_TOO_LARGE)
+            chunks.append(chunk)
+    except TimeoutError:
+        return _Failed(f"the whole file did not arrive within {deadline.seconds:g} seconds")
     if declared.isdigit() and size != int(declared):
         return _Failed("the connection broke off before the whole file arrived")
     return b"".join(chunks)
@@ -437,7 +491,7 @@ def _answered(code: int) -> str:
     return f"the server answered {code} {phrase}".rstrip()
 
 
-def _network_reason(err: BaseException, host: str, timeout: float) -> str:
+def _network_reason(err: BaseException, host: str, deadline: Deadline) -> str:
     if isinstance(err, urllib.error.URLError):
         if not isinstance(err.reason, BaseException):
             return printable(str(err.reason))[:200] or "the request failed"
@@ -449,7 +503,7 @@ def _network_reason(err: BaseException, host: str, timeout: float) -> str:
         detail = (err.reason or "").replace("_", " ").lower() or "no detail"
         return f"the TLS handshake with {host} failed ({printable(detail)})"
     if isinstance(err, TimeoutError):
-        return f"no answer within {timeout:g} seconds"
+        return f"no answer within {deadline.seconds:g} seconds"
     if isinstance(err, socket.gaierror):
         return f"the name {host.rsplit(':', 1)[0] if ':' in host else host} could not be found"
     if isinstance(err, ConnectionRefusedError):
@@ -570,19 +624,36 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive(folder: Path) -> Iterator[None]:
-    """One pull of a source at a time (the agent and a command may both pull); on Windows,
-    or when the lock cannot be had, meta.json's hashes still keep a torn pair from use."""
+def _exclusive(folder: Path, deadline: Deadline) -> Iterator[bool]:
+    """One pull of a source at a time (the agent and a command may both pull), waited for
+    until the deadline (False: another pull still holds it). On Windows, or when the lock
+    file cannot be used, meta.json's hashes still keep a torn pair from use."""
     fd: int | None = None
     if sys.platform != "win32":
         with contextlib.suppress(OSError):
-            fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            # Non-blocking: a FIFO put where the lock file goes must not hold the pull.
+            flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(folder / LOCK_FILE, flags, 0o600)
     try:
-        yield
+        yield fd is None or _lock(fd, deadline)
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _lock(fd: int, deadline: Deadline) -> bool:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                time.sleep(min(0.05, deadline.left()))
+            except TimeoutError:
+                return False
+        except OSError:
+            return True  # no lock to be had here (see _exclusive)
+        else:
+            return True
 
 
 # ---- a pull
@@ -594,7 +665,7 @@ def _pull_locked(
     folder: Path,
     now: datetime,
     *,
-    timeout: float,
+    deadline: Deadline,
     every: timedelta | None,
 ) -> Pulled:
     shown = shown_url(url)
@@ -604,14 +675,9 @@ def _pull_locked(
         # Nothing to compare with: validators would only earn a 304 for bytes not on disk.
         meta = _Meta(url=shown, failures=meta.failures if meta else 0)
     meta = dataclasses.replace(meta, url=shown)
-    outcome = _next_pair(target, shown, kept, meta, timeout)
+    outcome = _next_pair(target, shown, kept, meta, deadline)
     if isinstance(outcome, str):
-        kept_note = (
-            f"the copy fetched {_when(meta.fetched_at)} is still used"
-            if kept is not None
-            else "there is no earlier copy to use"
-        )
-        error = f"{outcome}; {kept_note}."
+        error = f"{outcome}; {_kept_note(meta.fetched_at, kept is not None)}."
         failures = meta.failures + 1
         # The validators stay those of the kept pair, whatever this attempt was told.
         failed = dataclasses.replace(
@@ -660,12 +726,12 @@ _NO_COPY = "the server answered 304 Not Modified to a request that had no copy t
 
 
 def _next_pair(
-    target: _Target, shown: str, kept: _Pair | None, meta: _Meta, timeout: float
+    target: _Target, shown: str, kept: _Pair | None, meta: _Meta, deadline: Deadline
 ) -> tuple[_Pair, _Meta] | str:
     """The pair to keep after asking the source, with the validators to keep beside it, or
     the sentence saying why the kept pair stays."""
     since = _Validators(meta.etag, meta.last_modified) if kept else None
-    body = _fetch(target, target.address, since, timeout)
+    body = _fetch(target, target.address, since, deadline)
     if isinstance(body, (_Failed, _Missing)):
         return f"Policy source {shown} could not be fetched: {body.reason}"
     if isinstance(body, _NotModified):
@@ -677,18 +743,18 @@ def _next_pair(
     else:
         meta = dataclasses.replace(meta, etag=body.etag, last_modified=body.last_modified)
     if kept is not None and not (isinstance(body, _Got) and body.data != kept.policy):
-        return _same_policy(target, shown, kept, meta, timeout)
+        return _same_policy(target, shown, kept, meta, deadline)
     if isinstance(body, _Got):
-        return _new_policy(target, shown, kept, body.data, meta, timeout=timeout)
+        return _new_policy(target, shown, kept, body.data, meta, deadline=deadline)
     return f"Policy source {shown} could not be fetched: {_NO_COPY}"
 
 
 def _same_policy(
-    target: _Target, shown: str, kept: _Pair, meta: _Meta, timeout: float
+    target: _Target, shown: str, kept: _Pair, meta: _Meta, deadline: Deadline
 ) -> tuple[_Pair, _Meta] | str:
     """The policy did not change: only a new signature for the same bytes can."""
     since = _Validators(meta.signature_etag, meta.signature_last_modified)
-    signature = _fetch(target, target.signature, since if kept.signature else None, timeout)
+    signature = _fetch(target, target.signature, since if kept.signature else None, deadline)
     problem = f"The signature of policy source {shown} could not be fetched"
     if isinstance(signature, _Failed):
         return f"{problem}: {signature.reason}"
@@ -710,10 +776,16 @@ def _same_policy(
 
 
 def _new_policy(
-    target: _Target, shown: str, kept: _Pair | None, policy: bytes, meta: _Meta, *, timeout: float
+    target: _Target,
+    shown: str,
+    kept: _Pair | None,
+    policy: bytes,
+    meta: _Meta,
+    *,
+    deadline: Deadline,
 ) -> tuple[_Pair, _Meta] | str:
     """The policy changed: it is kept only with a signature fetched now, never the old one."""
-    signature = _fetch(target, target.signature, None, timeout)
+    signature = _fetch(target, target.signature, None, deadline)
     signed_before = kept is not None and kept.signature is not None
     sig_shown = f"{shown}.sig" if target.local else shown_url(target.signature)
     unfetched = f"Policy source {shown} changed but its signature could not be fetched"
@@ -752,6 +824,12 @@ def _offered(
 ) -> Pulled:
     signature = folder / SIGNATURE_FILE if pair.signature is not None else None
     return Pulled(url, folder / POLICY_FILE, signature, changed, error, fetched_at)
+
+
+def _kept_note(fetched_at: datetime | None, kept: bool) -> str:
+    if not kept:
+        return "there is no earlier copy to use"
+    return f"the copy fetched {_when(fetched_at)} is still used"
 
 
 def _utf8(text: str) -> bytes:

@@ -191,3 +191,66 @@ def test_output_to_a_closed_pipe_is_quiet(machine: Machine) -> None:
     os.close(writer)
     assert "Traceback" not in done.stderr
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "limit", ["99999999999999999999", "1000001", "0", "-1", "²", "1e9", "9" * 5000, " "]
+)
+def test_a_limit_out_of_bounds_is_one_sentence(
+    machine: Machine, hygiene: Callable[..., Outcome], limit: str
+) -> None:
+    outcome = hygiene("notifications", "--limit", limit)
+    assert outcome.code == 2
+    assert outcome.out == ""
+    (line,) = outcome.err.splitlines()
+    assert line.startswith(
+        "hygiene: argument --limit: expected a whole number from 1 to 1000000, got "
+    )
+    assert len(line) < 200
+
+
+@pytest.mark.parametrize("limit", ["1", "1000000"])
+def test_a_limit_within_bounds_lists_the_history(
+    machine: Machine, hygiene: Callable[..., Outcome], limit: str
+) -> None:
+    outcome = hygiene("notifications", "--limit", limit, "--json")
+    assert (outcome.code, json.loads(outcome.out)) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("duration", "said"),
+    [
+        ("99999999999999d", "a duration can be at most 3650d (ten years)"),
+        ("9" * 40 + "s", "a duration can be at most 3650d (ten years)"),
+        ("3651d", "a duration can be at most 3650d (ten years)"),
+        ("1e400s", 'expected a duration such as "30s", "15m", "4h" or "7d"'),
+        ("9" * 5000 + "d", 'expected a duration such as "30s", "15m", "4h" or "7d"'),
+        ("0x10s", 'expected a duration such as "30s", "15m", "4h" or "7d"'),
+    ],
+)
+def test_a_snooze_too_long_to_be_a_duration_is_one_sentence(
+    machine: Machine, hygiene: Callable[..., Outcome], duration: str, said: str
+) -> None:
+    outcome = hygiene("snooze", "ssh_keys", duration)
+    assert outcome.code == 2
+    (line,) = outcome.err.splitlines()
+    assert line.startswith("hygiene: snooze: ") and said in line
+    assert len(line) < 300
+
+
+@pytest.mark.parametrize("duration", ["99999999999999d", "9999999999s", "1e400s"])
+def test_a_policy_duration_out_of_bounds_is_one_sentence(
+    machine: Machine, hygiene: Callable[..., Outcome], duration: str
+) -> None:
+    for setting in (
+        f"checks:\n  ssh_keys: {{every: {duration}}}\n",
+        f"checks:\n  idle_sessions: {{max_idle: {duration}}}\n",
+        f"notify: {{max_snooze: {duration}}}\n",
+        f"sources: {{urls: ['https://example.org/p.yaml'], every: {duration}}}\n",
+    ):
+        policy = machine.home / "p.yaml"
+        policy.write_text(f"schema: 1\nname: bounds\n{setting}")
+        outcome = hygiene("policy", "validate", str(policy))
+        assert outcome.code == 2, setting
+        assert "Traceback" not in outcome.err
+        assert "duration" in outcome.err, outcome.err

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Machine, Outcome, require_tool
+from tests.conftest import Machine, Outcome
+from tests.tls import make_certificates
 
 
 @dataclass
@@ -69,53 +68,10 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    openssl = require_tool("openssl")
-    ca_key, ca = tmp_path / "ca.key", tmp_path / "ca.pem"
-    key, csr, cert = tmp_path / "srv.key", tmp_path / "srv.csr", tmp_path / "srv.pem"
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], check=True, capture_output=True)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        str(ca_key),
-        "-out",
-        str(ca),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Test Company CA",
-    )
-    run(
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        str(key),
-        "-out",
-        str(csr),
-        "-subj",
-        "/CN=127.0.0.1",
-    )
-    ext = tmp_path / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
+    certificates = make_certificates(tmp_path)
     site = Site()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.socket = certificates.server_context().wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     stopped = [False]
@@ -127,7 +83,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
             httpd.server_close()
 
     try:
-        yield Server(site, f"https://127.0.0.1:{httpd.server_address[1]}/fleet.yaml", ca, stop)
+        url = f"https://127.0.0.1:{httpd.server_address[1]}/fleet.yaml"
+        yield Server(site, url, certificates.ca, stop)
     finally:
         stop()
 

@@ -200,12 +200,12 @@ Get = Callable[..., Pulled]
 
 @pytest.fixture
 def get(cache: Path) -> Get:
-    """pull() as the tests call it: a loopback HTTP server is allowed, timeouts are short."""
+    """pull() as the tests call it: a loopback HTTP server is allowed, deadlines are short."""
 
     def run(
-        url: str, now: datetime = NOW, *, timeout: float = 2.0, every: timedelta | None = None
+        url: str, now: datetime = NOW, *, deadline: float = 2.0, every: timedelta | None = None
     ) -> Pulled:
-        return pull(url, cache, now, timeout, every=every, allow_loopback_http=True)
+        return pull(url, cache, now, deadline=deadline, every=every, allow_loopback_http=True)
 
     return run
 
@@ -461,7 +461,7 @@ def test_a_torn_copy_is_not_offered_and_is_fetched_again(
     ["http://example.org/acme.yaml", "http://127.0.0.1:9/acme.yaml", "HTTP://example.org/x"],
 )
 def test_http_is_refused(url: str, cache: Path) -> None:
-    got = pull(url, cache, NOW, timeout=1.0)
+    got = pull(url, cache, NOW, deadline=1.0)
     assert got.error is not None
     assert got.error.endswith(
         "was refused: policy must not travel in clear, so only https:// and file:// sources "
@@ -472,13 +472,13 @@ def test_http_is_refused(url: str, cache: Path) -> None:
 
 
 def test_http_to_a_named_host_is_refused_even_for_tests(cache: Path) -> None:
-    got = pull("http://example.org/acme.yaml", cache, NOW, allow_loopback_http=True)
+    got = pull("http://example.org/acme.yaml", cache, NOW, deadline=5.0, allow_loopback_http=True)
     assert got.error is not None
     assert "policy must not travel in clear" in got.error
 
 
 def test_other_schemes_are_refused(cache: Path) -> None:
-    got = pull("ftp://example.org/acme.yaml", cache, NOW)
+    got = pull("ftp://example.org/acme.yaml", cache, NOW, deadline=5.0)
     assert got.error == (
         "Policy source ftp://example.org/acme.yaml was refused: only https:// and file:// "
         "sources are fetched."
@@ -526,7 +526,7 @@ def test_a_silent_server_times_out(served: Served, get: Get) -> None:
     url = publish(served, POLICY_V1, SIG_V1)
     served.site.slow.add("/p.yaml")
     started = time.monotonic()
-    got = get(url, timeout=0.5)
+    got = get(url, deadline=0.5)
     assert time.monotonic() - started < 3
     assert got.error == (
         f"Policy source {url} could not be fetched: no answer within 0.5 seconds; there is "
@@ -538,7 +538,7 @@ def test_a_trickling_server_cannot_hold_the_agent(served: Served, get: Get) -> N
     url = publish(served, b"#" * 100, None)
     served.site.dripping.add("/p.yaml")  # a byte every 0.1 s: 10 s in all
     started = time.monotonic()
-    got = get(url, timeout=0.5)
+    got = get(url, deadline=0.5)
     assert time.monotonic() - started < 3
     assert got.error is not None
     assert "the whole file did not arrive within 0.5 seconds" in got.error
@@ -546,7 +546,7 @@ def test_a_trickling_server_cannot_hold_the_agent(served: Served, get: Get) -> N
 
 def test_an_unknown_host_is_one_sentence(cache: Path) -> None:
     url = "https://policies.example.invalid/acme.yaml"
-    got = pull(url, cache, NOW, timeout=5.0)
+    got = pull(url, cache, NOW, deadline=5.0)
     assert got.error == (
         f"Policy source {url} could not be fetched: the name policies.example.invalid could "
         "not be found; there is no earlier copy to use."
@@ -629,7 +629,7 @@ def test_a_file_source_is_bounded_like_any_other(tmp_path: Path, get: Get) -> No
 
 
 def test_a_file_source_must_be_on_this_computer(cache: Path) -> None:
-    got = pull("file://fileserver/share/acme.yaml", cache, NOW)
+    got = pull("file://fileserver/share/acme.yaml", cache, NOW, deadline=5.0)
     assert got.error == (
         "Policy source file://fileserver/share/acme.yaml was refused: a file:// source must "
         "be on this computer."
@@ -691,7 +691,7 @@ def self_signed(tmp_path: Path) -> Iterator[tuple[Served, Path]]:
 def test_a_self_signed_server_is_refused(self_signed: tuple[Served, Path], cache: Path) -> None:
     served, cert = self_signed
     url = publish(served, POLICY_V1, SIG_V1)
-    got = pull(url, cache, NOW, timeout=5.0)
+    got = pull(url, cache, NOW, deadline=5.0)
     # OpenSSL 3 says "self-signed certificate", 1.1 "self signed certificate".
     assert got.error is not None
     assert got.error.startswith(
