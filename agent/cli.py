@@ -351,7 +351,7 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(status_text(failing, now, checks, width=_width()))
         for line in refused:
             sys.stdout.write(
-                "\n".join(textwrap.wrap(line, _width() - 9, initial_indent="POLICY   ",
+                "\n".join(textwrap.wrap(printable(line), _width() - 9, initial_indent="POLICY   ",
                                          subsequent_indent=" " * 9, break_on_hyphens=False,
                                          break_long_words=False))
                 + "\n"
