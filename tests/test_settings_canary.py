@@ -276,3 +276,25 @@ def test_numbers_and_booleans_the_rule_compares_are_still_said(
     assert by_setting["canary_at_most"]["evidence"]["value"] == "3"
     assert "Setting is 3" in by_setting["canary_one_of"]["message"]  # compared with numbers
     assert "Setting is not false" in by_setting["canary_equals"]["message"]  # not a yes/no
+
+
+def test_screen_lock_never_quotes_the_text_it_reads(
+    machine: Machine,
+    kde: Kde,  # noqa: F811
+    hygiene: Callable[..., Outcome],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same rule in screen_lock: KDE's lock settings set to text are read as KDE reads
+    them (the defaults), and the text is not repeated."""
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "KDE")
+    for key in ("Autolock", "Timeout", "LockGrace", "LockOnResume"):
+        kde.write("kscreenlockerrc", "Daemon", key, CANARY)
+    machine.keep_only("screen_lock")
+    caplog.set_level("DEBUG")
+    outputs = [hygiene("check", "--only", "screen_lock"), hygiene("-v", "run", "--once")]
+    checked = json.loads(hygiene("check", "--json", "--only", "screen_lock").out)
+    said = "\n".join([*(o.out + o.err for o in outputs), caplog.text, *kept_on_disk(machine.state)])
+    assert CANARY not in said + json.dumps(checked)
+    (result,) = checked["results"]
+    assert result["status"] in ("pass", "fail"), result  # it was read and judged
