@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from agent import __version__
 from agent.admin_layers import pull_errors, rejections
@@ -50,6 +50,7 @@ from agent.report import (
     status_json,
     status_text,
 )
+from agent.text import printable
 
 if TYPE_CHECKING:
     from agent.store import Store
@@ -67,14 +68,26 @@ EXIT_OK, EXIT_FAILING, EXIT_USAGE = 0, 1, 2
 
 
 class _LowercaseLevel(logging.Formatter):
+    """The log's one sink for outside text: a message is one line, escaped whole (a newline
+    in a file name cannot forge a log line); a traceback keeps its own newlines."""
+
     def format(self, record: logging.LogRecord) -> str:
         record.levelname = record.levelname.lower()
         return super().format(record)
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return printable(super().formatException(ei), lines=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable(super().formatStack(stack_info), lines=True)
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"hygiene: {message} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_USAGE, f"hygiene: {printable(message)} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,7 +221,7 @@ def main(
     try:
         return _dispatch(args)
     except AgentError as err:
-        print(f"hygiene: {err}", file=sys.stderr)
+        print(f"hygiene: {printable(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -333,7 +346,7 @@ def _run_once(args: argparse.Namespace) -> int:
     fleet = Outputs(paths.state)
     try:
         for problem in report_to_fleet(fleet, policy, outcome.results, now):
-            print(f"hygiene: {problem}", file=sys.stderr)
+            print(f"hygiene: {printable(problem)}", file=sys.stderr)
     finally:
         fleet.close()
     sys.stdout.write(run_summary(outcome))
@@ -355,7 +368,7 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(status_text(failing, now, checks, width=_width()))
         for line in refused:
             sys.stdout.write(
-                "\n".join(textwrap.wrap(line, _width() - 9, initial_indent="POLICY   ",
+                "\n".join(textwrap.wrap(printable(line), _width() - 9, initial_indent="POLICY   ",
                                          subsequent_indent=" " * 9, break_on_hyphens=False,
                                          break_long_words=False))
                 + "\n"
@@ -397,7 +410,7 @@ def _snooze(args: argparse.Namespace) -> int:
         _known_target(store, args.target)
         store.snooze(args.target, now + length, now)
     until = (now + length).astimezone()
-    print(f"{args.target} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
+    print(f"{printable(args.target)} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
     return EXIT_OK
 
 
@@ -408,7 +421,7 @@ def _unsnooze(args: argparse.Namespace) -> int:
     with Store.open(paths.state) as store:
         _known_target(store, args.target)
         ended = store.unsnooze(args.target, args.clock())
-    print(f"{args.target} {'is no longer snoozed' if ended else 'was not snoozed'}.")
+    print(f"{printable(args.target)} {'is no longer snoozed' if ended else 'was not snoozed'}.")
     return EXIT_OK
 
 
@@ -438,10 +451,10 @@ def _policy_validate(args: argparse.Namespace) -> int:
             layer = load_file(path, ALL_CHECKS, Level.admin, model=model)
             combine([layer], ALL_CHECKS)
         except AgentError as err:
-            print(f"hygiene: {err}", file=sys.stderr)
+            print(f"hygiene: {printable(str(err))}", file=sys.stderr)
             bad += 1
         else:
-            print(f"{path}: valid")
+            print(f"{printable(str(path))}: valid")
     return EXIT_USAGE if bad else EXIT_OK
 
 
@@ -465,7 +478,6 @@ def _policy_schema() -> int:
 
 def _policy_keygen(args: argparse.Namespace) -> int:
     from agent.signing import keygen, keys_folder
-    from agent.text import printable
 
     pair = keygen(args.out)
     public = printable(str(pair.public))
@@ -480,7 +492,6 @@ def _policy_keygen(args: argparse.Namespace) -> int:
 
 def _policy_sign(args: argparse.Namespace) -> int:
     from agent.signing import private_key_id, sign
-    from agent.text import printable
 
     signer = private_key_id(args.key)
     target = sign(args.file, args.key)
@@ -490,7 +501,6 @@ def _policy_sign(args: argparse.Namespace) -> int:
 
 def _policy_verify(args: argparse.Namespace) -> int:
     from agent.signing import keys_folder, load_anchors, verify_file
-    from agent.text import printable
 
     shown = printable(str(args.file))
     if not args.file.exists():
@@ -501,16 +511,16 @@ def _policy_verify(args: argparse.Namespace) -> int:
         raise UsageError(f"--keys {printable(str(args.keys))} is not a folder")
     anchors = load_anchors(args.keys or keys_folder(Paths.from_environment()))
     for warning in anchors.warnings:
-        print(f"hygiene: warning: {warning}", file=sys.stderr)
+        print(f"hygiene: warning: {printable(warning)}", file=sys.stderr)
     verdict = verify_file(args.file, anchors)
-    print(f"{shown}: {verdict.reason}")
+    print(f"{shown}: {printable(verdict.reason)}")
     return EXIT_OK if verdict.ok else EXIT_FAILING
 
 
 def _load(paths: Paths, extra: Sequence[Path]) -> Policy:
     policy = load_policy(paths, ALL_CHECKS, extra)
     for warning in policy.warnings:
-        print(f"hygiene: warning: {warning}", file=sys.stderr)
+        print(f"hygiene: warning: {printable(warning)}", file=sys.stderr)
     return policy
 
 

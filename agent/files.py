@@ -52,8 +52,12 @@ def _require_regular(info: os.stat_result, path: Path, limit: int) -> None:
         raise FileTooLarge(errno.EFBIG, f"larger than {limit} bytes", str(path))
 
 
-def write_whole(path: Path, data: bytes, mode: int) -> None:
-    """Replace `path` with `data`, created with `mode`; raises OSError, leaving no temporary."""
+def write_whole(path: Path, data: bytes, mode: int, *, exclusive: bool = False) -> None:
+    """Replace `path` with `data`, created with `mode`; raises OSError, leaving no temporary.
+
+    `exclusive`: publish only when `path` does not exist yet (FileExistsError otherwise),
+    by a hard link of the complete temporary: of several processes racing, exactly one
+    publishes and the others read what it wrote."""
     # Named .NAME.*.tmp: never matched by a reader's pattern (*.prom, *.yaml).
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temporary = Path(name)
@@ -64,7 +68,11 @@ def write_whole(path: Path, data: bytes, mode: int) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        temporary.replace(path)
+        if exclusive:
+            os.link(temporary, path)
+            temporary.unlink()
+        else:
+            temporary.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink()

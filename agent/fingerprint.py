@@ -6,20 +6,24 @@ candidate; an HMAC under a random key that never leaves this machine is not.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import hmac
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
-from agent.files import read_small_file
+from agent.files import FileTooLarge, read_small_file, write_whole
 
 log = logging.getLogger(__name__)
 
 KEY_FILE = "install.key"
 KEY_BYTES = 32
+# Reads and publishes tried before giving up on a key that keeps changing under us.
+_ATTEMPTS = 5
 
 
 class Fingerprinter:
@@ -78,33 +82,64 @@ def ensure_private_dir(path: Path) -> None:
 
 
 def _load_or_create_key(state_dir: Path) -> bytes:
+    """The install key: read when it is there, else made and published whole.
+
+    It is published by a hard link of a complete, flushed temporary (files.write_whole,
+    exclusive), so a crash at any moment leaves no key or the whole key, and of processes
+    racing to make it exactly one succeeds and the others read its key. A key of the wrong
+    size (left by an older version's crash) is replaced, with one warning.
+    """
     ensure_private_dir(state_dir)
     path = state_dir / KEY_FILE
-    try:
-        key = read_small_file(path, KEY_BYTES * 2)
-    except FileNotFoundError:
-        key = b""
-    if len(key) == KEY_BYTES:
-        if os.name == "posix" and path.stat().st_mode & 0o077:
-            path.chmod(0o600)
+    for _ in range(_ATTEMPTS):
+        try:
+            seen = path.stat()
+            key = read_small_file(path, KEY_BYTES)
+        except FileNotFoundError:
+            key = None
+        except FileTooLarge:
+            key = b"-" * (KEY_BYTES + 1)
+        if key is not None and len(key) == KEY_BYTES:
+            if os.name == "posix" and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+            return key
+        if key is not None:
+            if not _unchanged(path, seen):
+                continue  # another process has just replaced it: read theirs
+            log.warning(
+                "the install key %s was damaged (not %d bytes) and is replaced; finding ids "
+                "will change once, so past findings may be told again",
+                path,
+                KEY_BYTES,
+            )
+            path.unlink(missing_ok=True)
+        try:
+            key = secrets.token_bytes(KEY_BYTES)
+            write_whole(path, key, 0o600, exclusive=True)
+        except FileExistsError:
+            continue  # another process published first; both use that one
+        _remove_stale_temporaries(state_dir)
         return key
-    if key:
-        # A truncated key (a crash mid-write, a full disk) is replaced; its ids were unusable.
-        path.unlink()
-    key = secrets.token_bytes(KEY_BYTES)
+    raise OSError(errno.EAGAIN, "the install key kept changing while it was read")
+
+
+def _unchanged(path: Path, seen: os.stat_result) -> bool:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another process created it first; use theirs so both agree.
-        return _load_or_create_key(state_dir)
-    try:
-        written = os.write(fd, key)
-        os.fsync(fd)
-    except OSError:
-        written = -1
-    finally:
-        os.close(fd)
-    if written != KEY_BYTES:
-        path.unlink(missing_ok=True)
-        raise OSError(errno.ENOSPC, "no space left to write the install key")
-    return key
+        now = path.stat()
+    except FileNotFoundError:
+        return False
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
+        seen.st_ino,
+        seen.st_size,
+        seen.st_mtime_ns,
+    )
+
+
+def _remove_stale_temporaries(state_dir: Path) -> None:
+    """Temporaries of a process killed while it made the key (they never became the key).
+    A minute old at least: a younger one may be another process's, about to be linked."""
+    stale = time.time() - 60
+    for leftover in state_dir.glob(f".{KEY_FILE}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.lstat().st_mtime < stale:
+                leftover.unlink()

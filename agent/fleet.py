@@ -36,6 +36,7 @@ from types import TracebackType
 from agent.errors import AgentError
 from agent.files import write_whole
 from agent.models import CheckResult, Severity, Status
+from agent.text import printable
 
 if sys.platform != "win32":
     import fcntl
@@ -659,9 +660,11 @@ def _latest(results: Sequence[CheckResult]) -> dict[str, CheckResult]:
 
 
 def _clean(text: str) -> str:
-    """Text that encodes as UTF-8: a file name's undecodable bytes (lone surrogates) are
-    written as escapes instead of failing the whole write."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Outside text as every fleet output writes it: control and bidirectional characters
+    and a file name's undecodable bytes (lone surrogates) shown as escapes
+    (agent.text.printable), so an admin's console shows them inert and the write never
+    fails on them."""
+    return printable(text)
 
 
 def _utc(at: datetime) -> datetime:

@@ -10,7 +10,6 @@ import html
 import importlib
 import logging
 import os
-import unicodedata
 import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from jeepney.wrappers import (  # type: ignore[import-untyped]
 )
 
 from agent.models import Urgency
+from agent.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +76,14 @@ class Backend(Protocol):
 
 
 def _clean(text: str, *, single_line: bool = False) -> str:
-    """Drop control characters (but keep newlines), so nothing can reformat the display."""
-    # Lone surrogates cannot be encoded as UTF-8 and would make the D-Bus encoder raise.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    kept: list[str] = []
-    for char in text:
-        if char == "\n":
-            kept.append(" " if single_line else char)
-        elif char == "\t":
-            kept.append(" ")
-        elif unicodedata.category(char) != "Cc":
-            kept.append(char)
-    return "".join(kept)
+    """Text every backend shows: tabs (and on one line, newlines) become spaces; every other
+    control, bidirectional or invisible character is shown escaped (agent.text.printable),
+    so nothing can reformat or reorder the display. Lone surrogates are escaped too, which
+    the D-Bus encoder could not encode."""
+    text = text.replace("\t", " ")
+    if single_line:
+        text = text.replace("\n", " ")
+    return printable(text, lines=True)
 
 
 def _cut(text: str, limit: int) -> str:

@@ -1,4 +1,11 @@
-"""What the person and their tools read: the audit as a table or as JSON."""
+"""What the person and their tools read: the audit as a table or as JSON.
+
+Every text here may carry outside text (file names, policy names and advice, settings,
+errors that quote them). Each text report escapes it once where it is laid out: a line
+at a time (`_lines`), or field by field where the table adds its own colours. The JSON
+reports need nothing: `hygiene ... --json` writes them as ASCII, with every other
+character as a \\u escape, so no control or bidirectional character is ever raw in it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from agent.checks.base import Check
 from agent.durations import format_duration, roughly
 from agent.models import CheckResult, Status
 from agent.policy import Policy
+from agent.text import printable
 
 if TYPE_CHECKING:
     from agent.cycle import CycleOutcome
@@ -61,6 +69,10 @@ def audit_table(
             rows.append((result.status, result.check, "-", [f"skipped: {'; '.join(result.notes)}"]))
         else:
             rows.append((result.status, result.check, "-", [result.title]))
+    # Escaped before the widths are measured and the colours added.
+    rows = [
+        (st, printable(c), printable(sub), [printable(t) for t in ts]) for st, c, sub, ts in rows
+    ]
 
     check_w = max([len("CHECK"), *(len(r[1]) for r in rows)])
     subject_w = min(36, max([len("SUBJECT"), *(len(r[2]) for r in rows)]))
@@ -80,11 +92,12 @@ def audit_table(
         lines.append(f"{label}  {check_id:<{check_w}}  {subject:<{subject_w}}  {wrapped[0]}")
         lines.extend(indent + w for w in wrapped[1:])
 
+    after: list[str] = []
     for result in results:
         if result.status is not Status.skip:
-            lines.extend(f"note: {result.check}: {note}" for note in result.notes)
+            after.extend(f"note: {result.check}: {note}" for note in result.notes)
         if result.status is Status.fail:
-            lines.extend(
+            after.extend(
                 textwrap.wrap(
                     result.advice,
                     width,
@@ -92,9 +105,9 @@ def audit_table(
                     subsequent_indent="    ",
                 )
             )
-    lines.append("")
-    lines.append(summary(policy, results))
-    return "\n".join(lines) + "\n"
+    after.append("")
+    after.append(summary(policy, results))
+    return "\n".join(lines) + "\n" + _lines(after)
 
 
 def summary(policy: Policy, results: Sequence[CheckResult]) -> str:
@@ -186,7 +199,7 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
                     )
                 )
             out.append("")
-    return "\n".join(out)
+    return _lines(out).removesuffix("\n")
 
 
 def _reports_text(reports: dict[str, list[str]]) -> str:
@@ -283,7 +296,7 @@ def policy_text(policy: Policy) -> str:
         for key, value in entry["settings"].items():
             origin = entry["from"].get(key, "the check's default")
             out.append(f"    {key}: {json.dumps(value)}  # {origin}")
-    return "\n".join(out) + "\n"
+    return _lines(out)
 
 
 # --- the agent's memory: status, notifications, one cycle ------------------------
@@ -366,7 +379,7 @@ def status_text(
                 f"Nothing else is failing, but {n} check{'s' if n != 1 else ''} could not run: "
                 "the audit is incomplete.",
             ]
-            return "\n".join(out) + "\n"
+            return _lines(out)
         return "Nothing is failing.\n"
     for f in failing:
         state = f"failing for {roughly(now - f.first_seen)}"
@@ -385,7 +398,7 @@ def status_text(
         f"{n} finding{'s' if n != 1 else ''} failing.{incomplete} Snooze one with "
         "`hygiene snooze ID 1d`, or a whole check with `hygiene snooze CHECK 1d`."
     )
-    return "\n".join(out) + "\n"
+    return _lines(out)
 
 
 def notification_json(record: NotificationRecord) -> dict[str, Any]:
@@ -431,7 +444,7 @@ def notifications_text(records: Sequence[NotificationRecord], *, width: int = 10
             )
         if r.response and r.response_at:
             out.append(f"{'':18}you {r.response} at {_local(r.response_at)}")
-    return "\n".join(out) + "\n"
+    return _lines(out)
 
 
 def run_summary(outcome: CycleOutcome) -> str:
@@ -450,4 +463,10 @@ def run_summary(outcome: CycleOutcome) -> str:
         line += " Nothing to notify now."
     else:
         line += f" Sent {len(delivered)} of {len(outcome.sent)} notifications."
-    return line + "\n"
+    return _lines([line])
+
+
+def _lines(lines: Sequence[str]) -> str:
+    """Lines laid out for the terminal, each escaped whole: a newline or an escape
+    sequence inside one (a file name, a policy's advice) is shown, never acted on."""
+    return "".join(printable(line) + "\n" for line in lines)

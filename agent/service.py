@@ -31,6 +31,7 @@ from agent.errors import AgentError
 from agent.files import write_whole
 from agent.instance import LOCK_FILE, running_agent
 from agent.paths import Paths, shipped
+from agent.text import printable
 
 NAME = "hygiene-agent"
 UNIT = f"{NAME}.service"
@@ -733,7 +734,8 @@ def status_text(host: Host, runner: Runner) -> str:
     lines.append(f"  Logs:      {where_logs_are(host)}")
     if note:
         lines.append(f"  Note:      {note}")
-    return "\n".join(lines) + "\n"
+    # What systemctl or launchctl said is outside text: each line shown escaped.
+    return "".join(printable(line) + "\n" for line in lines)
 
 
 def _running(state: ServiceState | None, lock_pid: int | None, manager: str) -> str:

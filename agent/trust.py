@@ -15,6 +15,7 @@ from agent.fingerprint import Fingerprinter
 from agent.paths import Paths
 from agent.probes import Network, network
 from agent.store import Store, TrustedNetwork
+from agent.text import printable
 
 
 def identities(net: Network, fingerprint: Fingerprinter) -> dict[str, str]:
@@ -109,5 +110,6 @@ def _list(paths: Paths, current: set[str], as_json: bool) -> int:
         return 0
     for row in rows:
         here = "  (you are on it)" if row["current"] else ""
-        print(f"{row['label']}  [{', '.join(row['kinds'])}, since {row['added_at']}]{here}")
+        label = printable(row["label"])  # the person's own words, but never raw on a terminal
+        print(f"{label}  [{', '.join(row['kinds'])}, since {row['added_at']}]{here}")
     return 0

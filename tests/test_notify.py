@@ -118,15 +118,15 @@ def test_untrusted_text_arrives_as_the_person_reads_it(
     assert got.body_text == body  # markup shown literally, not rendered
 
 
-def test_control_characters_are_stripped_but_newlines_kept(desktop: Desktop) -> None:
+def test_control_characters_are_shown_escaped_but_newlines_kept(desktop: Desktop) -> None:
     title = "Bell\x07 and\x1b[31m red\x00\r\nline"
-    body = "one\r\ntwo\x1b]0;owned\x07\tthree\x85\x9b"
+    body = "one\r\ntwo\x1b]0;owned\x07\tthree\x85\x9b \u202eevil"
 
     assert BusBackend(desktop.env).send(note(title, body, urgency="low")).delivered
 
     [got] = desktop.received(at_least=1)
-    assert got.summary == "Bell and[31m red line"
-    assert got.body_text == "one\ntwo]0;owned three"
+    assert got.summary == "Bell\\x07 and\\x1b[31m red\\x00\\r line"
+    assert got.body_text == "one\\r\ntwo\\x1b]0;owned\\x07 three\\x85\\x9b \\u202eevil"
 
 
 def test_long_texts_are_cut_with_an_ellipsis(desktop: Desktop) -> None:

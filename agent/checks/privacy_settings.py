@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.durations import Duration
@@ -14,6 +14,10 @@ from agent.models import Finding, Severity
 from agent.probes import Setting, SettingRead, SettingValue, desktop, read_settings
 from agent.text import printable
 
+# A policy's settings are read by running programs (gsettings) and reading files: the count is
+# bounded so that a long list cannot tie the machine up, and refused in one sentence.
+MAX_SETTINGS = 256
+MAX_SOURCES = 12
 DesktopKind = Literal["gnome", "cinnamon", "mate", "kde", "xfce", "other", "macos", "windows"]
 Scalar = StrictBool | int | float | str
 # Where each store's settings apply, unless a read names its desktops.
@@ -145,10 +149,26 @@ class SettingSource(BaseModel):
 
     def found(self, value: SettingValue, *, expected: bool = True) -> str:
         """What is wrong, without quoting text: a text value can be anything, a password too."""
-        if isinstance(value, str | tuple):
+        if not self.shows(value):
             return f"{self.shown()} is not {self.expected()}"
         said = f"{self.shown()} is {self.said(value)}"
         return f"{said}, expected {self.expected()}" if expected else said
+
+    def shows(self, value: SettingValue) -> bool:
+        """Whether `value` may be shown, stored or reported: only a number the rule compares
+        as a number, or a boolean it compares as a boolean. Text, even text that reads as a
+        number, and lists are never quoted: a policy can point a rule at any key, a
+        password's too."""
+        if isinstance(value, str | tuple):
+            return False
+        wanted = [self.equals] if self.equals is not None else list(self.one_of or ())
+        # true/false, or the 0/1 that macOS defaults and the registry keep a flag as.
+        if _boolean(value) is not None and any(isinstance(w, bool) for w in wanted):
+            return True
+        if isinstance(value, bool):
+            return False
+        ranged = self.at_least is not None or self.at_most is not None
+        return ranged or any(isinstance(w, int | float) and not isinstance(w, bool) for w in wanted)
 
     def holds(self, value: SettingValue) -> bool | None:
         """Whether `value` is what is asked for; None when it cannot be compared."""
@@ -180,7 +200,12 @@ class PrivacySetting(BaseModel):
         description="all: every applicable source must hold; any: one is enough; first: the "
         "first source that has a value decides (a policy copy before the user's own).",
     )
-    read: list[SettingSource] = Field(min_length=1)
+    read: list[SettingSource] = Field(min_length=1, max_length=MAX_SOURCES)
+
+    @field_validator("read", mode="before")
+    @classmethod
+    def _few_sources(cls, value: Any) -> Any:
+        return _at_most(value, MAX_SOURCES, "places to read one setting from")
 
     def advice_for(self, kind: str) -> str:
         if isinstance(self.advice, str):
@@ -193,6 +218,7 @@ class PrivacySettingsParams(CheckParams):
     every: Duration = timedelta(hours=1)
     settings: dict[str, PrivacySetting] = Field(
         default_factory=dict,
+        max_length=MAX_SETTINGS,
         description="More settings to check, or built-in ones replaced, by id.",
     )
     builtin: bool = Field(
@@ -202,6 +228,12 @@ class PrivacySettingsParams(CheckParams):
         default_factory=list,
         description="Ids of settings not to check, e.g. location when you want it on.",
     )
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _few_settings(cls, value: Any) -> Any:
+        # Before each entry is validated: 2,000 entries are refused without reading them.
+        return _at_most(value, MAX_SETTINGS, "settings")
 
     @model_validator(mode="after")
     def _known_ids(self) -> PrivacySettingsParams:
@@ -236,7 +268,10 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
         "defaults, Windows registry values), and the names of the programs you run (to know "
         "the desktop)",
     )
-    keeps = "which listed settings differ from the policy, and their current values"
+    keeps = (
+        "which listed settings differ from the policy, and their current values when they "
+        "are numbers or true/false the policy compares (text values are never kept or shown)"
+    )
     alert = "A privacy setting shares more than it should"
     alert_many = "{n} privacy settings share more than they should"
     Params = PrivacySettingsParams
@@ -276,7 +311,7 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
                     said += "; any one of these would do: " + ", ".join(
                         f"{source.shown()} {source.expected()}" for source, _ in decided
                     )
-                numbers = [v for _, v in decided if not isinstance(v, str | tuple)]
+                numbers = [v for source, v in decided if source.shows(v)]
                 findings.append(
                     self.finding(
                         ctx,
@@ -301,6 +336,12 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
         return {k: v for k, v in chosen.items() if k not in self.params.ignore}
 
 
+def _at_most(value: Any, most: int, what: str) -> Any:
+    if isinstance(value, dict | list) and len(value) > most:
+        raise ValueError(f"a policy may list at most {most} {what}, got {len(value)}")
+    return value
+
+
 def _judge(
     setting: PrivacySetting,
     sources: list[SettingSource],
@@ -318,7 +359,8 @@ def _judge(
         if value is None:
             unknown = unknown or (read.problem or f"{source.shown()} is not set")
         elif holds is None:
-            unknown = unknown or f"{source.shown()} is {_text(value)}, not a number"
+            # Never the value itself: it is not a number, so it may be any text.
+            unknown = unknown or f"{source.shown()} is not a number"
         elif setting.match == "first":
             return holds, [] if holds else [(source, value)], unknown
         elif holds:

@@ -33,7 +33,7 @@ Screen lock, by desktop:
   (light-locker, hypridle, the desktops' own screensavers run alone) count as locking with
   a delay not known.
 
-Settings: `gsettings get SCHEMA KEY` for exactly the keys asked for, all started at once
+Settings: `gsettings get SCHEMA KEY` for exactly the keys asked for, eight at a time
 (about 16 ms each, mostly GLib starting); never a whole schema, since GNOME keeps the HTTP
 proxy password in one. KDE files through agent.probes.kconfig, Xfce channels through
 agent.probes.xfconf. A store this platform does not have answers with a problem, not a value.
@@ -52,7 +52,9 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +65,9 @@ from agent.files import read_small_file
 from agent.probes import Desktop, ScreenLock, Setting, SettingRead, SettingValue
 
 TIMEOUT_SECONDS = 5
+# gsettings children at once, and the time all of a call's reads may take together.
+PARALLEL_READS = 8
+ALL_READS_SECONDS = 10
 _COMM_LENGTH = 15  # the kernel keeps this much of a program's name (TASK_COMM_LEN - 1)
 _SHORT_GRACE = 30  # seconds
 _MAX_CONFIG = 1 << 20
@@ -589,53 +594,59 @@ def _gsettings(
     keys: Sequence[tuple[str, str]], env: Mapping[str, str]
 ) -> dict[tuple[str, str], SettingRead]:
     """Each (schema, key) as `gsettings get` says it, in the person's environment: exactly
-    the keys named, never a whole schema (GNOME keeps a proxy password in one)."""
+    the keys named, never a whole schema (GNOME keeps a proxy password in one).
+
+    At most PARALLEL_READS run at once (a policy may list hundreds of keys, and each child
+    holds pipes), and all of them within ALL_READS_SECONDS: a key not started by then is
+    answered with a problem, not a wait."""
     program = shutil.which("gsettings", path=env.get("PATH") or os.defpath)
     if program is None:
         raise ProbeUnavailable("GSettings cannot be read: the gsettings program is not installed.")
     # English messages, so that "No such schema" can be told from "No such key".
     child_env = {**env, "LC_ALL": "C"}
-    running: dict[tuple[str, str], subprocess.Popen[str]] = {}
-    try:
-        for schema, key in dict.fromkeys(keys):
-            running[(schema, key)] = subprocess.Popen(
-                [program, "get", schema, key],
-                env=child_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-            )
-    except OSError as err:
-        for child in running.values():
-            child.kill()
-            child.wait()
-        raise ProbeUnavailable(f"gsettings could not be started ({err.strerror}).") from None
-    found: dict[tuple[str, str], SettingRead] = {}
-    for (schema, key), child in running.items():
+    wanted = list(dict.fromkeys(keys))
+    deadline = time.monotonic() + ALL_READS_SECONDS
+
+    def get(pair: tuple[str, str]) -> SettingRead:
+        return _gsettings_get(program, pair, child_env, deadline)
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
         try:
-            out, said = child.communicate(timeout=TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.communicate()
-            found[(schema, key)] = SettingRead(
-                None, f"gsettings did not answer within {TIMEOUT_SECONDS} seconds"
-            )
-            continue
-        if child.returncode == 0:
-            found[(schema, key)] = SettingRead(parse_gvariant(out))
-        elif "No such schema" in said or "No schemas installed" in said:
-            found[(schema, key)] = SettingRead(
-                None, f"the GSettings schema {schema} is not installed"
-            )
-        elif "No such key" in said:
-            found[(schema, key)] = SettingRead(
-                None, f"the GSettings schema {schema} has no key {key}"
-            )
-        else:
-            found[(schema, key)] = SettingRead(None, f"gsettings could not read {schema} {key}")
-    return found
+            answers = list(pool.map(get, wanted))
+        except OSError as err:
+            pool.shutdown(cancel_futures=True)
+            raise ProbeUnavailable(f"gsettings could not be started ({err.strerror}).") from None
+    return dict(zip(wanted, answers, strict=True))
+
+
+def _gsettings_get(
+    program: str, pair: tuple[str, str], env: Mapping[str, str], deadline: float
+) -> SettingRead:
+    schema, key = pair
+    left = min(TIMEOUT_SECONDS, deadline - time.monotonic())
+    if left <= 0:
+        return SettingRead(None, f"gsettings did not answer within {ALL_READS_SECONDS} seconds")
+    try:
+        done = subprocess.run(
+            [program, "get", schema, key],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=left,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return SettingRead(None, f"gsettings did not answer within {TIMEOUT_SECONDS} seconds")
+    said = done.stderr
+    if done.returncode == 0:
+        return SettingRead(parse_gvariant(done.stdout))
+    if "No such schema" in said or "No schemas installed" in said:
+        return SettingRead(None, f"the GSettings schema {schema} is not installed")
+    if "No such key" in said:
+        return SettingRead(None, f"the GSettings schema {schema} has no key {key}")
+    return SettingRead(None, f"gsettings could not read {schema} {key}")
 
 
 _TYPED_NUMBER = re.compile(r"^(?:u?int(?:16|32|64)|byte|double|handle)\s+")
