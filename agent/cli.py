@@ -292,12 +292,13 @@ def _run_once(args: argparse.Namespace) -> int:
     from agent.store import Store
 
     paths = Paths.from_environment()
-    policy = _load(paths, [])
+    # The agent's one cycle: a broken policy file gives way to its last good copy.
+    policy = _load(paths, [], keep_going=True)
     if policy.pull.urls:
         from agent.scheduler import pull_due
 
         if pull_due(policy.pull.urls, paths.state / "sources", args.clock(), policy.pull.every):
-            policy = _load(paths, [])
+            policy = _load(paths, [], keep_going=True)
     ctx = CheckContext(
         paths=paths,
         fingerprint=Fingerprinter.for_state_dir(paths.state),
@@ -486,8 +487,8 @@ def _policy_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.ok else EXIT_FAILING
 
 
-def _load(paths: Paths, extra: Sequence[Path]) -> Policy:
-    policy = load_policy(paths, ALL_CHECKS, extra)
+def _load(paths: Paths, extra: Sequence[Path], *, keep_going: bool = False) -> Policy:
+    policy = load_policy(paths, ALL_CHECKS, extra, keep_going=keep_going)
     for warning in policy.warnings:
         print(f"hygiene: warning: {warning}", file=sys.stderr)
     return policy

@@ -7,6 +7,7 @@ under `locked:` keeps what the default and admin layers say, whatever a user fil
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import re
@@ -17,7 +18,6 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +36,7 @@ from agent.durations import Duration
 from agent.errors import PolicyError
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.paths import Paths, shipped
+from agent.policy_yaml import line_of, read_plain
 
 MAX_POLICY_BYTES = 1024 * 1024
 SCHEMA_VERSION = 1
@@ -66,6 +67,21 @@ class PolicyLayer:
     log_level: LogLevel | None = None
     sources: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A policy file the agent does not apply as it is now, and what stays in its place."""
+
+    error: str  # the PolicyError sentence
+    kept: bool  # its last good copy stays in force; else the file is left out
+    level: Level = Level.user
+
+    @property
+    def sentence(self) -> str:
+        if self.kept:
+            return f"{self.error}; its last good copy stays in force"
+        return f"{self.error}; it is left out until it is mended (no earlier copy of it was good)"
 
 
 # --- when to tell the person (read by agent.nudge) ---------------------------------
@@ -211,7 +227,8 @@ class Policy:
     report: ReportSettings = field(default_factory=ReportSettings)
     # How admin policies are trusted: "signed" (keys installed) or "unsigned".
     trust: str = "unsigned"
-    rejected: list[str] = field(default_factory=list)  # admin policies refused, one sentence each
+    rejected: list[str] = field(default_factory=list)  # policies refused, one sentence each
+    refused: list[Refusal] = field(default_factory=list)  # of them, the files not applied
     # Each layer as read, lowest first: (source, "default" | "user" | "admin", name, revision).
     layers: list[tuple[str, str, str | None, int | None]] = field(default_factory=list)
 
@@ -231,24 +248,41 @@ def policy_files(folder: Path) -> list[Path]:
     return sorted(p for p in entries if p.suffix in (".yaml", ".yml"))
 
 
-def load_policy(paths: Paths, checks: CheckClasses, extra: Sequence[Path] = ()) -> Policy:
+def load_policy(
+    paths: Paths, checks: CheckClasses, extra: Sequence[Path] = (), *, keep_going: bool = False
+) -> Policy:
+    """The policy in force. By default a broken user or admin file is a PolicyError (`hygiene
+    check` exists to show it); with `keep_going` (the agent) the last good copy of that file
+    stays in force, or the file is left out when it never was good, and the refusal is in
+    `Policy.refused`. Pulled sources and, with signing keys, admin files always keep going."""
     # Built once for every file read: building a pydantic model costs start-up time.
     model = policy_file_model(checks)
 
     def load(path: Path, level: Level, source: str | None = None) -> PolicyLayer:
         return load_file(path, checks, level, source=source, model=model)
 
-    layers = [load(builtin_policy_path(), Level.default, BUILTIN)]
-    layers += [load(p, Level.user) for p in policy_files(paths.user_policies)]
-    layers += [load(p, Level.user) for p in extra]
+    def load_data(data: bytes, level: Level, source: str) -> PolicyLayer:
+        return load_bytes(data, checks, level, source, model)
+
     gate = Gate.open(paths)
+    refused: list[Refusal] = []
     rejected: list[str] = []
+    layers = [load(builtin_policy_path(), Level.default, BUILTIN)]
+    layers += _folder(
+        paths.user_policies, Level.user, gate, load_data, refused, keep_going=keep_going
+    )
+    layers += [load(p, Level.user) for p in extra]
     admin: list[PolicyLayer] = []
-    for candidate in folder_candidates(policy_files(paths.admin_policies)):
-        label = None if gate.required else str(candidate.path)
-        admin += _admitted(gate, candidate, load, rejected, label, tolerant=gate.required)
+    if gate.required or not keep_going:
+        for candidate in folder_candidates(policy_files(paths.admin_policies)):
+            label = None if gate.required else str(candidate.path)
+            admin += _admitted(gate, candidate, load, rejected, label, tolerant=gate.required)
+    else:
+        admin += _folder(
+            paths.admin_policies, Level.admin, gate, load_data, refused, keep_going=True
+        )
     admin += _pulled(paths, gate, admin, load, rejected)
-    policy = combine([*layers, *admin], checks)
+    policy = _combined([*layers, *admin], checks, refused, keep_going)
     hidden = paths.admin_replaced
     if hidden is not None and policy_files(hidden / "policies.d"):
         # An agent that runs as the person can always be changed by the person; what the
@@ -257,13 +291,88 @@ def load_policy(paths: Paths, checks: CheckClasses, extra: Sequence[Path] = ()) 
             f"HYGIENE_ADMIN_DIR replaces the admin folder {hidden}: its policies and locks "
             "are not in force"
         )
+    rejected = [r.sentence for r in refused] + rejected
     gate.record(rejected)
     return dataclasses.replace(
         policy,
         trust="signed" if gate.required else "unsigned",
         rejected=rejected,
+        refused=refused,
         warnings=[*policy.warnings, *gate.warnings, *rejected],
     )
+
+
+def _folder(
+    folder: Path,
+    level: Level,
+    gate: Gate,
+    load_data: Callable[[bytes, Level, str], PolicyLayer],
+    refused: list[Refusal],
+    *,
+    keep_going: bool,
+) -> list[PolicyLayer]:
+    """The layers of a policies.d folder's files; with `keep_going`, a file that cannot be
+    used gives way to its last good copy (kept in the state folder), or is left out."""
+    try:
+        files = policy_files(folder)
+    except PolicyError as err:
+        if not keep_going:
+            raise
+        refused.append(Refusal(str(err), kept=False, level=level))
+        return []
+    layers: list[PolicyLayer] = []
+    for path in files:
+        key = f"{level.name}:{path.name}" if level is Level.user else f"file:{path.name}"
+        try:
+            data = read_policy_bytes(path, str(path), level)
+            layer = load_data(data, level, str(path))
+        except PolicyError as err:
+            if not keep_going:
+                raise
+            kept = gate.last_good(key)
+            copy: list[PolicyLayer] = []
+            if kept is not None:
+                with contextlib.suppress(PolicyError):  # read by an older version, say
+                    copy = [load_data(kept, level, f"{path} (the last good copy)")]
+            refused.append(Refusal(str(err), kept=bool(copy), level=level))
+            layers += copy
+            continue
+        if keep_going:
+            gate.keep(key, data)
+        layers.append(layer)
+    return layers
+
+
+def _combined(
+    layers: list[PolicyLayer], checks: CheckClasses, refused: list[Refusal], keep_going: bool
+) -> Policy:
+    """combine(); with `keep_going`, a file whose settings make the whole invalid (each file
+    is valid alone, but not together) is left out, as a broken file would be."""
+    while True:
+        try:
+            return combine(layers, checks)
+        except PolicyError as err:
+            culprit = _culprit(layers, err) if keep_going else None
+            if culprit is None:
+                raise
+            layers = [layer for layer in layers if layer is not culprit]
+            refused.append(Refusal(str(err), kept=False, level=culprit.level))
+
+
+def _culprit(layers: list[PolicyLayer], err: PolicyError) -> PolicyLayer | None:
+    mine = [layer for layer in layers if layer.level is not Level.default]
+    named = [layer for layer in mine if layer.source == err.source]
+    if named:
+        return named[-1]
+    # A whole-model rule (no one key to blame): the highest file that set that section.
+    parts = (err.field or "").split(".")
+    if parts[0] == "checks" and len(parts) > 1:
+        touching = [layer for layer in mine if parts[1] in layer.checks]
+    elif parts[0] == "notify":
+        touching = [layer for layer in mine if layer.notify]
+    else:
+        touching = []
+    return touching[-1] if touching else None
 
 
 def _admitted(
@@ -355,29 +464,48 @@ def load_file(
 ) -> PolicyLayer:
     """One policy file, validated; `model` is policy_file_model(checks) when the caller has it."""
     source = source or str(path)
-    text = read_policy_text(path, source, level)
-    data, root = _parse_yaml(text, source)
+    return load_bytes(read_policy_bytes(path, source, level), checks, level, source, model)
+
+
+def load_bytes(
+    data: bytes,
+    checks: CheckClasses,
+    level: Level,
+    source: str,
+    model: type[BaseModel] | None = None,
+) -> PolicyLayer:
+    """A policy file's contents, validated: the one way any policy is read (`policy
+    validate`, `check`, the agent and its reloads)."""
+    text = decode_policy(data, source)
+    parsed = read_plain(text, source)
+    if not isinstance(parsed, dict):
+        raise PolicyError(
+            source,
+            f"expected a mapping of settings (schema, name, checks, ...), got {_kind(parsed)}",
+            line=line_of(text, source, ()),
+        )
     model = model or policy_file_model(checks)
     try:
-        model.model_validate(data)
+        model.model_validate(parsed)
     except ValidationError as err:
-        raise _explain(err, source, root, checks) from None
+        raise _explain(err, source, text, checks) from None
     # The layer keeps what the file wrote, not the defaults filled in, so that layering
     # can tell which file set which setting.
     raw_checks = {
-        check_id: dict(settings or {}) for check_id, settings in (data.get("checks") or {}).items()
+        check_id: dict(settings or {})
+        for check_id, settings in (parsed.get("checks") or {}).items()
     }
     return PolicyLayer(
         source=source,
         level=level,
-        name=data.get("name"),
-        revision=data.get("revision"),
+        name=parsed.get("name"),
+        revision=parsed.get("revision"),
         checks=raw_checks,
-        locked=tuple(data.get("locked") or ()),
-        notify=dict(data.get("notify") or {}),
-        log_level=data.get("log_level"),
-        sources=data.get("sources"),
-        report=data.get("report"),
+        locked=tuple(parsed.get("locked") or ()),
+        notify=dict(parsed.get("notify") or {}),
+        log_level=parsed.get("log_level"),
+        sources=parsed.get("sources"),
+        report=parsed.get("report"),
     )
 
 
@@ -557,8 +685,12 @@ def policy_json_schema(checks: CheckClasses) -> dict[str, Any]:
 
 
 def read_policy_text(path: Path, source: str, level: Level = Level.user) -> str:
+    return decode_policy(read_policy_bytes(path, source, level), source)
+
+
+def read_policy_bytes(path: Path, source: str, level: Level = Level.user) -> bytes:
     try:
-        data = read_small_file(path, MAX_POLICY_BYTES)
+        return read_small_file(path, MAX_POLICY_BYTES)
     except IsADirectoryError:
         raise PolicyError(source, "is a folder, not a policy file") from None
     except NotRegularFile:
@@ -567,6 +699,9 @@ def read_policy_text(path: Path, source: str, level: Level = Level.user) -> str:
         raise PolicyError(source, "is larger than 1 MiB, too large for a policy file") from None
     except OSError as err:
         raise PolicyError(source, _os_problem(err, "file", level)) from None
+
+
+def decode_policy(data: bytes, source: str) -> str:
     if b"\x00" in data:
         raise PolicyError(source, "is a binary file, not a YAML policy")
     try:
@@ -594,81 +729,6 @@ def _os_problem(err: OSError, what: str, level: Level = Level.user) -> str:
     return f"cannot be read: {(err.strerror or str(err)).lower()}"
 
 
-def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node]:
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            raise PolicyError(source, "is empty; a policy file needs at least `schema: 1`")
-        _check_nodes(root, source, (), set())
-        data = loader.construct_document(root)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        problem = " ".join(p for p in (err.context, err.problem) if p)
-        raise PolicyError(
-            source,
-            f"is not valid YAML ({problem})",
-            line=mark.line + 1 if mark else None,
-        ) from None
-    except yaml.YAMLError as err:
-        raise PolicyError(source, f"is not valid YAML ({err})") from None
-    except RecursionError:
-        raise PolicyError(source, f"is nested more than {MAX_DEPTH} levels deep") from None
-    except ValueError as err:
-        # PyYAML's constructors raise plain ValueError, e.g. for a 5000-digit number.
-        raise PolicyError(source, f"holds a value that cannot be read ({err})") from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise PolicyError(
-            source,
-            f"expected a mapping of settings (schema, name, checks, ...), got {_kind(data)}",
-            line=root.start_mark.line + 1,
-        )
-    return data, root
-
-
-MAX_DEPTH = 16
-
-
-def _check_nodes(node: yaml.Node, source: str, path: tuple[str, ...], visited: set[int]) -> None:
-    """Reject what PyYAML accepts but a policy must not hold: duplicate keys, aliases, depth.
-
-    An alias makes the composer hand back the same node twice; refusing any node seen
-    before stops billion-laughs expansion and self-referencing structures alike.
-    """
-    if id(node) in visited:
-        raise PolicyError(
-            source,
-            "uses a YAML alias (*name); write the value out instead",
-            field=".".join(path) or None,
-            line=node.start_mark.line + 1,
-        )
-    visited.add(id(node))
-    if len(path) > MAX_DEPTH:
-        raise PolicyError(
-            source, f"is nested more than {MAX_DEPTH} levels deep", line=node.start_mark.line + 1
-        )
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            name = str(key.value)
-            if name in seen:
-                raise PolicyError(
-                    source,
-                    "appears twice; write each key once",
-                    field=".".join((*path, name)),
-                    line=key.start_mark.line + 1,
-                )
-            seen.add(name)
-            _check_nodes(key, source, (*path, name), visited)
-            _check_nodes(value, source, (*path, name), visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _check_nodes(item, source, (*path, str(index)), visited)
-
-
 def _kind(value: object) -> str:
     if isinstance(value, list):
         return "a list"
@@ -682,9 +742,7 @@ def _kind(value: object) -> str:
 # --- explaining validation errors ----------------------------------------------
 
 
-def _explain(
-    err: ValidationError, source: str, root: yaml.Node, checks: CheckClasses
-) -> PolicyError:
+def _explain(err: ValidationError, source: str, text: str, checks: CheckClasses) -> PolicyError:
     errors = err.errors()
     first = errors[0]
     loc = tuple(str(part) for part in first["loc"])
@@ -692,7 +750,9 @@ def _explain(
     if len(errors) > 1:
         more = len(errors) - 1
         problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return PolicyError(source, problem, field=".".join(loc) or None, line=_line_of(root, loc))
+    return PolicyError(
+        source, problem, field=".".join(loc) or None, line=line_of(text, source, loc)
+    )
 
 
 def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
@@ -745,21 +805,3 @@ def _phrase(error: Any, params: type[CheckParams] | None) -> str:
         shown = repr(error["input"])
         message += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
     return message
-
-
-def _line_of(root: yaml.Node, loc: tuple[str, ...]) -> int | None:
-    node = root
-    line = root.start_mark.line
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if str(k.value) == part), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-            line = node.start_mark.line
-        else:
-            break
-    return line + 1
