@@ -237,11 +237,16 @@ class Gate:
                 )
 
 
+def recorded_rejections(paths: Paths) -> list[str]:
+    """The refused policies the last load noted (without the pulls' errors)."""
+    found = _read_json(paths.state / "policy" / "rejected.json", [])
+    return [str(r) for r in found] if isinstance(found, list) else []
+
+
 def rejections(paths: Paths) -> list[str]:
     """Refused policies and sources that could not be pulled, one sentence each."""
-    found = _read_json(paths.state / "policy" / "rejected.json", [])
     pulled = _read_json(paths.state / "policy" / "pull-errors.json", {})
-    said = [str(r) for r in found] if isinstance(found, list) else []
+    said = recorded_rejections(paths)
     if isinstance(pulled, dict):
         said += [str(error) for error in pulled.values() if error]
     return said
@@ -290,6 +295,10 @@ def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:
         why = problem
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
     try:
         path.rename(aside)
     except OSError as err:

@@ -76,6 +76,7 @@ class Refusal:
     error: str  # the PolicyError sentence
     kept: bool  # its last good copy stays in force; else the file is left out
     level: Level = Level.user
+    source: str = ""  # the file, as layers name it
 
     @property
     def sentence(self) -> str:
@@ -318,7 +319,7 @@ def _folder(
     except PolicyError as err:
         if not keep_going:
             raise
-        refused.append(Refusal(str(err), kept=False, level=level))
+        refused.append(Refusal(str(err), kept=False, level=level, source=str(folder)))
         return []
     layers: list[PolicyLayer] = []
     for path in files:
@@ -334,7 +335,7 @@ def _folder(
             if kept is not None:
                 with contextlib.suppress(PolicyError):  # read by an older version, say
                     copy = [load_data(kept, level, f"{path} (the last good copy)")]
-            refused.append(Refusal(str(err), kept=bool(copy), level=level))
+            refused.append(Refusal(str(err), kept=bool(copy), level=level, source=str(path)))
             layers += copy
             continue
         if keep_going:
@@ -356,7 +357,9 @@ def _combined(
             if culprit is None:
                 raise
             layers = [layer for layer in layers if layer is not culprit]
-            refused.append(Refusal(str(err), kept=False, level=culprit.level))
+            refused.append(
+                Refusal(str(err), kept=False, level=culprit.level, source=culprit.source)
+            )
 
 
 def _culprit(layers: list[PolicyLayer], err: PolicyError) -> PolicyLayer | None:
