@@ -364,25 +364,41 @@ def _notifications(args: argparse.Namespace) -> int:
 
 def _snooze(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
-    policy = _load(paths, [])
+    # The policy in force, as the agent has it: a broken file does not stop a snooze.
+    policy = _load(paths, [], keep_going=True)
     try:
         length = parse_duration(args.duration)
     except ValueError as err:
         raise UsageError(f"snooze {args.duration}: {err}") from None
-    limit = policy.notify.max_snooze
-    if length > limit:
-        raise UsageError(
-            f"a snooze may last at most {format_duration(limit)} (the policy's notify.max_snooze)"
-        )
     from agent.store import Store
 
     now = args.clock()
     with Store.open(paths.state) as store:
         _known_target(store, args.target)
+        check = _check_of(store, args.target, now)
+        limit = policy.snooze_limit(check)
+        if length > limit:
+            if check is not None and limit < policy.notify.max_snooze:
+                raise UsageError(
+                    f"a snooze of {check} may last at most {format_duration(limit)}: the admin "
+                    f"policy {policy.locked[check]} locks it (its notify.max_snooze)"
+                )
+            raise UsageError(
+                f"a snooze may last at most {format_duration(limit)} (the policy's "
+                "notify.max_snooze)"
+            )
         store.snooze(args.target, now + length, now)
     until = (now + length).astimezone()
     print(f"{args.target} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
     return EXIT_OK
+
+
+def _check_of(store: Store, target: str, now: datetime) -> str | None:
+    """The check a snooze target is or belongs to (a finding id's check)."""
+    if target in {c.id for c in ALL_CHECKS}:
+        return target
+    finding = store.get(target, now)
+    return finding.check if finding is not None else None
 
 
 def _unsnooze(args: argparse.Namespace) -> int:

@@ -221,6 +221,7 @@ class Policy:
     origins: dict[str, dict[str, str]]
     notify: NotifySettings = field(default_factory=NotifySettings)
     notify_origins: dict[str, str] = field(default_factory=dict)
+    admin_notify: NotifySettings = field(default_factory=NotifySettings)  # no user layer's
     warnings: list[str] = field(default_factory=list)
     log_level: LogLevel = "info"
     log_level_origin: str | None = None
@@ -232,6 +233,14 @@ class Policy:
     refused: list[Refusal] = field(default_factory=list)  # of them, the files not applied
     # Each layer as read, lowest first: (source, "default" | "user" | "admin", name, revision).
     layers: list[tuple[str, str, str | None, int | None]] = field(default_factory=list)
+
+    def snooze_limit(self, check: str | None) -> timedelta:
+        """The longest snooze of `check` (or of one of its findings): notify.max_snooze, and
+        for a check an admin locks never longer than the admin's own max_snooze."""
+        limit = self.notify.max_snooze
+        if check is not None and check in self.locked:
+            limit = min(limit, self.admin_notify.max_snooze)
+        return limit
 
 
 def builtin_policy_path() -> Path:
@@ -554,26 +563,10 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
             ) from None
         origins[check.id] = origin
 
-    notify: dict[str, Any] = {}
-    notify_origins: dict[str, str] = {}
-    for layer in layers:
-        for key, value in layer.notify.items():
-            # grace and remind merge severity by severity; the rest is replaced whole.
-            if isinstance(value, dict) and isinstance(notify.get(key), dict):
-                notify[key] = {**notify[key], **value}
-            else:
-                notify[key] = value
-            notify_origins[key] = layer.source
-    try:
-        notify_settings = NotifySettings.model_validate(notify)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = str(first["loc"][0]) if first["loc"] else ""
-        raise PolicyError(
-            notify_origins.get(key, BUILTIN),
-            _phrase(first, None),
-            field=".".join(["notify", *(str(p) for p in first["loc"])]),
-        ) from None
+    notify, notify_origins = _merged_notify(layers, locked, warnings)
+    # What the default and admin layers alone say: a locked check is never snoozed for
+    # longer than this, whatever max_snooze a user file sets (Policy.snooze_limit).
+    admin_notify, _ = _merged_notify([la for la in layers if la.level is not Level.user], {}, [])
 
     admin_only: dict[str, Any] = {}
     for layer in layers:
@@ -597,8 +590,9 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         locked=locked,
         settings=settings,
         origins=origins,
-        notify=notify_settings,
+        notify=notify,
         notify_origins=notify_origins,
+        admin_notify=admin_notify,
         warnings=warnings,
         log_level=logged[-1].log_level if logged and logged[-1].log_level else "info",
         log_level_origin=logged[-1].source if logged else None,
@@ -606,6 +600,40 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         layers=[(la.source, la.level.name, la.name, la.revision) for la in layers],
         report=ReportSettings.model_validate(admin_only.get("report", {})),
     )
+
+
+def _merged_notify(
+    layers: Sequence[PolicyLayer], locked: dict[str, str], warnings: list[str]
+) -> tuple[NotifySettings, dict[str, str]]:
+    """The notify settings of `layers`, lowest first; a user layer does not change what an
+    admin locks (`notify`: all of them; `notify.KEY`: that one)."""
+    notify: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer in layers:
+        for key, value in layer.notify.items():
+            lock = locked.get("notify") or locked.get(f"notify.{key}")
+            if layer.level is Level.user and lock is not None:
+                warnings.append(
+                    f"{layer.source} changes notify.{key}, which the admin policy {lock} "
+                    "locks; that setting is ignored."
+                )
+                continue
+            # grace and remind merge severity by severity; the rest is replaced whole.
+            if isinstance(value, dict) and isinstance(notify.get(key), dict):
+                notify[key] = {**notify[key], **value}
+            else:
+                notify[key] = value
+            origins[key] = layer.source
+    try:
+        return NotifySettings.model_validate(notify), origins
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        raise PolicyError(
+            origins.get(key, BUILTIN),
+            _phrase(first, None),
+            field=".".join(["notify", *(str(p) for p in first["loc"])]),
+        ) from None
 
 
 def _whole_number(value: Any) -> Any:
@@ -622,7 +650,9 @@ def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
         for check in checks
     }
     checks_model = create_model("Checks", __config__=ConfigDict(extra="forbid"), **check_fields)
-    known = Literal[tuple(check.id for check in checks)]  # type: ignore[valid-type]
+    lockable = [check.id for check in checks]
+    lockable += ["notify", *(f"notify.{key}" for key in NotifySettings.model_fields)]
+    known = Literal[tuple(lockable)]  # type: ignore[valid-type]
     return create_model(
         "PolicyFile",
         __config__=ConfigDict(extra="forbid", title="hygiene-agent policy file"),
@@ -665,7 +695,10 @@ def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
         locked=(
             list[known],  # type: ignore[valid-type]
             Field(
-                default_factory=list, description="Admin files only: checks users may not change."
+                default_factory=list,
+                description="Admin files only: what user files may not change: checks by id, "
+                "notify (every notify setting) or notify.KEY (one of them). A locked check is "
+                "never snoozed longer than the admin's max_snooze.",
             ),
         ),
         sources=(
@@ -773,7 +806,10 @@ def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
     if kind == "literal_error" and loc == ("schema",):
         return f"this version reads policy schema {SCHEMA_VERSION}, not {error['input']!r}"
     if kind == "literal_error" and loc[:1] == ("locked",):
-        return f"unknown check {error['input']!r}; the checks are {', '.join(sorted(by_id))}"
+        return (
+            f"unknown check {error['input']!r}; the checks are {', '.join(sorted(by_id))} "
+            "(or notify, or notify.KEY for one notify setting)"
+        )
     if kind == "missing" and loc == ("schema",):
         return f"is missing; every policy file starts with `schema: {SCHEMA_VERSION}`"
     return _phrase(error, None)

@@ -255,6 +255,7 @@ class Agent:
         self._next_pull = 0.0  # monotonic; sources are looked at once a minute at most
         self._apply_log_level()
         self._schedule_all(run_now=[c.id for c in self.checks])
+        self._cap_snoozes()
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -499,6 +500,7 @@ class Agent:
         self.policy = policy
         self._apply_log_level()
         self._schedule_all(run_now=changed)
+        self._cap_snoozes()
         log.info(
             "policy loaded: %s, revision %d (%s)",
             policy.name,
@@ -506,6 +508,22 @@ class Agent:
             ", ".join(changed) + " changed" if changed else "no check changed",
         )
         return not new
+
+    def _cap_snoozes(self) -> None:
+        """Shorten the snoozes the policy in force no longer allows (say, of a check an admin
+        has locked since): a snooze never outlasts its limit, made before the limit or not."""
+        now = self.clock()
+        ids = {check.id for check in self.checks}
+        try:
+            for target, until in self.store.snoozes(now).items():
+                finding = None if target in ids else self.store.get(target, now)
+                check = target if target in ids else finding.check if finding else None
+                limit = self.policy.snooze_limit(check)
+                if until > now + limit:
+                    self.store.snooze(target, now + limit, now)
+                    log.info("snooze of %s shortened to %s", target, format_duration(limit))
+        except AgentError as err:
+            log.error("%s; snoozes are checked against the policy again next time", err)
 
     def _tell_policy_refused(self, reasons: Sequence[str]) -> None:
         title = "A policy change was not applied"
@@ -554,7 +572,7 @@ class Agent:
             self.store.record_response(record, "dismissed it", now)
 
     def _snooze(self, record: NotificationRecord, now: dt.datetime) -> None:
-        length = min(SNOOZE_LENGTH, self.policy.notify.max_snooze)
+        length = min(SNOOZE_LENGTH, self.policy.snooze_limit(record.check))
         targets = record.finding_ids or (record.check,)
         for target in targets:
             self.store.snooze(target, now + length, now)
