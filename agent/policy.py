@@ -554,7 +554,7 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         try:
             settings[check.id] = check.Params.model_validate(merged)
         except ValidationError as err:
-            first = err.errors()[0]
+            first = _first_error(err)
             key = str(first["loc"][0]) if first["loc"] else ""
             raise PolicyError(
                 origin.get(key, BUILTIN),
@@ -627,7 +627,7 @@ def _merged_notify(
     try:
         return NotifySettings.model_validate(notify), origins
     except ValidationError as err:
-        first = err.errors()[0]
+        first = _first_error(err)
         key = str(first["loc"][0]) if first["loc"] else ""
         raise PolicyError(
             origins.get(key, BUILTIN),
@@ -779,16 +779,20 @@ def _kind(value: object) -> str:
 
 
 def _explain(err: ValidationError, source: str, text: str, checks: CheckClasses) -> PolicyError:
-    errors = err.errors()
-    first = errors[0]
+    first = _first_error(err)
     loc = tuple(str(part) for part in first["loc"])
     problem = _problem(first, loc, checks)
-    if len(errors) > 1:
-        more = len(errors) - 1
+    if err.error_count() > 1:
+        more = err.error_count() - 1
         problem += f" (and {more} more problem{'s' if more > 1 else ''})"
     return PolicyError(
         source, problem, field=".".join(loc) or None, line=line_of(text, source, loc)
     )
+
+
+def _first_error(err: ValidationError) -> Any:
+    # Only the first is said; without links and context, 10,000 of them weigh half as much.
+    return err.errors(include_url=False, include_context=False)[0]
 
 
 def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:

@@ -27,7 +27,7 @@ from yaml.resolver import Resolver
 from agent.errors import PolicyError
 
 MAX_DEPTH = 16
-MAX_VALUES = 20_000  # keys, values and list items, in all
+MAX_VALUES = 10_000  # keys, values and list items, in all
 
 _BOOL, _INT, _FLOAT, _NULL = (
     f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null")
