@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from bench.shared import person_env
 
 LIMIT = 1024 * 1024 - 64
 SETTING = (
@@ -35,8 +36,7 @@ SETTING = (
 def filled(
     head: str, item: Callable[[int], str], sep: str, tail: str = "", *, most: int = 0
 ) -> Iterator[str]:
-    """`head`, then items until the file would pass 1 MiB (or `most` items), then `tail`;
-    piece by piece, so that this process never holds the whole (see SHAPES)."""
+    """`head`, then items until the file would pass 1 MiB (or `most` items), then `tail`."""
     yield head
     size, i = len(head) + len(tail), 0
     while not most or i < most:
@@ -57,8 +57,6 @@ def nested(i: int) -> str:
     return "".join("  " * (d + 1) + f"k{i}_{d}:\n" for d in range(15)) + "  " * 16 + "v: 1"
 
 
-# Written piece by piece: whatever this process ever held would count in the peak RSS of
-# every child it starts (a child begins as a copy, and Linux keeps that peak on exec).
 SHAPES: dict[str, Callable[[], Iterable[str]]] = {
     "one flow list of 1-byte items": lambda: filled(
         "schema: 1\nchecks:\n  exposed_services:\n    allow: [", lambda i: "1", ",", "1]\n"
@@ -110,16 +108,32 @@ SHAPES: dict[str, Callable[[], Iterable[str]]] = {
 TINY = "schema: 1\nchecks:\n  ssh_keys: {every: 2h}\n"
 
 
+# A child's peak RSS includes what its parent held when it forked (a child begins as a copy,
+# and Linux keeps that peak across exec), so each run is started by a fresh, small Python
+# that reports the wall time and the peak of its one child.
+_STARTER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss)
+"""
+
+
 def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB and the last line of stderr of one child process."""
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert child.stderr is not None
-    err = child.stderr.read().decode(errors="replace")
-    _, _, usage = os.wait4(child.pid, 0)
-    child.returncode = 0
-    took = time.perf_counter() - started
-    return took, usage.ru_maxrss / 1024, (err.strip().splitlines() or ["valid"])[-1]
+    """Wall seconds, peak RSS in MB and the last line of stderr of one run of `argv`."""
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTER, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took, peak = done.stdout.split()
+    return float(took), int(peak) / 1024, (done.stderr.strip().splitlines() or ["valid"])[-1]
 
 
 def python_peak(path: Path) -> float:
@@ -169,13 +183,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "HYGIENE_"))}
-        env.update(
-            HOME=str(root / "home"),
-            XDG_CONFIG_HOME=str(root / "config"),
-            XDG_STATE_HOME=str(root / "state"),
-            HYGIENE_ADMIN_DIR=str(root / "admin"),
-        )
+        env = person_env(root)
         (root / "home").mkdir()
         tiny = root / "tiny.yaml"
         tiny.write_text(TINY)
@@ -191,16 +199,17 @@ def main() -> int:
                 path = tiny if shape.startswith("baseline") else files[shape]
                 samples.append(measured([str(hygiene), "policy", "validate", str(path)], env))
         print(f"runs: {args.runs} each, interleaved; medians; Python {sys.version.split()[0]}")
-        head = f"{'shape':38} {'bytes':>8} {'wall s':>7} {'peak RSS MB':>11} {'py peak MB':>10}"
-        print(f"{head}  outcome")
+        base = statistics.median(s[0] for s in rows["baseline (tiny file)"])
+        head = f"{'shape':38} {'bytes':>8} {'wall s':>7} {'+s':>6} {'peak RSS MB':>11}"
+        print(f"{head} {'py peak MB':>10}  outcome")
         for shape, samples in rows.items():
             path = tiny if shape.startswith("baseline") else files[shape]
             wall = statistics.median(s[0] for s in samples)
             rss = statistics.median(s[1] for s in samples)
             said = samples[-1][2]
-            outcome = said.split(": ", 1)[-1] if said != "valid" else "valid"
+            outcome = said.split(".yaml, ", 1)[-1] if said != "valid" else "valid"
             print(
-                f"{shape:38} {path.stat().st_size:8d} {wall:7.3f} {rss:11.1f} "
+                f"{shape:38} {path.stat().st_size:8d} {wall:7.3f} {wall - base:6.3f} {rss:11.1f} "
                 f"{python_peak(path):10.1f}  {outcome[:70]}"
             )
         if args.agent:
