@@ -82,14 +82,24 @@ class _Reader:
                         root = value
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
-            problem = " ".join(p for p in (err.context, err.problem) if p)
+            problem = " ".join(" ".join(p.split()) for p in (err.context, err.problem) if p)
             raise PolicyError(
                 self.source,
                 f"is not valid YAML ({problem})",
                 line=mark.line + 1 if mark else None,
             ) from None
+        except yaml.reader.ReaderError as err:
+            # Not a marked error: its text spans lines and counts characters from the start.
+            character = err.character if isinstance(err.character, str) else "?"
+            raise PolicyError(
+                self.source,
+                f"holds U+{ord(character[:1] or '?'):04X}, a control character YAML does not "
+                "allow; write it as an escape in double quotes",
+                line=self.text.count("\n", 0, err.position) + 1,
+            ) from None
         except yaml.YAMLError as err:
-            raise PolicyError(self.source, f"is not valid YAML ({err})") from None
+            said = " ".join(str(err).split())
+            raise PolicyError(self.source, f"is not valid YAML ({said})") from None
         finally:
             parser.dispose()
         if documents == 0:
