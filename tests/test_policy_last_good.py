@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,57 @@ def test_a_damaged_policy_state_is_moved_aside_with_one_warning(
         again = hygiene_process("policy", "show")
         assert "state.json" not in again.err
     assert len(list(folder.glob("state.json.damaged-*"))) == 3  # none overwritten
+
+
+def test_a_running_agent_survives_any_admin_file_on_reload(
+    machine: Machine, start: Callable[[], RunningAgent], hygiene_process: Callable[..., Outcome]
+) -> None:
+    """`sources: {urls: [!!binary ...]}` used to pass validation and kill the agent on its
+    next reload; now each hostile file is one log line and the agent goes on."""
+    machine.keep_only("ssh_keys")
+    (machine.user_policies / "fast.yaml").write_text(GOOD)
+    agent = start()
+    admin = machine.admin_policies / "acme.yaml"
+    hostile = {
+        "binary url": "schema: 1\nsources: {urls: [!!binary aHR0cHM6Ly9leGFtcGxlLm9yZy8=]}\n",
+        "python tag": "schema: 1\nname: !!python/object/apply:os.system ['true']\n",
+        "alias bomb": "schema: 1\na: &a [x, x]\nb: [*a, *a]\n",
+        "not text": "schema: 1\n\x00\x01\x02",
+        "too many": "schema: 1\nlocked: [" + "vpn, " * 12_000 + "vpn]\n",
+    }
+
+    def refused(times: int) -> bool | None:
+        return agent.log().count(f"not applied: {admin}") == times or None
+
+    for n, (case, text) in enumerate(hostile.items()):
+        admin.write_bytes(text.encode())
+        agent.process.send_signal(signal.SIGHUP)
+        wait_for(f"the refusal of the {case}", partial(refused, n + 1), 10, agent.log_path)
+        assert agent.process.poll() is None, case
+        admin.write_text("schema: 1\n")  # mended between cases, so each is a new refusal
+        agent.process.send_signal(signal.SIGHUP)
+        wait_for("the refusal to go", lambda: policy_lines(hygiene_process) == [] or None, 10)
+    assert hygiene_process("status").code in (0, 1)
+
+
+def test_files_valid_alone_but_not_together_leave_the_higher_one_out(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.keep_only("privacy_settings")
+    setting = (
+        "{title: t, why: w, advice: a, read: [{gsettings: org.gnome.desktop.privacy, "
+        "key: remember-recent-files, equals: false}]}"
+    )
+    (machine.user_policies / "10-mine.yaml").write_text(
+        f"schema: 1\nchecks:\n  privacy_settings:\n    settings: {{mine: {setting}}}\n"
+        "    ignore: [mine]\n"
+    )
+    later = machine.user_policies / "20-later.yaml"
+    later.write_text("schema: 1\nchecks:\n  privacy_settings:\n    settings: {}\n")
+    assert hygiene_process("check").code == 2  # each is valid, together they are not
+    outcome = hygiene_process("run", "--once")
+    assert outcome.code == 0, outcome.err
+    (line,) = [x for x in outcome.err.splitlines() if "ignore names mine" in x]
+    assert "left out until it is mended" in line
+    said = policy_lines(hygiene_process)
+    assert len(said) == 1 and "ignore names mine" in said[0]
