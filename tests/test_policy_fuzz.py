@@ -132,9 +132,20 @@ def dumped() -> st.SearchStrategy[str]:
     )
     values = st.recursive(leaves, _plain, max_leaves=12)
     settings_of = st.dictionaries(st.sampled_from(WORDS), values, max_size=4)
-    checks = st.dictionaries(st.sampled_from([c.id for c in ALL_CHECKS]), settings_of, max_size=3)
+    # Each check with settings of its own names, mostly of a fitting kind of value.
+    checks = st.fixed_dictionaries(
+        {},
+        optional={
+            check.id: st.dictionaries(
+                st.sampled_from(sorted(check.Params.model_fields)),
+                st.sampled_from(["30s", "2h", "7d", "high", "~/x", True, 4096, [], {}]) | values,
+                max_size=3,
+            )
+            for check in ALL_CHECKS
+        },
+    )
     policy = st.fixed_dictionaries(
-        {"schema": st.just(1) | leaves, "checks": checks},
+        {"schema": st.sampled_from([1, 1, 1, 1, 1, 1, 2, True, 1.0, "1", None]), "checks": checks},
         optional={
             "name": leaves,
             "notify": settings_of,
