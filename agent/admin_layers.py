@@ -12,11 +12,14 @@ name, so an old policy sent again, under any file name or URL, is a downgrade. A
 that fails any of it, or that does not read as a valid policy, is rejected: one sentence
 for the log, `hygiene status` and `hygiene policy show`, and the last good copy of that
 source stays in force. Without keys, admin folder files are taken as they are (an error in
-one is an error, as for any policy file); a pulled source is still never allowed to stop
-the agent: a broken copy is rejected and the last good one stays.
+one is an error for `hygiene check`, as for any policy file; the agent keeps going on the
+file's last good copy, see Gate.keep); a pulled source is never allowed to stop the agent:
+a broken copy is rejected and the last good one stays.
 
 What is kept, in the state folder (0700): policy/accepted/<source>.yaml (and .sig), the last
-good copy of each source; policy/state.json, per policy name the revision in force and per
+good copy of each source, and of each user and admin file the agent loaded (never used in
+place of a signed policy once signatures are required); a damaged state.json is moved
+aside with one warning; policy/state.json, per policy name the revision in force and per
 source the name it carries; policy/rejected.json, the current rejections.
 """
 

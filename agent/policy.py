@@ -2,7 +2,9 @@
 
 Layers, lowest first: the built-in default, the user's files, files given with --policy,
 the admin's files. A check's settings are merged key by key; a check an admin file lists
-under `locked:` keeps what the default and admin layers say, whatever a user file says.
+under `locked:` keeps what the default and admin layers say, whatever a user file says, and
+so do the notify settings an admin locks (`notify`, or `notify.KEY`). Every file is read by
+load_bytes (agent.policy_yaml: plain data only, bounded), whoever reads it.
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ class Refusal:
 
     error: str  # the PolicyError sentence
     kept: bool  # its last good copy stays in force; else the file is left out
-    level: Level = Level.user
     source: str = ""  # the file, as layers name it
 
     @property
@@ -328,7 +329,7 @@ def _folder(
     except PolicyError as err:
         if not keep_going:
             raise
-        refused.append(Refusal(str(err), kept=False, level=level, source=str(folder)))
+        refused.append(Refusal(str(err), kept=False, source=str(folder)))
         return []
     layers: list[PolicyLayer] = []
     for path in files:
@@ -344,7 +345,7 @@ def _folder(
             if kept is not None:
                 with contextlib.suppress(PolicyError):  # read by an older version, say
                     copy = [load_data(kept, level, f"{path} (the last good copy)")]
-            refused.append(Refusal(str(err), kept=bool(copy), level=level, source=str(path)))
+            refused.append(Refusal(str(err), kept=bool(copy), source=str(path)))
             layers += copy
             continue
         if keep_going:
@@ -366,9 +367,7 @@ def _combined(
             if culprit is None:
                 raise
             layers = [layer for layer in layers if layer is not culprit]
-            refused.append(
-                Refusal(str(err), kept=False, level=culprit.level, source=culprit.source)
-            )
+            refused.append(Refusal(str(err), kept=False, source=culprit.source))
 
 
 def _culprit(layers: list[PolicyLayer], err: PolicyError) -> PolicyLayer | None:
@@ -718,10 +717,6 @@ def policy_json_schema(checks: CheckClasses) -> dict[str, Any]:
 
 
 # --- reading ---------------------------------------------------------------------
-
-
-def read_policy_text(path: Path, source: str, level: Level = Level.user) -> str:
-    return decode_policy(read_policy_bytes(path, source, level), source)
 
 
 def read_policy_bytes(path: Path, source: str, level: Level = Level.user) -> bytes:
