@@ -12,11 +12,14 @@ name, so an old policy sent again, under any file name or URL, is a downgrade. A
 that fails any of it, or that does not read as a valid policy, is rejected: one sentence
 for the log, `hygiene status` and `hygiene policy show`, and the last good copy of that
 source stays in force. Without keys, admin folder files are taken as they are (an error in
-one is an error, as for any policy file); a pulled source is still never allowed to stop
-the agent: a broken copy is rejected and the last good one stays.
+one is an error for `hygiene check`, as for any policy file; the agent keeps going on the
+file's last good copy, see Gate.keep); a pulled source is never allowed to stop the agent:
+a broken copy is rejected and the last good one stays.
 
 What is kept, in the state folder (0700): policy/accepted/<source>.yaml (and .sig), the last
-good copy of each source; policy/state.json, per policy name the revision in force and per
+good copy of each source, and of each user and admin file the agent loaded (never used in
+place of a signed policy once signatures are required); a damaged state.json is moved
+aside with one warning; policy/state.json, per policy name the revision in force and per
 source the name it carries; policy/rejected.json, the current rejections.
 """
 
@@ -27,12 +30,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from agent.files import read_small_file, write_whole
+from agent.errors import PolicyError
+from agent.files import FileTooLarge, NotRegularFile, read_small_file, write_whole
 from agent.paths import Paths
 
 if TYPE_CHECKING:
@@ -90,17 +93,15 @@ class Gate:
         except OSError:
             declared = False
         folder = paths.state / "policy"
-        state = _read_json(folder / "state.json", {})
-        state = state if isinstance(state, dict) else {}
-        state.setdefault("names", {})
-        state.setdefault("sources", {})
+        problems: list[str] = []
+        state = _read_state(folder / "state.json", problems)
         anchors = None
         if declared or state["names"]:
             # cryptography only when signatures are required: it weighs on the agent's memory.
             from agent.signing import load_anchors  # noqa: PLC0415
 
             anchors = load_anchors(keys)
-        return cls(anchors, declared, folder, state)
+        return cls(anchors, declared, folder, state, problems)
 
     @property
     def required(self) -> bool:
@@ -133,10 +134,14 @@ class Gate:
         verdict = verify(data, signature, self.anchors or Anchors(Path()))
         if not verdict.ok:
             return self.refuse(candidate, verdict.reason)
+        from agent.policy_yaml import read_plain  # noqa: PLC0415
+
         try:
-            parsed = yaml.safe_load(data)
-        except yaml.YAMLError:
-            return self.refuse(candidate, "it is not valid YAML")
+            parsed = read_plain(data.decode("utf-8", "replace"), candidate.label)
+        except PolicyError as err:
+            where = f"line {err.line}: " if err.line else ""
+            what = f"{err.field}: " if err.field else ""
+            return self.refuse(candidate, f"it is not a valid policy ({where}{what}{err.problem})")
         parsed = parsed if isinstance(parsed, dict) else {}
         name, revision = parsed.get("name"), parsed.get("revision", 0)
         if not isinstance(name, str) or not name:
@@ -166,8 +171,9 @@ class Gate:
         """The candidate is not taken; its last good copy, when there is one, is."""
         kept = self.folder / "accepted" / f"{_safe(candidate.key)}.yaml"
         rejection = f"{candidate.label} was rejected: {why}"
-        if kept.exists():
-            known = self.state["sources"].get(candidate.key, {})
+        known = self.state["sources"].get(candidate.key, {})
+        # Once signatures are required, a copy kept while they were not is no good copy.
+        if kept.exists() and (known.get("signer") or not self.required):
             signer = f", signed by key {known['signer']}" if known.get("signer") else ""
             revision = f", revision {known['revision']}" if "revision" in known else ""
             return Judged(
@@ -199,6 +205,28 @@ class Gate:
                 f"({(err.strerror or str(err)).lower()}); a downgrade cannot be told"
             )
 
+    def keep(self, key: str, data: bytes) -> None:
+        """Keep an unsigned policy file that loaded well as its last good copy (the agent's
+        user and admin files), so that a broken next version cannot stop the agent."""
+        path = self.folder / "accepted" / f"{_safe(key)}.yaml"
+        with contextlib.suppress(OSError):
+            if read_small_file(path, MAX_BYTES) == data:
+                return
+        try:
+            _write(path, data)
+        except OSError as err:
+            self.problems.append(
+                f"the last good copy of a policy could not be kept in {self.folder} "
+                f"({(err.strerror or str(err)).lower()})"
+            )
+
+    def last_good(self, key: str) -> bytes | None:
+        """The last good copy `keep` kept of the file known by `key`, if any."""
+        try:
+            return read_small_file(self.folder / "accepted" / f"{_safe(key)}.yaml", MAX_BYTES)
+        except OSError:
+            return None
+
     def record(self, rejections: list[str]) -> None:
         """What `hygiene status` says about refused policies, until they are mended."""
         path = self.folder / "rejected.json"
@@ -212,11 +240,15 @@ class Gate:
                 )
 
 
+def recorded_rejections(paths: Paths) -> list[str]:
+    """The refused policies the last load noted (without the pulls' errors)."""
+    found = _read_json(paths.state / "policy" / "rejected.json", [])
+    return [str(r) for r in found] if isinstance(found, list) else []
+
+
 def rejections(paths: Paths) -> list[str]:
     """Refused policies and sources that could not be pulled, one sentence each."""
-    found = _read_json(paths.state / "policy" / "rejected.json", [])
-    said = [str(r) for r in found] if isinstance(found, list) else []
-    return said + pull_errors(paths)
+    return recorded_rejections(paths) + pull_errors(paths)
 
 
 def pull_errors(paths: Paths) -> list[str]:
@@ -248,6 +280,62 @@ def url_key(url: str) -> str:
 
 def _safe(key: str) -> str:
     return key.replace("/", "_").replace(":", "_")
+
+
+def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:
+    """state.json as the gate uses it; a damaged one is moved aside, said once in `problems`."""
+    empty: dict[str, Any] = {"names": {}, "sources": {}}
+    try:
+        state = json.loads(read_small_file(path, MAX_BYTES))
+    except FileNotFoundError:
+        return empty
+    except (ValueError, NotRegularFile, FileTooLarge, IsADirectoryError) as err:
+        why = "it is not JSON" if isinstance(err, ValueError) else "it is not a small regular file"
+    except OSError:
+        return empty  # unreadable now (permissions): nothing to set aside
+    else:
+        problem = _state_problem(state)
+        if problem is None:
+            return {"names": state.get("names", {}), "sources": state.get("sources", {})}
+        why = problem
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    try:
+        path.rename(aside)
+    except OSError as err:
+        problems.append(
+            f"the policy state {path} cannot be used ({why}) nor moved aside "
+            f"({(err.strerror or str(err)).lower()})"
+        )
+        return empty
+    problems.append(
+        f"the policy state {path} could not be used ({why}), so it was moved to {aside}; "
+        "the revisions of signed policies in force are learnt again"
+    )
+    return empty
+
+
+def _state_problem(state: Any) -> str | None:
+    if not isinstance(state, dict):
+        return "it is not a JSON object"
+    names, sources = state.get("names", {}), state.get("sources", {})
+    if not isinstance(names, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in names.values()
+    ):
+        return "its names are not revision numbers"
+    if not isinstance(sources, dict) or not all(
+        isinstance(v, dict)
+        and isinstance(v.get("name"), str)
+        and isinstance(v.get("revision", 0), int)
+        and isinstance(v.get("signer"), str | None)
+        for v in sources.values()
+    ):
+        return "its sources are not what this version wrote"
+    return None
 
 
 def _read_json(path: Path, empty: Any) -> Any:

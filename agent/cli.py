@@ -320,14 +320,15 @@ def _run_once(args: argparse.Namespace) -> int:
     from agent.store import Store
 
     paths = Paths.from_environment()
-    policy = _load(paths, [])
+    # The agent's one cycle: a broken policy file gives way to its last good copy.
+    policy = _load(paths, [], keep_going=True)
     if policy.pull.urls:
         from agent.scheduler import PULL_DEADLINE, pull_due
 
         deadline = PULL_DEADLINE if args.pull_deadline is None else args.pull_deadline
         cache = paths.state / "sources"
         if pull_due(policy.pull.urls, cache, args.clock(), policy.pull.every, deadline=deadline):
-            policy = _load(paths, [])
+            policy = _load(paths, [], keep_going=True)
     ctx = CheckContext(
         paths=paths,
         fingerprint=Fingerprinter.for_state_dir(paths.state),
@@ -393,25 +394,41 @@ def _notifications(args: argparse.Namespace) -> int:
 
 def _snooze(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
-    policy = _load(paths, [])
+    # The policy in force, as the agent has it: a broken file does not stop a snooze.
+    policy = _load(paths, [], keep_going=True)
     try:
         length = parse_duration(args.duration)
     except ValueError as err:
         raise UsageError(f"snooze: {err}") from None  # err quotes the duration, cut short
-    limit = policy.notify.max_snooze
-    if length > limit:
-        raise UsageError(
-            f"a snooze may last at most {format_duration(limit)} (the policy's notify.max_snooze)"
-        )
     from agent.store import Store
 
     now = args.clock()
     with Store.open(paths.state) as store:
         _known_target(store, args.target)
+        check = _check_of(store, args.target, now)
+        limit = policy.snooze_limit(check)
+        if length > limit:
+            if check is not None and limit < policy.notify.max_snooze:
+                raise UsageError(
+                    f"a snooze of {check} may last at most {format_duration(limit)}: the admin "
+                    f"policy {policy.locked[check]} locks it (its notify.max_snooze)"
+                )
+            raise UsageError(
+                f"a snooze may last at most {format_duration(limit)} (the policy's "
+                "notify.max_snooze)"
+            )
         store.snooze(args.target, now + length, now)
     until = (now + length).astimezone()
     print(f"{printable(args.target)} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
     return EXIT_OK
+
+
+def _check_of(store: Store, target: str, now: datetime) -> str | None:
+    """The check a snooze target is or belongs to (a finding id's check)."""
+    if target in {c.id for c in ALL_CHECKS}:
+        return target
+    finding = store.get(target, now)
+    return finding.check if finding is not None else None
 
 
 def _unsnooze(args: argparse.Namespace) -> int:
@@ -517,8 +534,8 @@ def _policy_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.ok else EXIT_FAILING
 
 
-def _load(paths: Paths, extra: Sequence[Path]) -> Policy:
-    policy = load_policy(paths, ALL_CHECKS, extra)
+def _load(paths: Paths, extra: Sequence[Path], *, keep_going: bool = False) -> Policy:
+    policy = load_policy(paths, ALL_CHECKS, extra, keep_going=keep_going)
     for warning in policy.warnings:
         print(f"hygiene: warning: {printable(warning)}", file=sys.stderr)
     return policy

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import hashlib
 import logging
 import os
 import select
@@ -28,7 +29,7 @@ from typing import Any
 
 import schedule
 
-from agent.admin_layers import note_pull_errors, url_key
+from agent.admin_layers import note_pull_errors, recorded_rejections, url_key
 from agent.checks.base import Check, CheckContext
 from agent.cycle import send, tell
 from agent.durations import format_duration
@@ -38,7 +39,7 @@ from agent.files import write_whole
 from agent.fingerprint import Fingerprinter
 from agent.fleet import Outputs
 from agent.instance import InstanceLock
-from agent.models import CheckResult, Status
+from agent.models import CheckResult, Finding, Severity, Status
 from agent.notify import (
     Answer,
     Backend,
@@ -50,6 +51,7 @@ from agent.paths import Paths
 from agent.policy import Policy, builtin_policy_path, load_policy
 from agent.report import status_text
 from agent.store import NotificationRecord, Store
+from agent.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +120,37 @@ class _Wakeup:
 def report_to_fleet(
     outputs: Outputs, policy: Policy, results: Sequence[CheckResult], now: dt.datetime
 ) -> list[str]:
-    """The fleet outputs the policy's `report:` asks for; what failed, one sentence each."""
+    """The fleet outputs the policy's `report:` asks for; what failed, one sentence each.
+    Refused policy files are reported as the pseudo-check "policy": failing, one finding
+    per refusal (its sentence, escaped, leaves only when the admin asks for details)."""
     settings = policy.report
     return outputs.write(
-        results,
+        [*results, _refusals_result(policy)],
         now,
         details=settings.details,
         osquery=settings.osquery,
         jsonl=settings.jsonl,
         prometheus_dir=Path(settings.prometheus_dir) if settings.prometheus_dir else None,
+    )
+
+
+def _refusals_result(policy: Policy) -> CheckResult:
+    findings = [
+        Finding(
+            id=hashlib.sha256(sentence.encode()).hexdigest()[:32],
+            subject=printable(sentence),
+            message="this policy is not applied as written",
+            advice="Mend the file; `hygiene check` shows the error.",
+        )
+        for sentence in policy.rejected
+    ]
+    return CheckResult(
+        check="policy",
+        status=Status.fail if findings else Status.passed,
+        severity=Severity.high,
+        title="Every policy file is applied",
+        advice="Mend the policy files named.",
+        findings=findings,
     )
 
 
@@ -243,6 +267,7 @@ class Agent:
         self._next_pull = 0.0  # monotonic; sources are looked at once a minute at most
         self._apply_log_level()
         self._schedule_all(run_now=[c.id for c in self.checks])
+        self._cap_snoozes()
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -442,7 +467,8 @@ class Agent:
     # --- policy -------------------------------------------------------------------------
 
     def reload(self, *, force: bool = False) -> bool:
-        """Load the policy again if a file changed (or when forced); False if it was refused."""
+        """Load the policy again if a file changed (or when forced); False if a file was
+        refused (its last good copy, or the policy without it, is applied)."""
         self.reload_requested = False
         self._next_poll = time.monotonic() + self.poll_seconds
         signature = policy_signature(self.paths)
@@ -450,16 +476,37 @@ class Agent:
             return True
         self._signature = signature
         try:
-            policy = load_policy(self.paths, self.checks)
+            policy = load_policy(self.paths, self.checks, keep_going=True)
         except AgentError as err:
             log.error("the changed policy was not applied: %s; the last good one stays", err)
             if signature != self._refused_signature:
                 self._refused_signature = signature
-                self._tell_policy_refused(str(err))
+                self._tell_policy_refused([str(err)])
+            return False
+        except Exception as err:  # noqa: BLE001 - whatever a file holds, the agent goes on
+            # A bug met by some input, not the input's fault: the agent must not die of it.
+            log.error(
+                "the changed policy could not be read (%s, a fault in hygiene-agent); "
+                "the last good one stays",
+                type(err).__name__,
+            )
             return False
         self._refused_signature = None
         for warning in policy.warnings:
             log.warning("%s", warning)
+        known = {refusal.sentence for refusal in self.policy.refused}
+        new = [refusal for refusal in policy.refused if refusal.sentence not in known]
+        applied = set(self.policy.sources)
+        for refusal in new:
+            # A file never applied that stays out leaves the policy in force as it was.
+            stays = refusal.kept or refusal.source not in applied
+            log.error(
+                "the changed policy was not applied: %s; %s",
+                refusal.error,
+                "the last good one stays" if stays else "that file is left out",
+            )
+        if new:
+            self._tell_policy_refused([refusal.sentence for refusal in new])
         changed = [
             check.id
             for check in self.checks
@@ -468,17 +515,36 @@ class Agent:
         self.policy = policy
         self._apply_log_level()
         self._schedule_all(run_now=changed)
+        self._cap_snoozes()
         log.info(
             "policy loaded: %s, revision %d (%s)",
             policy.name,
             policy.revision,
             ", ".join(changed) + " changed" if changed else "no check changed",
         )
-        return True
+        return not new
 
-    def _tell_policy_refused(self, reason: str) -> None:
+    def _cap_snoozes(self) -> None:
+        """Shorten the snoozes the policy in force no longer allows (say, of a check an admin
+        has locked since): a snooze never outlasts its limit, made before the limit or not."""
+        now = self.clock()
+        ids = {check.id for check in self.checks}
+        try:
+            for target, until in self.store.snoozes(now).items():
+                finding = None if target in ids else self.store.get(target, now)
+                check = target if target in ids else finding.check if finding else None
+                limit = self.policy.snooze_limit(check)
+                if until > now + limit:
+                    self.store.snooze(target, now + limit, now)
+                    log.info("snooze of %s shortened to %s", target, format_duration(limit))
+        except AgentError as err:
+            log.error("%s; snoozes are checked against the policy again next time", err)
+
+    def _tell_policy_refused(self, reasons: Sequence[str]) -> None:
         title = "A policy change was not applied"
-        body = f"{reason.rstrip('.')}. The agent keeps working with the last good policy."
+        said = " ".join(f"{reason.rstrip('.')}." for reason in reasons[:3])
+        more = f" And {len(reasons) - 3} more (`hygiene status`)." if len(reasons) > 3 else ""
+        body = f"{said}{more} The agent keeps working with the last good policy."
         notification = Notification(title=title, body=body, urgency="normal", actions=())
         with contextlib.suppress(AgentError):
             send(
@@ -521,7 +587,7 @@ class Agent:
             self.store.record_response(record, "dismissed it", now)
 
     def _snooze(self, record: NotificationRecord, now: dt.datetime) -> None:
-        length = min(SNOOZE_LENGTH, self.policy.notify.max_snooze)
+        length = min(SNOOZE_LENGTH, self.policy.snooze_limit(record.check))
         targets = record.finding_ids or (record.check,)
         for target in targets:
             self.store.snooze(target, now + length, now)
@@ -640,11 +706,14 @@ def running_agent(
     """
     _few_malloc_arenas(platform)
     with InstanceLock(paths.state):
-        policy = load_policy(paths, checks)
+        told = set(recorded_rejections(paths))  # said by the last run already
+        # A broken file never stops the agent: its last good copy is applied, or the
+        # policy without it, and the refusal is said (log, status, a notice, fleet reports).
+        policy = load_policy(paths, checks, keep_going=True)
         for warning in policy.warnings:
             log.warning("%s", warning)
         with Store.open(paths.state) as store:
-            yield Agent(
+            agent = Agent(
                 paths=paths,
                 checks=checks,
                 policy=policy,
@@ -654,3 +723,7 @@ def running_agent(
                 platform=platform,
                 verbose=verbose,
             )
+            new = [r.sentence for r in policy.refused if r.sentence not in told]
+            if new:
+                agent._tell_policy_refused(new)
+            yield agent

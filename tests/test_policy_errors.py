@@ -137,17 +137,20 @@ CONTENT_CASES = [
     ("self-reference", "schema: 1\nx: &a [*a]\n", "x.0", 2, "uses a YAML alias"),
     (
         "deep-nesting",
-        "schema: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n",
+        "schema: 1\nx:\n" + "".join("  " * (d + 1) + "a:\n" for d in range(20)) + "  " * 21 + "1\n",
         None,
-        2,
+        18,
         "is nested more than 16 levels deep",
     ),
+    # 5000 levels: PyYAML's scanner may refuse it first, in its own words; only the shape of
+    # the error is ours to promise (one sentence naming the file and line, exit 2).
+    ("deep-flow-nesting", "schema: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n", None, 2, ""),
     (
         "giant-number",
         "schema: 1\nrevision: " + "9" * 5000 + "\n",
-        None,
-        None,
-        "holds a value that cannot be read",
+        "revision",
+        2,
+        "is a number too long to read",
     ),
     (
         "revision-too-large",
@@ -215,6 +218,37 @@ CONTENT_CASES = [
         "must not contain control characters",
     ),
     ("empty", "", None, None, "is empty"),
+    # Anything but plain text, numbers, true/false, null, lists and mappings (issue 15, 4).
+    *(
+        (
+            f"tag-{name}",
+            f"schema: 1\nsources:\n  urls:\n    - {value}\n",
+            "sources.urls.0",
+            4,
+            "uses the YAML tag",
+        )
+        for name, value in (
+            ("binary", "!!binary aHR0cHM6Ly9leGFtcGxlLm9yZy9wLnlhbWw="),
+            ("timestamp", "!!timestamp 2024-01-01"),
+            ("python", "!!python/name:os.system"),
+            ("own", "!mine https://example.org/p.yaml"),
+            ("str", "!!str https://example.org/p.yaml"),
+            ("non-specific", "! https://example.org/p.yaml"),
+        )
+    ),
+    ("tag-set", "schema: 1\nchecks: !!set {vpn}\n", "checks", 2, "uses the YAML tag"),
+    ("tag-omap", "schema: 1\nchecks: !!omap [vpn: {}]\n", "checks", 2, "uses the YAML tag"),
+    ("tag-name", "schema: 1\nname: !!binary aGVsbG8=\n", "name", 2, "uses the YAML tag"),
+    ("tagged-root", "--- !!map\nschema: 1\n", None, 1, "uses the YAML tag"),
+    ("key-not-text", "schema: 1\n? [a, b]\n: 1\n", None, 2, "a key is plain text"),
+    ("two-documents", "schema: 1\n---\nschema: 1\n", None, 2, "more than one YAML document"),
+    (
+        "too-many-values",
+        "schema: 1\nchecks:\n  ssh_keys:\n    extra_paths: [" + "a," * 15_000 + "a]\n",
+        None,
+        4,
+        "holds more than 10,000 keys and values",
+    ),
     ("only-comments", "# nothing here yet\n\n", None, None, "is empty"),
 ]
 
@@ -420,8 +454,7 @@ def test_billion_laughs_is_refused_at_once(
     started = time.monotonic()
     outcome = hygiene("check")
     assert time.monotonic() - started < 5
-    # The line is the anchor's: the alias is the same node again.
-    assert_one_sentence(outcome, path, "a1.0", 2, "uses a YAML alias")
+    assert_one_sentence(outcome, path, "a1.0", 3, "uses a YAML alias")
 
 
 def test_unreadable_admin_file_says_whom_to_ask(
@@ -448,3 +481,32 @@ def test_unreadable_admin_file_says_whom_to_ask(
         None,
         "an admin file must be readable by every user (ask your administrator)",
     )
+
+
+@pytest.mark.parametrize(
+    "command", [("check", "--json"), ("policy", "show", "--json"), ("run", "--once")]
+)
+def test_a_tagged_value_in_an_admin_file_stops_every_command_with_one_sentence(
+    machine: Machine, hygiene: Callable[..., Outcome], command: tuple[str, ...]
+) -> None:
+    """`name: !!binary` and `urls: [!!binary]` once passed validation, then crashed the
+    commands that print the policy; now they are refused where any policy is read."""
+    admin = write_case(machine.admin_policies / "acme.yaml", "schema: 1\nname: !!binary aGk=\n")
+    assert_one_sentence(hygiene("policy", "validate", str(admin)), admin, "name", 2, "YAML tag")
+    outcome = hygiene(*command)
+    if command == ("run", "--once"):
+        # The agent keeps auditing without the file (it never was good) and says why.
+        assert outcome.code == 0
+        assert "Traceback" not in outcome.err
+        assert f"{admin}, line 2: name: uses the YAML tag" in outcome.err
+    else:
+        assert_one_sentence(outcome, admin, "name", 2, "uses the YAML tag")
+
+
+def test_an_unquoted_date_is_read_as_the_text_written(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    write_case(machine.user_policies / "dated.yaml", "schema: 1\nname: 2024-01-01\n")
+    outcome = hygiene("policy", "show", "--json")
+    assert outcome.code == 0, outcome.err
+    assert '"name": "2024-01-01"' in outcome.out

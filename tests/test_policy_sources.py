@@ -204,7 +204,7 @@ def test_pulled_signed_policies_end_to_end(
     pull(machine, server, hygiene_process)
     bits, _, rejected = in_force(hygiene)
     assert bits == 3072
-    assert "was rejected: it is not valid YAML; its last good copy stays in force." in (rejected[0])
+    assert "was rejected: it is not a valid policy (line 5: is not valid YAML" in (rejected[0])
     # A pull that fails on its own (the new text without a new signature) is said too.
     publish(server, fleet_policy(3, 2048), signer(broken))
     pull(machine, server, hygiene_process)

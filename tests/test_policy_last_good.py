@@ -1,0 +1,238 @@
+"""A broken policy file never stops the agent (issue 15, item 5).
+
+Real `hygiene run` processes on a person's folders: the last good copy of each file is kept
+in the state folder and survives restarts; a file that never was good is left out; the
+refusal is said in the log, `hygiene status`, one notification and the fleet reports, while
+`hygiene check` still exits 2 on it (it is the command that shows the error).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Machine, Outcome
+from tests.desktop import wait_for
+from tests.test_agent_run import RunningAgent
+
+GOOD = "schema: 1\nchecks:\n  ssh_keys: {every: 1s}\n"
+BROKEN_USER = "schema: 1\nchecks:\n  ssh_keys: {every: often}\n"
+BROKEN_ADMIN = "schema: 1\nname: !!binary aGk=\nreport: {details: true}\n"
+
+
+@pytest.fixture
+def start(machine: Machine, tmp_path: Path) -> Iterator[Callable[[], RunningAgent]]:
+    script = Path(sys.executable).with_name("hygiene")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+    started: list[RunningAgent] = []
+
+    def run() -> RunningAgent:
+        log_path = tmp_path / f"agent-{len(started)}.log"
+        env = {
+            k: v
+            for k, v in machine.env().items()
+            if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
+        }
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([*command, "run"], env=env, stderr=log)
+        agent = RunningAgent(process, log_path)
+        started.append(agent)
+        agent.said("started (process")
+        return agent
+
+    yield run
+    for agent in started:
+        if agent.process.poll() is None:
+            agent.process.kill()
+            agent.process.wait(10)
+        assert "Traceback" not in agent.log()
+
+
+def policy_lines(hygiene_process: Callable[..., Outcome]) -> list[str]:
+    status = json.loads(hygiene_process("status", "--json").out)
+    return list(status["policy_rejected"])
+
+
+def test_broken_user_and_admin_files_at_start_keep_the_agent_auditing(
+    machine: Machine,
+    start: Callable[[], RunningAgent],
+    hygiene_process: Callable[..., Outcome],
+    make_key: Callable[..., Path],
+) -> None:
+    machine.keep_only("ssh_keys")
+    user = machine.user_policies / "fast.yaml"
+    user.write_text(GOOD)
+    first = start()
+    first.said("ssh_keys: pass")
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(10) == 0
+    kept = machine.state / "hygiene-agent" / "policy" / "accepted" / "user_fast.yaml.yaml"
+    assert kept.read_text() == GOOD
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+    # Both broken before the next start: it used to exit 2 at every start, for good.
+    user.write_text(BROKEN_USER)
+    admin = machine.admin_policies / "acme.yaml"
+    admin.write_text(BROKEN_ADMIN)
+    agent = start()
+    line = agent.said(f"{user}, line 3")
+    assert "its last good copy stays in force" in line
+    assert "uses the YAML tag !!binary" in agent.said(f"{admin}, line 2: name")
+    make_key(machine.ssh / "id_while_broken")
+    agent.said("ssh_keys: appeared")  # still audited every second: the last good copy
+    assert agent.process.poll() is None
+
+    said = policy_lines(hygiene_process)
+    assert any(s.startswith(f"{user}, line 3: checks.ssh_keys.every") for s in said), said
+    assert any(s.startswith(f"{admin}, line 2: name") and "left out" in s for s in said), said
+    text = " ".join(hygiene_process("status").out.split())
+    assert f"POLICY {user}, line 3: checks.ssh_keys.every" in text
+    notices = json.loads(hygiene_process("notifications", "--json").out)
+    refused = [n for n in notices if n["check"] == "policy"]
+    assert len(refused) == 1
+    assert "checks.ssh_keys.every" in refused[0]["body"]
+    assert "uses the YAML tag" in refused[0]["body"]
+    check = hygiene_process("check")
+    assert check.code == 2
+    assert check.err.startswith(f"hygiene: {user}, line 3: checks.ssh_keys.every")
+
+    # The fleet reports say it: a failing "policy" row (counts only without details).
+    database = machine.state / "hygiene-agent" / "report" / "hygiene.db"
+    row = wait_for(
+        "the policy row in the osquery report",
+        lambda: _policy_row(database),
+        10,
+    )
+    assert row == ("fail", 2)
+
+    # A restart (SIGKILL, as a crash would) starts on the same copies, told once only.
+    agent.process.kill()
+    agent.process.wait(10)
+    again = start()
+    again.said("ssh_keys: fail")
+    notices = json.loads(hygiene_process("notifications", "--json").out)
+    assert len([n for n in notices if n["check"] == "policy"]) == 1
+
+    # Mended: applied within the five-second poll, and the refusals are gone.
+    user.write_text("schema: 1\nchecks:\n  ssh_keys: {every: 2s}\n")
+    admin.write_text("schema: 1\nname: acme\n")
+    again.said("policy loaded: acme")
+    assert wait_for("the refusals to go", lambda: policy_lines(hygiene_process) == [] or None, 10)
+    assert "POLICY" not in hygiene_process("status").out
+    assert hygiene_process("check").code in (0, 1)
+    again.process.send_signal(signal.SIGTERM)
+    assert again.process.wait(10) == 0
+
+
+def _policy_row(database: Path) -> tuple[str, int] | None:
+    if not database.exists():
+        return None
+    conn = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT status, findings FROM hygiene WHERE check_id = 'policy'"
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return (str(row[0]), int(row[1])) if row else None
+
+
+def test_a_file_that_never_was_good_is_left_out_and_run_once_audits(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.keep_only("ssh_keys")
+    broken = machine.user_policies / "zz.yaml"
+    broken.write_text("schema: 1\nchecks: {ssh_keys: {enabled: maybe}}\n")
+    outcome = hygiene_process("run", "--once")
+    assert outcome.code == 0, outcome.err
+    assert f"hygiene: warning: {broken}, line 2: checks.ssh_keys.enabled" in outcome.err
+    assert "left out until it is mended" in outcome.err
+    assert "Traceback" not in outcome.err
+    assert not (
+        machine.state / "hygiene-agent" / "policy" / "accepted" / "user_zz.yaml.yaml"
+    ).exists()
+    assert hygiene_process("check").code == 2
+
+
+def test_a_damaged_policy_state_is_moved_aside_with_one_warning(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    folder = machine.state / "hygiene-agent" / "policy"
+    folder.mkdir(parents=True, mode=0o700)
+    for damaged in ('{"names": [1], "sources": 5}', "{not json", '"a text"'):
+        (folder / "state.json").write_text(damaged)
+        outcome = hygiene_process("policy", "show")
+        assert outcome.code == 0, outcome.err
+        assert "Traceback" not in outcome.err
+        warnings = [line for line in outcome.err.splitlines() if "state.json" in line]
+        assert len(warnings) == 1, outcome.err
+        assert "could not be used" in warnings[0] and "moved to" in warnings[0]
+        assert not (folder / "state.json").exists()
+        again = hygiene_process("policy", "show")
+        assert "state.json" not in again.err
+    assert len(list(folder.glob("state.json.damaged-*"))) == 3  # none overwritten
+
+
+def test_a_running_agent_survives_any_admin_file_on_reload(
+    machine: Machine, start: Callable[[], RunningAgent], hygiene_process: Callable[..., Outcome]
+) -> None:
+    """`sources: {urls: [!!binary ...]}` used to pass validation and kill the agent on its
+    next reload; now each hostile file is one log line and the agent goes on."""
+    machine.keep_only("ssh_keys")
+    (machine.user_policies / "fast.yaml").write_text(GOOD)
+    agent = start()
+    admin = machine.admin_policies / "acme.yaml"
+    hostile = {
+        "binary url": "schema: 1\nsources: {urls: [!!binary aHR0cHM6Ly9leGFtcGxlLm9yZy8=]}\n",
+        "python tag": "schema: 1\nname: !!python/object/apply:os.system ['true']\n",
+        "alias bomb": "schema: 1\na: &a [x, x]\nb: [*a, *a]\n",
+        "not text": "schema: 1\n\x00\x01\x02",
+        "too many": "schema: 1\nlocked: [" + "vpn, " * 12_000 + "vpn]\n",
+    }
+
+    def refused(times: int) -> bool | None:
+        return agent.log().count(f"not applied: {admin}") == times or None
+
+    for n, (case, text) in enumerate(hostile.items()):
+        admin.write_bytes(text.encode())
+        agent.process.send_signal(signal.SIGHUP)
+        wait_for(f"the refusal of the {case}", partial(refused, n + 1), 10, agent.log_path)
+        assert agent.process.poll() is None, case
+        admin.write_text("schema: 1\n")  # mended between cases, so each is a new refusal
+        agent.process.send_signal(signal.SIGHUP)
+        wait_for("the refusal to go", lambda: policy_lines(hygiene_process) == [] or None, 10)
+    assert hygiene_process("status").code in (0, 1)
+
+
+def test_files_valid_alone_but_not_together_leave_the_higher_one_out(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.keep_only("privacy_settings")
+    setting = (
+        "{title: t, why: w, advice: a, read: [{gsettings: org.gnome.desktop.privacy, "
+        "key: remember-recent-files, equals: false}]}"
+    )
+    (machine.user_policies / "10-mine.yaml").write_text(
+        f"schema: 1\nchecks:\n  privacy_settings:\n    settings: {{mine: {setting}}}\n"
+        "    ignore: [mine]\n"
+    )
+    later = machine.user_policies / "20-later.yaml"
+    later.write_text("schema: 1\nchecks:\n  privacy_settings:\n    settings: {}\n")
+    assert hygiene_process("check").code == 2  # each is valid, together they are not
+    outcome = hygiene_process("run", "--once")
+    assert outcome.code == 0, outcome.err
+    (line,) = [x for x in outcome.err.splitlines() if "ignore names mine" in x]
+    assert "left out until it is mended" in line
+    said = policy_lines(hygiene_process)
+    assert len(said) == 1 and "ignore names mine" in said[0]
