@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from agent.checks.base import CheckContext
 from agent.errors import AgentError
 from agent.fingerprint import Fingerprinter
 from agent.paths import Paths
@@ -36,11 +37,19 @@ def given(names: Iterable[str], fingerprint: Fingerprinter) -> set[str]:
     return prints
 
 
-def trusted(paths: Paths) -> list[TrustedNetwork]:
-    """The networks the person trusts; none when there is no store yet (nothing to read)."""
-    if not (paths.state / "store.db").exists():
+def trusted(ctx: CheckContext) -> list[TrustedNetwork]:
+    """The networks the person trusts, from the agent's store when the check runs in the
+    agent, else read-only (`hygiene check`); none when there is no store yet."""
+    if ctx.store is not None:
+        return ctx.store.trusted_networks()
+    return _read_trusted(ctx.paths)
+
+
+def _read_trusted(paths: Paths) -> list[TrustedNetwork]:
+    store = Store.open_read_only(paths.state)
+    if store is None:
         return []
-    with Store.open(paths.state) as store:
+    with store:
         return store.trusted_networks()
 
 
@@ -89,7 +98,7 @@ def network_command(
 
 def _list(paths: Paths, current: set[str], as_json: bool) -> int:
     by_label: dict[str, list[TrustedNetwork]] = {}
-    for entry in trusted(paths):
+    for entry in _read_trusted(paths):
         by_label.setdefault(entry.label, []).append(entry)
     rows: list[dict[str, Any]] = [
         {

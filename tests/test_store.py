@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from agent import store as store_module
 from agent.errors import AgentError
 from agent.models import CheckResult, Finding, Severity, Status
-from agent.store import Event, NotificationRecord, Store, StoreError
+from agent.store import Event, NotificationRecord, Store, StoreError, schema
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -161,7 +160,7 @@ def test_a_new_migration_is_one_appended_step_run_once(
         runs.append(1)
         conn.execute("CREATE TABLE extra (x INTEGER)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, one_more))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, one_more))
     monkeypatch.setattr(Store, "SCHEMA_VERSION", newest + 1)
     with Store.open(state) as store:
         assert [f.id for f in store.current(T0)] == ["a"]
@@ -176,7 +175,7 @@ def test_a_version_1_store_keeps_its_notifications_and_gains_answers(state: Path
     state.mkdir(parents=True)
     conn = sqlite3.connect(state / "store.db")
     try:
-        store_module.MIGRATIONS[0](conn)
+        schema.MIGRATIONS[0](conn)
         conn.execute(
             "INSERT INTO notifications (at, check_id, kind, title, body, urgency, backend, "
             "delivered, reason, server_id, finding_ids) "
@@ -213,7 +212,7 @@ def test_a_failed_migration_step_is_rolled_back_entirely(
         conn.execute("CREATE TABLE extra (x INTEGER)")
         conn.execute("INSERT INTO no_such_table VALUES (1)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, broken))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
     monkeypatch.setattr(Store, "SCHEMA_VERSION", newest + 1)
     with pytest.raises(StoreError) as caught:
         Store.open(state)
