@@ -62,10 +62,10 @@ def network_command(
     env: Mapping[str, str],
     now: datetime,
 ) -> int:
+    if action == "list":
+        return _list(paths, env, as_json)
     fingerprint = Fingerprinter.for_state_dir(paths.state)
     current = identities(network(env), fingerprint)
-    if action == "list":
-        return _list(paths, set(current.values()), as_json)
     with Store.open(paths.state) as store:
         if action == "trust":
             if not current:
@@ -96,9 +96,16 @@ def network_command(
     return 0
 
 
-def _list(paths: Paths, current: set[str], as_json: bool) -> int:
+def _list(paths: Paths, env: Mapping[str, str], as_json: bool) -> int:
+    # Reads only: the install key (for "you are on it") is looked at only when some network
+    # is trusted, and then it exists already.
+    entries = _read_trusted(paths)
+    current = set()
+    if entries:
+        fingerprint = Fingerprinter.for_state_dir(paths.state)
+        current = set(identities(network(env), fingerprint).values())
     by_label: dict[str, list[TrustedNetwork]] = {}
-    for entry in _read_trusted(paths):
+    for entry in entries:
         by_label.setdefault(entry.label, []).append(entry)
     rows: list[dict[str, Any]] = [
         {
