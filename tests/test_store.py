@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,15 @@ import pytest
 
 from agent.errors import AgentError
 from agent.models import CheckResult, Finding, Severity, Status
-from agent.store import Event, NotificationRecord, Store, StoreError, schema
+from agent.store import (
+    CachedPath,
+    Event,
+    NotificationRecord,
+    Store,
+    StoreError,
+    TrustedNetwork,
+    schema,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -854,3 +863,38 @@ def test_kill_9_fifty_times_loses_no_committed_event(state: Path) -> None:
         assert not list(state.glob("store.db.*-*"))  # never mistaken for a damaged store
     missing = [c for c in committed if c not in stored]
     assert missing == [], seed
+
+
+# --- one connection, many threads -----------------------------------------------------
+
+
+def test_one_store_is_shared_by_threads_without_losing_a_write(store: Store) -> None:
+    """The agent's checks use its one connection from their own threads at once."""
+    errors: list[BaseException] = []
+    rounds = 40
+
+    def scanner(n: int) -> None:
+        try:
+            for i in range(rounds):
+                rows = [CachedPath(f"/home/a/{n}-{i}-{k}", (1, k, 2, 3)) for k in range(5)]
+                store.keep_scan_cache(f"scanner-{n}", "v1", rows)
+                assert len(store.scan_cache(f"scanner-{n}", "v1")) == 5
+                store.trust_network(TrustedNetwork(f"fp-{n}-{i}", "wired", f"net {n}", T0))
+                store.trusted_networks()
+        except BaseException as err:  # noqa: BLE001 - reported by the test below
+            errors.append(err)
+
+    threads = [threading.Thread(target=scanner, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for i in range(rounds):  # the main loop writes results meanwhile, as the agent does
+        store.record_results([result("ssh_keys", finding(f"k{i}"))], T0 + i * MINUTE)
+        notify(store, T0 + i * MINUTE, f"k{i}")
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(store.trusted_networks()) == 6 * rounds
+    assert [(e.kind, e.target) for e in store.events() if e.kind == "appeared"] == [
+        ("appeared", f"k{i}") for i in range(rounds)
+    ]
+    assert len(store.notifications()) == rounds
