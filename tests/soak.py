@@ -93,6 +93,7 @@ class FdWatch:
     def __init__(self, interval: float = 0.005) -> None:
         self.pid: int | None = None
         self.interval = interval
+        self._looking = threading.Lock()
         self.deleted: list[str] = []
         self.looks = 0
         self._stop = threading.Event()
@@ -106,11 +107,16 @@ class FdWatch:
         self._stop.set()
         self._thread.join(5)
 
+    def follow(self, pid: int | None) -> None:
+        """Watch `pid` from now on (None: nobody); returns once no look at the last is going."""
+        with self._looking:
+            self.pid = pid
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            pid = self.pid
-            if pid is not None:
-                found = deleted_descriptors(pid)
+            with self._looking:
+                pid = self.pid
+                found = None if pid is None else deleted_descriptors(pid)
                 if found is not None:
                     self.looks += 1
                     self.deleted.extend(found)
@@ -325,13 +331,13 @@ def soak(
     said: list[str] = []
     with FdWatch() as fds:
         try:
-            fds.pid = agent.start()
+            fds.follow(agent.start())
             for index in range(commands):
                 if index in kill_before:
                     time.sleep(rng.uniform(0, 1.0))  # anywhere in the agent's second
                     agent.kill()
                     report.kills += 1
-                    fds.pid = agent.start()
+                    fds.follow(agent.start())
                 if rng.random() < 0.4:
                     findings.toggle(rng)
                 kind = rng.choices(kinds, weights)[0]
@@ -348,6 +354,9 @@ def soak(
                 if (why := _expected(kind, done)) is not None:
                     report.unexpected.append(f"{kind}: {why}: {done.stderr.strip()[-500:]}")
         finally:
+            # An orderly stop closes the last connection, and SQLite removes the WAL and its
+            # index before it closes their descriptors: not watched, only kills are.
+            fds.follow(None)
             agent.stop()
         report.deleted = list(fds.deleted)
         report.fd_looks = fds.looks

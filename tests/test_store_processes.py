@@ -80,7 +80,7 @@ def test_commands_beside_the_agent_leave_its_database_whole(
     log = tmp_path / "agent.log"
     outcomes: dict[str, Outcome] = {}
     with running_agent(machine, log) as agent, FdWatch() as fds:
-        fds.pid = agent.pid
+        fds.follow(agent.pid)
         wait_for_line(log, "ssh_keys: pass")
         make_key(machine.ssh / "id_beside")
         appeared = wait_for_line(log, "ssh_keys: appeared ")
