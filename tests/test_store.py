@@ -898,3 +898,65 @@ def test_one_store_is_shared_by_threads_without_losing_a_write(store: Store) -> 
         ("appeared", f"k{i}") for i in range(rounds)
     ]
     assert len(store.notifications()) == rounds
+
+
+# --- reading only ------------------------------------------------------------------------
+
+
+def _version_1(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    schema.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_random_bytes, "damaged"),
+        (_missing_table, "damaged"),
+        (_newer, "newer version"),
+        (_version_1, "older version"),
+    ],
+    ids=["random-bytes", "missing-table", "newer-version", "older-version"],
+)
+def test_reading_only_never_moves_or_migrates_a_store(
+    state: Path, damage: Callable[[Path], None], says: str
+) -> None:
+    state.mkdir(parents=True)
+    db = state / "store.db"
+    damage(db)
+    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    with pytest.raises(StoreError) as caught:
+        Store.open_read_only(state)
+    message = str(caught.value)
+    assert says in message
+    assert one_sentence(message.replace(str(db), "DB").replace("; ", ", "))
+    # Nothing set aside, nothing rewritten (SQLite may add an empty WAL and its index).
+    assert not list(state.glob("store.db.*"))
+    for name, data in before.items():
+        if not name.endswith("-shm"):
+            assert (state / name).read_bytes() == data
+
+
+def test_reading_only_finds_no_store_in_an_empty_or_missing_place(state: Path) -> None:
+    assert Store.open_read_only(state) is None
+    assert not state.exists()
+    state.mkdir(parents=True)
+    (state / "store.db").touch()  # created by a writer that has not migrated it yet
+    assert Store.open_read_only(state) is None
+    assert (state / "store.db").stat().st_size == 0
+
+
+def test_a_read_only_store_reads_what_the_writer_committed(store: Store) -> None:
+    store.record_results([result("ssh_keys", finding("a"))], T0)
+    reader = Store.open_read_only(store.path.parent)
+    assert reader is not None
+    with reader:
+        assert [f.id for f in reader.current(T0)] == ["a"]
+        store.record_results([result("ssh_keys")], T0 + MINUTE)  # the agent writes on
+        assert reader.current(T0 + MINUTE) == []
+        with pytest.raises(StoreError) as caught:
+            reader.snooze("ssh_keys", T0 + HOUR, T0)
+        assert "read-only" in str(caught.value)
