@@ -313,13 +313,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_once(args: argparse.Namespace) -> int:
+    from agent.instance import InstanceLock
+
+    paths = Paths.from_environment()
+    # A cycle beside a running agent would tell the person everything twice; and like the
+    # agent, the cycle opens the store once, and its checks share that connection.
+    with InstanceLock(paths.state):
+        return _one_cycle(args, paths)
+
+
+def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
     from agent.cycle import run_cycle
     from agent.fleet import Outputs
     from agent.notify import default_backends
     from agent.scheduler import report_to_fleet
     from agent.store import Store
 
-    paths = Paths.from_environment()
     # The agent's one cycle: a broken policy file gives way to its last good copy.
     policy = _load(paths, [], keep_going=True)
     if policy.pull.urls:
@@ -329,13 +338,11 @@ def _run_once(args: argparse.Namespace) -> int:
         cache = paths.state / "sources"
         if pull_due(policy.pull.urls, cache, args.clock(), policy.pull.every, deadline=deadline):
             policy = _load(paths, [], keep_going=True)
-    ctx = CheckContext(
-        paths=paths,
-        fingerprint=Fingerprinter.for_state_dir(paths.state),
-        store_dir=paths.state,
-    )
     now = args.clock()
     with Store.open(paths.state) as store:
+        ctx = CheckContext(
+            paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state), store=store
+        )
         outcome = run_cycle(
             policy=policy,
             checks=ALL_CHECKS,
@@ -359,9 +366,13 @@ def _status(args: argparse.Namespace) -> int:
 
     paths = Paths.from_environment()
     now = args.clock()
-    with Store.open(paths.state) as store:
-        failing = store.current(now)
-        checks = store.checks()
+    failing, checks = [], []
+    # Read-only: creates nothing, and works on a read-only state folder; no store yet is
+    # "not audited yet".
+    store = Store.open_read_only(paths.state)
+    if store is not None:
+        with store:
+            failing, checks = store.current(now), store.checks()
     refused = rejections(paths)
     if args.json:
         _print_json({**status_json(failing, now, checks), "policy_rejected": refused})
@@ -383,8 +394,11 @@ def _notifications(args: argparse.Namespace) -> int:
     from agent.store import Store
 
     paths = Paths.from_environment()
-    with Store.open(paths.state) as store:
-        records = store.notifications(args.limit)
+    records = []
+    store = Store.open_read_only(paths.state)
+    if store is not None:
+        with store:
+            records = store.notifications(args.limit)
     if args.json:
         _print_json([notification_json(r) for r in records])
     else:

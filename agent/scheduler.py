@@ -248,10 +248,12 @@ class Agent:
         self.reload_requested = False
         self.scheduler = schedule.Scheduler()
         self.due: set[str] = set()
+        # The checks reach the store through this one connection (agent.checks.base
+        # CheckStore), never by opening it again.
         self.ctx = CheckContext(
             paths=paths,
             fingerprint=Fingerprinter.for_state_dir(paths.state),
-            store_dir=paths.state,
+            store=store,
         )
         self._abandoned: dict[str, threading.Thread] = {}
         self._last_status: dict[str, tuple[Status, str | None]] = {}

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from agent.checks.base import CheckContext
 from agent.errors import AgentError
 from agent.fingerprint import Fingerprinter
 from agent.paths import Paths
@@ -37,11 +38,19 @@ def given(names: Iterable[str], fingerprint: Fingerprinter) -> set[str]:
     return prints
 
 
-def trusted(paths: Paths) -> list[TrustedNetwork]:
-    """The networks the person trusts; none when there is no store yet (nothing to read)."""
-    if not (paths.state / "store.db").exists():
+def trusted(ctx: CheckContext) -> list[TrustedNetwork]:
+    """The networks the person trusts, from the agent's store when the check runs in the
+    agent, else read-only (`hygiene check`); none when there is no store yet."""
+    if ctx.store is not None:
+        return ctx.store.trusted_networks()
+    return _read_trusted(ctx.paths)
+
+
+def _read_trusted(paths: Paths) -> list[TrustedNetwork]:
+    store = Store.open_read_only(paths.state)
+    if store is None:
         return []
-    with Store.open(paths.state) as store:
+    with store:
         return store.trusted_networks()
 
 
@@ -54,10 +63,10 @@ def network_command(
     env: Mapping[str, str],
     now: datetime,
 ) -> int:
+    if action == "list":
+        return _list(paths, env, as_json)
     fingerprint = Fingerprinter.for_state_dir(paths.state)
     current = identities(network(env), fingerprint)
-    if action == "list":
-        return _list(paths, set(current.values()), as_json)
     with Store.open(paths.state) as store:
         if action == "trust":
             if not current:
@@ -88,9 +97,16 @@ def network_command(
     return 0
 
 
-def _list(paths: Paths, current: set[str], as_json: bool) -> int:
+def _list(paths: Paths, env: Mapping[str, str], as_json: bool) -> int:
+    # Reads only: the install key (for "you are on it") is looked at only when some network
+    # is trusted, and then it exists already.
+    entries = _read_trusted(paths)
+    current = set()
+    if entries:
+        fingerprint = Fingerprinter.for_state_dir(paths.state)
+        current = set(identities(network(env), fingerprint).values())
     by_label: dict[str, list[TrustedNetwork]] = {}
-    for entry in trusted(paths):
+    for entry in entries:
         by_label.setdefault(entry.label, []).append(entry)
     rows: list[dict[str, Any]] = [
         {

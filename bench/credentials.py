@@ -341,11 +341,12 @@ def warm_scans(home: Path, planted: Planted, runs: int) -> list[float]:
 def our_scan(home: Path, state: Path, params: CredentialsParams) -> tuple[float, list[Finding]]:
     paths = Paths(home=home, user_policies=state, admin_policies=state, state=state)
     env = scanner_env(home)
-    ctx = CheckContext(paths, Fingerprinter.for_state_dir(state), env=env, store_dir=state)
-    check = CredentialsCheck(params)
-    start = time.perf_counter()
-    findings = check.run(ctx)
-    took = time.perf_counter() - start
+    with Store.open(state) as store:  # as the agent holds it: open before, shared
+        ctx = CheckContext(paths, Fingerprinter.for_state_dir(state), env=env, store=store)
+        check = CredentialsCheck(params)
+        start = time.perf_counter()
+        findings = check.run(ctx)
+        took = time.perf_counter() - start
     if check.notes:
         print("notes:", *check.notes, sep="\n  ", file=sys.stderr)
     return took, findings

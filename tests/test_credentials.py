@@ -27,6 +27,7 @@ from agent.credentials.scan import scan
 from agent.fingerprint import Fingerprinter
 from agent.models import Finding, Severity
 from agent.paths import Paths
+from agent.store import Store
 from tests.conftest import Machine, Outcome
 from tests.desktop import Desktop
 from tests.test_policy_errors import as_nobody
@@ -299,14 +300,12 @@ def test_a_parser_crash_is_a_note_that_quotes_nothing(tmp_path: Path) -> None:
 
 def run_check(machine: Machine, **settings: Any) -> tuple[list[Finding], list[str]]:
     paths = Paths.from_environment()
-    ctx = CheckContext(
-        paths=paths,
-        fingerprint=Fingerprinter.for_state_dir(paths.state),
-        env={},
-        store_dir=paths.state,
-    )
     check = CredentialsCheck(CredentialsParams(include_system=False, **settings))
-    return check.run(ctx), check.notes
+    with Store.open(paths.state) as store:
+        ctx = CheckContext(
+            paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state), env={}, store=store
+        )
+        return check.run(ctx), check.notes
 
 
 def test_an_unchanged_home_is_not_read_again(reachable: Machine) -> None:

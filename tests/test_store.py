@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,10 +22,17 @@ from pathlib import Path
 
 import pytest
 
-from agent import store as store_module
 from agent.errors import AgentError
 from agent.models import CheckResult, Finding, Severity, Status
-from agent.store import Event, NotificationRecord, Store, StoreError
+from agent.store import (
+    CachedPath,
+    Event,
+    NotificationRecord,
+    Store,
+    StoreError,
+    TrustedNetwork,
+    schema,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -161,7 +169,7 @@ def test_a_new_migration_is_one_appended_step_run_once(
         runs.append(1)
         conn.execute("CREATE TABLE extra (x INTEGER)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, one_more))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, one_more))
     monkeypatch.setattr(Store, "SCHEMA_VERSION", newest + 1)
     with Store.open(state) as store:
         assert [f.id for f in store.current(T0)] == ["a"]
@@ -176,7 +184,7 @@ def test_a_version_1_store_keeps_its_notifications_and_gains_answers(state: Path
     state.mkdir(parents=True)
     conn = sqlite3.connect(state / "store.db")
     try:
-        store_module.MIGRATIONS[0](conn)
+        schema.MIGRATIONS[0](conn)
         conn.execute(
             "INSERT INTO notifications (at, check_id, kind, title, body, urgency, backend, "
             "delivered, reason, server_id, finding_ids) "
@@ -213,7 +221,7 @@ def test_a_failed_migration_step_is_rolled_back_entirely(
         conn.execute("CREATE TABLE extra (x INTEGER)")
         conn.execute("INSERT INTO no_such_table VALUES (1)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, broken))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
     monkeypatch.setattr(Store, "SCHEMA_VERSION", newest + 1)
     with pytest.raises(StoreError) as caught:
         Store.open(state)
@@ -855,3 +863,100 @@ def test_kill_9_fifty_times_loses_no_committed_event(state: Path) -> None:
         assert not list(state.glob("store.db.*-*"))  # never mistaken for a damaged store
     missing = [c for c in committed if c not in stored]
     assert missing == [], seed
+
+
+# --- one connection, many threads -----------------------------------------------------
+
+
+def test_one_store_is_shared_by_threads_without_losing_a_write(store: Store) -> None:
+    """The agent's checks use its one connection from their own threads at once."""
+    errors: list[BaseException] = []
+    rounds = 40
+
+    def scanner(n: int) -> None:
+        try:
+            for i in range(rounds):
+                rows = [CachedPath(f"/home/a/{n}-{i}-{k}", (1, k, 2, 3)) for k in range(5)]
+                store.keep_scan_cache(f"scanner-{n}", "v1", rows)
+                assert len(store.scan_cache(f"scanner-{n}", "v1")) == 5
+                store.trust_network(TrustedNetwork(f"fp-{n}-{i}", "wired", f"net {n}", T0))
+                store.trusted_networks()
+        except BaseException as err:  # noqa: BLE001 - reported by the test below
+            errors.append(err)
+
+    threads = [threading.Thread(target=scanner, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for i in range(rounds):  # the main loop writes results meanwhile, as the agent does
+        store.record_results([result("ssh_keys", finding(f"k{i}"))], T0 + i * MINUTE)
+        notify(store, T0 + i * MINUTE, f"k{i}")
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(store.trusted_networks()) == 6 * rounds
+    assert [(e.kind, e.target) for e in store.events() if e.kind == "appeared"] == [
+        ("appeared", f"k{i}") for i in range(rounds)
+    ]
+    assert len(store.notifications()) == rounds
+
+
+# --- reading only ------------------------------------------------------------------------
+
+
+def _version_1(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    schema.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_random_bytes, "damaged"),
+        (_missing_table, "damaged"),
+        (_newer, "newer version"),
+        (_version_1, "older version"),
+    ],
+    ids=["random-bytes", "missing-table", "newer-version", "older-version"],
+)
+def test_reading_only_never_moves_or_migrates_a_store(
+    state: Path, damage: Callable[[Path], None], says: str
+) -> None:
+    state.mkdir(parents=True)
+    db = state / "store.db"
+    damage(db)
+    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    with pytest.raises(StoreError) as caught:
+        Store.open_read_only(state)
+    message = str(caught.value)
+    assert says in message
+    assert one_sentence(message.replace(str(db), "DB").replace("; ", ", "))
+    # Nothing set aside, nothing rewritten (SQLite may add an empty WAL and its index).
+    assert not list(state.glob("store.db.*"))
+    for name, data in before.items():
+        if not name.endswith("-shm"):
+            assert (state / name).read_bytes() == data
+
+
+def test_reading_only_finds_no_store_in_an_empty_or_missing_place(state: Path) -> None:
+    assert Store.open_read_only(state) is None
+    assert not state.exists()
+    state.mkdir(parents=True)
+    (state / "store.db").touch()  # created by a writer that has not migrated it yet
+    assert Store.open_read_only(state) is None
+    assert (state / "store.db").stat().st_size == 0
+
+
+def test_a_read_only_store_reads_what_the_writer_committed(store: Store) -> None:
+    store.record_results([result("ssh_keys", finding("a"))], T0)
+    reader = Store.open_read_only(store.path.parent)
+    assert reader is not None
+    with reader:
+        assert [f.id for f in reader.current(T0)] == ["a"]
+        store.record_results([result("ssh_keys")], T0 + MINUTE)  # the agent writes on
+        assert reader.current(T0 + MINUTE) == []
+        with pytest.raises(StoreError) as caught:
+            reader.snooze("ssh_keys", T0 + HOUR, T0)
+        assert "read-only" in str(caught.value)

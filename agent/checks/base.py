@@ -8,8 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Annotated, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -17,6 +16,11 @@ from agent.durations import Duration, format_duration
 from agent.fingerprint import Fingerprinter
 from agent.models import EvidenceValue, Finding, Severity
 from agent.paths import Paths
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from agent.store import CachedPath, TrustedNetwork
 
 
 def _home_relative(path: str) -> str:
@@ -66,6 +70,23 @@ class CheckParams(BaseModel):
         return value
 
 
+class CheckStore(Protocol):
+    """What a check may read from and keep in the agent's store.
+
+    It is the agent's one connection (agent.store.Store), shared by every check: each call
+    takes the store's lock, so a check calls it from its own thread and needs nothing more.
+    A check never opens the store itself: a second connection in the agent, opened and
+    closed beside the first, is how the agent once lost its database (agent/store/database.py).
+    Each call raises StoreError (one sentence) when the store refuses.
+    """
+
+    def scan_cache(self, scanner: str, version: str) -> list[CachedPath]: ...
+
+    def keep_scan_cache(self, scanner: str, version: str, paths: Sequence[CachedPath]) -> None: ...
+
+    def trusted_networks(self) -> list[TrustedNetwork]: ...
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """What a check may use: where things are, and how to name a finding without its content."""
@@ -74,9 +95,9 @@ class CheckContext:
     fingerprint: Fingerprinter
     # The agent's own environment: which display and session bus the person's desktop uses.
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    # Where a check may keep what it saw between runs (the store's scan cache); None when
-    # nothing is to be remembered (`hygiene check`).
-    store_dir: Path | None = None
+    # The agent's store, shared by its checks (CheckStore); None when nothing is to be
+    # remembered (`hygiene check`, which reads what it needs read-only, see agent.trust).
+    store: CheckStore | None = None
 
 
 P = TypeVar("P", bound=CheckParams)

@@ -145,26 +145,24 @@ class CredentialsCheck(Check[CredentialsParams]):
         return list(findings.values())
 
     def _cached(self, ctx: CheckContext, version: str) -> list[CachedPath]:
-        if ctx.store_dir is None:
+        if ctx.store is None:
             return []
         # Here, not at the top: `hygiene check` remembers nothing and need not load SQLite.
-        from agent.store import Store, StoreError  # noqa: PLC0415
+        from agent.store import StoreError  # noqa: PLC0415
 
         try:
-            with Store.open(ctx.store_dir) as store:
-                return store.scan_cache(SCANNER, version)
+            return ctx.store.scan_cache(SCANNER, version)
         except StoreError as err:
             self.note(f"every file was read again: {err}")
             return []
 
     def _keep(self, ctx: CheckContext, version: str, rows: list[CachedPath]) -> None:
-        if ctx.store_dir is None:
+        if ctx.store is None:
             return
-        from agent.store import Store, StoreError  # noqa: PLC0415
+        from agent.store import StoreError  # noqa: PLC0415
 
         try:
-            with Store.open(ctx.store_dir) as store:
-                store.keep_scan_cache(SCANNER, version, rows)
+            ctx.store.keep_scan_cache(SCANNER, version, rows)
         except StoreError as err:
             self.note(f"what was read could not be remembered for next time: {err}")
 

@@ -131,5 +131,5 @@ class VpnCheck(Check[VpnParams]):
         current = set(identities(net, ctx.fingerprint).values())
         if not current:
             return False
-        known = {t.fingerprint for t in trusted(ctx.paths)}
+        known = {t.fingerprint for t in trusted(ctx)}
         return bool(current & (known | given(self.params.trusted_networks, ctx.fingerprint)))

@@ -1,0 +1,392 @@
+"""The one code that touches ``<state_dir>/store.db``: opening it, and setting a damaged one aside.
+
+Only SQLite ever opens the file, its ``-wal`` and its ``-shm``. Closing any descriptor of a
+file drops every POSIX lock the process holds on it (SQLite's "How To Corrupt An SQLite
+Database File", section 2.2): one plain ``open()`` and ``close()`` of store.db inside the
+agent, and the next command to close its connection believes it is alone and deletes the
+WAL the agent is still writing into. So here nothing but ``os.stat``, ``chmod`` and
+``rename`` is done to those files by hand.
+
+Two ways in:
+
+- ``Database.open`` (the agent, ``run --once``, snooze, unsnooze, network trust/untrust):
+  read-write, creating the file (then 0600) and migrating it; a file that is not a store
+  this version can use is moved aside (never deleted) and a fresh one started.
+- ``Database.open_read_only`` (status, notifications, network list, the vpn check of
+  ``hygiene check``): ``mode=ro``; creates, migrates and moves nothing, and gives None when
+  there is no store yet. A WAL database is readable without write access to its folder
+  while its ``-wal`` and ``-shm`` exist (SQLite 3.22+); when they do not (the last writer
+  closed cleanly) and the folder is read-only, nobody can write the database either, so it
+  is opened ``immutable=1``, the documented way to read it then (sqlite.org/wal.html,
+  "Read-Only Databases"; walformat.html 2.6).
+
+A process holds one connection (``check_same_thread=False``) and every use of it holds
+``lock``: the agent's checks reach the same connection from their threads through
+``CheckContext.store``. A special file (a FIFO, a device, a socket, a folder) at the
+store's path is refused before SQLite sees it: SQLite would block opening a FIFO.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Self
+
+from agent.errors import AgentError
+from agent.fingerprint import ensure_private_dir, unusable_state_folder
+from agent.store import schema
+from agent.store.schema import Unusable
+
+# The name tests and people filter on: warnings come from "agent.store", not a submodule.
+log = logging.getLogger("agent.store")
+
+STORE_FILE = "store.db"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+# Primary SQLite result codes (the low byte of an extended code).
+_SQLITE_PERM = 3
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_SQLITE_NOMEM = 7
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+_SQLITE_NOTADB = 26
+_DAMAGED = (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+class StoreError(AgentError):
+    """The store cannot be read or written (full disk, read-only, locked); one sentence."""
+
+
+class Database:
+    """One connection to the store and the lock every use of it holds."""
+
+    # Seconds to wait for another process (the agent, a CLI command) to finish writing.
+    BUSY_TIMEOUT: ClassVar[float] = 5.0
+    SCHEMA_VERSION: ClassVar[int] = schema.newest()
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._conn = conn
+        # Re-entrant: a write may read through the same helpers it shares with readers.
+        self.lock = threading.RLock()
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Self:
+        """Open (creating or migrating) the store; set an unusable file aside first."""
+        path = Path(state_dir).absolute() / STORE_FILE
+        try:
+            ensure_private_dir(path.parent)
+        except OSError as err:
+            raise StoreError(unusable_state_folder(path.parent, err)) from None
+        for attempt in range(2):
+            try:
+                return cls(path, _connect(path, cls.BUSY_TIMEOUT))
+            except Unusable as unusable:
+                if attempt:
+                    break
+                aside = _set_aside(path, unusable.kind)
+                what = (
+                    f"was written by a newer version of hygiene-agent ({unusable.reason})"
+                    if unusable.kind == "newer"
+                    else f"could not be used ({unusable.reason})"
+                )
+                log.warning(
+                    "The store %s %s, so it was moved to %s and a fresh store was started.",
+                    path,
+                    what,
+                    aside,
+                )
+        raise StoreError(f"A fresh store could not be started at {path}.")
+
+    @classmethod
+    def open_read_only(cls, state_dir: Path) -> Self | None:
+        """The store for reading only; None when there is none yet (nothing was audited)."""
+        path = Path(state_dir).absolute() / STORE_FILE
+        if not _regular_or_missing(path):
+            return None
+        wal = path.with_name(path.name + "-wal")
+        query = "mode=ro"
+        if not wal.exists() and not _may(path.parent, os.W_OK | os.X_OK):
+            query += "&immutable=1"
+        conn = _sqlite(path, query, cls.BUSY_TIMEOUT, "read")
+        try:
+            if schema.is_blank(conn):
+                conn.close()
+                return None
+            version = schema.judge(conn)
+        except Unusable as unusable:
+            conn.close()
+            if unusable.kind == "newer":
+                raise StoreError(
+                    f"The store {path} was written by a newer version of hygiene-agent "
+                    f"({unusable.reason}); update this one to read it."
+                ) from None
+            raise StoreError(
+                f"The store {path} is damaged ({unusable.reason}); the agent moves it aside "
+                "and starts a fresh one when it next starts."
+            ) from None
+        except sqlite3.Error as err:
+            conn.close()
+            raise _store_error(path, "read", err) from None
+        if version < schema.newest():
+            conn.close()
+            raise StoreError(
+                f"The store {path} is from an older version of hygiene-agent (schema "
+                f"{version}); the agent brings it up to date when it next starts."
+            )
+        return cls(path, conn, read_only=True)
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock; any SQLite failure rolls it back and
+        becomes StoreError."""
+        with self.lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise _store_error(self.path, action, err) from None
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, for reading; a failure becomes StoreError."""
+        with self.lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as err:
+                raise _store_error(self.path, action, err) from None
+
+
+# --- opening for writing --------------------------------------------------------------
+
+
+def _sqlite(path: Path, query: str, timeout: float, action: str) -> sqlite3.Connection:
+    """The one place a connection to the store is made. Autocommit: every transaction is
+    explicit (Database._write); any thread may use it while it holds Database.lock."""
+    try:
+        return sqlite3.connect(
+            f"{path.as_uri()}?{query}",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as err:
+        raise _store_error(path, action, err) from None
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection to a usable, current store at `path`; raises Unusable or StoreError."""
+    if _regular_or_missing(path):
+        _judge(path, timeout)
+    _may_write(path)
+    conn = _sqlite(path, "mode=rwc", timeout, "open")
+    # SQLite made the file (if it was missing) with 0644 less the umask; 0600 before a
+    # byte is written. The -wal and -shm it makes later copy the file's mode.
+    _tighten(path)
+    try:
+        _prepare(conn)
+    except sqlite3.Error as err:
+        conn.close()
+        if _code(err) in _DAMAGED:
+            raise Unusable("corrupt", f"SQLite says: {err}") from None
+        raise _store_error(path, "open", err) from None
+    except BaseException:
+        conn.close()
+        raise
+    for suffix in SIDE_FILES:
+        _tighten(path.with_name(path.name + suffix))
+    return conn
+
+
+def _judge(path: Path, timeout: float) -> None:
+    """Raise Unusable when the file at `path` is not a store this version can use.
+
+    Looked at read-only first: a read-write connection that closes last removes a WAL it
+    could not use, and the WAL of a damaged store is moved aside with it, byte for byte.
+    """
+    conn = _sqlite(path, "mode=ro", timeout, "open")
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchall()
+        if [tuple(row) for row in check] != [("ok",)]:
+            raise Unusable("corrupt", f"its integrity check failed: {check[0][0]}")
+        schema.judge(conn)
+    except sqlite3.Error as err:
+        if _code(err) in _DAMAGED:
+            raise Unusable("corrupt", f"SQLite says: {err}") from None
+        raise _store_error(path, "open", err) from None
+    finally:
+        conn.close()
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Switch to WAL and run any migrations still due."""
+    schema.judge(conn)
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"cannot switch to WAL mode (still {mode})")
+    # NORMAL in WAL: a commit is in the WAL before COMMIT returns, so it survives the
+    # process being killed; only a power cut can take back the latest transactions.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    schema.migrate(conn)
+
+
+def _may_write(path: Path) -> None:
+    """SQLite quietly falls back to read-only on a file it may not write; an agent whose
+    every write fails later is worse than one clear error now. Asked with access(2), which
+    opens nothing."""
+    folder = path.parent
+    if path.exists() and not _may(path, os.R_OK | os.W_OK):
+        raise StoreError(f"The store {path} cannot be opened for writing: permission denied.")
+    if not _may(folder, os.W_OK | os.X_OK):
+        # The WAL and its index are files beside the store, made and removed as it is used.
+        raise StoreError(
+            f"The store {path} cannot be opened for writing: its folder is read-only "
+            "(permission denied)."
+        )
+
+
+def _may(path: Path, mode: int) -> bool:
+    # The effective ids: a process that dropped privileges is judged as what it is now.
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _regular_or_missing(path: Path) -> bool:
+    """True when the store (or a file beside it) is a regular file, False when it is not
+    there; StoreError for anything else, before SQLite opens it and blocks on a FIFO."""
+    exists = False
+    for name in (path.name, *(path.name + suffix for suffix in SIDE_FILES)):
+        candidate = path.with_name(name)
+        try:
+            mode = candidate.stat().st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise StoreError(f"The store {candidate} cannot be read: {_os_reason(err)}.") from None
+        kind = next((what for test, what in _KINDS if test(mode)), None)
+        if kind is None and not stat.S_ISREG(mode):
+            kind = "a special file"
+        if kind is not None:
+            raise StoreError(
+                f"The store {candidate} is {kind}, not a file; move it away and the agent "
+                "starts a fresh store."
+            )
+        exists = exists or candidate == path
+    return exists
+
+
+def _set_aside(path: Path, kind: str) -> Path:
+    """Rename the store (and its WAL/SHM) to store.db.<kind>-<UTC time>; never overwrite."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    base = f"{path.name}.{kind}-{stamp}"
+    aside = path.with_name(base)
+    n = 1
+    while any(
+        p.exists() or p.is_symlink()
+        for p in [aside, *(aside.with_name(aside.name + s) for s in SIDE_FILES)]
+    ):
+        n += 1
+        aside = path.with_name(f"{base}-{n}")
+    try:
+        # Side files first: a WAL left next to a fresh store.db would be replayed into it.
+        for suffix in SIDE_FILES:
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                side.rename(aside.with_name(aside.name + suffix))
+        path.rename(aside)
+    except OSError as err:
+        raise StoreError(
+            f"The unusable store {path} cannot be moved aside: {_os_reason(err)}."
+        ) from None
+    return aside
+
+
+def _tighten(path: Path) -> None:
+    """Take away group and other access (a read-only file stays read-only)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = path.stat().st_mode & 0o7777
+        if mode & 0o077:
+            path.chmod(mode & 0o7700)
+    except OSError:
+        # Gone meanwhile, or not ours; the 0700 folder still keeps others out.
+        pass
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def _code(err: sqlite3.Error) -> int:
+    return int(getattr(err, "sqlite_errorcode", -1) or -1) & 0xFF
+
+
+def _store_error(path: Path, action: str, err: sqlite3.Error) -> StoreError:
+    code = _code(err)
+    if code == _SQLITE_FULL:
+        why = "the disk is full"
+    elif code == _SQLITE_READONLY:
+        why = "the file or its folder is read-only"
+    elif code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        why = "another process is holding it locked; try again shortly"
+    elif code in (_SQLITE_CANTOPEN, _SQLITE_PERM):
+        why = "the file or its folder cannot be opened (check its permissions)"
+    elif code == _SQLITE_IOERR:
+        why = "the disk reported an input/output error"
+    elif code == _SQLITE_NOMEM:
+        why = "the system is out of memory"
+    elif code in _DAMAGED:
+        why = "the file is damaged and will be set aside when the agent next starts"
+    else:
+        why = str(err).rstrip(".").replace("\n", " ") or type(err).__name__
+    return StoreError(f"Cannot {action} the store {path}: {why}.")
+
+
+def _os_reason(err: OSError) -> str:
+    return (err.strerror or str(err)).rstrip(".").lower()

@@ -1,0 +1,35 @@
+"""How values are written to the store's columns and read back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def ts(moment: datetime) -> str:
+    """ISO-8601 UTC text of one fixed width, so text order is time order."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"the store keeps timezone-aware times only, not {moment!r}")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse(text: object) -> datetime:
+    return datetime.fromisoformat(str(text)).astimezone(UTC)
+
+
+def parse_optional(text: object) -> datetime | None:
+    return None if text is None else parse(text)
+
+
+def text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def signed(value: int | None) -> int | None:
+    # SQLite integers are signed 64-bit; some file systems use all 64 bits of an inode number.
+    if value is not None and value >= 1 << 63:
+        return value - (1 << 64)
+    return value
+
+
+def unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
