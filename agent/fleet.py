@@ -55,7 +55,6 @@ DEFAULT_KEEP = 3
 # Seconds write_sqlite keeps retrying while another process holds the database locked.
 DEFAULT_LOCK_TIMEOUT = 10.0
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 # Less free space than this, and an I/O error from SQLite means the disk is full.
 _NEARLY_FULL = 64 * 1024
 _SQLITE_PERM = 3
@@ -196,20 +195,24 @@ class SqliteReport:
                 self.close()
         if self._conn is None:
             _make_folder(self.path.parent, f"The folder {self.path.parent} for the osquery report")
-            identity = _create_readable(self.path)
+            existed = _existing_regular(self.path)
             conn = sqlite3.connect(
-                f"{self.path.absolute().as_uri()}?mode=rw",
+                f"{self.path.absolute().as_uri()}?mode=rwc",
                 uri=True,
                 timeout=self.lock_timeout,
                 isolation_level=None,
                 check_same_thread=False,
             )
             try:
+                if not existed and os.name == "posix":
+                    # osquery reads it as root; the folder decides who else may.
+                    self.path.chmod(0o644)
                 _set_up(conn)
+                info = self.path.stat()
             except BaseException:
                 conn.close()
                 raise
-            self._conn, self._identity = conn, identity
+            self._conn, self._identity = conn, (info.st_dev, info.st_ino)
         return self._conn
 
 
@@ -379,24 +382,18 @@ def _fill(
     )
 
 
-def _create_readable(path: Path) -> tuple[int, int]:
-    """Create the database file 0644 whatever the umask (osquery reads it as root; the
-    folder decides who else may), and refuse anything but a regular SQLite file."""
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, 0o644)
+def _existing_regular(path: Path) -> bool:
+    """Whether the report database exists; anything but a regular file is refused.
+
+    Only SQLite ever opens the file: closing any other descriptor of it would drop the
+    locks SQLite holds on it in this process (SQLite's "How To Corrupt", 2.2), and a FIFO
+    would block the open. SQLite itself refuses a file that is not a database."""
     try:
-        info = _regular(fd)
-        if info.st_size == 0 and os.name == "posix":
-            os.fchmod(fd, 0o644)
-        head = os.read(fd, len(_SQLITE_MAGIC))
-    finally:
-        os.close(fd)
-    if head and head != _SQLITE_MAGIC:
-        raise FleetError(
-            f"Cannot write the osquery report {path}: it is not an SQLite database; "
-            "choose another path or remove it."
-        )
-    return (info.st_dev, info.st_ino)
+        info = path.stat()
+    except FileNotFoundError:
+        return False
+    _require_regular(info)
+    return True
 
 
 def _sqlite_error(path: Path, err: sqlite3.Error, lock_timeout: float) -> FleetError:
@@ -418,7 +415,9 @@ def _sqlite_error(path: Path, err: sqlite3.Error, lock_timeout: float) -> FleetE
         why = "the disk is full" if full else "the disk reported an input/output error"
     elif code == _SQLITE_NOMEM:
         why = "the system is out of memory"
-    elif code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+    elif code == _SQLITE_NOTADB:
+        why = "it is not an SQLite database; choose another path or remove it"
+    elif code == _SQLITE_CORRUPT:
         why = "the file is damaged; remove it and the next audit writes a fresh one"
     else:
         why = str(err).rstrip(".").replace("\n", " ") or type(err).__name__

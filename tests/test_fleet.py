@@ -433,6 +433,39 @@ def test_older_layouts_are_rebuilt_and_other_databases_refused(tmp_path: Path) -
     assert notes.read_text() == "not a database\n"
 
 
+def test_only_sqlite_opens_the_report_database(tmp_path: Path) -> None:
+    """Python never opens hygiene.db itself: closing such a descriptor would drop the locks
+    SQLite holds on it in the agent (SQLite's "How To Corrupt", 2.2). A new file is 0644
+    for osquery, whatever the umask; a FIFO there is refused, never waited on."""
+    code = """
+import os, sys
+from datetime import UTC, datetime
+from pathlib import Path
+opened = []
+def hook(event, args):
+    if event == "open" and "hygiene.db" in str(args[0]):
+        opened.append(str(args[0]))
+sys.addaudithook(hook)
+from agent.fleet import write_sqlite
+os.umask(0o077)
+write_sqlite(Path(sys.argv[1]), [], datetime(2026, 1, 1, tzinfo=UTC), details=False)
+write_sqlite(Path(sys.argv[1]), [], datetime(2026, 1, 2, tzinfo=UTC), details=False)
+print(len(opened))
+"""
+    db = tmp_path / SQLITE_FILE
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(db)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "0", done.stdout
+    assert stat.S_IMODE(db.stat().st_mode) == 0o644
+
+    fifo = tmp_path / "fifo.db"
+    os.mkfifo(fifo)
+    with pytest.raises(FleetError) as refused:
+        write_sqlite(fifo, audit(), AT, details=False)
+    assert "not a regular file" in one_sentence(refused.value)
+
+
 def test_a_locked_database_is_retried_then_named(tmp_path: Path) -> None:
     db = tmp_path / SQLITE_FILE
     write_sqlite(db, audit(), AT, details=False)
