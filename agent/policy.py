@@ -150,7 +150,9 @@ class NotifySettings(BaseModel):
     critical_breaks_quiet: bool = Field(
         default=True, description="Critical findings are notified during quiet hours too."
     )
-    max_per_hour: int = Field(default=4, ge=1, description="At most this many notices an hour.")
+    max_per_hour: int = Field(
+        default=4, ge=1, le=3600, description="At most this many notices an hour."
+    )
     max_snooze: Duration = Field(
         default=timedelta(days=7), description="The longest a person may snooze a finding."
     )
@@ -437,7 +439,7 @@ def _pulled(
     urls = [u for layer in admin for u in (layer.sources or {}).get("urls", [])]
     if not urls:
         return []
-    from agent.sources import cached  # noqa: PLC0415 - only when an admin names sources
+    from agent.sources import cached, shown_url  # noqa: PLC0415 - only when an admin names sources
 
     pulled: list[PolicyLayer] = []
     for url in dict.fromkeys(urls):
@@ -445,8 +447,10 @@ def _pulled(
         if copy.policy_path is None:
             continue  # never pulled yet: nothing to lay over
         when = f"pulled {copy.fetched_at:%Y-%m-%d %H:%M} UTC" if copy.fetched_at else "pulled"
-        candidate = Candidate(url_key(url), url, copy.policy_path, copy.signature_path, True)
-        judged_label = _pulled_label(url, when)
+        # Shown without a user name, password or query: they may hold the admin's token.
+        shown = shown_url(url)
+        candidate = Candidate(url_key(url), shown, copy.policy_path, copy.signature_path, True)
+        judged_label = _pulled_label(shown, when)
         for found in _admitted(gate, candidate, load, rejected, None, tolerant=True):
             # Sources do not chain: a pulled policy cannot name more sources.
             pulled.append(

@@ -209,6 +209,12 @@ def _reports_text(reports: dict[str, list[str]]) -> str:
     return f"to files fleet tools read on this computer (nothing is sent): {said}"
 
 
+def _shown_url(url: str) -> str:
+    from agent.sources import shown_url  # noqa: PLC0415 - only when an admin names sources
+
+    return shown_url(url)
+
+
 def policy_json(policy: Policy) -> dict[str, Any]:
     return {
         "name": policy.name,
@@ -231,7 +237,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "admin": {
             "trust": policy.trust,
             "pulled_sources": {
-                "urls": list(policy.pull.urls),
+                "urls": [_shown_url(url) for url in policy.pull.urls],
                 "every": format_duration(policy.pull.every),
             },
             "report": policy.report.model_dump(mode="json"),
@@ -265,7 +271,7 @@ def policy_text(policy: Policy) -> str:
     ]
     if policy.pull.urls:
         out.append(f"pulled every {format_duration(policy.pull.every)} from:")
-        out.extend(f"  - {url}" for url in policy.pull.urls)
+        out.extend(f"  - {_shown_url(url)}" for url in policy.pull.urls)
     report = policy.report
     outputs = [
         name

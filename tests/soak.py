@@ -58,7 +58,7 @@ SQLITE_CONNECTED = "WATCH sqlite connected"
 CHECKS = ("ssh_keys", "credentials", "vpn")
 POLICY = (
     "schema: 1\n"
-    "notify: {grace: {medium: 0s, low: 0s}, max_per_hour: 100000}\n"
+    "notify: {grace: {medium: 0s, low: 0s}, max_per_hour: 3600}\n"
     "checks:\n" + "".join(f"  {check}: {{every: 1s}}\n" for check in CHECKS)
 )
 

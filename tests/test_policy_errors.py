@@ -133,6 +133,13 @@ CONTENT_CASES = [
         2,
         "greater than or equal to 1",
     ),
+    (
+        "notify-huge-cap",
+        "schema: 1\nnotify: {max_per_hour: 99999999999999999999999}\n",
+        "notify.max_per_hour",
+        2,
+        "less than or equal to 3600",
+    ),
     ("alias", "schema: 1\nchecks: &a {ssh_keys: *a}\n", "checks.ssh_keys", 2, "uses a YAML alias"),
     ("self-reference", "schema: 1\nx: &a [*a]\n", "x.0", 2, "uses a YAML alias"),
     (

@@ -220,3 +220,36 @@ def test_pulled_signed_policies_end_to_end(
     outcome = pull(machine, server, hygiene_process)
     assert "Traceback" not in outcome.err
     assert in_force(hygiene)[:2][0] == 4096
+
+
+def test_a_token_in_a_source_address_is_never_shown(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    """An admin may put a token in a source's address (a query, a user and password): it is
+    the admin's secret, and neither `policy show`, `status` nor the log repeats it."""
+    canary = "TokenCanary7731"
+    served = machine.home / "served"
+    served.mkdir()
+    (served / "broken.yaml").write_text("schema: 1\nchecks: [\n")
+    urls = [
+        f"file://{served}/broken.yaml?token={canary}",
+        f"file://{served}/missing.yaml?token={canary}",
+    ]
+    listed = "".join(f"    - {url}\n" for url in urls)
+    (machine.admin_policies / "10-sources.yaml").write_text(
+        f"schema: 1\nname: fleet\nsources:\n  urls:\n{listed}"
+    )
+    machine.keep_only("ssh_keys")
+    outcomes = [
+        hygiene("run", "--once"),
+        hygiene("policy", "show"),
+        hygiene("policy", "show", "--json"),
+        hygiene("status"),
+        hygiene("status", "--json"),
+    ]
+    said = "".join(o.out + o.err for o in outcomes)
+    assert "(query hidden)" in said  # the sources are shown, without what they carry
+    assert canary not in said
+    for path in machine.state.rglob("*"):
+        if path.is_file() and path.suffix != ".yaml":
+            assert canary.encode() not in path.read_bytes(), path
