@@ -58,19 +58,25 @@ def real_keys(gsettings: str, count: int) -> list[tuple[str, str]]:
     pytest.fail(f"only {len(keys)} GSettings keys are installed; the test needs {count}")
 
 
-def test_a_policy_listing_2000_settings_is_refused_in_one_sentence(
-    machine: Machine, hygiene: Callable[..., Outcome]
+@pytest.mark.parametrize("count", [MAX_SETTINGS + 1, 2000])
+def test_a_policy_listing_too_many_settings_is_refused_in_one_sentence(
+    machine: Machine, hygiene: Callable[..., Outcome], count: int
 ) -> None:
-    keys = [("org.gnome.desktop.privacy", f"key-{i}") for i in range(2000)]
+    keys = [("org.gnome.desktop.privacy", f"key-{i}") for i in range(count)]
     path = settings_policy(machine, keys)
     for argv in (("policy", "validate", str(path)), ("check", "--policy", str(path))):
         outcome = hygiene(*argv)
         assert outcome.code == 2, outcome
         said = outcome.err.strip()
         assert len(said.splitlines()) == 1, said
-        assert "privacy_settings.settings" in said
-        assert f"at most {MAX_SETTINGS} settings, got 2000" in said
         assert "Traceback" not in said
+        if count == MAX_SETTINGS + 1:
+            assert "privacy_settings.settings" in said
+            assert f"at most {MAX_SETTINGS} settings, got {count}" in said
+        else:
+            # So long a file meets the bound on a whole policy first; either cap is one
+            # sentence that says what is allowed.
+            assert "at most" in said
 
 
 def test_one_setting_read_from_too_many_places_is_refused(
