@@ -59,7 +59,7 @@ class ExtraFile(BaseModel):
 class CredentialsParams(CheckParams):
     # Re-checking costs a stat call per file when nothing changed (bench/credentials.py).
     every: Duration = timedelta(minutes=5)
-    # A first scan of a large home starts a scanner process and reads every file.
+    # The scanner reads files for half of it; a tree too big for that is read a part per run.
     timeout: Duration = timedelta(seconds=60)
     project_roots: list[HomePath] = Field(
         default_factory=lambda: list(PROJECT_ROOTS),
