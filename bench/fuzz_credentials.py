@@ -3,6 +3,8 @@ bytes and its damaged samples with a planted canary, N examples per format and p
 
     .venv/bin/python bench/fuzz_credentials.py [--examples N] [--only FORMAT ...]
 
+"big inputs" is up to the scanner's 1 MiB of one repeated piece of syntax (deep nesting, many
+lines, many entries), with a twentieth of N examples: each takes up to seconds.
 Prints, per format, how many examples each property ran, how long it took and the first
 failure (hypothesis's shrunk example) if any; exits 1 when any property failed. The
 properties are the tests' own: facts or a note that is not a parser's crash, and the canary
@@ -15,6 +17,7 @@ import argparse
 import sys
 import time
 import traceback
+from functools import partial
 
 from agent.credentials.families import FAMILIES
 from bench.shared import interruptible
@@ -33,11 +36,16 @@ def main() -> int:
     for family in FAMILIES:
         if args.only and family.id not in args.only:
             continue
-        for name, prop in (("any bytes", bytes_property), ("planted canary", planted_property)):
+        runs = (
+            ("any bytes", args.examples, bytes_property),
+            ("planted canary", args.examples, planted_property),
+            ("big inputs", max(5, args.examples // 20), partial(bytes_property, big=True)),
+        )
+        for name, examples, prop in runs:
             count = Counter()
             began = time.monotonic()
             try:
-                prop(family.id, args.examples, count)()
+                prop(family.id, examples, count)()
                 outcome = "ok"
             except Exception as err:  # noqa: BLE001 - printed, and the next format goes on
                 failed += 1

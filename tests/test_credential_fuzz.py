@@ -34,13 +34,14 @@ from hypothesis import strategies as st
 
 from agent.credentials.families import FAMILIES
 from agent.credentials.model import Source
-from agent.credentials.scan import examine
+from agent.credentials.scan import MAX_BYTES, MAX_SECRETS, OutOfTime, examine, time_limit
 from agent.credentials.strength import is_token
 from agent.fingerprint import Fingerprinter
 from tests.test_credential_formats import placed, put
 
 DATA = Path(__file__).parent / "data" / "credentials"
 EXAMPLES = 50  # per format and property: 24 formats x 2 x 50, about 30 s in all
+HANG = 60
 FINGERPRINT = Fingerprinter(b"\x07" * 32, persistent=False)
 BY_ID = {f.id: f for f in FAMILIES}
 
@@ -243,13 +244,18 @@ def source_for(family: str, home: Path) -> Source:
 def examined(family: str, data: bytes, home: Path) -> dict[str, Any]:
     """The scanner's answer for one file of `family` holding `data`, checked for shape."""
     prepare(home)
-    record = examine(BY_ID[family](), data, source_for(family, home), FINGERPRINT)
+    try:
+        # Not a timing: a hang detector, for what takes a second at most.
+        with time_limit(HANG):
+            record = examine(BY_ID[family](), data, source_for(family, home), FINGERPRINT)
+    except OutOfTime:
+        pytest.fail(f"{family}: {len(data):,} bytes were still being read after {HANG}s")
     assert set(record) == {"facts", "note"}, record
     note = record["note"]
     assert note is None or "internal error" not in note, (family, note)
     assert isinstance(record["facts"], list)
-    if note is not None:
-        assert record["facts"] == []
+    if note is not None and record["facts"]:
+        assert note.startswith(f"holds more than {MAX_SECRETS:,} secrets"), note
     return record
 
 
@@ -277,6 +283,15 @@ _TEXTY = st.text(
 # Soup of the formats' own syntax and words: reaches further into a parser than noise.
 _SOUP = st.lists(st.sampled_from(PIECES) | st.binary(max_size=6), max_size=120).map(b"".join)
 ANY_BYTES = st.one_of(st.binary(max_size=600), _TEXTY, _SOUP)
+# Up to the scanner's 1 MiB of one piece: deep nesting, many lines, many entries.
+_REPEATED = [
+    *PIECES,
+    *(b'{"a":', b"- \n", b" - ", b"x=1\n", b"password x\n", b"[a]\npassword=x\n", b"<a>"),
+    *(b"machine m login l password p\n", b"poll p user u password x\n", b"a:b:c:d:e\n"),
+]
+BIG = st.tuples(st.sampled_from(_REPEATED), st.integers(min_value=1, max_value=MAX_BYTES)).map(
+    lambda piece: (piece[0] * (piece[1] // len(piece[0]) + 1))[:MAX_BYTES]
+)
 
 
 @dataclass
@@ -284,15 +299,18 @@ class Counter:
     examples: int = 0
 
 
-def bytes_property(family: str, examples: int, count: Counter) -> Callable[[], None]:
-    """A hypothesis test of `family` on any bytes, with `examples` examples."""
+def bytes_property(
+    family: str, examples: int, count: Counter, *, big: bool = False
+) -> Callable[[], None]:
+    """A hypothesis test of `family` on any bytes (`big`: up to 1 MiB of one piece), with
+    `examples` examples."""
 
     @settings(
         max_examples=examples,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(data=ANY_BYTES)
+    @given(data=BIG if big else ANY_BYTES)
     def run(data: bytes) -> None:
         count.examples += 1
         with tempfile.TemporaryDirectory(prefix="hygiene-fuzz-") as home:
@@ -355,6 +373,44 @@ def test_the_leak_check_sees_every_form_of_the_canary() -> None:
         inside = base64.b64encode(f"{before}{value}!".encode())
         assert leaked(inside, value), before
     assert not leaked(json.dumps({"target": "CanaryS3cret"}).encode(), value)
+
+
+# What the fuzz found (bench/fuzz_credentials.py's big inputs), kept as regular cases.
+
+
+@pytest.mark.parametrize("family", ["docker", "composer", "gh", "kube"])
+def test_nesting_deeper_than_the_stack_is_not_a_crash(family: str, tmp_path: Path) -> None:
+    # json.loads and PyYAML recurse once per level: RecursionError, a parser's crash note.
+    for deep in (b"[" * 2_000 + b"]" * 2_000, b'{"a":' * 2_000 + b"1" + b"}" * 2_000):
+        assert examined(family, deep, tmp_path) == {"facts": [], "note": None}
+
+
+@pytest.mark.parametrize(
+    ("family", "data"),
+    [
+        ("dotenv", b"x=1\n" * 250_000),  # each line's number counted from the start: minutes
+        ("fetchmail", b'{"a":' * 200_000),
+        (
+            "docker",
+            b'{"auths": {'
+            + b"".join(b'"h%d": {"auth": ""},' % i for i in range(40_000))
+            + b'"e": {}}}',
+        ),
+    ],
+    ids=["dotenv", "fetchmail", "docker"],
+)
+def test_a_file_of_many_lines_is_read_in_the_scanners_time(
+    family: str, data: bytes, tmp_path: Path
+) -> None:
+    assert len(data) <= MAX_BYTES
+    examined(family, data, tmp_path)
+
+
+def test_a_file_of_many_secrets_is_bounded(tmp_path: Path) -> None:
+    data = b"machine m login l password hunter2\n" * 1_200  # a slow hash for each
+    record = examined("netrc", data, tmp_path)
+    assert len(record["facts"]) == MAX_SECRETS
+    assert record["note"] == f"holds more than {MAX_SECRETS:,} secrets; the rest were not looked at"
 
 
 # --- through the real child ---------------------------------------------------------------

@@ -39,6 +39,9 @@ from agent.text import printable, shown_path
 
 _USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
 MAX_BYTES = 1 << 20
+# A person's config file holds a few secrets; grading one takes milliseconds (a weak one's id
+# is a slow hash), so a file of 1 MiB of "password x" lines is bounded here.
+MAX_SECRETS = 1000
 
 
 def scan(
@@ -129,9 +132,9 @@ def _read(
     limit: float | None = None,
 ) -> dict[str, Any]:
     try:
-        with _time_limit(limit):
+        with time_limit(limit):
             return _read_in_time(family, candidate, home, fingerprint)
-    except _OutOfTime:
+    except OutOfTime:
         return _note(f"took too long to read as {family.title}; it was not read")
 
 
@@ -164,6 +167,9 @@ def examine(
     facts: list[dict[str, object]] = []
     try:
         for found in family.parse(text, source):
+            if len(facts) >= MAX_SECRETS:
+                note = f"holds more than {MAX_SECRETS:,} secrets; the rest were not looked at"
+                return {"facts": facts, "note": note}
             for secret in _with_token_users(found):
                 fact = describe(secret, fingerprint, where=str(source.path))
                 if fact is not None:
@@ -262,14 +268,14 @@ def decode(data: bytes) -> str | None:
     return data.decode("utf-8-sig", errors="replace")
 
 
-class _OutOfTime(BaseException):
+class OutOfTime(BaseException):
     """Raised by the timer in the middle of reading a file: a BaseException, so that the
     parser's own `except Exception` does not take it for a malformed file."""
 
 
 @contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise _OutOfTime when the block outlasts `seconds` (the scanning child's main thread
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise OutOfTime when the block outlasts `seconds` (the scanning child's main thread
     only: elsewhere, and without `seconds`, nothing is timed)."""
     if (
         seconds is None
@@ -280,7 +286,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         return
 
     def expired(signum: int, frame: FrameType | None) -> None:
-        raise _OutOfTime
+        raise OutOfTime
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
