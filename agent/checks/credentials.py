@@ -224,8 +224,8 @@ class CredentialsCheck(Check[CredentialsParams]):
 
     def reading_time(self) -> float:
         """How long the scanner reads files before it answers with what it finished: half the
-        check's time (a file being read then may take a quarter more); the rest is for
-        starting it, finding the files, and keeping and judging its answer."""
+        check's time (a file being read then may take a quarter more, or a second); the rest
+        is for starting it, finding the files, and keeping and judging its answer."""
         return max(0.2, self.params.timeout.total_seconds() / 2 - 0.5)
 
     def _finding(

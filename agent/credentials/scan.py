@@ -51,14 +51,16 @@ def scan(
 
     With a "budget" (seconds), files are read until it is spent and the answer says which
     were left ("pending"): the check reads them on its next runs. A file still being read
-    when half the budget again has passed is stopped and noted, so that the answer comes in
-    time whatever a file holds.
+    after half the budget (at least a second) is stopped and noted, so that the answer comes
+    in time whatever a file holds.
     """
     started = time.monotonic()
     budget = request.get("budget")
-    deadline = hard = None
+    deadline = limit = None
     if budget is not None:
-        deadline, hard = started + float(budget), started + 1.5 * float(budget)
+        # Each file gets the same time, however late it starts: one stopped is noted and not
+        # read again until it changes, so it must be the file that is slow, not the run.
+        deadline, limit = started + float(budget), max(1.0, float(budget) / 2)
     fingerprint = Fingerprinter(bytes.fromhex(str(request["key"])), persistent=False)
     home = Path(str(request["home"]))
     raw = request.get("settings", {})
@@ -99,7 +101,6 @@ def scan(
             continue
         family = by_id[candidate.family]
         record: dict[str, Any] = {"stat": key, "family": family.id, "format": family.title}
-        limit = None if hard is None else max(0.1, hard - time.monotonic())
         record.update(_read(family(), candidate, home, fingerprint, limit))
         record["advice"] = family.advice
         record["shown"] = shown
