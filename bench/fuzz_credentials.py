@@ -49,8 +49,8 @@ def main() -> int:
                 outcome = "ok"
             except Exception as err:  # noqa: BLE001 - printed, and the next format goes on
                 failed += 1
-                last = traceback.format_exception_only(err)[-1].strip()
-                outcome = f"FAILED: {last[:2000]}"
+                said = "".join(traceback.format_exception_only(err)).strip()
+                outcome = f"FAILED:\n{said[:4000]}"
             total += count.examples
             print(
                 f"{family.id:16s} {name:15s} {count.examples:7,d} examples "

@@ -79,6 +79,11 @@ class Fact:
         )
 
 
+class Refused(ValueError):
+    """A file a parser will not read on purpose (an XML document type, say): its message
+    says why in words that quote nothing from the file."""
+
+
 @dataclass(frozen=True)
 class Source:
     """The file being parsed, and the home it belongs to (some formats keep a key beside it)."""

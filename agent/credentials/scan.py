@@ -22,7 +22,7 @@ from typing import Any
 
 from agent.credentials import SCANNER_VERSION
 from agent.credentials.locate import Candidate, Settings, locate, reason, stat_key
-from agent.credentials.model import Fact, Family, Secret, Source
+from agent.credentials.model import Fact, Family, Refused, Secret, Source
 from agent.credentials.strength import (
     ANONYMOUS,
     PLACEHOLDER_PASSWORDS,
@@ -175,6 +175,8 @@ def examine(
                 fact = describe(secret, fingerprint, where=str(source.path))
                 if fact is not None:
                     facts.append(fact.to_json())
+    except Refused as err:
+        return _note(f"was not read as {family.title}: {err}")
     except Exception as err:  # noqa: BLE001 - one file's surprise is that file's note
         return _note(f"could not be read as {family.title} ({_where(err)}); please report it")
     return {"facts": facts, "note": None}
