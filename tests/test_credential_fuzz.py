@@ -396,6 +396,7 @@ def test_nesting_deeper_than_the_stack_is_not_a_crash(family: str, tmp_path: Pat
     [
         ("dotenv", b"x=1\n" * 250_000),  # each line's number counted from the start: minutes
         ("fetchmail", b'{"a":' * 200_000),
+        ("wpa_supplicant", b" " * 200_000),  # two runs of blanks side by side in one regex
         (
             "docker",
             b'{"auths": {'
@@ -403,7 +404,7 @@ def test_nesting_deeper_than_the_stack_is_not_a_crash(family: str, tmp_path: Pat
             + b'"e": {}}}',
         ),
     ],
-    ids=["dotenv", "fetchmail", "docker"],
+    ids=["dotenv", "fetchmail", "wpa_supplicant", "docker"],
 )
 def test_a_file_of_many_lines_is_read_in_the_scanners_time(
     family: str, data: bytes, tmp_path: Path
