@@ -222,14 +222,18 @@ def _shift(spans: list[list[int]], at: int, by: int) -> None:
 
 
 def canary_lines(data: bytes, planted: Sequence[bytes]) -> list[tuple[int, int]]:
-    """The lines holding the canary (in each form it was planted), up to 200 bytes either
-    side of it on a long line."""
+    """The lines holding the canary (in each form it was planted), with the line break
+    before them, up to 200 bytes either side of it on a long line.
+
+    Kept whole so that the canary stays in the slot of a secret: an edit that joins its line
+    to the one before ("user =" + "password = CANARY") makes it, by the file's own syntax,
+    the value of another setting (a user name, which the check shows by design)."""
     spans = []
     for needle in set(planted):
         start = data.find(needle)
         while start >= 0:
             end = start + len(needle)
-            lo = max(data.rfind(b"\n", 0, start) + 1, start - 200)
+            lo = max(data.rfind(b"\n", 0, start), start - 200, 0)
             nl = data.find(b"\n", end)
             hi = min(len(data) if nl < 0 else nl + 1, end + 200)
             spans.append((lo, hi))
@@ -369,6 +373,16 @@ def test_every_format_has_a_sample_a_canary_can_be_planted_in() -> None:
     value = canary()
     without = [f for f, found in SAMPLES.items() if not any(s.planted(value)[1] for s in found)]
     assert without == []
+
+
+def test_an_edit_never_joins_the_canarys_line_to_the_one_before() -> None:
+    # The shrunk example that showed the canary as [client]'s user name: the edits must
+    # leave the canary where the file keeps a secret, or the property means nothing.
+    (sample,) = [s for s in SAMPLES["my_cnf"] if s.file.name == "my.cnf"]
+    value = canary("000000000000")
+    data, planted = sample.planted(value)
+    damaged = mutate(data, [("repeat", 0, 16), ("delete", 114154, 5)], canary_lines(data, planted))
+    assert b'\npassword = "' + value.encode() in damaged
 
 
 def test_the_leak_check_sees_every_form_of_the_canary() -> None:
