@@ -1,10 +1,10 @@
 """The long form of tests/test_credential_fuzz.py: every credential format's parser, fed any
 bytes and its damaged samples with a planted canary, N examples per format and property.
 
-    .venv/bin/python bench/fuzz_credentials.py [--examples N] [--only FORMAT ...]
+    .venv/bin/python bench/fuzz_credentials.py [--examples N] [--big M] [--only FORMAT ...]
 
 "big inputs" is up to the scanner's 1 MiB of one repeated piece of syntax (deep nesting, many
-lines, many entries), with a twentieth of N examples: each takes up to seconds.
+lines, many entries), M examples (default N / 20): each takes up to seconds.
 Prints, per format, how many examples each property ran, how long it took and the first
 failure (hypothesis's shrunk example) if any; exits 1 when any property failed. The
 properties are the tests' own: facts or a note that is not a parser's crash, and the canary
@@ -27,9 +27,11 @@ from tests.test_credential_fuzz import Counter, bytes_property, planted_property
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=1000, help="per format and property")
+    parser.add_argument("--big", type=int, help="big inputs per format (default: N / 20)")
     parser.add_argument("--only", nargs="*", default=(), metavar="FORMAT")
     args = parser.parse_args()
     interruptible()
+    big = args.big if args.big is not None else max(5, args.examples // 20)
     failed = 0
     total = 0
     started = time.monotonic()
@@ -39,7 +41,7 @@ def main() -> int:
         runs = (
             ("any bytes", args.examples, bytes_property),
             ("planted canary", args.examples, planted_property),
-            ("big inputs", max(5, args.examples // 20), partial(bytes_property, big=True)),
+            ("big inputs", big, partial(bytes_property, big=True)),
         )
         for name, examples, prop in runs:
             count = Counter()

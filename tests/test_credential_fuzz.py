@@ -298,7 +298,10 @@ _REPEATED = [
     *(b'{"a":', b"- \n", b" - ", b"x=1\n", b"password x\n", b"[a]\npassword=x\n", b"<a>"),
     *(b"machine m login l password p\n", b"poll p user u password x\n", b"a:b:c:d:e\n"),
 ]
-BIG = st.tuples(st.sampled_from(_REPEATED), st.integers(min_value=1, max_value=MAX_BYTES)).map(
+_SIZE = st.one_of(
+    st.integers(min_value=1, max_value=MAX_BYTES), st.sampled_from([MAX_BYTES // 8, MAX_BYTES])
+)
+BIG = st.tuples(st.sampled_from(_REPEATED), _SIZE).map(
     lambda piece: (piece[0] * (piece[1] // len(piece[0]) + 1))[:MAX_BYTES]
 )
 
