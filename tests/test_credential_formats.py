@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,7 @@ def scan_case(home: Path, family: str, file: Path, place: str) -> dict[str, Any]
     """Put `file` at `place` in a fresh home (a system path goes under the home and is given
     as an extra file) and scan that home as the child does."""
     home.mkdir(exist_ok=True)
-    extra: list[list[str]] = []
-    if place.startswith("~/"):
-        target = home / place[2:]
-    else:
-        target = home / "system" / place.lstrip("/")
-        extra.append([str(target), family])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(file, target)
+    extra = put(home, family, place, file.read_bytes())
     request = {
         "key": KEY,
         "home": str(home),
@@ -50,6 +42,20 @@ def scan_case(home: Path, family: str, file: Path, place: str) -> dict[str, Any]
     }
     env = {"XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share")}
     return scan(request, FAMILIES, env)
+
+
+def placed(home: Path, place: str) -> Path:
+    """Where a file the samples place at `place` goes in a test's home."""
+    return home / place[2:] if place.startswith("~/") else home / "system" / place.lstrip("/")
+
+
+def put(home: Path, family: str, place: str, data: bytes) -> list[list[str]]:
+    """Write `data` at `place` in `home`; a system path goes under the home and comes back
+    as the extra file to give the scanner."""
+    target = placed(home, place)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return [] if place.startswith("~/") else [[str(target), family]]
 
 
 def said(answer: dict[str, Any]) -> str:

@@ -59,7 +59,7 @@ class ExtraFile(BaseModel):
 class CredentialsParams(CheckParams):
     # Re-checking costs a stat call per file when nothing changed (bench/credentials.py).
     every: Duration = timedelta(minutes=5)
-    # A first scan of a large home starts a scanner process and reads every file.
+    # The scanner reads files for half of it; a tree too big for that is read a part per run.
     timeout: Duration = timedelta(seconds=60)
     project_roots: list[HomePath] = Field(
         default_factory=lambda: list(PROJECT_ROOTS),
@@ -129,11 +129,14 @@ class CredentialsCheck(Check[CredentialsParams]):
         version = f"{SCANNER_VERSION}:{digest}"
         cached = self._cached(ctx, version)
         modes: dict[str, int] = {}
-        if not cached or not _unchanged(cached, modes):
+        if not cached or _unfinished(cached) or not _unchanged(cached, modes):
             cached = _rows(self._scan(ctx, settings, cached))
-            # A file that changed while it was read is read again next time.
-            if _unchanged(cached, modes):
-                self._keep(ctx, version, cached)
+            modes.clear()
+            _unchanged(cached, modes)
+            # Kept even when something changed meanwhile, so that a big tree is read a part
+            # per run: each file's record holds the signature it had when it was read, and a
+            # file that changed since is read again.
+            self._keep(ctx, version, cached)
         findings: dict[str, Finding] = {}
         for row in cached:
             record = row.record or {}
@@ -142,6 +145,15 @@ class CredentialsCheck(Check[CredentialsParams]):
             for fact in record.get("facts") or []:
                 finding = self._finding(ctx, row.path, record, fact, modes.get(row.path))
                 findings[finding.id] = finding
+        unfinished = _unfinished(cached, remembered=ctx.store_dir is not None)
+        if unfinished:
+            # Never a pass while files are left: with findings, a fail that says what is
+            # left; without, an error (the store then leaves the earlier findings as they
+            # were, as for any check that could not finish).
+            if not findings:
+                raise AgentError("; ".join(unfinished))
+            for text in unfinished:
+                self.note(text)
         return list(findings.values())
 
     def _cached(self, ctx: CheckContext, version: str) -> list[CachedPath]:
@@ -171,10 +183,11 @@ class CredentialsCheck(Check[CredentialsParams]):
     ) -> dict[str, Any]:
         request = {
             "key": ctx.fingerprint.derived(SCANNER).hex(),
+            "budget": self.reading_time(),
             "home": str(ctx.paths.home),
             "settings": settings,
             "cache": {
-                row.path: row.record for row in cached if row.record and "stat" in row.record
+                row.path: row.record for row in cached if row.record and "family" in row.record
             },
         }
         # -I: the scanner imports only the installed agent, nothing from the working folder.
@@ -206,6 +219,12 @@ class CredentialsCheck(Check[CredentialsParams]):
         for note in answer.get("notes", []):
             self.note(str(note))
         return answer
+
+    def reading_time(self) -> float:
+        """How long the scanner reads files before it answers with what it finished: half the
+        check's time (a file being read then may take a quarter more, or a second); the rest
+        is for starting it, finding the files, and keeping and judging its answer."""
+        return max(0.2, self.params.timeout.total_seconds() / 2 - 0.5)
 
     def _finding(
         self,
@@ -266,16 +285,41 @@ class CredentialsCheck(Check[CredentialsParams]):
 
 
 def _rows(answer: Mapping[str, Any]) -> list[CachedPath]:
-    """The scanner's answer as cache rows: every path it looked at, with what a file held."""
+    """The scanner's answer as cache rows: every path it looked at, with what a file held
+    (or that it is still to be read), and the project folders it could not search to the end."""
     from agent.store import CachedPath  # noqa: PLC0415
 
     files: Mapping[str, Any] = answer.get("files") or {}
     watch: Mapping[str, Any] = answer.get("watch") or {}
+    unsearched: Mapping[str, Any] = answer.get("unsearched") or {}
     rows = []
-    for path in sorted(set(watch) | set(files)):
+    for path in sorted(set(watch) | set(files) | set(unsearched)):
         signature = watch.get(path) or (files.get(path) or {}).get("stat")
-        rows.append(CachedPath(path, tuple(signature) if signature else None, files.get(path)))
+        record = files.get(path)
+        if path in unsearched:
+            record = {**(record or {}), "unsearched": str(unsearched[path])}
+        rows.append(CachedPath(path, tuple(signature) if signature else None, record))
     return rows
+
+
+def _unfinished(rows: Sequence[CachedPath], *, remembered: bool = True) -> list[str]:
+    """What the scan has not done yet, in words; empty when every file was read. A
+    `remembered` scan goes on where it stopped at the check's next run."""
+    records = [row.record for row in rows if row.record]
+    said = [str(r["unsearched"]) for r in records if r.get("unsearched")]
+    total = sum(1 for r in records if "family" in r)
+    left = sum(1 for r in records if "family" in r and r.get("pending"))
+    if left:
+        done = f"scanned {total - left:,} of {total:,} files"
+        if remembered:
+            said.insert(0, f"{done} so far; the rest on the next runs")
+        else:
+            said.insert(
+                0,
+                f"{done} in the check's time; the other {left:,} were not read (the "
+                "background agent reads them over its next runs)",
+            )
+    return said
 
 
 def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:

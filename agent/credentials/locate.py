@@ -1,12 +1,14 @@
 """Which files to read: each family's known paths, the policy's extra files, and .env files
 under the project folders, within the bounds (no symlink out of the scanned roots, no loop,
-bounded depth). Also what to watch: the stat signature of every path looked at, so the agent
-can tell that nothing changed without starting a scan."""
+bounded depth, a bounded number of folder entries looked at). Also what to watch: the stat
+signature of every path looked at, so the agent can tell that nothing changed without
+starting a scan."""
 
 from __future__ import annotations
 
 import errno
 import fnmatch
+import itertools
 import os
 import stat
 import sys
@@ -25,6 +27,9 @@ SKIP_DIRS = frozenset(
     }
 )  # fmt: skip
 MAX_DIRS = 20_000
+# Folder entries looked at per run, over all project roots: listing and matching 200,000
+# names takes about a second, so that finding the files never uses up the check's time.
+MAX_ENTRIES = 200_000
 
 _DEFAULTS = {
     "XDG_CONFIG_HOME": ".config",
@@ -52,6 +57,9 @@ class Located:
     # Every path looked at, existing or not, by its lstat signature (None: not there).
     watch: dict[str, StatKey | None] = field(default_factory=dict)
     notes: list[tuple[Path, str]] = field(default_factory=list)  # a path and what kept it out
+    # Project folders not searched to the end (a bound was reached): a path and why. Files
+    # there may hold secrets no one has read, so the check does not read as clean.
+    unsearched: list[tuple[Path, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,10 +112,11 @@ def locate(
 
     tree = [(f.id, f.project_files) for f in families if f.project_files]
     if tree:
+        entries = [MAX_ENTRIES]
         for text in settings.project_roots:
             root = _expand(text, home, env)
             if root is not None:
-                _walk(root, settings.project_depth, tree, found, consider)
+                _walk(root, settings.project_depth, tree, found, consider, entries_left=entries)
     return found
 
 
@@ -197,20 +206,25 @@ def _walk(
     tree: list[tuple[str, tuple[str, ...]]],
     found: Located,
     consider: Callable[[Path, str, Sequence[Path]], None],
+    *,
+    entries_left: list[int],
 ) -> None:
+    """Look for project files under `root`, `depth` folders deep; `entries_left` (one
+    number, shared by every root) is what may still be looked at and is counted down."""
     pending = [(root, 0)]
     visited = 0
     while pending:
         folder, level = pending.pop()
         visited += 1
-        if visited > MAX_DIRS:
-            found.notes.append(
-                (root, f"has more than {MAX_DIRS} folders; the rest were not searched")
-            )
+        if visited > MAX_DIRS or entries_left[0] <= 0:
+            bound = f"{MAX_DIRS:,} folders" if visited > MAX_DIRS else f"{MAX_ENTRIES:,} entries"
+            found.unsearched.append((root, _cut_short(bound)))
             return
         try:
             info = folder.stat()
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as listing:
+                # One more than may be looked at: enough to know that the folder was cut.
+                entries = list(itertools.islice(listing, entries_left[0] + 1))
         except FileNotFoundError:
             if folder == root:
                 found.watch[str(root)] = None
@@ -219,6 +233,10 @@ def _walk(
             found.notes.append((folder, f"could not be listed: {reason(err)}"))
             continue
         found.watch[str(folder)] = stat_key(info)
+        entries.sort(key=lambda e: e.name)
+        cut = len(entries) > entries_left[0]
+        del entries[entries_left[0] :]
+        entries_left[0] -= len(entries)
         for entry in entries:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
@@ -234,6 +252,16 @@ def _walk(
                     found.watch[str(path)] = _lstat_key(path)
                     consider(path, family_id, [root])
                     break
+        if cut:
+            found.unsearched.append((root, _cut_short(f"{MAX_ENTRIES:,} entries")))
+            return
+
+
+def _cut_short(bound: str) -> str:
+    return (
+        f"holds more than {bound} within project_depth; the rest were not searched (list "
+        "fewer or narrower project_roots, or a smaller project_depth)"
+    )
 
 
 def _resolved(path: Path) -> Path:

@@ -10,14 +10,19 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import signal
+import threading
+import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from agent.credentials import SCANNER_VERSION
 from agent.credentials.locate import Candidate, Settings, locate, reason, stat_key
-from agent.credentials.model import Fact, Family, Secret, Source
+from agent.credentials.model import Fact, Family, Refused, Secret, Source
 from agent.credentials.strength import (
     ANONYMOUS,
     PLACEHOLDER_PASSWORDS,
@@ -34,12 +39,28 @@ from agent.text import printable, shown_path
 
 _USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
 MAX_BYTES = 1 << 20
+# A person's config file holds a few secrets; grading one takes milliseconds (a weak one's id
+# is a slow hash), so a file of 1 MiB of "password x" lines is bounded here.
+MAX_SECRETS = 1000
 
 
 def scan(
     request: Mapping[str, Any], families: Sequence[type[Family]], env: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Answer one request of the check (see agent/checks/credentials.py for its shape)."""
+    """Answer one request of the check (see agent/checks/credentials.py for its shape).
+
+    With a "budget" (seconds), files are read until it is spent and the answer says which
+    were left ("pending"): the check reads them on its next runs. A file still being read
+    after half the budget (at least a second) is stopped and noted, so that the answer comes
+    in time whatever a file holds.
+    """
+    started = time.monotonic()
+    budget = request.get("budget")
+    deadline = limit = None
+    if budget is not None:
+        # Each file gets the same time, however late it starts: one stopped is noted and not
+        # read again until it changes, so it must be the file that is slow, not the run.
+        deadline, limit = started + float(budget), max(1.0, float(budget) / 2)
     fingerprint = Fingerprinter(bytes.fromhex(str(request["key"])), persistent=False)
     home = Path(str(request["home"]))
     raw = request.get("settings", {})
@@ -53,6 +74,8 @@ def scan(
     by_id = {f.id: f for f in families}
     located = locate(families, settings, home, env)
     files: dict[str, Any] = {}
+    changed: list[tuple[Candidate, list[int]]] = []
+    new: list[tuple[Candidate, list[int]]] = []
     for candidate in located.files:
         try:
             key = list(stat_key(candidate.real.stat()))
@@ -60,28 +83,63 @@ def scan(
             located.notes.append((candidate.path, f"could not be looked at: {reason(err)}"))
             continue
         kept = cache.get(str(candidate.real))
-        if (
-            isinstance(kept, Mapping)
-            and kept.get("stat") == key
-            and kept.get("family") == candidate.family
-        ):
-            record = dict(kept)
+        if isinstance(kept, Mapping) and kept.get("family") == candidate.family:
+            if kept.get("stat") == key:
+                files[str(candidate.real)] = {**kept, "shown": shown_path(candidate.path, home)}
+                continue
+            changed.append((candidate, key))
         else:
-            family = by_id[candidate.family]
-            record = {"stat": key, "family": family.id, "format": family.title}
-            record.update(_read(family(), candidate, home, fingerprint))
-            record["advice"] = family.advice
-        record["shown"] = shown_path(candidate.path, home)
-        files[str(candidate.real)] = record
+            new.append((candidate, key))
+    # What was read before and changed first: its old findings stand until it is read again.
+    queue = changed + new
+    read = 0
+    for candidate, key in queue:
+        real = str(candidate.real)
+        shown = shown_path(candidate.path, home)
+        if deadline is not None and read and time.monotonic() >= deadline:
+            files[real] = _pending(cache.get(real), candidate, shown)
+            continue
+        family = by_id[candidate.family]
+        record: dict[str, Any] = {"stat": key, "family": family.id, "format": family.title}
+        record.update(_read(family(), candidate, home, fingerprint, limit))
+        record["advice"] = family.advice
+        record["shown"] = shown
+        files[real] = record
+        read += 1
     return {
         "version": SCANNER_VERSION,
         "files": files,
         "watch": {path: list(k) if k else None for path, k in located.watch.items()},
         "notes": [f"{shown_path(path, home)} {text}" for path, text in located.notes],
+        "unsearched": {
+            str(path): f"{shown_path(path, home)} {text}" for path, text in located.unsearched
+        },
+        "read": read,
     }
 
 
+def _pending(kept: object, candidate: Candidate, shown: str) -> dict[str, Any]:
+    """A file left for the next run. One read before keeps what it held (without its stat
+    signature, so that it is read again): until then its old findings stand."""
+    old = {k: v for k, v in kept.items() if k != "stat"} if isinstance(kept, Mapping) else {}
+    return {**old, "family": candidate.family, "shown": shown, "pending": True}
+
+
 def _read(
+    family: Family,
+    candidate: Candidate,
+    home: Path,
+    fingerprint: Fingerprinter,
+    limit: float | None = None,
+) -> dict[str, Any]:
+    try:
+        with time_limit(limit):
+            return _read_in_time(family, candidate, home, fingerprint)
+    except OutOfTime:
+        return _note(f"took too long to read as {family.title}; it was not read")
+
+
+def _read_in_time(
     family: Family, candidate: Candidate, home: Path, fingerprint: Fingerprinter
 ) -> dict[str, Any]:
     try:
@@ -97,16 +155,28 @@ def _read(
         return _note(f"could not be read: {reason(err)}")
     except OSError as err:
         return _note(f"could not be read: {reason(err)}")
+    return examine(family, data, Source(candidate.real, home), fingerprint)
+
+
+def examine(
+    family: Family, data: bytes, source: Source, fingerprint: Fingerprinter
+) -> dict[str, Any]:
+    """What the file `source` holding `data` says as `family`: its facts, or a note."""
     text = decode(data)
     if text is None:
         return _note(f"is not a text file, so not {family.title}; it was not read")
     facts: list[dict[str, object]] = []
     try:
-        for found in family.parse(text, Source(candidate.real, home)):
+        for found in family.parse(text, source):
+            if len(facts) >= MAX_SECRETS:
+                note = f"holds more than {MAX_SECRETS:,} secrets; the rest were not looked at"
+                return {"facts": facts, "note": note}
             for secret in _with_token_users(found):
-                fact = describe(secret, fingerprint, where=str(candidate.real))
+                fact = describe(secret, fingerprint, where=str(source.path))
                 if fact is not None:
                     facts.append(fact.to_json())
+    except Refused as err:
+        return _note(f"was not read as {family.title}: {err}")
     except Exception as err:  # noqa: BLE001 - one file's surprise is that file's note
         return _note(f"could not be read as {family.title} ({_where(err)}); please report it")
     return {"facts": facts, "note": None}
@@ -199,6 +269,35 @@ def decode(data: bytes) -> str | None:
     if b"\0" in data:
         return None
     return data.decode("utf-8-sig", errors="replace")
+
+
+class OutOfTime(BaseException):
+    """Raised by the timer in the middle of reading a file: a BaseException, so that the
+    parser's own `except Exception` does not take it for a malformed file."""
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise OutOfTime when the block outlasts `seconds` (the scanning child's main thread
+    only: elsewhere, and without `seconds`, nothing is timed)."""
+    if (
+        seconds is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _note(text: str) -> dict[str, Any]:

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
+from agent.credentials.model import Refused
 
-class DoctypeRefused(ValueError):
+
+class DoctypeRefused(Refused):
     """The document declares a document type; its message never quotes the file."""
 
 

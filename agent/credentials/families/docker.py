@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agent.credentials.model import Family, Secret, Source, line_of
+from agent.credentials.model import Family, Lines, Secret, Source
 
 _ENTRY_KEYS = frozenset(
     {"auth", "identitytoken", "registrytoken", "password", "username", "email", "serveraddress"}
@@ -33,6 +33,7 @@ class JsonLines:
     def __init__(self, text: str) -> None:
         self._text = text
         self._at = 0
+        self._lines = Lines(text)
 
     def member(self, name: str) -> int:
         """The line where the value of the next member called `name` starts."""
@@ -40,17 +41,17 @@ class JsonLines:
             found = re.compile(re.escape(encoded) + r"\s*:\s*").search(self._text, self._at)
             if found is not None:
                 self._at = found.end()
-                return line_of(self._text, "", self._at)[0]
-        return line_of(self._text, "", self._at)[0]
+                break
+        return self._lines.at(self._at)
 
     def string(self, value: str) -> int:
         """The line of the next string `value` (an item of a list)."""
         for encoded in _encodings(value):
-            line, at = line_of(self._text, encoded, self._at)
-            if self._text.startswith(encoded, at):
+            at = self._text.find(encoded, self._at)
+            if at >= 0:
                 self._at = at + len(encoded)
-                return line
-        return line_of(self._text, "", self._at)[0]
+                return self._lines.at(at)
+        return self._lines.at(self._at)
 
 
 def _encodings(text: str) -> list[str]:
@@ -65,7 +66,7 @@ def load_object(text: str) -> dict[str, Any] | None:
     reading it would fail the same way)."""
     try:
         data = json.loads(text) if text.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than Python's stack
         return None
     return data if isinstance(data, dict) else None
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
-from agent.credentials.model import Family, Kind, Secret, Source
+from agent.credentials.model import Family, Kind, Lines, Secret, Source
 
 _ASSIGN = re.compile(r"[ \t]*(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=[ \t]*")
 _COMMENT = re.compile(r"\s+#.*")
@@ -67,6 +67,7 @@ def assignments(text: str) -> Iterator[tuple[int, str, str]]:
     """(line, name, value) of each assignment, quotes and escapes resolved."""
     pos = 0
     n = len(text)
+    lines = Lines(text)
     while pos < n:
         end = text.find("\n", pos)
         end = n if end < 0 else end
@@ -74,7 +75,7 @@ def assignments(text: str) -> Iterator[tuple[int, str, str]]:
         if match is None:
             pos = end + 1
             continue
-        line = text.count("\n", 0, pos) + 1
+        line = lines.at(pos)
         i = match.end()
         quote = text[i] if i < n else ""
         if quote in ("'", '"', "`"):

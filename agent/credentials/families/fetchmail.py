@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from agent.credentials.model import Family, Secret, Source
+from agent.credentials.model import Family, Lines, Secret, Source
 
 _BARE = re.compile(r"[^=;:, \t\r\n]+")
 _ENTRY = frozenset({"poll", "server", "skip"})
@@ -30,6 +30,7 @@ class Word:
 def words(text: str) -> Iterator[Word]:
     """The words of a fetchmailrc with their lines; "=" is a word of its own."""
     i, n = 0, len(text)
+    lines = Lines(text)
     while i < n:
         c = text[i]
         if c in " \t\r\n;:," or (c == "\\" and text.startswith("\n", i + 1)):
@@ -39,20 +40,16 @@ def words(text: str) -> Iterator[Word]:
             i = n if end < 0 else end
         elif c in "\"'" and text.find(c, i + 1) > 0:
             end = text.find(c, i + 1)
-            yield Word(_escapes(text[i + 1 : end]), _line(text, i), quoted=True)
+            yield Word(_escapes(text[i + 1 : end]), lines.at(i), quoted=True)
             i = end + 1
         elif c == "=":
-            yield Word("=", _line(text, i), quoted=False)
+            yield Word("=", lines.at(i), quoted=False)
             i += 1
         else:
             match = _BARE.match(text, i)
             end = match.end() if match else i + 1
-            yield Word(_escapes(text[i:end]), _line(text, i), quoted=False)
+            yield Word(_escapes(text[i:end]), lines.at(i), quoted=False)
             i = end
-
-
-def _line(text: str, at: int) -> int:
-    return text.count("\n", 0, at) + 1
 
 
 _SIMPLE = {"\\": "\\", "n": "\n", "t": "\t", "b": "\b", "r": "\r"}

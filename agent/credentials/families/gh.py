@@ -23,7 +23,7 @@ def compose(text: str) -> Node | None:
 
     try:
         node: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # PyYAML recurses once per level of nesting
         return None
     return node
 
