@@ -31,6 +31,7 @@ from agent.checks.credentials import CredentialsCheck, CredentialsParams
 from agent.errors import AgentError
 from agent.fingerprint import Fingerprinter
 from agent.paths import Paths
+from agent.store import Store
 from bench.shared import interruptible
 
 PER_FOLDER = 100
@@ -58,22 +59,23 @@ def make_tree(home: Path, files: int) -> Path:
 
 def one_run(paths: Paths, timeout: float) -> tuple[float, Outcome]:
     """The check as the engine runs it (an error is its AgentError)."""
-    ctx = CheckContext(
-        paths=paths,
-        fingerprint=Fingerprinter.for_state_dir(paths.state),
-        env={},
-        store_dir=paths.state,
-    )
     check = CredentialsCheck(
         CredentialsParams(include_system=False, timeout=timedelta(seconds=timeout))
     )
-    started = time.monotonic()
-    try:
-        findings = check.run(ctx)
-        error = None
-    except AgentError as err:
-        findings, error = [], str(err)
-    elapsed = time.monotonic() - started
+    with Store.open(paths.state) as store:
+        ctx = CheckContext(
+            paths=paths,
+            fingerprint=Fingerprinter.for_state_dir(paths.state),
+            env={},
+            store=store,
+        )
+        started = time.monotonic()
+        try:
+            findings = check.run(ctx)
+            error = None
+        except AgentError as err:
+            findings, error = [], str(err)
+        elapsed = time.monotonic() - started
     status = "error" if error else "fail" if findings else "pass"
     if elapsed > timeout:
         status, error = "error", f"did not finish within {timeout:g}s"

@@ -9,6 +9,7 @@ with the check's own time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from agent.errors import AgentError
 from agent.fingerprint import Fingerprinter
 from agent.models import Finding
 from agent.paths import Paths
+from agent.store import Store
 from tests.conftest import Machine
 
 WEAK = "hunter2"
@@ -39,17 +41,19 @@ class OneFilePerRun(CredentialsCheck):
 def run_once(*, remember: bool = True) -> tuple[list[Finding] | str, list[str]]:
     """One run of the check as the agent makes it: its findings, or its error; its notes."""
     paths = Paths.from_environment()
-    ctx = CheckContext(
-        paths=paths,
-        fingerprint=Fingerprinter.for_state_dir(paths.state),
-        env={},
-        store_dir=paths.state if remember else None,
-    )
     check = OneFilePerRun(CredentialsParams(include_system=False, project_roots=["~/src"]))
-    try:
-        return check.run(ctx), check.notes
-    except AgentError as err:
-        return str(err), check.notes
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(Store.open(paths.state)) if remember else None
+        ctx = CheckContext(
+            paths=paths,
+            fingerprint=Fingerprinter.for_state_dir(paths.state),
+            env={},
+            store=store,
+        )
+        try:
+            return check.run(ctx), check.notes
+        except AgentError as err:
+            return str(err), check.notes
 
 
 def tree(home: Path, texts: dict[str, str]) -> dict[str, Path]:

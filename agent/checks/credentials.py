@@ -145,7 +145,7 @@ class CredentialsCheck(Check[CredentialsParams]):
             for fact in record.get("facts") or []:
                 finding = self._finding(ctx, row.path, record, fact, modes.get(row.path))
                 findings[finding.id] = finding
-        unfinished = _unfinished(cached, remembered=ctx.store_dir is not None)
+        unfinished = _unfinished(cached, remembered=ctx.store is not None)
         if unfinished:
             # Never a pass while files are left: with findings, a fail that says what is
             # left; without, an error (the store then leaves the earlier findings as they
