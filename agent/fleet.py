@@ -391,6 +391,9 @@ def _existing_regular(path: Path) -> bool:
     try:
         info = path.stat()
     except FileNotFoundError:
+        if not os.access(path.parent, os.W_OK):
+            # Said as the other outputs say it, rather than as SQLite's "cannot open".
+            raise PermissionError(errno.EACCES, "permission denied", str(path)) from None
         return False
     _require_regular(info)
     return True
