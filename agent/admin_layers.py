@@ -30,12 +30,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import PolicyError
-from agent.files import FileTooLarge, NotRegularFile, read_small_file, write_whole
+from agent.files import FileTooLarge, NotRegularFile, read_small_file, set_aside, write_whole
 from agent.paths import Paths
 
 if TYPE_CHECKING:
@@ -298,14 +297,8 @@ def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:
         if problem is None:
             return {"names": state.get("names", {}), "sources": state.get("sources", {})}
         why = problem
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    aside = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while aside.exists() or aside.is_symlink():
-        n += 1
-        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
     try:
-        path.rename(aside)
+        aside = set_aside(path, "damaged")
     except OSError as err:
         problems.append(
             f"the policy state {path} cannot be used ({why}) nor moved aside "

@@ -17,6 +17,8 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -77,3 +79,24 @@ def write_whole(path: Path, data: bytes, mode: int, *, exclusive: bool = False) 
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+
+
+def set_aside(path: Path, kind: str, companions: Sequence[str] = ()) -> Path:
+    """Rename a damaged `path` to NAME.<kind>-<UTC time> (never over an earlier one), with
+    each companion (NAME + suffix, such as a WAL) first; raises OSError."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    base = f"{path.name}.{kind}-{stamp}"
+    aside = path.with_name(base)
+    n = 1
+    while any(
+        p.exists() or p.is_symlink()
+        for p in [aside, *(aside.with_name(aside.name + s) for s in companions)]
+    ):
+        n += 1
+        aside = path.with_name(f"{base}-{n}")
+    for suffix in companions:
+        side = path.with_name(path.name + suffix)
+        if side.exists() or side.is_symlink():
+            side.rename(aside.with_name(aside.name + suffix))
+    path.rename(aside)
+    return aside

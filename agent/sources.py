@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import http.client
 import json
+import logging
 import os
 import socket
 import ssl
@@ -45,11 +46,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent import __version__
-from agent.files import FileTooLarge, NotRegularFile, read_small_file, write_whole
+from agent.files import FileTooLarge, NotRegularFile, read_small_file, set_aside, write_whole
 from agent.fingerprint import ensure_private_dir
 from agent.http_deadline import Deadline
 from agent.http_deadline import handlers as deadline_handlers
 from agent.text import printable
+
+log = logging.getLogger(__name__)
 
 if sys.platform != "win32":
     import fcntl
@@ -554,12 +557,28 @@ class _Pair:
 
 
 def _read_meta(folder: Path) -> _Meta | None:
-    """meta.json, or None when it is absent or not what this module writes."""
+    """meta.json, or None when it is absent or not what this module writes; a damaged one
+    is moved aside with one warning (the next pull writes a fresh one)."""
+    path = folder / META_FILE
     try:
-        raw: Any = json.loads(read_small_file(folder / META_FILE, _META_LIMIT))
-    except (OSError, ValueError):
+        raw: Any = json.loads(read_small_file(path, _META_LIMIT))
+    except FileNotFoundError:
         return None
+    except (ValueError, NotRegularFile, FileTooLarge, IsADirectoryError):
+        raw = None
+    except OSError:
+        return None  # unreadable now (permissions): nothing to set aside
     if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
+        try:
+            aside = set_aside(path, "damaged")
+        except OSError:
+            return None
+        log.warning(
+            "the record of a policy source's last pull, %s, was damaged, so it was moved to "
+            "%s; the source is pulled afresh",
+            path,
+            aside,
+        )
         return None
     values: dict[str, Any] = {}
     for item in dataclasses.fields(_Meta):

@@ -453,6 +453,28 @@ def test_a_torn_copy_is_not_offered_and_is_fetched_again(
     assert pair(again) == (POLICY_V1, SIG_V1)
 
 
+@pytest.mark.parametrize("damage", [b"{not json", b"[1, 2]", b'{"url": 7}', b"\x00" * 64])
+def test_a_damaged_pull_record_is_moved_aside_once_and_the_source_pulled_afresh(
+    served: Served, get: Get, cache: Path, caplog: pytest.LogCaptureFixture, damage: bytes
+) -> None:
+    url = publish(served, POLICY_V1, SIG_V1)
+    get(url)
+    (meta,) = cache.glob("*/meta.json")
+    meta.write_bytes(damage)
+    with caplog.at_level("WARNING", logger="agent.sources"):
+        first = cached(url, cache, allow_loopback_http=True)
+        second = cached(url, cache, allow_loopback_http=True)
+    assert first.policy_path is None and second.policy_path is None
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1, said
+    assert "was damaged, so it was moved to" in said[0]
+    (aside,) = meta.parent.glob("meta.json.damaged-*")
+    assert aside.read_bytes() == damage
+    again = get(url, NOW + HOUR)
+    assert again.error is None
+    assert pair(again) == (POLICY_V1, SIG_V1)
+
+
 # ---- what is refused
 
 

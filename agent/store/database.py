@@ -35,12 +35,12 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
 
 from agent.errors import AgentError
+from agent.files import set_aside
 from agent.fingerprint import ensure_private_dir, unusable_state_folder
 from agent.store import schema
 from agent.store.schema import Unusable
@@ -323,28 +323,13 @@ def _regular_or_missing(path: Path) -> bool:
 
 def _set_aside(path: Path, kind: str) -> Path:
     """Rename the store (and its WAL/SHM) to store.db.<kind>-<UTC time>; never overwrite."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    base = f"{path.name}.{kind}-{stamp}"
-    aside = path.with_name(base)
-    n = 1
-    while any(
-        p.exists() or p.is_symlink()
-        for p in [aside, *(aside.with_name(aside.name + s) for s in SIDE_FILES)]
-    ):
-        n += 1
-        aside = path.with_name(f"{base}-{n}")
     try:
         # Side files first: a WAL left next to a fresh store.db would be replayed into it.
-        for suffix in SIDE_FILES:
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                side.rename(aside.with_name(aside.name + suffix))
-        path.rename(aside)
+        return set_aside(path, kind, SIDE_FILES)
     except OSError as err:
         raise StoreError(
             f"The unusable store {path} cannot be moved aside: {_os_reason(err)}."
         ) from None
-    return aside
 
 
 def _tighten(path: Path) -> None:
