@@ -26,13 +26,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from agent.checks.base import CheckContext
-from agent.checks.credentials import CredentialsCheck, CredentialsParams
-from agent.errors import AgentError
-from agent.fingerprint import Fingerprinter
-from agent.paths import Paths
-from agent.store import Store
-from bench.shared import interruptible
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # tests/ and bench/ live in the repository, not in the installed package.
+    sys.path.insert(0, str(ROOT))
+
+from agent.checks.base import CheckContext  # noqa: E402
+from agent.checks.credentials import CredentialsCheck, CredentialsParams  # noqa: E402
+from agent.errors import AgentError  # noqa: E402
+from agent.fingerprint import Fingerprinter  # noqa: E402
+from agent.paths import Paths  # noqa: E402
+from agent.store import Store  # noqa: E402
+from bench.shared import interruptible  # noqa: E402
 
 PER_FOLDER = 100
 ENV = """\

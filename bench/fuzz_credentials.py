@@ -18,10 +18,16 @@ import sys
 import time
 import traceback
 from functools import partial
+from pathlib import Path
 
-from agent.credentials.families import FAMILIES
-from bench.shared import interruptible
-from tests.test_credential_fuzz import Counter, bytes_property, planted_property
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # tests/ and bench/ live in the repository, not in the installed package.
+    sys.path.insert(0, str(ROOT))
+
+from agent.credentials.families import FAMILIES  # noqa: E402
+from bench.shared import interruptible  # noqa: E402
+from tests.test_credential_fuzz import Counter, bytes_property, planted_property  # noqa: E402
 
 
 def main() -> int:

@@ -14,8 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
-from tests.test_policy_fuzz import Counts, run_all
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # tests/ and bench/ live in the repository, not in the installed package.
+    sys.path.insert(0, str(ROOT))
+
+from tests.test_policy_fuzz import Counts, run_all  # noqa: E402
 
 
 def main() -> int:

@@ -22,8 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.fingerprint import KEY_BYTES
-from tests.test_install_key import key_of, start
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # tests/ and bench/ live in the repository, not in the installed package.
+    sys.path.insert(0, str(ROOT))
+
+from agent.fingerprint import KEY_BYTES  # noqa: E402
+from tests.test_install_key import key_of, start  # noqa: E402
 
 
 def kills(root: Path, tries: int) -> tuple[int, int, int]:

@@ -24,7 +24,12 @@ import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from bench.shared import person_env
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # tests/ and bench/ live in the repository, not in the installed package.
+    sys.path.insert(0, str(ROOT))
+
+from bench.shared import person_env  # noqa: E402
 
 LIMIT = 1024 * 1024 - 64
 SETTING = (
