@@ -58,7 +58,9 @@ if sys.platform != "win32":
     import fcntl
 
 MAX_BYTES = 1024 * 1024
-PARALLEL_PULLS = 8
+# As many as a policy may name (sources.urls), so that every source is pulled within one
+# deadline: a pull spends its time waiting on the network, not on a core.
+PARALLEL_PULLS = 20
 MAX_WAIT = timedelta(hours=24)
 JITTER = 0.1  # backoff waits are shortened by up to this fraction, fixed per address
 POLICY_FILE = "policy.yaml"
@@ -764,8 +766,30 @@ def _next_pair(
     if kept is not None and not (isinstance(body, _Got) and body.data != kept.policy):
         return _same_policy(target, shown, kept, meta, deadline)
     if isinstance(body, _Got):
+        if not _a_policy(body.data):
+            # Kept, the bytes would be a copy of whatever the address names (a file:// to
+            # someone's .netrc, /proc/self/environ): only a policy document is ever kept.
+            return (
+                f"Policy source {shown} did not send a policy file (YAML text with `schema:` "
+                "at its top); nothing of it was kept"
+            )
         return _new_policy(target, shown, kept, body.data, meta, deadline=deadline)
     return f"Policy source {shown} could not be fetched: {_NO_COPY}"
+
+
+def _a_policy(data: bytes) -> bool:
+    """Whether `data` reads as a policy document: plain YAML, a mapping that names its
+    schema. Whether it is a valid one is the gate's to say (agent.admin_layers)."""
+    from agent.errors import PolicyError  # noqa: PLC0415 - only when something was pulled
+    from agent.policy_yaml import read_plain  # noqa: PLC0415
+
+    if b"\x00" in data:
+        return False
+    try:
+        document = read_plain(data.decode("utf-8"), "pulled")
+    except (UnicodeDecodeError, PolicyError):
+        return False
+    return isinstance(document, dict) and "schema" in document
 
 
 def _same_policy(

@@ -253,3 +253,36 @@ def test_a_token_in_a_source_address_is_never_shown(
     for path in machine.state.rglob("*"):
         if path.is_file() and path.suffix != ".yaml":
             assert canary.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("target", ["netrc", "environ", "broken"])
+def test_a_source_that_is_not_a_policy_is_never_kept(
+    machine: Machine, hygiene: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """A source names a file; only a policy document is ever kept from it. A file:// address
+    of someone's .netrc, or of the agent's own environment, must leave no copy behind."""
+    canary = "PulledCanary5512"
+    monkeypatch.setenv("HYGIENE_TEST_CANARY", canary)
+    netrc = machine.home / ".netrc"
+    netrc.write_text(f"machine example.com login ann password {canary}\n")
+    broken = machine.home / "broken.yaml"
+    broken.write_text(f"schema: 1\nname: [{canary}\n")
+    url = {
+        "netrc": f"file://{netrc}",
+        "environ": "file:///proc/self/environ",
+        "broken": f"file://{broken}",
+    }[target]
+    (machine.admin_policies / "10-sources.yaml").write_text(
+        f"schema: 1\nname: fleet\nsources:\n  urls: ['{url}']\n"
+    )
+    machine.keep_only("ssh_keys")
+    outcomes = [hygiene("run", "--once"), hygiene("status"), hygiene("policy", "show")]
+    said = "".join(o.out + o.err for o in outcomes)
+    if target != "broken":
+        assert "did not send a policy file" in said
+    assert canary not in said
+    for path in machine.state.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+    if target != "broken":
+        assert not list((machine.state / "hygiene-agent" / "sources").glob("*/policy.yaml"))
