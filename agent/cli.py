@@ -14,7 +14,7 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -65,6 +65,7 @@ def utc_now() -> datetime:
 log = logging.getLogger("agent")
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE = 0, 1, 2
+SHORTEST_SNOOZE = timedelta(minutes=1)
 
 
 class _LowercaseLevel(logging.Formatter):
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("--json", action="store_true")
 
     policy = commands.add_parser(
-        "policy", help="validate, show, describe, sign and verify policy files"
+        "policy", help="validate, show, sign and verify policy files; print their schema"
     )
     actions = policy.add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser
@@ -414,6 +415,8 @@ def _snooze(args: argparse.Namespace) -> int:
         length = parse_duration(args.duration)
     except ValueError as err:
         raise UsageError(f"snooze: {err}") from None  # err quotes the duration, cut short
+    if length < SHORTEST_SNOOZE:
+        raise UsageError(f"a snooze lasts at least {format_duration(SHORTEST_SNOOZE)}")
     from agent.store import Store
 
     now = args.clock()

@@ -18,6 +18,8 @@ from agent.probes import Network, network
 from agent.store import Store, TrustedNetwork
 from agent.text import printable
 
+MAX_LABEL = 100
+
 
 def identities(net: Network, fingerprint: Fingerprinter) -> dict[str, str]:
     """The current network's fingerprints by what they were made of ("Wi-Fi", "wired")."""
@@ -65,6 +67,8 @@ def network_command(
 ) -> int:
     if action == "list":
         return _list(paths, env, as_json)
+    if label is not None and not 1 <= len(label) <= MAX_LABEL:
+        raise AgentError(f"a network's label is 1 to {MAX_LABEL} characters, got {len(label)}")
     fingerprint = Fingerprinter.for_state_dir(paths.state)
     current = identities(network(env), fingerprint)
     with Store.open(paths.state) as store:
@@ -89,11 +93,11 @@ def network_command(
         else:
             for print_ in current.values():
                 forgotten += store.untrust_network(fingerprint=print_)
-    what = f"the networks labelled {label!r}" if label else "this network"
     if not forgotten:
-        print(f"{what[0].upper()}{what[1:]} was not trusted; nothing changed.")
+        none = f"No network labelled {label!r} was" if label else "This network was not"
+        print(f"{none} trusted; nothing changed.")
         return 1
-    print(f"No longer trusting {what}.")
+    print(f"No longer trusting {f'the networks labelled {label!r}' if label else 'this network'}.")
     return 0
 
 

@@ -254,3 +254,23 @@ def test_a_policy_duration_out_of_bounds_is_one_sentence(
         assert outcome.code == 2, setting
         assert "Traceback" not in outcome.err
         assert "duration" in outcome.err, outcome.err
+
+
+@pytest.mark.parametrize("duration", ["0s", "30s"])
+def test_a_snooze_shorter_than_a_minute_is_refused(
+    machine: Machine, hygiene: Callable[..., Outcome], duration: str
+) -> None:
+    outcome = hygiene("snooze", "ssh_keys", duration)
+    assert outcome.code == 2
+    assert outcome.err == "hygiene: a snooze lasts at least 1m\n"
+
+
+def test_a_network_label_is_bounded_and_a_missing_one_said_plainly(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    long = hygiene("network", "trust", "--label", "x" * 101)
+    assert long.code == 2
+    assert long.err == "hygiene: a network's label is 1 to 100 characters, got 101\n"
+    missing = hygiene("network", "untrust", "--label", "home")
+    assert missing.code == 1
+    assert missing.out == "No network labelled 'home' was trusted; nothing changed.\n"
