@@ -138,18 +138,24 @@ class CredentialsCheck(Check[CredentialsParams]):
             # file that changed since is read again.
             self._keep(ctx, version, cached)
         findings: dict[str, Finding] = {}
+        unchecked: list[str] = []
         for row in cached:
             record = row.record or {}
             if record.get("note"):
-                self.note(f"{record.get('shown', row.path)} {record['note']}")
+                note = f"{record.get('shown', row.path)} {record['note']}"
+                if record.get("unchecked"):
+                    unchecked.append(note)
+                else:
+                    self.note(note)
             for fact in record.get("facts") or []:
                 finding = self._finding(ctx, row.path, record, fact, modes.get(row.path))
                 findings[finding.id] = finding
-        unfinished = _unfinished(cached, remembered=ctx.store is not None)
+        unfinished = _unfinished(cached, remembered=ctx.store is not None) + unchecked
         if unfinished:
-            # Never a pass while files are left: with findings, a fail that says what is
-            # left; without, an error (the store then leaves the earlier findings as they
-            # were, as for any check that could not finish).
+            # Never a pass while files are left or could not be read (a password may be in
+            # a file its tool cannot parse): with findings, a fail that says what is left;
+            # without, an error (the store then leaves the earlier findings as they were, as
+            # for any check that could not finish).
             if not findings:
                 raise AgentError("; ".join(unfinished))
             for text in unfinished:

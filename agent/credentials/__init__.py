@@ -9,7 +9,7 @@ hold no secret: where, which field, what kind, how weak, and a keyed hash of the
 """
 
 # Bump when a parser or the grading changes what a file yields: cached results are redone.
-SCANNER_VERSION = "2"
+SCANNER_VERSION = "3"
 
 # The ids of agent.credentials.families.FAMILIES, for the policy's extra_files: the agent
 # validates policies without importing the parsers (tests/test_credential_formats.py keeps

@@ -34,7 +34,8 @@ class Kube(Family):
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         seen: set[int] = set()
-        for key, users in members(compose(text), seen):
+        tops = (top for document in compose(text) for top in members(document, seen))
+        for key, users in tops:
             if key != "users" or kind(users) != "sequence":
                 continue
             for item in users.value:
