@@ -145,3 +145,14 @@ def test_an_empty_file_is_no_note(tmp_path: Path) -> None:
     answer = scan({"key": "00" * 32, "home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
     notes = {r["shown"]: r["note"] for r in answer["files"].values() if r.get("note")}
     assert notes == {}
+
+
+def test_a_kubeconfig_user_given_by_an_alias_is_read(tmp_path: Path) -> None:
+    private(
+        tmp_path / ".kube" / "config",
+        "defaults: &ann\n  name: ann\n  user:\n    username: ann\n"
+        f"    password: {WEAK}\nusers:\n- *ann\n",
+    )
+    answer = scan({"key": "00" * 32, "home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
+    record = answer["files"][str(tmp_path / ".kube" / "config")]
+    assert [(f["line"], f["level"]) for f in record["facts"]] == [(5, "weak")]
