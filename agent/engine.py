@@ -28,6 +28,7 @@ class _Run:
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    instance: Check[Any] | None = None
 
 
 def run_checks(
@@ -74,6 +75,8 @@ def run_checks(
 
     for check, params, run, deadline in started:
         if not _wait(run.done, deadline, cancel):
+            if run.instance is not None:
+                run.instance.cancel()
             if cancel is not None and cancel.is_set():
                 results[check.id] = _result(
                     check, params, Status.error, error="stopped before it finished"
@@ -116,7 +119,7 @@ def _wait(done: threading.Event, deadline: float, cancel: threading.Event | None
 def _run_one(check: type[Check[Any]], params: CheckParams, ctx: CheckContext, run: _Run) -> None:
     instance: Check[Any] | None = None
     try:
-        instance = check(params)
+        instance = run.instance = check(params)
         run.findings = instance.run(ctx)
     except CheckSkipped as err:
         run.skipped = str(err)

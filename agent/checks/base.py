@@ -124,6 +124,12 @@ class Check(ABC, Generic[P]):
         """Record something the check could not look at; shown beside its result."""
         self.notes.append(text)
 
+    def cancel(self) -> None:
+        """Called from another thread when the check's result is no longer waited for (the
+        agent stops, or the check overran its timeout): a check that started a process ends
+        it here, so that nothing it started outlives the wait. The thread itself cannot be
+        stopped and is left to finish."""
+
     @classmethod
     def explanation(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or "")

@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.checks.base import Check, CheckContext, CheckParams, HomePath
 from agent.checks.ssh_keys import shell_quote
-from agent.credentials import FORMATS, SCANNER_VERSION
+from agent.credentials import FORMATS, PARENT_ENV, SCANNER_VERSION
 from agent.durations import Duration
 from agent.errors import AgentError
 from agent.models import Finding, Severity
@@ -118,6 +119,19 @@ class CredentialsCheck(Check[CredentialsParams]):
     alert_many = "{n} passwords or tokens are stored in plain text"
     Params = CredentialsParams
 
+    def __init__(self, params: CredentialsParams) -> None:
+        super().__init__(params)
+        # The scanning child, killed by cancel() from the engine's thread.
+        self._lock = threading.Lock()
+        self._scanner: subprocess.Popen[bytes] | None = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self._scanner is not None and self._scanner.poll() is None:
+                self._scanner.kill()
+
     def run(self, ctx: CheckContext) -> list[Finding]:
         settings = {
             "include_system": self.params.include_system,
@@ -138,18 +152,24 @@ class CredentialsCheck(Check[CredentialsParams]):
             # file that changed since is read again.
             self._keep(ctx, version, cached)
         findings: dict[str, Finding] = {}
+        unchecked: list[str] = []
         for row in cached:
             record = row.record or {}
             if record.get("note"):
-                self.note(f"{record.get('shown', row.path)} {record['note']}")
+                note = f"{record.get('shown', row.path)} {record['note']}"
+                if record.get("unchecked"):
+                    unchecked.append(note)
+                else:
+                    self.note(note)
             for fact in record.get("facts") or []:
                 finding = self._finding(ctx, row.path, record, fact, modes.get(row.path))
                 findings[finding.id] = finding
-        unfinished = _unfinished(cached, remembered=ctx.store is not None)
+        unfinished = _unfinished(cached, remembered=ctx.store is not None) + unchecked
         if unfinished:
-            # Never a pass while files are left: with findings, a fail that says what is
-            # left; without, an error (the store then leaves the earlier findings as they
-            # were, as for any check that could not finish).
+            # Never a pass while files are left or could not be read (a password may be in
+            # a file its tool cannot parse): with findings, a fail that says what is left;
+            # without, an error (the store then leaves the earlier findings as they were, as
+            # for any check that could not finish).
             if not findings:
                 raise AgentError("; ".join(unfinished))
             for text in unfinished:
@@ -190,30 +210,43 @@ class CredentialsCheck(Check[CredentialsParams]):
                 row.path: row.record for row in cached if row.record and "family" in row.record
             },
         }
+        env = {**os.environ, **ctx.env, "HOME": str(ctx.paths.home), PARENT_ENV: str(os.getpid())}
         # -I: the scanner imports only the installed agent, nothing from the working folder.
         try:
-            done = subprocess.run(
-                [sys.executable, "-I", "-m", "agent.credentials"],
-                input=json.dumps(request).encode(),
-                capture_output=True,
+            with self._lock:
+                if self._cancelled:
+                    raise AgentError("stopped before the file scanner started")
+                self._scanner = subprocess.Popen(
+                    [sys.executable, "-I", "-m", "agent.credentials"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,  # never shown: it could carry a value
+                    env=env,
+                )
+        except OSError as err:
+            raise AgentError(f"the file scanner could not start: {err.strerror}") from None
+        scanner = self._scanner
+        try:
+            stdout, _ = scanner.communicate(
+                json.dumps(request).encode(),
                 timeout=max(1.0, self.params.timeout.total_seconds() - 1),
-                check=False,
-                env={**os.environ, **ctx.env, "HOME": str(ctx.paths.home)},
             )
         except subprocess.TimeoutExpired:
             raise AgentError(
                 "the file scanner did not finish in time and was stopped; give the check a "
                 "longer timeout or fewer project_roots"
             ) from None
-        except OSError as err:
-            raise AgentError(f"the file scanner could not start: {err.strerror}") from None
-        # Its stderr is never shown: nothing a failing scanner says may carry a value.
+        finally:
+            # Also when this thread is interrupted: the child holds secrets in memory.
+            if scanner.poll() is None:
+                scanner.kill()
+                scanner.wait()
         try:
-            answer = json.loads(done.stdout)
+            answer = json.loads(stdout)
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            raise AgentError(f"the file scanner failed (exit status {done.returncode})")
+            raise AgentError(f"the file scanner failed (exit status {scanner.returncode})")
         if "error" in answer:
             raise AgentError(f"the file scanner stopped with an internal error ({answer['error']})")
         for note in answer.get("notes", []):

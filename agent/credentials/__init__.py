@@ -8,8 +8,12 @@ agent.credentials`, which parses them, grades what it finds and answers with fac
 hold no secret: where, which field, what kind, how weak, and a keyed hash of the value.
 """
 
+# The environment variable that gives the scanning child its parent's process id: on Linux
+# it dies with that parent, and a child whose parent is already gone does not start reading.
+PARENT_ENV = "HYGIENE_SCANNER_PARENT"
+
 # Bump when a parser or the grading changes what a file yields: cached results are redone.
-SCANNER_VERSION = "2"
+SCANNER_VERSION = "3"
 
 # The ids of agent.credentials.families.FAMILIES, for the policy's extra_files: the agent
 # validates policies without importing the parsers (tests/test_credential_formats.py keeps

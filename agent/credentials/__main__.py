@@ -10,9 +10,13 @@ import sys
 import traceback
 from pathlib import Path
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 
 def main() -> int:
     try:
+        if not _tied_to_parent():
+            return 1  # its parent is gone: no one reads the answer, and it holds no secret yet
         # Inside the guard: even an import failing must not print a traceback.
         from agent.credentials.families import FAMILIES  # noqa: PLC0415
         from agent.credentials.scan import scan  # noqa: PLC0415
@@ -26,6 +30,22 @@ def main() -> int:
         json.dump({"error": f"{type(err).__name__}{where}"}, sys.stdout)
         return 1
     return 0
+
+
+def _tied_to_parent() -> bool:
+    """On Linux, ask to be killed when the process that started this one ends (a stopped or
+    killed agent must not leave a child holding secrets); then whether that parent is still
+    there, as it may have ended before the request was made."""
+    from agent.credentials import PARENT_ENV  # noqa: PLC0415
+
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415
+        import signal  # noqa: PLC0415
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    parent = os.environ.get(PARENT_ENV, "")
+    return not parent.isdigit() or os.getppid() == int(parent)
 
 
 if __name__ == "__main__":

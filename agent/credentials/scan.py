@@ -170,13 +170,15 @@ def examine(
         for found in family.parse(text, source):
             if len(facts) >= MAX_SECRETS:
                 note = f"holds more than {MAX_SECRETS:,} secrets; the rest were not looked at"
-                return {"facts": facts, "note": note}
+                return {"facts": facts, "note": note, "unchecked": True}
             for secret in _with_token_users(found):
                 fact = describe(secret, fingerprint, where=str(source.path))
                 if fact is not None:
                     facts.append(fact.to_json())
     except Refused as err:
-        return _note(f"was not read as {family.title}: {err}")
+        # What was found before the break (a broken XML document) is kept with the note.
+        note = f"could not be read as {family.title}: {err}"
+        return {"facts": facts, "note": note, "unchecked": True}
     except Exception as err:  # noqa: BLE001 - one file's surprise is that file's note
         return _note(f"could not be read as {family.title} ({_where(err)}); please report it")
     return {"facts": facts, "note": None}
@@ -301,7 +303,9 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def _note(text: str) -> dict[str, Any]:
-    return {"facts": [], "note": text}
+    # "unchecked": a file that may hold a password but was not (wholly) read; the check is
+    # never a clean pass with one.
+    return {"facts": [], "note": text, "unchecked": True}
 
 
 def _inside(path: Path, root: Path) -> bool:

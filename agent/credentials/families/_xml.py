@@ -4,7 +4,7 @@ Maven, Windows answer files).
 xml.parsers.expat directly: its CurrentLineNumber gives each element's line. A document
 type declaration is refused outright, so no entity is ever declared (no expansion, nothing
 external). A document broken part way keeps what came before the break: the elements closed
-before it are searched, the rest is skipped quietly.
+before it are searched, the rest is not, and a note says so.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class DoctypeRefused(Refused):
     """The document declares a document type; its message never quotes the file."""
 
 
-_REFUSED = "a document type declaration is not accepted in a config file"
+_REFUSED = "a document type declaration is not accepted in a config file; it was not checked"
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Element:
     tag: str  # the local name: a namespace prefix ("wcm:") is dropped
     attributes: dict[str, str]  # by local name too
     line: int  # the line of the start tag
+    broken: int = 0  # on the root of a document broken part way: the line of the break
     text: str = ""  # the character data directly inside, joined
     text_line: int = 0  # the line where that data starts (0: none); else the start tag's
     children: list[Element] = field(default_factory=list)
@@ -75,10 +76,14 @@ def _local(name: str) -> str:
 
 
 def parse(text: str) -> Element | None:
-    """The root element of `text`, or None when not even a root could be read.
+    """The root element of `text` (None for an empty file); a document broken part way has
+    `broken` set on its root.
 
-    Raises DoctypeRefused for a document with a <!DOCTYPE ...>.
+    Raises DoctypeRefused for a document with a <!DOCTYPE ...>, and Refused when not even a
+    root could be read.
     """
+    if not text.strip():
+        return None
     parser = expat.ParserCreate(encoding="UTF-8")  # the text is decoded already
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     stack: list[Element] = []
@@ -120,12 +125,26 @@ def parse(text: str) -> Element | None:
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = data
+    broken = 0
     try:
         parser.Parse(text.encode("utf-8", errors="replace"), True)
-    except expat.ExpatError:
+    except expat.ExpatError as err:
         # A broken document: keep the elements that were closed. Those still open keep their
         # children but not their text, which may be cut short.
+        broken = err.lineno
         for element in stack:
             parts.pop(id(element), None)
             element.text_line = 0
-    return roots[0] if roots else None
+    if not roots:
+        raise Refused(f"it is not well-formed XML (line {broken or 1}); it was not checked")
+    roots[0].broken = broken
+    return roots[0]
+
+
+def whole(root: Element) -> None:
+    """Raise Refused, after the secrets before the break were given, for a broken document."""
+    if root.broken:
+        raise Refused(
+            f"it is not well-formed XML (line {root.broken}); only what comes before that "
+            "line was checked"
+        )

@@ -46,8 +46,6 @@ class Composer(Family):
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         data = load_object(text)
-        if data is None:
-            return
         lines = JsonLines(text)
         for method, hosts in data.items():
             if not isinstance(hosts, dict) or (

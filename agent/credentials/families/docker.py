@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agent.credentials.model import Family, Lines, Secret, Source
+from agent.credentials.model import Family, Lines, Refused, Secret, Source
 
 _ENTRY_KEYS = frozenset(
     {"auth", "identitytoken", "registrytoken", "password", "username", "email", "serveraddress"}
@@ -61,14 +61,18 @@ def _encodings(text: str) -> list[str]:
     return list(dict.fromkeys(spelled))
 
 
-def load_object(text: str) -> dict[str, Any] | None:
-    """The top-level JSON object, or None for a file that is not one (quietly: the tool
-    reading it would fail the same way)."""
+def load_object(text: str) -> dict[str, Any]:
+    """The top-level JSON object. Raises Refused for a file that is not one: the tool would
+    fail on it too, but a password may sit in it all the same, so it is said, not skipped."""
     try:
         data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as err:  # its text quotes none of the file, only a place
+        raise Refused(f"it is not valid JSON (line {err.lineno}); it was not checked") from None
     except (ValueError, RecursionError):  # nested deeper than Python's stack
-        return None
-    return data if isinstance(data, dict) else None
+        raise Refused("it is nested too deeply to read; it was not checked") from None
+    if not isinstance(data, dict):
+        raise Refused("it is not a JSON object; it was not checked")
+    return data
 
 
 def _host(registry: str) -> str:
@@ -113,8 +117,6 @@ class Docker(Family):
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         data = load_object(text)
-        if data is None:
-            return
         lines = JsonLines(text)
         auths = data.get("auths")
         if isinstance(auths, dict):

@@ -65,6 +65,7 @@ class FileZilla(Family):
                 user_inputs=(user, host, server.child_text("Name")),
                 encoding=words,
             )
+        _xml.whole(root)
 
 
 def _base64(value: str) -> str | None:

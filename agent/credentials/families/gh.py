@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from agent.credentials.model import Family, Secret, Source
+from agent.credentials.model import Family, Refused, Secret, Source
 
 if TYPE_CHECKING:
     from yaml.nodes import Node
@@ -17,15 +17,22 @@ if TYPE_CHECKING:
 # and every millisecond of the scanner's start-up is paid on each first scan.
 
 
-def compose(text: str) -> Node | None:
-    """The YAML document's node tree (no objects built, so no alias expansion), or None."""
+def compose(text: str) -> list[Node]:
+    """The node tree of each YAML document in the file (no objects built, so no alias
+    expansion). Raises Refused for a file that is not YAML: a secret may sit in it all the
+    same, so it is said, not skipped."""
     import yaml  # noqa: PLC0415
 
     try:
-        node: Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):  # PyYAML recurses once per level of nesting
-        return None
-    return node
+        return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as err:  # the mark is a place; its text may quote the file
+        mark = err.problem_mark or err.context_mark
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise Refused(f"it is not valid YAML{where}; it was not checked") from None
+    except yaml.YAMLError:
+        raise Refused("it is not valid YAML; it was not checked") from None
+    except RecursionError:  # PyYAML recurses once per level of nesting
+        raise Refused("it is nested too deeply to read; it was not checked") from None
 
 
 def members(node: Node | None, seen: set[int]) -> Iterator[tuple[str, Node]]:
@@ -64,7 +71,8 @@ class Gh(Family):
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         seen: set[int] = set()
-        for host, config in members(compose(text), seen):
+        hosts = (host for document in compose(text) for host in members(document, seen))
+        for host, config in hosts:
             items = list(members(config, seen))
             user = next((scalar(v) for k, v in items if k == "user"), "")
             for key, value in items:

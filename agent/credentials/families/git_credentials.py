@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
-from agent.credentials.model import Family, Secret, Source
+from agent.credentials.model import Family, Refused, Secret, Source
 
 
 class GitCredentials(Family):
@@ -19,6 +19,7 @@ class GitCredentials(Family):
     paths = ("~/.git-credentials", "$XDG_CONFIG_HOME/git/credentials")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
+        unread: list[int] = []
         for number, line in enumerate(text.splitlines(), start=1):
             entry = line.strip()
             if not entry or entry.startswith("#"):
@@ -28,7 +29,8 @@ class GitCredentials(Family):
                 password = url.password
                 user = url.username or ""
                 host = url.hostname or ""
-            except ValueError:
+            except ValueError:  # a broken host ("[..."): it may still hold a password
+                unread.append(number)
                 continue
             if password is None:
                 continue
@@ -40,3 +42,6 @@ class GitCredentials(Family):
                 target=host + (f" (user {user})" if user else ""),
                 user_inputs=(user, host),
             )
+        if unread:
+            lines = ", ".join(str(n) for n in unread[:5]) + (", ..." if len(unread) > 5 else "")
+            raise Refused(f"a line is not a URL (line {lines}); it was not checked")

@@ -34,7 +34,11 @@ class Kube(Family):
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         seen: set[int] = set()
-        for key, users in members(compose(text), seen):
+        # Only users is read at the top: a users entry may be an alias of a node written
+        # under another key (an anchor kept under "defaults"), so the top level does not
+        # mark the nodes it passes over as seen.
+        tops = (top for document in compose(text) for top in members(document, set()))
+        for key, users in tops:
             if key != "users" or kind(users) != "sequence":
                 continue
             for item in users.value:

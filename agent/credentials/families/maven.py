@@ -52,6 +52,7 @@ class Maven(Family):
         for profiles in root.findall("profiles"):
             for profile in profiles.findall("profile"):
                 yield from _properties(profile)
+        _xml.whole(root)
 
 
 def _server(server: _xml.Element) -> Iterator[Secret]:

@@ -90,3 +90,4 @@ class Pidgin(Family):
                             kind="token",
                             target=target,
                         )
+        _xml.whole(root)

@@ -80,6 +80,7 @@ class Unattend(Family):
                 )
             elif tag == "Login":  # Microsoft-Windows-Setup's WindowsDeploymentServices
                 yield from _credentials(element.find("Credentials"), "Windows Deployment Services")
+        _xml.whole(root)
 
 
 def _credentials(element: _xml.Element | None, what: str) -> Iterator[Secret]:
