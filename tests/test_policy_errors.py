@@ -224,6 +224,15 @@ CONTENT_CASES = [
         2,
         "must not contain control characters",
     ),
+    # A raw control character is named by its own code point, whichever it is.
+    *(
+        (f"raw-{name}", f"schema: 1\nname: a{char}b\n", None, 2, f"holds {point}, a control")
+        for name, char, point in (
+            ("escape", "\x1b", "U+001B"),
+            ("bell", "\x07", "U+0007"),
+            ("c1", "\x85x\x9b", "U+009B"),
+        )
+    ),
     ("empty", "", None, None, "is empty"),
     # Anything but plain text, numbers, true/false, null, lists and mappings (issue 15, 4).
     *(
