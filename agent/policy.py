@@ -791,7 +791,10 @@ def _explain(err: ValidationError, source: str, text: str, checks: CheckClasses)
 
 def _first_error(err: ValidationError) -> Any:
     # Only the first is said; without links and context, 10,000 of them weigh half as much.
-    return err.errors(include_url=False, include_context=False)[0]
+    first = err.errors(include_url=False, include_context=False)[0]
+    if first["type"] == "too_long":  # its limit is in the context
+        first = err.errors(include_url=False)[0]
+    return first
 
 
 def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
@@ -813,6 +816,10 @@ def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
             f"unknown check {error['input']!r}; the checks are {', '.join(sorted(by_id))} "
             "(or notify, or notify.KEY for one notify setting)"
         )
+    if kind == "too_long" and isinstance(error["input"], list):
+        what = "addresses" if loc == ("sources", "urls") else "entries"
+        limit = error.get("ctx", {}).get("max_length", "so many")
+        return f"at most {limit} {what}, got {len(error['input'])}"
     if kind == "missing" and loc == ("schema",):
         return f"is missing; every policy file starts with `schema: {SCHEMA_VERSION}`"
     return _phrase(error, None)

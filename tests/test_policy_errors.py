@@ -233,6 +233,13 @@ CONTENT_CASES = [
             ("c1", "\x85x\x9b", "U+009B"),
         )
     ),
+    (
+        "too-many-sources",
+        "schema: 1\nsources:\n  urls:\n" + "    - https://example.org/p.yaml\n" * 500,
+        "sources.urls",
+        3,
+        "at most 20 addresses, got 500",
+    ),
     ("empty", "", None, None, "is empty"),
     # Anything but plain text, numbers, true/false, null, lists and mappings (issue 15, 4).
     *(
