@@ -251,14 +251,17 @@ def builtin_policy_path() -> Path:
 
 
 def policy_files(folder: Path) -> list[Path]:
-    """The *.yaml and *.yml files in a policies.d folder, in name order; none if it is absent."""
+    """The *.yaml and *.yml files in a policies.d folder, in name order; none if it is absent.
+    A hidden name is no policy: editors keep lock and swap files there (Emacs's .#a.yaml)."""
     try:
         entries = list(folder.iterdir())
     except FileNotFoundError:
         return []
     except OSError as err:
         raise PolicyError(str(folder), _os_problem(err, "folder")) from None
-    return sorted(p for p in entries if p.suffix in (".yaml", ".yml"))
+    return sorted(
+        p for p in entries if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+    )
 
 
 def load_policy(

@@ -196,7 +196,9 @@ def policy_signature(paths: Paths) -> tuple[object, ...]:
     ):
         seen.append(_stat_of(folder))
         try:
-            names = sorted(p for p in folder.iterdir() if p.suffix in suffixes)
+            names = sorted(
+                p for p in folder.iterdir() if p.suffix in suffixes and not p.name.startswith(".")
+            )
         except OSError as err:
             seen.append(err.errno)
             continue

@@ -236,3 +236,28 @@ def test_files_valid_alone_but_not_together_leave_the_higher_one_out(
     assert "left out until it is mended" in line
     said = policy_lines(hygiene_process)
     assert len(said) == 1 and "ignore names mine" in said[0]
+
+
+def test_editors_lock_and_swap_files_in_policies_d_are_not_policies(
+    machine: Machine,
+    start: Callable[[], RunningAgent],
+    hygiene_process: Callable[..., Outcome],
+) -> None:
+    machine.keep_only("ssh_keys")
+    machine.admin_policies.mkdir(parents=True, exist_ok=True)
+    (machine.user_policies / "fast.yaml").write_text(GOOD)
+    agent = start()
+    agent.said("ssh_keys: pass")
+    # What Emacs leaves while a file is edited (a dangling symlink), and a hidden draft.
+    for folder in (machine.user_policies, machine.admin_policies):
+        (folder / ".#fast.yaml").symlink_to("root@host.1234:1700000000")
+        (folder / ".draft.yaml").write_text(BROKEN_USER)
+    agent.process.send_signal(signal.SIGHUP)
+    agent.said("policy loaded: default")
+    check = hygiene_process("check")
+    assert check.code in (0, 1), check.err
+    assert "does not exist" not in check.err
+    assert policy_lines(hygiene_process) == []
+    notices = json.loads(hygiene_process("notifications", "--json").out)
+    assert [n for n in notices if n["check"] == "policy"] == []
+    assert "not applied" not in agent.log()
