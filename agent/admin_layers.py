@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from agent.signing import Anchors
 
 MAX_BYTES = 1024 * 1024
+_MAX_NAME = 120  # bytes of a kept copy's name before .yaml.sig (a file name holds 255)
+_READABLE = 80
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,13 @@ def url_key(url: str) -> str:
 
 
 def _safe(key: str) -> str:
-    return key.replace("/", "_").replace(":", "_")
+    """The kept copy's file name (without .yaml): the key itself while it is short, else its
+    first part and a hash of it, so that any legal policy file name gets a copy."""
+    safe = key.replace("/", "_").replace(":", "_")
+    if len(safe.encode()) <= _MAX_NAME:
+        return safe
+    readable = safe.encode()[:_READABLE].decode(errors="ignore")
+    return f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:

@@ -261,3 +261,21 @@ def test_editors_lock_and_swap_files_in_policies_d_are_not_policies(
     notices = json.loads(hygiene_process("notifications", "--json").out)
     assert [n for n in notices if n["check"] == "policy"] == []
     assert "not applied" not in agent.log()
+
+
+def test_a_policy_file_with_the_longest_legal_name_gets_a_last_good_copy(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.keep_only("ssh_keys")
+    name = "é" * 60 + "x" * (250 - 120) + ".yaml"  # 255 bytes, the most a name holds
+    assert len(name.encode()) == 255
+    user = machine.user_policies / name
+    user.write_text(GOOD)
+    first = hygiene_process("run", "--once")
+    assert first.code in (0, 1), first.err
+    assert "could not be kept" not in first.err
+    user.write_text(BROKEN_USER)
+    again = hygiene_process("run", "--once")
+    assert "could not be kept" not in again.err
+    assert f"{user}, line 3: checks.ssh_keys.every" in again.err
+    assert "its last good copy stays in force" in again.err
