@@ -228,6 +228,24 @@ class Gate:
         except OSError:
             return None
 
+    def forget_gone(self, prefix: str, keys: list[str]) -> None:
+        """Remove the last good copies `keep` kept of files of one folder (keys starting with
+        `prefix`) that are no longer among `keys`: a file deleted and later written again
+        broken must not bring its old content, and an admin file its old locks, back."""
+        present = {_safe(key) for key in keys}
+        start = _safe(prefix)
+        try:
+            entries = list(os.scandir(self.folder / "accepted"))
+        except OSError:
+            return
+        for entry in entries:
+            stem = entry.name.removesuffix(".sig")
+            if not (entry.name.startswith(start) and stem.endswith(".yaml")):
+                continue
+            if stem.removesuffix(".yaml") not in present:
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
+
     def record(self, rejections: list[str]) -> None:
         """What `hygiene status` says about refused policies, until they are mended."""
         path = self.folder / "rejected.json"

@@ -336,9 +336,12 @@ def _folder(
             raise
         refused.append(Refusal(str(err), kept=False, source=str(folder)))
         return []
+    prefix = f"{level.name}:" if level is Level.user else "file:"
+    if keep_going:
+        gate.forget_gone(prefix, [prefix + path.name for path in files])
     layers: list[PolicyLayer] = []
     for path in files:
-        key = f"{level.name}:{path.name}" if level is Level.user else f"file:{path.name}"
+        key = prefix + path.name
         try:
             data = read_policy_bytes(path, str(path), level)
             layer = load_data(data, level, str(path))

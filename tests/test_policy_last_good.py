@@ -279,3 +279,28 @@ def test_a_policy_file_with_the_longest_legal_name_gets_a_last_good_copy(
     assert "could not be kept" not in again.err
     assert f"{user}, line 3: checks.ssh_keys.every" in again.err
     assert "its last good copy stays in force" in again.err
+
+
+def test_a_deleted_policy_file_written_again_broken_does_not_bring_back_its_old_content(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.keep_only("ssh_keys")
+    machine.admin_policies.mkdir(parents=True, exist_ok=True)
+    user = machine.user_policies / "fast.yaml"
+    admin = machine.admin_policies / "acme.yaml"
+    user.write_text(GOOD)
+    admin.write_text("schema: 1\nname: acme\nlocked: [ssh_keys]\n")
+    assert hygiene_process("run", "--once").code in (0, 1)
+    assert "locked" in hygiene_process("policy", "show").out
+    user.unlink()
+    admin.unlink()
+    assert hygiene_process("run", "--once").code in (0, 1)
+    accepted = machine.state / "hygiene-agent" / "policy" / "accepted"
+    assert [p.name for p in accepted.iterdir() if "fast" in p.name or "acme" in p.name] == []
+
+    user.write_text(BROKEN_USER)
+    admin.write_text(BROKEN_ADMIN)
+    again = hygiene_process("run", "--once")
+    for path in (user, admin):
+        (line,) = [line for line in again.err.splitlines() if f"{path}, line" in line]
+        assert "left out until it is mended (no earlier copy of it was good)" in line
