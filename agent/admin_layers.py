@@ -286,6 +286,21 @@ def note_pull_errors(state: Path, errors: dict[str, str | None]) -> None:
         _write(path, json.dumps({k: v for k, v in known.items() if v}).encode())
 
 
+def forget_pull_errors(state: Path, keys: set[str]) -> None:
+    """Drop the pull errors of sources the policy no longer names (`keys`: those it does), so
+    that `hygiene status` does not speak of a source an admin has removed."""
+    path = state / "policy" / "pull-errors.json"
+    if not path.exists():
+        return
+    known = _read_json(path, {})
+    if not isinstance(known, dict):
+        return
+    kept = {key: error for key, error in known.items() if key in keys}
+    if kept != known:
+        with contextlib.suppress(OSError):
+            _write(path, json.dumps(kept).encode())
+
+
 def folder_candidates(files: list[Path]) -> list[Candidate]:
     return [
         Candidate(f"file:{path.name}", str(path), path, path.with_name(path.name + ".sig"))

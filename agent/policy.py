@@ -32,7 +32,13 @@ from pydantic import (
     create_model,
 )
 
-from agent.admin_layers import Candidate, Gate, folder_candidates, url_key
+from agent.admin_layers import (
+    Candidate,
+    Gate,
+    folder_candidates,
+    forget_pull_errors,
+    url_key,
+)
 from agent.checks.base import Check, CheckParams
 from agent.durations import Duration
 from agent.errors import PolicyError
@@ -443,6 +449,7 @@ def _pulled(
     background agent's (agent.sources), so that reading a policy never waits on a network.
     A pulled source never stops the agent: a broken copy is rejected, the last good stays."""
     urls = [u for layer in admin for u in (layer.sources or {}).get("urls", [])]
+    forget_pull_errors(paths.state, {url_key(url) for url in urls})
     if not urls:
         return []
     from agent.sources import cached, shown_url  # noqa: PLC0415 - only when an admin names sources
