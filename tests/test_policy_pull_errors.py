@@ -36,3 +36,41 @@ def test_a_removed_source_is_no_longer_said_to_have_failed(
         shown = json.loads(hygiene_process("policy", "show", "--json").out)
         assert shown["admin"]["pull_failed"] == []
         hygiene_process("run", "--once")
+
+
+def test_the_sources_of_every_admin_file_add_up_to_at_most_twenty(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.admin_policies.mkdir(parents=True, exist_ok=True)
+
+    def write(name: str, numbers: range) -> None:
+        lines = "".join(f"    - https://127.0.0.1:1/{name}-{n}.yaml\n" for n in numbers)
+        (machine.admin_policies / f"{name}.yaml").write_text(
+            f"schema: 1\nsources:\n  urls:\n{lines}"
+        )
+
+    write("a", range(6))
+    write("b", range(6))
+    write("c", range(6))
+    (machine.admin_policies / "d.yaml").write_text(
+        "schema: 1\nsources: {urls: ['https://127.0.0.1:1/a-0.yaml']}\n"  # said twice: once
+    )
+    shown = hygiene_process("policy", "show", "--json")
+    urls = json.loads(shown.out)["admin"]["pulled_sources"]["urls"]
+    expected = [f"https://127.0.0.1:1/{f}-{n}.yaml" for f in "abc" for n in range(6)]
+    assert urls == expected
+    assert "left out" not in shown.err
+
+    write("c", range(10))  # 22 addresses in all
+    shown = hygiene_process("policy", "show", "--json")
+    assert json.loads(shown.out)["admin"]["pulled_sources"]["urls"] == expected[:12] + [
+        f"https://127.0.0.1:1/c-{n}.yaml" for n in range(8)
+    ]
+    assert (
+        "hygiene: warning: the admin policy files name 22 policy sources; only the first 20 "
+        "are pulled, 2 are left out"
+    ) in shown.err
+    # The agent pulls them all: one error per source, each said in `hygiene status`.
+    hygiene_process("run", "--once")
+    said = json.loads(hygiene_process("status", "--json").out)["policy_rejected"]
+    assert len([s for s in said if "could not be fetched" in s]) == 20
