@@ -290,10 +290,8 @@ def forget_pull_errors(state: Path, keys: set[str]) -> None:
     """Drop the pull errors of sources the policy no longer names (`keys`: those it does), so
     that `hygiene status` does not speak of a source an admin has removed."""
     path = state / "policy" / "pull-errors.json"
-    if not path.exists():
-        return
-    known = _read_json(path, {})
-    if not isinstance(known, dict):
+    known = _read_json(path, {})  # none, unreadable or damaged: nothing to drop
+    if not isinstance(known, dict) or not known:
         return
     kept = {key: error for key, error in known.items() if key in keys}
     if kept != known:
