@@ -202,7 +202,7 @@ def test_a_running_agent_survives_any_admin_file_on_reload(
     }
 
     def refused(times: int) -> bool | None:
-        return agent.log().count(f"not applied: {admin}") == times or None
+        return agent.log().count(f"not applied as written: {admin}") == times or None
 
     for n, (case, text) in enumerate(hostile.items()):
         admin.write_bytes(text.encode())
@@ -304,3 +304,38 @@ def test_a_deleted_policy_file_written_again_broken_does_not_bring_back_its_old_
     for path in (user, admin):
         (line,) = [line for line in again.err.splitlines() if f"{path}, line" in line]
         assert "left out until it is mended (no earlier copy of it was good)" in line
+    shown = json.loads(hygiene_process("policy", "show", "--json").out)
+    assert shown["locked"] == {}  # the old lock is not revived
+
+
+def test_policy_show_and_checks_show_the_policy_in_force_and_name_the_refusal(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.admin_policies.mkdir(parents=True, exist_ok=True)
+    user = machine.user_policies / "fast.yaml"
+    admin = machine.admin_policies / "acme.yaml"
+    user.write_text(GOOD)
+    admin.write_text("schema: 1\nname: acme\nlocked: [vpn]\n")
+    assert hygiene_process("policy", "show").code == 0  # read as the agent: copies kept
+    user.write_text(BROKEN_USER)
+    admin.write_text(BROKEN_ADMIN)
+
+    text = hygiene_process("policy", "show")
+    assert text.code == 1
+    assert "name: acme" in text.out  # the admin file's last good copy, locks and all
+    rejected = [line for line in text.out.splitlines() if line.startswith("rejected: ")]
+    assert len(rejected) == 2
+    assert any(f"{user}, line 3" in r and "last good copy stays in force" in r for r in rejected)
+    assert any(f"{admin}, line 2: name" in r for r in rejected)
+    data = json.loads(hygiene_process("policy", "show", "--json").out)
+    assert data["locked"] == {"vpn": f"{admin} (the last good copy)"}
+    assert data["checks"]["ssh_keys"]["settings"]["every"] == "1s"
+    assert len(data["admin"]["rejected"]) == 2
+
+    checks = hygiene_process("checks")
+    assert checks.code == 0
+    assert "ssh_keys" in checks.out
+    assert f"hygiene: warning: {user}, line 3: checks.ssh_keys.every" in checks.err
+    # The commands that exist to show the error still stop on it.
+    assert hygiene_process("check").code == 2
+    assert hygiene_process("policy", "validate", str(user)).code == 2
