@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from agent.signing import Anchors
 
 MAX_BYTES = 1024 * 1024
+_MAX_NAME = 120  # bytes of a kept copy's name before .yaml.sig (a file name holds 255)
+_READABLE = 80
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,24 @@ class Gate:
         except OSError:
             return None
 
+    def forget_gone(self, prefix: str, keys: list[str]) -> None:
+        """Remove the last good copies `keep` kept of files of one folder (keys starting with
+        `prefix`) that are no longer among `keys`: a file deleted and later written again
+        broken must not bring its old content, and an admin file its old locks, back."""
+        present = {_safe(key) for key in keys}
+        start = _safe(prefix)
+        try:
+            entries = list(os.scandir(self.folder / "accepted"))
+        except OSError:
+            return
+        for entry in entries:
+            stem = entry.name.removesuffix(".sig")
+            if not (entry.name.startswith(start) and stem.endswith(".yaml")):
+                continue
+            if stem.removesuffix(".yaml") not in present:
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
+
     def record(self, rejections: list[str]) -> None:
         """What `hygiene status` says about refused policies, until they are mended."""
         path = self.folder / "rejected.json"
@@ -266,6 +286,19 @@ def note_pull_errors(state: Path, errors: dict[str, str | None]) -> None:
         _write(path, json.dumps({k: v for k, v in known.items() if v}).encode())
 
 
+def forget_pull_errors(state: Path, keys: set[str]) -> None:
+    """Drop the pull errors of sources the policy no longer names (`keys`: those it does), so
+    that `hygiene status` does not speak of a source an admin has removed."""
+    path = state / "policy" / "pull-errors.json"
+    known = _read_json(path, {})  # none, unreadable or damaged: nothing to drop
+    if not isinstance(known, dict) or not known:
+        return
+    kept = {key: error for key, error in known.items() if key in keys}
+    if kept != known:
+        with contextlib.suppress(OSError):
+            _write(path, json.dumps(kept).encode())
+
+
 def folder_candidates(files: list[Path]) -> list[Candidate]:
     return [
         Candidate(f"file:{path.name}", str(path), path, path.with_name(path.name + ".sig"))
@@ -278,7 +311,13 @@ def url_key(url: str) -> str:
 
 
 def _safe(key: str) -> str:
-    return key.replace("/", "_").replace(":", "_")
+    """The kept copy's file name (without .yaml): the key itself while it is short, else its
+    first part and a hash of it, so that any legal policy file name gets a copy."""
+    safe = key.replace("/", "_").replace(":", "_")
+    if len(safe.encode()) <= _MAX_NAME:
+        return safe
+    readable = safe.encode()[:_READABLE].decode(errors="ignore")
+    return f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:

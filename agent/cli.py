@@ -469,7 +469,8 @@ def _known_target(store: Store, target: str) -> None:
 
 
 def _checks(args: argparse.Namespace) -> int:
-    entries = catalogue(ALL_CHECKS, _load(Paths.from_environment(), []))
+    # The policy in force, as the agent has it; a refused file is named in a warning.
+    entries = catalogue(ALL_CHECKS, _load(Paths.from_environment(), [], keep_going=True))
     if args.json:
         _print_json(entries)
     else:
@@ -494,7 +495,9 @@ def _policy_validate(args: argparse.Namespace) -> int:
 
 def _policy_show(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
-    policy = _load(paths, [])
+    # The policy in force, as the agent has it: a broken file gives way to its last good
+    # copy or is left out, and is named under "rejected"; exit 1 then, so scripts notice.
+    policy = _load(paths, [], keep_going=True)
     failed = pull_errors(paths)  # the copies kept are in force; these say why none newer
     if args.json:
         data = policy_json(policy)
@@ -502,7 +505,7 @@ def _policy_show(args: argparse.Namespace) -> int:
         _print_json(data)
     else:
         sys.stdout.write(policy_text(policy) + "".join(f"pull failed: {e}\n" for e in failed))
-    return EXIT_OK
+    return EXIT_FAILING if policy.rejected else EXIT_OK
 
 
 def _policy_schema() -> int:

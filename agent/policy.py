@@ -32,7 +32,13 @@ from pydantic import (
     create_model,
 )
 
-from agent.admin_layers import Candidate, Gate, folder_candidates, url_key
+from agent.admin_layers import (
+    Candidate,
+    Gate,
+    folder_candidates,
+    forget_pull_errors,
+    url_key,
+)
 from agent.checks.base import Check, CheckParams
 from agent.durations import Duration
 from agent.errors import PolicyError
@@ -41,6 +47,7 @@ from agent.paths import Paths, shipped
 from agent.policy_yaml import line_of, read_plain
 
 MAX_POLICY_BYTES = 1024 * 1024
+MAX_SOURCES = 20  # policy sources pulled, all admin files' together
 SCHEMA_VERSION = 1
 BUILTIN = "built-in default"
 TOP_LEVEL_KEYS = (
@@ -183,7 +190,10 @@ class SourcesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     urls: list[Annotated[str, AfterValidator(_source_url)]] = Field(
-        default_factory=list, max_length=20, description="https:// or file:// addresses."
+        default_factory=list,
+        max_length=MAX_SOURCES,
+        description="https:// or file:// addresses (all admin files' together, at most "
+        f"{MAX_SOURCES}).",
     )
     every: Duration = Field(
         default=timedelta(hours=1), description="How often to ask each source for changes."
@@ -251,14 +261,17 @@ def builtin_policy_path() -> Path:
 
 
 def policy_files(folder: Path) -> list[Path]:
-    """The *.yaml and *.yml files in a policies.d folder, in name order; none if it is absent."""
+    """The *.yaml and *.yml files in a policies.d folder, in name order; none if it is absent.
+    A hidden name is no policy: editors keep lock and swap files there (Emacs's .#a.yaml)."""
     try:
         entries = list(folder.iterdir())
     except FileNotFoundError:
         return []
     except OSError as err:
         raise PolicyError(str(folder), _os_problem(err, "folder")) from None
-    return sorted(p for p in entries if p.suffix in (".yaml", ".yml"))
+    return sorted(
+        p for p in entries if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+    )
 
 
 def load_policy(
@@ -333,9 +346,12 @@ def _folder(
             raise
         refused.append(Refusal(str(err), kept=False, source=str(folder)))
         return []
+    prefix = f"{level.name}:" if level is Level.user else "file:"
+    if keep_going:
+        gate.forget_gone(prefix, [prefix + path.name for path in files])
     layers: list[PolicyLayer] = []
     for path in files:
-        key = f"{level.name}:{path.name}" if level is Level.user else f"file:{path.name}"
+        key = prefix + path.name
         try:
             data = read_policy_bytes(path, str(path), level)
             layer = load_data(data, level, str(path))
@@ -436,13 +452,14 @@ def _pulled(
     """The cached copies of the sources the admin folder's files name; pulling them is the
     background agent's (agent.sources), so that reading a policy never waits on a network.
     A pulled source never stops the agent: a broken copy is rejected, the last good stays."""
-    urls = [u for layer in admin for u in (layer.sources or {}).get("urls", [])]
+    urls, _ = source_urls(admin)
+    forget_pull_errors(paths.state, {url_key(url) for url in urls})
     if not urls:
         return []
     from agent.sources import cached, shown_url  # noqa: PLC0415 - only when an admin names sources
 
     pulled: list[PolicyLayer] = []
-    for url in dict.fromkeys(urls):
+    for url in urls:
         copy = cached(url, paths.state / "sources")
         if copy.policy_path is None:
             continue  # never pulled yet: nothing to lay over
@@ -583,6 +600,15 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
                 )
                 continue
             admin_only[key] = {**admin_only.get(key, {}), **value}
+    if "sources" in admin_only:
+        # Each admin file's sources add up; a later file's `every` wins, as any setting does.
+        urls, left_out = source_urls(layers)
+        admin_only["sources"]["urls"] = urls
+        if left_out:
+            warnings.append(
+                f"the admin policy files name {len(urls) + left_out} policy sources; only the "
+                f"first {MAX_SOURCES} are pulled, {left_out} are left out"
+            )
     logged = [layer for layer in layers if layer.log_level is not None]
     named = [layer for layer in layers if layer.name is not None]
     revised = [layer for layer in layers if layer.revision is not None]
@@ -603,6 +629,19 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         layers=[(la.source, la.level.name, la.name, la.revision) for la in layers],
         report=ReportSettings.model_validate(admin_only.get("report", {})),
     )
+
+
+def source_urls(layers: Iterable[PolicyLayer]) -> tuple[list[str], int]:
+    """The sources every admin layer names, in order, each once, at most MAX_SOURCES; and how
+    many more there were."""
+    named = [
+        url
+        for layer in layers
+        if layer.level is Level.admin
+        for url in (layer.sources or {}).get("urls", [])
+    ]
+    urls = list(dict.fromkeys(named))
+    return urls[:MAX_SOURCES], max(0, len(urls) - MAX_SOURCES)
 
 
 def _merged_notify(
@@ -791,7 +830,10 @@ def _explain(err: ValidationError, source: str, text: str, checks: CheckClasses)
 
 def _first_error(err: ValidationError) -> Any:
     # Only the first is said; without links and context, 10,000 of them weigh half as much.
-    return err.errors(include_url=False, include_context=False)[0]
+    first = err.errors(include_url=False, include_context=False)[0]
+    if first["type"] == "too_long":  # its limit is in the context
+        first = err.errors(include_url=False)[0]
+    return first
 
 
 def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
@@ -813,6 +855,10 @@ def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
             f"unknown check {error['input']!r}; the checks are {', '.join(sorted(by_id))} "
             "(or notify, or notify.KEY for one notify setting)"
         )
+    if kind == "too_long" and isinstance(error["input"], list):
+        what = "addresses" if loc == ("sources", "urls") else "entries"
+        limit = error.get("ctx", {}).get("max_length", "so many")
+        return f"at most {limit} {what}, got {len(error['input'])}"
     if kind == "missing" and loc == ("schema",):
         return f"is missing; every policy file starts with `schema: {SCHEMA_VERSION}`"
     return _phrase(error, None)

@@ -90,10 +90,12 @@ class _Reader:
             ) from None
         except yaml.reader.ReaderError as err:
             # Not a marked error: its text spans lines and counts characters from the start.
-            character = err.character if isinstance(err.character, str) else "?"
+            # The C reader gives the code point as a number, the Python one as a character.
+            character = err.character
+            point = ord(character[:1] or "\0") if isinstance(character, str) else int(character)
             raise PolicyError(
                 self.source,
-                f"holds U+{ord(character[:1] or '?'):04X}, a control character YAML does not "
+                f"holds U+{point:04X}, a control character YAML does not "
                 "allow; write it as an escape in double quotes",
                 line=self.text.count("\n", 0, err.position) + 1,
             ) from None

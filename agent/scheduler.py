@@ -196,7 +196,9 @@ def policy_signature(paths: Paths) -> tuple[object, ...]:
     ):
         seen.append(_stat_of(folder))
         try:
-            names = sorted(p for p in folder.iterdir() if p.suffix in suffixes)
+            names = sorted(
+                p for p in folder.iterdir() if p.suffix in suffixes and not p.name.startswith(".")
+            )
         except OSError as err:
             seen.append(err.errno)
             continue
@@ -494,19 +496,16 @@ class Agent:
             )
             return False
         self._refused_signature = None
-        for warning in policy.warnings:
-            log.warning("%s", warning)
         known = {refusal.sentence for refusal in self.policy.refused}
         new = [refusal for refusal in policy.refused if refusal.sentence not in known]
-        applied = set(self.policy.sources)
+        # One line per refusal: a new one is an error, one already said a warning again.
+        fresh = {refusal.sentence for refusal in new}
+        for warning in policy.warnings:
+            if warning not in fresh:
+                log.warning("%s", warning)
         for refusal in new:
-            # A file never applied that stays out leaves the policy in force as it was.
-            stays = refusal.kept or refusal.source not in applied
-            log.error(
-                "the changed policy was not applied: %s; %s",
-                refusal.error,
-                "the last good one stays" if stays else "that file is left out",
-            )
+            # Its sentence says what happens: its last good copy stays, or it is left out.
+            log.error("the changed policy was not applied as written: %s", refusal.sentence)
         if new:
             self._tell_policy_refused([refusal.sentence for refusal in new])
         changed = [

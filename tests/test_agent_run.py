@@ -140,10 +140,11 @@ def test_a_broken_policy_is_refused_and_the_last_good_one_keeps_working(
     broken.write_text("schema: 1\nchecks:\n  ssh_keys: {every: often}\n")
     line = agent.said("was not applied", timeout=10)
     assert line == (
-        f"hygiene: error: the changed policy was not applied: {broken}, line 3: "
+        f"hygiene: error: the changed policy was not applied as written: {broken}, line 3: "
         'checks.ssh_keys.every: expected a duration such as "30s", "15m", "4h" or "7d", '
-        "got 'often'; the last good one stays"
+        "got 'often'; it is left out until it is mended (no earlier copy of it was good)"
     )
+    assert [text for text in agent.log().splitlines() if str(broken) in text] == [line]
     notice = arrived(desktop, "A policy change was not applied")
     assert "checks.ssh_keys.every" in notice.text
     assert "keeps working with the last good policy" in notice.text

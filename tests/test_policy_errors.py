@@ -224,6 +224,22 @@ CONTENT_CASES = [
         2,
         "must not contain control characters",
     ),
+    # A raw control character is named by its own code point, whichever it is.
+    *(
+        (f"raw-{name}", f"schema: 1\nname: a{char}b\n", None, 2, f"holds {point}, a control")
+        for name, char, point in (
+            ("escape", "\x1b", "U+001B"),
+            ("bell", "\x07", "U+0007"),
+            ("c1", "\x85x\x9b", "U+009B"),
+        )
+    ),
+    (
+        "too-many-sources",
+        "schema: 1\nsources:\n  urls:\n" + "    - https://example.org/p.yaml\n" * 500,
+        "sources.urls",
+        3,
+        "at most 20 addresses, got 500",
+    ),
     ("empty", "", None, None, "is empty"),
     # Anything but plain text, numbers, true/false, null, lists and mappings (issue 15, 4).
     *(
@@ -476,7 +492,7 @@ def test_unreadable_admin_file_says_whom_to_ask(
     os.environ["XDG_CONFIG_HOME"] = str(folder / "no-user-config")
     try:
         with as_nobody():
-            outcome = hygiene("policy", "show")
+            outcome = hygiene("check")
     finally:
         path.unlink()
         (folder / "policies.d").rmdir()
@@ -501,9 +517,10 @@ def test_a_tagged_value_in_an_admin_file_stops_every_command_with_one_sentence(
     admin = write_case(machine.admin_policies / "acme.yaml", "schema: 1\nname: !!binary aGk=\n")
     assert_one_sentence(hygiene("policy", "validate", str(admin)), admin, "name", 2, "YAML tag")
     outcome = hygiene(*command)
-    if command == ("run", "--once"):
-        # The agent keeps auditing without the file (it never was good) and says why.
-        assert outcome.code == 0
+    if command[0] != "check":
+        # The agent keeps auditing without the file (it never was good) and says why;
+        # `policy show` shows the policy in force, and exits 1 as something was refused.
+        assert outcome.code == (0 if command[0] == "run" else 1)
         assert "Traceback" not in outcome.err
         assert f"{admin}, line 2: name: uses the YAML tag" in outcome.err
     else:

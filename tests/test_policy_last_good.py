@@ -202,7 +202,7 @@ def test_a_running_agent_survives_any_admin_file_on_reload(
     }
 
     def refused(times: int) -> bool | None:
-        return agent.log().count(f"not applied: {admin}") == times or None
+        return agent.log().count(f"not applied as written: {admin}") == times or None
 
     for n, (case, text) in enumerate(hostile.items()):
         admin.write_bytes(text.encode())
@@ -236,3 +236,106 @@ def test_files_valid_alone_but_not_together_leave_the_higher_one_out(
     assert "left out until it is mended" in line
     said = policy_lines(hygiene_process)
     assert len(said) == 1 and "ignore names mine" in said[0]
+
+
+def test_editors_lock_and_swap_files_in_policies_d_are_not_policies(
+    machine: Machine,
+    start: Callable[[], RunningAgent],
+    hygiene_process: Callable[..., Outcome],
+) -> None:
+    machine.keep_only("ssh_keys")
+    machine.admin_policies.mkdir(parents=True, exist_ok=True)
+    (machine.user_policies / "fast.yaml").write_text(GOOD)
+    agent = start()
+    agent.said("ssh_keys: pass")
+    # What Emacs leaves while a file is edited (a dangling symlink), and a hidden draft.
+    for folder in (machine.user_policies, machine.admin_policies):
+        (folder / ".#fast.yaml").symlink_to("root@host.1234:1700000000")
+        (folder / ".draft.yaml").write_text(BROKEN_USER)
+    agent.process.send_signal(signal.SIGHUP)
+    agent.said("policy loaded: default")
+    check = hygiene_process("check")
+    assert check.code in (0, 1), check.err
+    assert "does not exist" not in check.err
+    assert policy_lines(hygiene_process) == []
+    notices = json.loads(hygiene_process("notifications", "--json").out)
+    assert [n for n in notices if n["check"] == "policy"] == []
+    assert "not applied" not in agent.log()
+
+
+def test_a_policy_file_with_the_longest_legal_name_gets_a_last_good_copy(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.keep_only("ssh_keys")
+    name = "é" * 60 + "x" * (250 - 120) + ".yaml"  # 255 bytes, the most a name holds
+    assert len(name.encode()) == 255
+    user = machine.user_policies / name
+    user.write_text(GOOD)
+    first = hygiene_process("run", "--once")
+    assert first.code in (0, 1), first.err
+    assert "could not be kept" not in first.err
+    user.write_text(BROKEN_USER)
+    again = hygiene_process("run", "--once")
+    assert "could not be kept" not in again.err
+    assert f"{user}, line 3: checks.ssh_keys.every" in again.err
+    assert "its last good copy stays in force" in again.err
+
+
+def test_a_deleted_policy_file_written_again_broken_does_not_bring_back_its_old_content(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.keep_only("ssh_keys")
+    machine.admin_policies.mkdir(parents=True, exist_ok=True)
+    user = machine.user_policies / "fast.yaml"
+    admin = machine.admin_policies / "acme.yaml"
+    user.write_text(GOOD)
+    admin.write_text("schema: 1\nname: acme\nlocked: [ssh_keys]\n")
+    assert hygiene_process("run", "--once").code in (0, 1)
+    assert "locked" in hygiene_process("policy", "show").out
+    user.unlink()
+    admin.unlink()
+    assert hygiene_process("run", "--once").code in (0, 1)
+    accepted = machine.state / "hygiene-agent" / "policy" / "accepted"
+    assert [p.name for p in accepted.iterdir() if "fast" in p.name or "acme" in p.name] == []
+
+    user.write_text(BROKEN_USER)
+    admin.write_text(BROKEN_ADMIN)
+    again = hygiene_process("run", "--once")
+    for path in (user, admin):
+        (line,) = [line for line in again.err.splitlines() if f"{path}, line" in line]
+        assert "left out until it is mended (no earlier copy of it was good)" in line
+    shown = json.loads(hygiene_process("policy", "show", "--json").out)
+    assert shown["locked"] == {}  # the old lock is not revived
+
+
+def test_policy_show_and_checks_show_the_policy_in_force_and_name_the_refusal(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    machine.admin_policies.mkdir(parents=True, exist_ok=True)
+    user = machine.user_policies / "fast.yaml"
+    admin = machine.admin_policies / "acme.yaml"
+    user.write_text(GOOD)
+    admin.write_text("schema: 1\nname: acme\nlocked: [vpn]\n")
+    assert hygiene_process("policy", "show").code == 0  # read as the agent: copies kept
+    user.write_text(BROKEN_USER)
+    admin.write_text(BROKEN_ADMIN)
+
+    text = hygiene_process("policy", "show")
+    assert text.code == 1
+    assert "name: acme" in text.out  # the admin file's last good copy, locks and all
+    rejected = [line for line in text.out.splitlines() if line.startswith("rejected: ")]
+    assert len(rejected) == 2
+    assert any(f"{user}, line 3" in r and "last good copy stays in force" in r for r in rejected)
+    assert any(f"{admin}, line 2: name" in r for r in rejected)
+    data = json.loads(hygiene_process("policy", "show", "--json").out)
+    assert data["locked"] == {"vpn": f"{admin} (the last good copy)"}
+    assert data["checks"]["ssh_keys"]["settings"]["every"] == "1s"
+    assert len(data["admin"]["rejected"]) == 2
+
+    checks = hygiene_process("checks")
+    assert checks.code == 0
+    assert "ssh_keys" in checks.out
+    assert f"hygiene: warning: {user}, line 3: checks.ssh_keys.every" in checks.err
+    # The commands that exist to show the error still stop on it.
+    assert hygiene_process("check").code == 2
+    assert hygiene_process("policy", "validate", str(user)).code == 2

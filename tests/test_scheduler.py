@@ -207,7 +207,13 @@ def test_a_changed_policy_is_applied_and_a_broken_one_refused_once(
     ]
     assert len(refused) == 1
     assert "test.yaml, line 3: checks.counting.every" in refused[0]
-    assert "last good one stays" in refused[0]
+    assert refused[0].endswith("; its last good copy stays in force")
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "agent.scheduler" and "checks.counting.every" in r.getMessage()
+    ]
+    assert said == refused  # said once, in one way (the notice aside)
     (notice,) = [n for n in agent.store.notifications() if n.check == "policy"]
     assert notice.title == "A policy change was not applied"
     assert "checks.counting.every" in notice.body

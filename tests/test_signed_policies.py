@@ -40,9 +40,10 @@ def admin_policy(machine: Machine, revision: int, bits: int, name: str = "10-acm
 
 def shown(hygiene: Callable[..., Outcome]) -> dict[str, Any]:
     outcome = hygiene("policy", "show", "--json")
-    assert outcome.code == 0, outcome.err
     data = json.loads(outcome.out)
     assert isinstance(data, dict)
+    # Exit 1 when a policy is not applied as written, so that scripts notice; 0 otherwise.
+    assert outcome.code == (1 if data["admin"]["rejected"] else 0), outcome.err
     return data
 
 
@@ -151,10 +152,11 @@ def test_sources_and_report_are_admin_only(
     bad = machine.admin_policies / "20.yaml"
     bad.write_text("schema: 1\nsources: {urls: ['http://example.org/p.yaml']}\n")
     outcome = hygiene("policy", "show")
-    assert outcome.code == 2
+    assert outcome.code == 1  # shown without it, and the refusal is said
     assert "a source is an https:// or file:// address, got 'http://example.org/p.yaml'" in (
         outcome.err
     )
+    assert hygiene("check").code == 2
 
 
 def test_an_admin_folder_hidden_by_hygiene_admin_dir_is_said(
@@ -238,7 +240,7 @@ def test_a_signed_policy_that_does_not_read_is_rejected_and_the_last_good_stays(
     )
     assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
     outcome = hygiene("policy", "show", "--json")
-    assert outcome.code == 0, outcome.err  # the device keeps going
+    assert outcome.code == 1, outcome.err  # the device keeps going; the refusal is said
     data = json.loads(outcome.out)
     assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 3072
     assert (
