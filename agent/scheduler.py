@@ -714,7 +714,7 @@ def running_agent(
         policy = load_policy(paths, checks, keep_going=True)
         for warning in policy.warnings:
             log.warning("%s", warning)
-        with Store.open(paths.state) as store:
+        with Store.open(paths.state, agent=True) as store:
             agent = Agent(
                 paths=paths,
                 checks=checks,

@@ -26,7 +26,7 @@ import pytest
 from agent.cli import main
 from agent.models import CheckResult, Finding, Severity, Status
 from agent.store import Store
-from tests.conftest import Machine, Outcome
+from tests.conftest import Machine, Outcome, require_tool
 from tests.soak import PYTHON_OPENED, SQLITE_CONNECTED, FdWatch, watched
 
 NOBODY = 65534
@@ -311,3 +311,60 @@ def test_status_creates_no_store(machine: Machine, hygiene: Callable[..., Outcom
     assert "has not audited this computer yet" in said.out
     assert hygiene("notifications", "--json").out == "[]\n"
     assert not (machine.state / "hygiene-agent" / "store.db").exists()
+
+
+# --- a command never moves the agent's store ------------------------------------------
+
+
+def _said(outcome: Outcome) -> str:
+    """What the person reads on stderr, without the audit hook's own lines."""
+    return "".join(
+        line for line in outcome.err.splitlines(keepends=True) if not line.startswith("WATCH ")
+    )
+
+
+def _stores_aside(state: Path) -> int:
+    return sum(not p.name.endswith(("-wal", "-shm")) for p in state.glob("store.db.newer-*"))
+
+
+def _set_user_version(store: Path, version: int) -> None:
+    """As another version of hygiene-agent would leave it, with the real sqlite3 tool."""
+    subprocess.run(
+        [require_tool("sqlite3"), str(store), f"PRAGMA user_version={version}"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_command_never_moves_the_running_agents_store_aside(
+    machine: Machine, make_key: Callable[..., Path], tmp_path: Path
+) -> None:
+    state = machine.state / "hygiene-agent"
+    log = tmp_path / "agent.log"
+    with running_agent(machine, log):
+        wait_for_line(log, "ssh_keys: pass")
+        before = sorted(p.name for p in state.glob("store.db*"))
+        _set_user_version(state / "store.db", 999)
+        said = run(machine, "snooze", "vpn", "1h")
+        assert said.code == 2
+        assert said.out == ""
+        assert _said(said) == (
+            f"hygiene: The store {state / 'store.db'} was written by a newer version of "
+            "hygiene-agent, which is running; use that version's hygiene command.\n"
+        )
+        assert sorted(p.name for p in state.glob("store.db*")) == before  # nothing moved
+        # The agent still writes into store.db, where status reads it.
+        _set_user_version(state / "store.db", Store.SCHEMA_VERSION)
+        make_key(machine.ssh / "id_after")
+        appeared = wait_for_line(log, "ssh_keys: appeared ")
+        shown = run(machine, "status", "--json")
+    finding_id = appeared.split("ssh_keys: appeared ")[1].split(":")[0]
+    assert finding_id in [f["id"] for f in json.loads(shown.out)["failing"]]
+    assert "moved to" not in log.read_text()
+    # With no agent running, a command sets the newer store aside; and so does the agent's
+    # own cycle, which holds the lock itself.
+    for argv in (("snooze", "vpn", "1h"), ("run", "--once")):
+        _set_user_version(state / "store.db", 999)
+        aside = _stores_aside(state)
+        assert run(machine, *argv).code == 0
+        assert _stores_aside(state) == aside + 1

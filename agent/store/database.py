@@ -28,6 +28,7 @@ store's path is refused before SQLite sees it: SQLite would block opening a FIFO
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -42,6 +43,7 @@ from typing import ClassVar, Self
 from agent.errors import AgentError
 from agent.files import set_aside
 from agent.fingerprint import ensure_private_dir, unusable_state_folder
+from agent.instance import AlreadyRunning, InstanceLock
 from agent.store import schema
 from agent.store.schema import Unusable
 
@@ -92,8 +94,13 @@ class Database:
         self.lock = threading.RLock()
 
     @classmethod
-    def open(cls, state_dir: Path) -> Self:
-        """Open (creating or migrating) the store; set an unusable file aside first."""
+    def open(cls, state_dir: Path, *, agent: bool = False) -> Self:
+        """Open (creating or migrating) the store; set an unusable file aside first.
+
+        `agent`: the caller holds the instance lock (the agent, ``run --once``). Any other
+        process never sets the store aside while an agent runs: the agent would go on
+        writing into the moved file, and every command would find a fresh, empty store.
+        """
         path = Path(state_dir).absolute() / STORE_FILE
         try:
             ensure_private_dir(path.parent)
@@ -105,7 +112,8 @@ class Database:
             except Unusable as unusable:
                 if attempt:
                     break
-                aside = _set_aside(path, unusable.kind)
+                with contextlib.nullcontext() if agent else _no_agent(path, unusable):
+                    aside = _set_aside(path, unusable.kind)
                 what = (
                     f"was written by a newer version of hygiene-agent ({unusable.reason})"
                     if unusable.kind == "newer"
@@ -319,6 +327,27 @@ def _regular_or_missing(path: Path) -> bool:
             )
         exists = exists or candidate == path
     return exists
+
+
+@contextmanager
+def _no_agent(path: Path, unusable: Unusable) -> Iterator[None]:
+    """Hold the instance lock while a command sets the store aside: never under an agent
+    that has it open (it would go on writing into the moved file), nor one starting."""
+    try:
+        with InstanceLock(path.parent):
+            yield
+    except AlreadyRunning:
+        if unusable.kind == "newer":
+            raise StoreError(
+                f"The store {path} was written by a newer version of hygiene-agent, which is "
+                "running; use that version's hygiene command."
+            ) from None
+        raise StoreError(
+            f"The store {path} cannot be used ({unusable.reason}) and the agent is running "
+            "with it; stop the agent and start it again, and it moves the store aside."
+        ) from None
+    except AgentError as err:
+        raise StoreError(str(err)) from None
 
 
 def _set_aside(path: Path, kind: str) -> Path:
