@@ -263,6 +263,7 @@ class Agent:
         self._refused_signature: tuple[object, ...] | None = None
         self._clock_watch = ClockWatch()
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
+        self._store_trouble: str | None = None  # why the store could not be opened afresh
         self._openers: list[subprocess.Popen[bytes]] = []
         self._puller: threading.Thread | None = None
         self._fleet = Outputs(paths.state)
@@ -299,6 +300,7 @@ class Agent:
 
     def tick(self) -> None:
         """One turn: reload if asked or changed, run what is due, read the server's answers."""
+        self._follow_store()
         self._pull_sources()
         if self.reload_requested or time.monotonic() >= self._next_poll:
             self.reload(force=self.reload_requested)
@@ -312,6 +314,28 @@ class Agent:
             self._cycle(due)
         self._read_answers()
         self._openers = [p for p in self._openers if p.poll() is None]
+
+    def _follow_store(self) -> None:
+        """A store.db deleted, renamed or replaced under the agent: open the one at the path
+        (or a fresh one) instead of writing on into a file nobody reads. One stat a turn."""
+        if not self.store.replaced():
+            return
+        if self._store_trouble is None:
+            log.warning(
+                "the store %s was deleted or replaced while the agent ran; it is opened afresh",
+                self.store.path,
+            )
+        try:
+            self.store.reopen()
+        except AgentError as err:
+            if str(err) != self._store_trouble:
+                log.error("%s", err)
+            self._store_trouble = str(err)
+            return
+        self._store_trouble = None
+        # Everything again, into the store now in use: a fresh one has no results yet.
+        self._recorded.clear()
+        self.due.update(c.id for c in self.checks if self.policy.settings[c.id].enabled)
 
     def _sleep(self, wakeup: _Wakeup) -> None:
         # The next policy look is never more than poll_seconds away (tick sets it).

@@ -368,3 +368,62 @@ def test_a_command_never_moves_the_running_agents_store_aside(
         aside = _stores_aside(state)
         assert run(machine, *argv).code == 0
         assert _stores_aside(state) == aside + 1
+
+
+# --- store.db deleted or replaced under the agent -------------------------------------
+
+
+def _store_fds(pid: int) -> list[str]:
+    where = Path(f"/proc/{pid}/fd")
+    targets = []
+    for fd in where.iterdir():
+        with contextlib.suppress(OSError):
+            targets.append(str(fd.readlink()))
+    return [t for t in targets if "/store.db" in t]
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed", "replaced"])
+def test_the_agent_follows_a_store_deleted_or_replaced_under_it(
+    machine: Machine, make_key: Callable[..., Path], tmp_path: Path, how: str
+) -> None:
+    state = machine.state / "hygiene-agent"
+    store = state / "store.db"
+    log = tmp_path / "agent.log"
+    with running_agent(machine, log) as agent:
+        wait_for_line(log, "ssh_keys: pass")
+        # Held still, so that a command surely runs before the agent's next turn.
+        agent.send_signal(signal.SIGSTOP)
+        try:
+            if how == "deleted":
+                store.unlink()
+            elif how == "renamed":
+                store.rename(tmp_path / "kept.db")
+            else:  # another store put in its place, as a restored copy would be
+                Store.open(tmp_path).close()
+                shutil.copy(tmp_path / "store.db", tmp_path / "copy.db")
+                (tmp_path / "copy.db").replace(store)
+            early = run(machine, "snooze", "vpn", "1h")
+        finally:
+            agent.send_signal(signal.SIGCONT)
+        if how != "replaced":
+            # Not beside the -wal and -shm the agent still has: it starts the store itself.
+            assert early.code == 2
+            assert _said(early) == (
+                f"hygiene: The store {store} is missing while the agent runs; it starts a "
+                "fresh one within seconds, so try again then.\n"
+            )
+        wait_for_line(log, "was deleted or replaced while the agent ran")
+        wait_for_line(log, "vpn: ", timeout=10)
+        make_key(machine.ssh / "id_after")
+        appeared = wait_for_line(log, "ssh_keys: appeared ")
+        finding_id = appeared.split("ssh_keys: appeared ")[1].split(":")[0]
+        outcomes = [run(machine, *argv) for argv in (("snooze", finding_id, "1h"), ("status",))]
+        shown = run(machine, "status", "--json")
+        held = _store_fds(agent.pid)
+    assert [o.code for o in outcomes] == [0, 1]
+    failing = {f["id"]: f for f in json.loads(shown.out)["failing"]}
+    assert failing[finding_id]["snoozed_until"] is not None  # the snooze reached the agent
+    assert held and not [t for t in held if t.endswith("(deleted)") or "kept.db" in t], held
+    text = log.read_text()
+    assert text.count("was deleted or replaced while the agent ran") == 1
+    assert "Traceback" not in text

@@ -43,7 +43,7 @@ from typing import ClassVar, Self
 from agent.errors import AgentError
 from agent.files import set_aside
 from agent.fingerprint import ensure_private_dir, unusable_state_folder
-from agent.instance import AlreadyRunning, InstanceLock
+from agent.instance import AlreadyRunning, InstanceLock, running_agent
 from agent.store import schema
 from agent.store.schema import Unusable
 
@@ -90,6 +90,9 @@ class Database:
         self.path = path
         self.read_only = read_only
         self._conn = conn
+        self._opened: tuple[int, int] | None = None
+        with contextlib.suppress(OSError):
+            self._opened = _identity(path)
         # Re-entrant: a write may read through the same helpers it shares with readers.
         self.lock = threading.RLock()
 
@@ -99,13 +102,21 @@ class Database:
 
         `agent`: the caller holds the instance lock (the agent, ``run --once``). Any other
         process never sets the store aside while an agent runs: the agent would go on
-        writing into the moved file, and every command would find a fresh, empty store.
+        writing into the moved file, and every command would find a fresh, empty store. Nor
+        does it start a store while an agent runs without one (store.db deleted under it):
+        the agent's -wal and -shm are still beside it and would be taken for the new file's;
+        the agent notices within seconds and starts a fresh one itself (``replaced``).
         """
         path = Path(state_dir).absolute() / STORE_FILE
         try:
             ensure_private_dir(path.parent)
         except OSError as err:
             raise StoreError(unusable_state_folder(path.parent, err)) from None
+        if not agent and not _regular_or_missing(path) and running_agent(path.parent) is not None:
+            raise StoreError(
+                f"The store {path} is missing while the agent runs; it starts a fresh one "
+                "within seconds, so try again then."
+            )
         for attempt in range(2):
             try:
                 return cls(path, _connect(path, cls.BUSY_TIMEOUT))
@@ -168,6 +179,26 @@ class Database:
     def close(self) -> None:
         with self.lock:
             self._conn.close()
+
+    def replaced(self) -> bool:
+        """True when the file this connection has open is no longer at its path (deleted,
+        renamed, or another file put there): what it writes now, nobody reads."""
+        try:
+            return _identity(self.path) != self._opened
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # cannot tell (a folder made unreadable): keep what works
+
+    def reopen(self) -> None:
+        """Let go of the file this connection has and open the one at the path, or a fresh
+        store. Closed first: as the last connection, SQLite folds the old -wal into the old
+        file and removes it and the -shm, so the new file never takes them for its own.
+        Only for the holder of the instance lock (it may start or set aside a store)."""
+        with self.lock:
+            self._conn.close()
+            fresh = type(self).open(self.path.parent, agent=True)
+            self._conn, self._opened = fresh._conn, fresh._opened
 
     def __enter__(self) -> Self:
         return self
@@ -298,6 +329,11 @@ def _may_write(path: Path) -> None:
             f"The store {path} cannot be opened for writing: its folder is read-only "
             "(permission denied)."
         )
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
 
 
 def _may(path: Path, mode: int) -> bool:
