@@ -34,7 +34,7 @@ from agent.checks.base import Check, CheckContext
 from agent.cycle import send, tell
 from agent.durations import format_duration
 from agent.engine import run_checks
-from agent.errors import AgentError
+from agent.errors import AgentError, clause
 from agent.files import write_whole
 from agent.fingerprint import Fingerprinter
 from agent.fleet import Outputs
@@ -408,7 +408,7 @@ class Agent:
         try:
             changes = self.store.record_results(fresh, now)
         except AgentError as err:
-            log.error("%s; the results are checked again next time", err)
+            log.error("%s; the results are checked again next time", clause(err))
             return
         for result in fresh:
             self._recorded[result.check] = (_outcome(result), time.monotonic())
@@ -439,7 +439,7 @@ class Agent:
                 now=now,
             )
         except AgentError as err:
-            log.error("%s; the notices are tried again next time", err)
+            log.error("%s; the notices are tried again next time", clause(err))
             return
         for notice, record in sent:
             if record.delivered:
@@ -504,7 +504,9 @@ class Agent:
         try:
             policy = load_policy(self.paths, self.checks, keep_going=True)
         except AgentError as err:
-            log.error("the changed policy was not applied: %s; the last good one stays", err)
+            log.error(
+                "the changed policy was not applied: %s; the last good one stays", clause(err)
+            )
             if signature != self._refused_signature:
                 self._refused_signature = signature
                 self._tell_policy_refused([str(err)])
@@ -564,7 +566,7 @@ class Agent:
                     self.store.snooze(target, now + limit, now)
                     log.info("snooze of %s shortened to %s", target, format_duration(limit))
         except AgentError as err:
-            log.error("%s; snoozes are checked against the policy again next time", err)
+            log.error("%s; snoozes are checked against the policy again next time", clause(err))
 
     def _tell_policy_refused(self, reasons: Sequence[str]) -> None:
         title = "A policy change was not applied"

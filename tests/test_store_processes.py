@@ -427,3 +427,85 @@ def test_the_agent_follows_a_store_deleted_or_replaced_under_it(
     text = log.read_text()
     assert text.count("was deleted or replaced while the agent ran") == 1
     assert "Traceback" not in text
+
+
+# --- a store made read-only for a while -----------------------------------------------
+
+
+def _person_prefix() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    return [
+        require_tool("setpriv"),
+        "--bounding-set",
+        "-dac_override,-dac_read_search,-fowner",
+        "--inh-caps=-all",
+        "--",
+    ]
+
+
+def as_a_person(machine: Machine, *argv: str) -> Outcome:
+    """`hygiene ARGV` bound by file permissions as a normal user is: root without the
+    capabilities that let it ignore them (the files stay root's, as a person's are theirs)."""
+    done = subprocess.run(
+        [*_person_prefix(), *watched(*argv)],
+        env=machine.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def _read_by_sqlite3_while_read_only(state: Path) -> None:
+    """What any reader of a read-only WAL store leaves: a -wal and -shm as read-only as it."""
+    store = state / "store.db"
+    store.chmod(0o400)
+    subprocess.run(
+        [*_person_prefix(), require_tool("sqlite3"), str(store), "SELECT count(*) FROM checks"],
+        check=True,
+        capture_output=True,
+    )
+    store.chmod(0o600)
+
+
+def _side_modes(state: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mode & 0o777 for p in state.glob("store.db-*")}
+
+
+def test_a_reader_of_a_read_only_store_leaves_nothing_the_writer_cannot_use(
+    machine: Machine,
+) -> None:
+    machine.keep_only("ssh_keys")
+    state = machine.state / "hygiene-agent"
+    assert as_a_person(machine, "run", "--once").code == 0
+    (state / "store.db").chmod(0o400)
+    status = as_a_person(machine, "status", "--json")
+    assert (status.code, _said(status)) == (0, "")
+    assert json.loads(status.out)["audited"] is True  # it was read
+    assert all(mode & 0o600 == 0o600 for mode in _side_modes(state).values())
+    # The real sqlite3 tool makes them as read-only as the store; the writer, the store
+    # writable again, takes them back (they are its own).
+    _read_by_sqlite3_while_read_only(state)
+    assert _side_modes(state)["store.db-shm"] == 0o400
+    again = as_a_person(machine, "run", "--once")
+    assert (again.code, "read-only" in again.err) == (0, False), again.err
+    assert as_a_person(machine, "status").code == 0
+
+
+def test_a_side_file_the_writer_may_not_change_is_named(machine: Machine) -> None:
+    machine.keep_only("ssh_keys")
+    state = machine.state / "hygiene-agent"
+    assert as_a_person(machine, "run", "--once").code == 0
+    _read_by_sqlite3_while_read_only(state)
+    shm = state / "store.db-shm"
+    if os.geteuid() == 0:
+        os.chown(shm, NOBODY, NOBODY)  # someone else's: not the writer's to mend
+    shm.chmod(0o400)
+    said = as_a_person(machine, "snooze", "ssh_keys", "1h")
+    assert said.code == 2
+    assert _said(said) == (
+        f"hygiene: The store {state / 'store.db'} cannot be opened for writing: the file "
+        f"{shm} beside it is read-only (permission denied).\n"
+    )

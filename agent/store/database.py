@@ -146,7 +146,11 @@ class Database:
             return None
         wal = path.with_name(path.name + "-wal")
         query = "mode=ro"
-        if not wal.exists() and not _may(path.parent, os.W_OK | os.X_OK):
+        # Without a -wal, a reader in a writable folder makes the -wal and -shm, with the
+        # store's mode: from a store made read-only (chmod 400) they would stay read-only
+        # and refuse the writer when it is writable again. No -wal and no write access to
+        # the store itself means nobody of ours is writing it: read it as it is.
+        if not wal.exists() and not (_may(path.parent, os.W_OK | os.X_OK) and _may(path, os.W_OK)):
             query += "&immutable=1"
         conn = _sqlite(path, query, cls.BUSY_TIMEOUT, "read")
         try:
@@ -263,6 +267,8 @@ def _sqlite(path: Path, query: str, timeout: float, action: str) -> sqlite3.Conn
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     """A connection to a usable, current store at `path`; raises Unusable or StoreError."""
     if _regular_or_missing(path):
+        _mend_side_files(path)
+        _may_use_side_files(path)
         _judge(path, timeout)
     _may_write(path)
     conn = _sqlite(path, "mode=rwc", timeout, "open")
@@ -334,6 +340,36 @@ def _may_write(path: Path) -> None:
 def _identity(path: Path) -> tuple[int, int]:
     info = path.stat()
     return info.st_dev, info.st_ino
+
+
+def _mend_side_files(path: Path) -> None:
+    """Give back the owner's read and write on our own -wal, -shm and -journal: a reader
+    of a store that was read-only then (chmod 400) may have made them so, and SQLite can
+    never use them again (it only gives the -shm a mode at creation)."""
+    if os.name != "posix":
+        return
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        try:
+            info = side.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+                mode = info.st_mode & 0o7777
+                if mode & 0o600 != 0o600:
+                    side.chmod(mode | 0o600)
+        except OSError:
+            pass  # gone meanwhile, or not ours to change: _may_write names it
+
+
+def _may_use_side_files(path: Path) -> None:
+    """After _mend_side_files: a -wal or -shm still not ours to read and write (another
+    user's) is named, before SQLite calls it "the file or its folder"."""
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if side.exists() and not _may(side, os.R_OK | os.W_OK):
+            raise StoreError(
+                f"The store {path} cannot be opened for writing: the file {side} beside it "
+                "is read-only (permission denied)."
+            )
 
 
 def _may(path: Path, mode: int) -> bool:
