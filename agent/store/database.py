@@ -11,14 +11,17 @@ Two ways in:
 
 - ``Database.open`` (the agent, ``run --once``, snooze, unsnooze, network trust/untrust):
   read-write, creating the file (then 0600) and migrating it; a file that is not a store
-  this version can use is moved aside (never deleted) and a fresh one started.
+  this version can use is moved aside (never deleted) and a fresh one started, by a
+  command only while no agent runs. The agent follows a store.db deleted or replaced
+  under it (``replaced``, ``reopen``), once a turn.
 - ``Database.open_read_only`` (status, notifications, network list, the vpn check of
   ``hygiene check``): ``mode=ro``; creates, migrates and moves nothing, and gives None when
   there is no store yet. A WAL database is readable without write access to its folder
   while its ``-wal`` and ``-shm`` exist (SQLite 3.22+); when they do not (the last writer
-  closed cleanly) and the folder is read-only, nobody can write the database either, so it
-  is opened ``immutable=1``, the documented way to read it then (sqlite.org/wal.html,
-  "Read-Only Databases"; walformat.html 2.6).
+  closed cleanly) and the folder or the store itself is read-only, nobody can write the
+  database either, so it is opened ``immutable=1``, the documented way to read it then
+  (sqlite.org/wal.html, "Read-Only Databases"; walformat.html 2.6), and no -wal or -shm
+  is made with the store's read-only mode.
 
 A process holds one connection (``check_same_thread=False``) and every use of it holds
 ``lock``: the agent's checks reach the same connection from their threads through
