@@ -340,7 +340,7 @@ def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
         if pull_due(policy.pull.urls, cache, args.clock(), policy.pull.every, deadline=deadline):
             policy = _load(paths, [], keep_going=True)
     now = args.clock()
-    with Store.open(paths.state) as store:
+    with Store.open(paths.state, agent=True) as store:
         ctx = CheckContext(
             paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state), store=store
         )

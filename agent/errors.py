@@ -7,6 +7,12 @@ class AgentError(Exception):
     """Something the agent cannot do; the message says what and why."""
 
 
+def clause(err: BaseException) -> str:
+    """An error's sentence to be followed by more text ("...; it is tried again"): without
+    its closing full stop."""
+    return str(err).rstrip(".")
+
+
 class PolicyError(AgentError):
     """A policy file that cannot be used: names the file, line, field and what was expected."""
 

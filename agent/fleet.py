@@ -539,7 +539,13 @@ def _open_log(path: Path) -> int:
     # Non-blocking as well: a FIFO put there between the two is refused, never waited on.
     nonblocking = getattr(os, "O_NONBLOCK", 0)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | nonblocking | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, 0o600)
+    # Never through a symbolic link: it would append the events to whatever it points at.
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as err:
+        if path.is_symlink():
+            raise OSError(err.errno, "it is a symbolic link, not a file") from None
+        raise
     try:
         info = _regular(fd)
         if os.name == "posix" and info.st_mode & 0o077:

@@ -19,8 +19,9 @@ from agent.fingerprint import ensure_private_dir, unusable_state_folder
 LOCK_FILE = "agent.lock"
 
 
-# A FIFO put where the lock goes must not hold `run` or `status` waiting for a writer.
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+# A FIFO put where the lock goes must not hold `run` or `status` waiting for a writer; a
+# symbolic link put there must not have its target truncated and written.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
 class AlreadyRunning(AgentError):
@@ -45,6 +46,11 @@ class InstanceLock:
             ensure_private_dir(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NONBLOCK, 0o600)
         except OSError as err:
+            if self.path.is_symlink():
+                raise AgentError(
+                    f"The lock file {self.path} is a symbolic link; remove it and the agent "
+                    "makes its own."
+                ) from None
             raise AgentError(unusable_state_folder(self.path.parent, err)) from None
         if not _try_lock(fd):
             os.close(fd)

@@ -34,7 +34,7 @@ from agent.checks.base import Check, CheckContext
 from agent.cycle import send, tell
 from agent.durations import format_duration
 from agent.engine import run_checks
-from agent.errors import AgentError
+from agent.errors import AgentError, clause
 from agent.files import write_whole
 from agent.fingerprint import Fingerprinter
 from agent.fleet import Outputs
@@ -265,6 +265,7 @@ class Agent:
         self._refused_signature: tuple[object, ...] | None = None
         self._clock_watch = ClockWatch()
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
+        self._store_trouble: str | None = None  # why the store could not be opened afresh
         self._openers: list[subprocess.Popen[bytes]] = []
         self._puller: threading.Thread | None = None
         self._fleet = Outputs(paths.state)
@@ -301,6 +302,7 @@ class Agent:
 
     def tick(self) -> None:
         """One turn: reload if asked or changed, run what is due, read the server's answers."""
+        self._follow_store()
         self._pull_sources()
         if self.reload_requested or time.monotonic() >= self._next_poll:
             self.reload(force=self.reload_requested)
@@ -314,6 +316,28 @@ class Agent:
             self._cycle(due)
         self._read_answers()
         self._openers = [p for p in self._openers if p.poll() is None]
+
+    def _follow_store(self) -> None:
+        """A store.db deleted, renamed or replaced under the agent: open the one at the path
+        (or a fresh one) instead of writing on into a file nobody reads. One stat a turn."""
+        if not self.store.replaced():
+            return
+        if self._store_trouble is None:
+            log.warning(
+                "the store %s was deleted or replaced while the agent ran; it is opened afresh",
+                self.store.path,
+            )
+        try:
+            self.store.reopen()
+        except AgentError as err:
+            if str(err) != self._store_trouble:
+                log.error("%s", err)
+            self._store_trouble = str(err)
+            return
+        self._store_trouble = None
+        # Everything again, into the store now in use: a fresh one has no results yet.
+        self._recorded.clear()
+        self.due.update(c.id for c in self.checks if self.policy.settings[c.id].enabled)
 
     def _sleep(self, wakeup: _Wakeup) -> None:
         # The next policy look is never more than poll_seconds away (tick sets it).
@@ -386,7 +410,7 @@ class Agent:
         try:
             changes = self.store.record_results(fresh, now)
         except AgentError as err:
-            log.error("%s; the results are checked again next time", err)
+            log.error("%s; the results are checked again next time", clause(err))
             return
         for result in fresh:
             self._recorded[result.check] = (_outcome(result), time.monotonic())
@@ -417,7 +441,7 @@ class Agent:
                 now=now,
             )
         except AgentError as err:
-            log.error("%s; the notices are tried again next time", err)
+            log.error("%s; the notices are tried again next time", clause(err))
             return
         for notice, record in sent:
             if record.delivered:
@@ -482,7 +506,9 @@ class Agent:
         try:
             policy = load_policy(self.paths, self.checks, keep_going=True)
         except AgentError as err:
-            log.error("the changed policy was not applied: %s; the last good one stays", err)
+            log.error(
+                "the changed policy was not applied: %s; the last good one stays", clause(err)
+            )
             if signature != self._refused_signature:
                 self._refused_signature = signature
                 self._tell_policy_refused([str(err)])
@@ -539,7 +565,7 @@ class Agent:
                     self.store.snooze(target, now + limit, now)
                     log.info("snooze of %s shortened to %s", target, format_duration(limit))
         except AgentError as err:
-            log.error("%s; snoozes are checked against the policy again next time", err)
+            log.error("%s; snoozes are checked against the policy again next time", clause(err))
 
     def _tell_policy_refused(self, reasons: Sequence[str]) -> None:
         title = "A policy change was not applied"
@@ -713,7 +739,7 @@ def running_agent(
         policy = load_policy(paths, checks, keep_going=True)
         for warning in policy.warnings:
             log.warning("%s", warning)
-        with Store.open(paths.state) as store:
+        with Store.open(paths.state, agent=True) as store:
             agent = Agent(
                 paths=paths,
                 checks=checks,

@@ -255,7 +255,9 @@ def test_a_store_that_cannot_be_written_is_one_line_and_the_agent_goes_on(
     monkeypatch.setattr(agent.store, "record_results", full)
     agent.tick()
     (line,) = [r.getMessage() for r in caplog.records if "store is full" in r.getMessage()]
-    assert line.endswith("the results are checked again next time")
+    assert line == (
+        "The store is full: no space left on the device; the results are checked again next time"
+    )
     monkeypatch.undo()
     (job,) = agent.scheduler.jobs
     job.next_run = dt.datetime.now()

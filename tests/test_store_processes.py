@@ -26,7 +26,7 @@ import pytest
 from agent.cli import main
 from agent.models import CheckResult, Finding, Severity, Status
 from agent.store import Store
-from tests.conftest import Machine, Outcome
+from tests.conftest import Machine, Outcome, require_tool
 from tests.soak import PYTHON_OPENED, SQLITE_CONNECTED, FdWatch, watched
 
 NOBODY = 65534
@@ -311,3 +311,201 @@ def test_status_creates_no_store(machine: Machine, hygiene: Callable[..., Outcom
     assert "has not audited this computer yet" in said.out
     assert hygiene("notifications", "--json").out == "[]\n"
     assert not (machine.state / "hygiene-agent" / "store.db").exists()
+
+
+# --- a command never moves the agent's store ------------------------------------------
+
+
+def _said(outcome: Outcome) -> str:
+    """What the person reads on stderr, without the audit hook's own lines."""
+    return "".join(
+        line for line in outcome.err.splitlines(keepends=True) if not line.startswith("WATCH ")
+    )
+
+
+def _stores_aside(state: Path) -> int:
+    return sum(not p.name.endswith(("-wal", "-shm")) for p in state.glob("store.db.newer-*"))
+
+
+def _set_user_version(store: Path, version: int) -> None:
+    """As another version of hygiene-agent would leave it, with the real sqlite3 tool."""
+    subprocess.run(
+        [require_tool("sqlite3"), str(store), f"PRAGMA user_version={version}"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_command_never_moves_the_running_agents_store_aside(
+    machine: Machine, make_key: Callable[..., Path], tmp_path: Path
+) -> None:
+    state = machine.state / "hygiene-agent"
+    log = tmp_path / "agent.log"
+    with running_agent(machine, log):
+        wait_for_line(log, "ssh_keys: pass")
+        before = sorted(p.name for p in state.glob("store.db*"))
+        _set_user_version(state / "store.db", 999)
+        said = run(machine, "snooze", "vpn", "1h")
+        assert said.code == 2
+        assert said.out == ""
+        assert _said(said) == (
+            f"hygiene: The store {state / 'store.db'} was written by a newer version of "
+            "hygiene-agent, which is running; use that version's hygiene command.\n"
+        )
+        assert sorted(p.name for p in state.glob("store.db*")) == before  # nothing moved
+        # The agent still writes into store.db, where status reads it.
+        _set_user_version(state / "store.db", Store.SCHEMA_VERSION)
+        make_key(machine.ssh / "id_after")
+        appeared = wait_for_line(log, "ssh_keys: appeared ")
+        shown = run(machine, "status", "--json")
+    finding_id = appeared.split("ssh_keys: appeared ")[1].split(":")[0]
+    assert finding_id in [f["id"] for f in json.loads(shown.out)["failing"]]
+    assert "moved to" not in log.read_text()
+    # With no agent running, a command sets the newer store aside; and so does the agent's
+    # own cycle, which holds the lock itself.
+    for argv in (("snooze", "vpn", "1h"), ("run", "--once")):
+        _set_user_version(state / "store.db", 999)
+        aside = _stores_aside(state)
+        assert run(machine, *argv).code == 0
+        assert _stores_aside(state) == aside + 1
+
+
+# --- store.db deleted or replaced under the agent -------------------------------------
+
+
+def _store_fds(pid: int) -> list[str]:
+    where = Path(f"/proc/{pid}/fd")
+    targets = []
+    for fd in where.iterdir():
+        with contextlib.suppress(OSError):
+            targets.append(str(fd.readlink()))
+    return [t for t in targets if "/store.db" in t]
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed", "replaced"])
+def test_the_agent_follows_a_store_deleted_or_replaced_under_it(
+    machine: Machine, make_key: Callable[..., Path], tmp_path: Path, how: str
+) -> None:
+    state = machine.state / "hygiene-agent"
+    store = state / "store.db"
+    log = tmp_path / "agent.log"
+    with running_agent(machine, log) as agent:
+        wait_for_line(log, "ssh_keys: pass")
+        # Held still, so that a command surely runs before the agent's next turn.
+        agent.send_signal(signal.SIGSTOP)
+        try:
+            if how == "deleted":
+                store.unlink()
+            elif how == "renamed":
+                store.rename(tmp_path / "kept.db")
+            else:  # another store put in its place, as a restored copy would be
+                Store.open(tmp_path).close()
+                shutil.copy(tmp_path / "store.db", tmp_path / "copy.db")
+                (tmp_path / "copy.db").replace(store)
+            early = run(machine, "snooze", "vpn", "1h")
+        finally:
+            agent.send_signal(signal.SIGCONT)
+        if how != "replaced":
+            # Not beside the -wal and -shm the agent still has: it starts the store itself.
+            assert early.code == 2
+            assert _said(early) == (
+                f"hygiene: The store {store} is missing while the agent runs; it starts a "
+                "fresh one within seconds, so try again then.\n"
+            )
+        wait_for_line(log, "was deleted or replaced while the agent ran")
+        wait_for_line(log, "vpn: ", timeout=10)
+        make_key(machine.ssh / "id_after")
+        appeared = wait_for_line(log, "ssh_keys: appeared ")
+        finding_id = appeared.split("ssh_keys: appeared ")[1].split(":")[0]
+        outcomes = [run(machine, *argv) for argv in (("snooze", finding_id, "1h"), ("status",))]
+        shown = run(machine, "status", "--json")
+        held = _store_fds(agent.pid)
+    assert [o.code for o in outcomes] == [0, 1]
+    failing = {f["id"]: f for f in json.loads(shown.out)["failing"]}
+    assert failing[finding_id]["snoozed_until"] is not None  # the snooze reached the agent
+    assert held and not [t for t in held if t.endswith("(deleted)") or "kept.db" in t], held
+    text = log.read_text()
+    assert text.count("was deleted or replaced while the agent ran") == 1
+    assert "Traceback" not in text
+
+
+# --- a store made read-only for a while -----------------------------------------------
+
+
+def _person_prefix() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    return [
+        require_tool("setpriv"),
+        "--bounding-set",
+        "-dac_override,-dac_read_search,-fowner",
+        "--inh-caps=-all",
+        "--",
+    ]
+
+
+def as_a_person(machine: Machine, *argv: str) -> Outcome:
+    """`hygiene ARGV` bound by file permissions as a normal user is: root without the
+    capabilities that let it ignore them (the files stay root's, as a person's are theirs)."""
+    done = subprocess.run(
+        [*_person_prefix(), *watched(*argv)],
+        env=machine.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def _read_by_sqlite3_while_read_only(state: Path) -> None:
+    """What any reader of a read-only WAL store leaves: a -wal and -shm as read-only as it."""
+    store = state / "store.db"
+    store.chmod(0o400)
+    subprocess.run(
+        [*_person_prefix(), require_tool("sqlite3"), str(store), "SELECT count(*) FROM checks"],
+        check=True,
+        capture_output=True,
+    )
+    store.chmod(0o600)
+
+
+def _side_modes(state: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mode & 0o777 for p in state.glob("store.db-*")}
+
+
+def test_a_reader_of_a_read_only_store_leaves_nothing_the_writer_cannot_use(
+    machine: Machine,
+) -> None:
+    machine.keep_only("ssh_keys")
+    state = machine.state / "hygiene-agent"
+    assert as_a_person(machine, "run", "--once").code == 0
+    (state / "store.db").chmod(0o400)
+    status = as_a_person(machine, "status", "--json")
+    assert (status.code, _said(status)) == (0, "")
+    assert json.loads(status.out)["audited"] is True  # it was read
+    assert all(mode & 0o600 == 0o600 for mode in _side_modes(state).values())
+    # The real sqlite3 tool makes them as read-only as the store; the writer, the store
+    # writable again, takes them back (they are its own).
+    _read_by_sqlite3_while_read_only(state)
+    assert _side_modes(state)["store.db-shm"] == 0o400
+    again = as_a_person(machine, "run", "--once")
+    assert (again.code, "read-only" in again.err) == (0, False), again.err
+    assert as_a_person(machine, "status").code == 0
+
+
+def test_a_side_file_the_writer_may_not_change_is_named(machine: Machine) -> None:
+    machine.keep_only("ssh_keys")
+    state = machine.state / "hygiene-agent"
+    assert as_a_person(machine, "run", "--once").code == 0
+    _read_by_sqlite3_while_read_only(state)
+    shm = state / "store.db-shm"
+    if os.geteuid() == 0:
+        os.chown(shm, NOBODY, NOBODY)  # someone else's: not the writer's to mend
+    shm.chmod(0o400)
+    said = as_a_person(machine, "snooze", "ssh_keys", "1h")
+    assert said.code == 2
+    assert _said(said) == (
+        f"hygiene: The store {state / 'store.db'} cannot be opened for writing: the file "
+        f"{shm} beside it is read-only (permission denied).\n"
+    )

@@ -48,6 +48,7 @@ TOOLS: dict[str, str] = {
     "touch": "coreutils",
     "sh": "dash",
     "dpkg-query": "dpkg",
+    "setpriv": "util-linux",
 }
 
 # Shared libraries the tests load with ctypes, and their packages.

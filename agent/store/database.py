@@ -11,14 +11,17 @@ Two ways in:
 
 - ``Database.open`` (the agent, ``run --once``, snooze, unsnooze, network trust/untrust):
   read-write, creating the file (then 0600) and migrating it; a file that is not a store
-  this version can use is moved aside (never deleted) and a fresh one started.
+  this version can use is moved aside (never deleted) and a fresh one started, by a
+  command only while no agent runs. The agent follows a store.db deleted or replaced
+  under it (``replaced``, ``reopen``), once a turn.
 - ``Database.open_read_only`` (status, notifications, network list, the vpn check of
   ``hygiene check``): ``mode=ro``; creates, migrates and moves nothing, and gives None when
   there is no store yet. A WAL database is readable without write access to its folder
   while its ``-wal`` and ``-shm`` exist (SQLite 3.22+); when they do not (the last writer
-  closed cleanly) and the folder is read-only, nobody can write the database either, so it
-  is opened ``immutable=1``, the documented way to read it then (sqlite.org/wal.html,
-  "Read-Only Databases"; walformat.html 2.6).
+  closed cleanly) and the folder or the store itself is read-only, nobody can write the
+  database either, so it is opened ``immutable=1``, the documented way to read it then
+  (sqlite.org/wal.html, "Read-Only Databases"; walformat.html 2.6), and no -wal or -shm
+  is made with the store's read-only mode.
 
 A process holds one connection (``check_same_thread=False``) and every use of it holds
 ``lock``: the agent's checks reach the same connection from their threads through
@@ -28,6 +31,7 @@ store's path is refused before SQLite sees it: SQLite would block opening a FIFO
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -42,6 +46,7 @@ from typing import ClassVar, Self
 from agent.errors import AgentError
 from agent.files import set_aside
 from agent.fingerprint import ensure_private_dir, unusable_state_folder
+from agent.instance import AlreadyRunning, InstanceLock, running_agent
 from agent.store import schema
 from agent.store.schema import Unusable
 
@@ -88,24 +93,41 @@ class Database:
         self.path = path
         self.read_only = read_only
         self._conn = conn
+        self._opened: tuple[int, int] | None = None
+        with contextlib.suppress(OSError):
+            self._opened = _identity(path)
         # Re-entrant: a write may read through the same helpers it shares with readers.
         self.lock = threading.RLock()
 
     @classmethod
-    def open(cls, state_dir: Path) -> Self:
-        """Open (creating or migrating) the store; set an unusable file aside first."""
+    def open(cls, state_dir: Path, *, agent: bool = False) -> Self:
+        """Open (creating or migrating) the store; set an unusable file aside first.
+
+        `agent`: the caller holds the instance lock (the agent, ``run --once``). Any other
+        process never sets the store aside while an agent runs: the agent would go on
+        writing into the moved file, and every command would find a fresh, empty store. Nor
+        does it start a store while an agent runs without one (store.db deleted under it):
+        the agent's -wal and -shm are still beside it and would be taken for the new file's;
+        the agent notices within seconds and starts a fresh one itself (``replaced``).
+        """
         path = Path(state_dir).absolute() / STORE_FILE
         try:
             ensure_private_dir(path.parent)
         except OSError as err:
             raise StoreError(unusable_state_folder(path.parent, err)) from None
+        if not agent and not _regular_or_missing(path) and running_agent(path.parent) is not None:
+            raise StoreError(
+                f"The store {path} is missing while the agent runs; it starts a fresh one "
+                "within seconds, so try again then."
+            )
         for attempt in range(2):
             try:
                 return cls(path, _connect(path, cls.BUSY_TIMEOUT))
             except Unusable as unusable:
                 if attempt:
                     break
-                aside = _set_aside(path, unusable.kind)
+                with contextlib.nullcontext() if agent else _no_agent(path, unusable):
+                    aside = _set_aside(path, unusable.kind)
                 what = (
                     f"was written by a newer version of hygiene-agent ({unusable.reason})"
                     if unusable.kind == "newer"
@@ -127,7 +149,11 @@ class Database:
             return None
         wal = path.with_name(path.name + "-wal")
         query = "mode=ro"
-        if not wal.exists() and not _may(path.parent, os.W_OK | os.X_OK):
+        # Without a -wal, a reader in a writable folder makes the -wal and -shm, with the
+        # store's mode: from a store made read-only (chmod 400) they would stay read-only
+        # and refuse the writer when it is writable again. No -wal and no write access to
+        # the store itself means nobody of ours is writing it: read it as it is.
+        if not wal.exists() and not (_may(path.parent, os.W_OK | os.X_OK) and _may(path, os.W_OK)):
             query += "&immutable=1"
         conn = _sqlite(path, query, cls.BUSY_TIMEOUT, "read")
         try:
@@ -160,6 +186,26 @@ class Database:
     def close(self) -> None:
         with self.lock:
             self._conn.close()
+
+    def replaced(self) -> bool:
+        """True when the file this connection has open is no longer at its path (deleted,
+        renamed, or another file put there): what it writes now, nobody reads."""
+        try:
+            return _identity(self.path) != self._opened
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # cannot tell (a folder made unreadable): keep what works
+
+    def reopen(self) -> None:
+        """Let go of the file this connection has and open the one at the path, or a fresh
+        store. Closed first: as the last connection, SQLite folds the old -wal into the old
+        file and removes it and the -shm, so the new file never takes them for its own.
+        Only for the holder of the instance lock (it may start or set aside a store)."""
+        with self.lock:
+            self._conn.close()
+            fresh = type(self).open(self.path.parent, agent=True)
+            self._conn, self._opened = fresh._conn, fresh._opened
 
     def __enter__(self) -> Self:
         return self
@@ -224,6 +270,8 @@ def _sqlite(path: Path, query: str, timeout: float, action: str) -> sqlite3.Conn
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     """A connection to a usable, current store at `path`; raises Unusable or StoreError."""
     if _regular_or_missing(path):
+        _mend_side_files(path)
+        _may_use_side_files(path)
         _judge(path, timeout)
     _may_write(path)
     conn = _sqlite(path, "mode=rwc", timeout, "open")
@@ -292,6 +340,41 @@ def _may_write(path: Path) -> None:
         )
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+def _mend_side_files(path: Path) -> None:
+    """Give back the owner's read and write on our own -wal, -shm and -journal: a reader
+    of a store that was read-only then (chmod 400) may have made them so, and SQLite can
+    never use them again (it only gives the -shm a mode at creation)."""
+    if os.name != "posix":
+        return
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        try:
+            info = side.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+                mode = info.st_mode & 0o7777
+                if mode & 0o600 != 0o600:
+                    side.chmod(mode | 0o600)
+        except OSError:
+            pass  # gone meanwhile, or not ours to change: _may_write names it
+
+
+def _may_use_side_files(path: Path) -> None:
+    """After _mend_side_files: a -wal or -shm still not ours to read and write (another
+    user's) is named, before SQLite calls it "the file or its folder"."""
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if side.exists() and not _may(side, os.R_OK | os.W_OK):
+            raise StoreError(
+                f"The store {path} cannot be opened for writing: the file {side} beside it "
+                "is read-only (permission denied)."
+            )
+
+
 def _may(path: Path, mode: int) -> bool:
     # The effective ids: a process that dropped privileges is judged as what it is now.
     return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
@@ -319,6 +402,27 @@ def _regular_or_missing(path: Path) -> bool:
             )
         exists = exists or candidate == path
     return exists
+
+
+@contextmanager
+def _no_agent(path: Path, unusable: Unusable) -> Iterator[None]:
+    """Hold the instance lock while a command sets the store aside: never under an agent
+    that has it open (it would go on writing into the moved file), nor one starting."""
+    try:
+        with InstanceLock(path.parent):
+            yield
+    except AlreadyRunning:
+        if unusable.kind == "newer":
+            raise StoreError(
+                f"The store {path} was written by a newer version of hygiene-agent, which is "
+                "running; use that version's hygiene command."
+            ) from None
+        raise StoreError(
+            f"The store {path} cannot be used ({unusable.reason}) and the agent is running "
+            "with it; stop the agent and start it again, and it moves the store aside."
+        ) from None
+    except AgentError as err:
+        raise StoreError(str(err)) from None
 
 
 def _set_aside(path: Path, kind: str) -> Path:
