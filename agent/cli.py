@@ -363,6 +363,8 @@ def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from agent.instance import running_agent
+    from agent.report import freshness
     from agent.store import Store
 
     paths = Paths.from_environment()
@@ -375,10 +377,21 @@ def _status(args: argparse.Namespace) -> int:
         with store:
             failing, checks = store.current(now), store.checks()
     refused = rejections(paths)
+    agent_pid = running_agent(paths.state)
     if args.json:
-        _print_json({**status_json(failing, now, checks), "policy_rejected": refused})
+        last = max((c.last_run for c in checks), default=None)
+        _print_json(
+            {
+                **status_json(failing, now, checks),
+                "policy_rejected": refused,
+                "last_recorded": last.isoformat(timespec="seconds") if last else None,
+                "agent_running": agent_pid is not None,
+            }
+        )
     else:
         sys.stdout.write(status_text(failing, now, checks, width=_width()))
+        if fresh := freshness(checks, now, agent_pid):
+            sys.stdout.write(textwrap.fill(fresh, _width(), break_on_hyphens=False) + "\n")
         for line in refused:
             sys.stdout.write(
                 "\n".join(textwrap.wrap(printable(line), _width() - 9, initial_indent="POLICY   ",

@@ -312,6 +312,22 @@ def _local(moment: datetime) -> str:
     return f"{moment.astimezone():%Y-%m-%d %H:%M}"
 
 
+def freshness(checks: Sequence[CheckState], now: datetime, agent_pid: int | None) -> str:
+    """When the results were last recorded, and whether an agent keeps them current: results
+    from an agent that stopped long ago must not read as today's."""
+    if not checks:
+        return ""
+    last = max(c.last_run for c in checks)
+    when = f"Results last recorded {roughly(now - last)} ago ({_local(last)})"
+    if agent_pid is None:
+        return (
+            f"{when}; no agent is running, so they may be out of date: `hygiene run` (or "
+            "`hygiene service install`) keeps them current."
+        )
+    who = f"process {agent_pid}" if agent_pid else "another process"
+    return f"{when}; the agent is running ({who})."
+
+
 NOT_AUDITED = (
     "The agent has not audited this computer yet: `hygiene run` (or `hygiene service install`) "
     "keeps it checked, `hygiene check` audits it once."

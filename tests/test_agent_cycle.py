@@ -148,7 +148,9 @@ def test_snooze_silences_until_it_ends_and_a_fix_is_thanked(
     assert (thanks.summary, thanks.body_text) == ("Fixed, thank you", "~/.ssh/id_ed25519 is fixed.")
     assert thanks.actions == ()
     status = agent("status", at=T0 + timedelta(days=1, minutes=4))
-    assert (status.code, status.out) == (0, "Nothing is failing.\n")
+    assert status.code == 0
+    assert status.out.startswith("Nothing is failing.\nResults last recorded 1 minute ago")
+    assert "no agent is running, so they may be out of date" in " ".join(status.out.split())
 
 
 def test_snooze_longer_than_the_policy_allows_is_refused(

@@ -274,3 +274,24 @@ def test_a_network_label_is_bounded_and_a_missing_one_said_plainly(
     missing = hygiene("network", "untrust", "--label", "home")
     assert missing.code == 1
     assert missing.out == "No network labelled 'home' was trusted; nothing changed.\n"
+
+
+def test_status_says_when_results_were_recorded_and_whether_an_agent_keeps_them(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    """Results an agent recorded long ago, and that no agent keeps current, must not read as
+    today's."""
+    from agent.instance import InstanceLock
+
+    machine.keep_only("ssh_keys")
+    assert hygiene("run", "--once").code == 0
+    alone = hygiene("status")
+    assert "Results last recorded " in alone.out
+    assert "no agent is running, so they may be out of date" in " ".join(alone.out.split())
+    as_json = json.loads(hygiene("status", "--json").out)
+    assert as_json["agent_running"] is False and as_json["last_recorded"]
+    with InstanceLock(machine.state / "hygiene-agent"):
+        kept = hygiene("status")
+        said = " ".join(kept.out.split())
+        assert f"the agent is running (process {os.getpid()})" in said
+        assert json.loads(hygiene("status", "--json").out)["agent_running"] is True
