@@ -805,6 +805,44 @@ def test_evidence_never_reaches_the_store_files(state: Path) -> None:
 # --- kill -9 ----------------------------------------------------------------------------
 
 
+def _said_by(server: subprocess.Popen[str]) -> str:
+    """What the writer server wrote to stderr: read only once it has ended, since reading a
+    live process's stderr to its end would wait for ever (the server waits for stdin)."""
+    server.kill()
+    assert server.stderr is not None
+    return server.stderr.read()
+
+
+HOT_JOURNAL = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size = 1")  # spill to the file mid-transaction
+conn.execute("BEGIN")
+conn.execute("CREATE TABLE half (x)")
+for _ in range(300):
+    conn.execute("INSERT INTO half VALUES (?)", (os.urandom(500),))
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_store_whose_creation_was_killed_midway_opens(state: Path) -> None:
+    """A process killed while it creates the store leaves a hot rollback journal, which only
+    a read-write connection may roll back: a reader says so in one sentence, and the next
+    writer puts it right (it had refused as "read-only" for ever after)."""
+    state.mkdir(parents=True)
+    path = state / "store.db"
+    subprocess.run([sys.executable, "-c", HOT_JOURNAL, str(path)], check=False, timeout=60)
+    assert path.with_name("store.db-journal").exists()
+    with pytest.raises(StoreError) as refused:
+        Store.open_read_only(state)
+    assert "was left half-written" in str(refused.value)
+    with Store.open(state) as store:
+        assert store.current(T0) == []
+    reader = Store.open_read_only(state)
+    assert reader is not None
+    reader.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 def test_kill_9_fifty_times_loses_no_committed_event(state: Path) -> None:
     seed = int.from_bytes(os.urandom(4))
@@ -827,20 +865,20 @@ def test_kill_9_fifty_times_loses_no_committed_event(state: Path) -> None:
             server.stdin.write("go\n")
             server.stdin.flush()
             start = server.stdout.readline().split()
-            assert start[:1] == ["start"], (seed, round_no, start, server.stderr.read())
+            assert start[:1] == ["start"], (seed, round_no, start, _said_by(server))
             if round_no % 5 == 0:
                 # While it opens the store (on the first round: creates and migrates it).
                 time.sleep(rng.uniform(0, 0.005))
             else:
                 # Somewhere in its write loop, checkpoints included.
                 first = server.stdout.readline().split()
-                assert first[:1] != ["end"], (seed, round_no, server.stderr.read())
+                assert first[:1] != ["end"], (seed, round_no, _said_by(server))
                 committed.append((first[0], first[1]))
                 time.sleep(rng.uniform(0, 0.02))
             os.kill(int(start[1]), signal.SIGKILL)
             while True:
                 line = server.stdout.readline().split()
-                assert line, (seed, round_no, server.stderr.read())
+                assert line, (seed, round_no, _said_by(server))
                 if line[0] == "end":
                     assert line[1:] == [str(int(signal.SIGKILL)), "0"], (seed, round_no, line)
                     break

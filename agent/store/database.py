@@ -174,6 +174,12 @@ class Database:
             ) from None
         except sqlite3.Error as err:
             conn.close()
+            if _code(err) == _SQLITE_READONLY:
+                raise StoreError(
+                    f"The store {path} was left half-written by a process stopped while it "
+                    "wrote; the agent puts it right when it next opens it (so does "
+                    "`hygiene run --once`)."
+                ) from None
             raise _store_error(path, "read", err) from None
         if version < schema.newest():
             conn.close()
@@ -308,6 +314,11 @@ def _judge(path: Path, timeout: float) -> None:
     except sqlite3.Error as err:
         if _code(err) in _DAMAGED:
             raise Unusable("corrupt", f"SQLite says: {err}") from None
+        if _code(err) == _SQLITE_READONLY:
+            # A writer was killed mid-transaction (a hot journal, a WAL index to rebuild):
+            # only a read-write connection may put that right, and the one that follows
+            # does, then judges the file itself (_prepare).
+            return
         raise _store_error(path, "open", err) from None
     finally:
         conn.close()
