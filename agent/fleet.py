@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from agent import sqlite_codes as sq
 from agent.errors import AgentError
 from agent.files import write_whole
 from agent.models import CheckResult, Severity, Status
@@ -57,16 +58,6 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 
 # Less free space than this, and an I/O error from SQLite means the disk is full.
 _NEARLY_FULL = 64 * 1024
-_SQLITE_PERM = 3
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-_SQLITE_NOMEM = 7
-_SQLITE_READONLY = 8
-_SQLITE_IOERR = 10
-_SQLITE_CORRUPT = 11
-_SQLITE_FULL = 13
-_SQLITE_CANTOPEN = 14
-_SQLITE_NOTADB = 26
 
 _HYGIENE_COLUMNS = (
     "check_id",
@@ -148,7 +139,7 @@ class SqliteReport:
                 )
             except sqlite3.Error as err:
                 self.close()
-                if _code(err) in (_SQLITE_BUSY, _SQLITE_LOCKED) and time.monotonic() < deadline:
+                if sq.primary(err) in (sq.BUSY, sq.LOCKED) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
                 raise _sqlite_error(self.path, err, self.lock_timeout) from None
@@ -400,27 +391,27 @@ def _existing_regular(path: Path) -> bool:
 
 
 def _sqlite_error(path: Path, err: sqlite3.Error, lock_timeout: float) -> FleetError:
-    code = _code(err)
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+    code = sq.primary(err)
+    if code in (sq.BUSY, sq.LOCKED):
         return FleetError(
             f"Cannot write the osquery report {path}: another process kept it locked for "
             f"{lock_timeout:g} seconds; the next audit writes it again."
         )
-    if code == _SQLITE_FULL:
+    if code == sq.FULL:
         why = "the disk is full"
-    elif code == _SQLITE_READONLY:
+    elif code == sq.READONLY:
         why = "the file or its folder is read-only"
-    elif code in (_SQLITE_CANTOPEN, _SQLITE_PERM):
+    elif code in (sq.CANTOPEN, sq.PERM):
         why = "the file or its folder cannot be opened for writing (check its permissions)"
-    elif code == _SQLITE_IOERR:
+    elif code == sq.IOERR:
         # A full disk met while growing the WAL index comes back as a plain I/O error.
         full = _free_bytes(path.parent) < _NEARLY_FULL
         why = "the disk is full" if full else "the disk reported an input/output error"
-    elif code == _SQLITE_NOMEM:
+    elif code == sq.NOMEM:
         why = "the system is out of memory"
-    elif code == _SQLITE_NOTADB:
+    elif code == sq.NOTADB:
         why = "it is not an SQLite database; choose another path or remove it"
-    elif code == _SQLITE_CORRUPT:
+    elif code == sq.CORRUPT:
         why = "the file is damaged; remove it and the next audit writes a fresh one"
     else:
         why = str(err).rstrip(".").replace("\n", " ") or type(err).__name__
@@ -432,10 +423,6 @@ def _free_bytes(folder: Path) -> int:
         return shutil.disk_usage(folder).free
     except OSError:
         return _NEARLY_FULL
-
-
-def _code(err: sqlite3.Error) -> int:
-    return int(getattr(err, "sqlite_errorcode", -1) or -1) & 0xFF
 
 
 # --- log shippers: JSON lines -----------------------------------------------------------

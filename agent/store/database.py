@@ -43,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
 
+from agent import sqlite_codes as sq
 from agent.errors import AgentError
 from agent.files import set_aside
 from agent.fingerprint import ensure_private_dir, unusable_state_folder
@@ -56,18 +57,7 @@ log = logging.getLogger("agent.store")
 STORE_FILE = "store.db"
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
-# Primary SQLite result codes (the low byte of an extended code).
-_SQLITE_PERM = 3
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-_SQLITE_NOMEM = 7
-_SQLITE_READONLY = 8
-_SQLITE_IOERR = 10
-_SQLITE_CORRUPT = 11
-_SQLITE_FULL = 13
-_SQLITE_CANTOPEN = 14
-_SQLITE_NOTADB = 26
-_DAMAGED = (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+_DAMAGED = (sq.CORRUPT, sq.NOTADB)
 
 _KINDS = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -174,7 +164,7 @@ class Database:
             ) from None
         except sqlite3.Error as err:
             conn.close()
-            if _code(err) == _SQLITE_READONLY:
+            if sq.primary(err) == sq.READONLY:
                 raise StoreError(
                     f"The store {path} was left half-written by a process stopped while it "
                     "wrote; the agent puts it right when it next opens it (so does "
@@ -288,7 +278,7 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         _prepare(conn)
     except sqlite3.Error as err:
         conn.close()
-        if _code(err) in _DAMAGED:
+        if sq.primary(err) in _DAMAGED:
             raise Unusable("corrupt", f"SQLite says: {err}") from None
         raise _store_error(path, "open", err) from None
     except BaseException:
@@ -312,9 +302,9 @@ def _judge(path: Path, timeout: float) -> None:
             raise Unusable("corrupt", f"its integrity check failed: {check[0][0]}")
         schema.judge(conn)
     except sqlite3.Error as err:
-        if _code(err) in _DAMAGED:
+        if sq.primary(err) in _DAMAGED:
             raise Unusable("corrupt", f"SQLite says: {err}") from None
-        if _code(err) == _SQLITE_READONLY:
+        if sq.primary(err) == sq.READONLY:
             # A writer was killed mid-transaction (a hot journal, a WAL index to rebuild):
             # only a read-write connection may put that right, and the one that follows
             # does, then judges the file itself (_prepare).
@@ -463,23 +453,19 @@ def _tighten(path: Path) -> None:
 # --- errors ---------------------------------------------------------------------------
 
 
-def _code(err: sqlite3.Error) -> int:
-    return int(getattr(err, "sqlite_errorcode", -1) or -1) & 0xFF
-
-
 def _store_error(path: Path, action: str, err: sqlite3.Error) -> StoreError:
-    code = _code(err)
-    if code == _SQLITE_FULL:
+    code = sq.primary(err)
+    if code == sq.FULL:
         why = "the disk is full"
-    elif code == _SQLITE_READONLY:
+    elif code == sq.READONLY:
         why = "the file or its folder is read-only"
-    elif code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+    elif code in (sq.BUSY, sq.LOCKED):
         why = "another process is holding it locked; try again shortly"
-    elif code in (_SQLITE_CANTOPEN, _SQLITE_PERM):
+    elif code in (sq.CANTOPEN, sq.PERM):
         why = "the file or its folder cannot be opened (check its permissions)"
-    elif code == _SQLITE_IOERR:
+    elif code == sq.IOERR:
         why = "the disk reported an input/output error"
-    elif code == _SQLITE_NOMEM:
+    elif code == sq.NOMEM:
         why = "the system is out of memory"
     elif code in _DAMAGED:
         why = "the file is damaged and will be set aside when the agent next starts"
