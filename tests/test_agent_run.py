@@ -3,6 +3,7 @@ dunst, a policy whose check runs every second, signals from outside."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,19 +46,17 @@ class RunningAgent:
         return code, time.monotonic() - started
 
 
-@pytest.fixture
-def start_agent(
-    machine: Machine, desktop: Desktop, tmp_path: Path
-) -> Iterator[Callable[..., RunningAgent]]:
-    started: list[RunningAgent] = []
+@contextlib.contextmanager
+def agents(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], RunningAgent]]:
+    """Start `hygiene run` (the installed script) with an environment, its log in tmp_path,
+    as often as a test likes; each is killed at the end, and none may have printed a
+    traceback."""
     script = Path(sys.executable).with_name("hygiene")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+    started: list[RunningAgent] = []
 
-    def start(policy: str = FAST, extra_env: dict[str, str] | None = None) -> RunningAgent:
-        machine.keep_only("ssh_keys")  # who is signed in here is not these tests' business
-        (machine.user_policies / "fast.yaml").write_text(policy)
+    def launch(env: dict[str, str]) -> RunningAgent:
         log_path = tmp_path / f"agent-{len(started)}.log"
-        env = {**machine.env(), **desktop.env, **(extra_env or {})}
         with log_path.open("wb") as log:
             process = subprocess.Popen([*command, "run"], env=env, stderr=log)
         agent = RunningAgent(process, log_path)
@@ -65,12 +64,26 @@ def start_agent(
         agent.said("started (process")
         return agent
 
-    yield start
+    yield launch
     for agent in started:
         if agent.process.poll() is None:
             agent.process.kill()
             agent.process.wait(10)
         assert "Traceback" not in agent.log()
+
+
+@pytest.fixture
+def start_agent(
+    machine: Machine, desktop: Desktop, tmp_path: Path
+) -> Iterator[Callable[..., RunningAgent]]:
+    with agents(tmp_path) as launch:
+
+        def start(policy: str = FAST, extra_env: dict[str, str] | None = None) -> RunningAgent:
+            machine.keep_only("ssh_keys")  # who is signed in here is not these tests' business
+            (machine.user_policies / "fast.yaml").write_text(policy)
+            return launch({**machine.env(), **desktop.env, **(extra_env or {})})
+
+        yield start
 
 
 def arrived(desktop: Desktop, title: str, timeout: float = 5.0) -> Received:

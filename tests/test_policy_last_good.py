@@ -12,8 +12,6 @@ import json
 import signal
 import sqlite3
 import stat
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 
 from tests.conftest import Machine, Outcome
 from tests.desktop import wait_for
-from tests.test_agent_run import RunningAgent
+from tests.test_agent_run import RunningAgent, agents
 
 GOOD = "schema: 1\nchecks:\n  ssh_keys: {every: 1s}\n"
 BROKEN_USER = "schema: 1\nchecks:\n  ssh_keys: {every: often}\n"
@@ -31,30 +29,11 @@ BROKEN_ADMIN = "schema: 1\nname: !!binary aGk=\nreport: {details: true}\n"
 
 @pytest.fixture
 def start(machine: Machine, tmp_path: Path) -> Iterator[Callable[[], RunningAgent]]:
-    script = Path(sys.executable).with_name("hygiene")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
-    started: list[RunningAgent] = []
-
-    def run() -> RunningAgent:
-        log_path = tmp_path / f"agent-{len(started)}.log"
-        env = {
-            k: v
-            for k, v in machine.env().items()
-            if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
-        }
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([*command, "run"], env=env, stderr=log)
-        agent = RunningAgent(process, log_path)
-        started.append(agent)
-        agent.said("started (process")
-        return agent
-
-    yield run
-    for agent in started:
-        if agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait(10)
-        assert "Traceback" not in agent.log()
+    env = {
+        k: v for k, v in machine.env().items() if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
+    }
+    with agents(tmp_path) as launch:
+        yield lambda: launch(env)
 
 
 def policy_lines(hygiene_process: Callable[..., Outcome]) -> list[str]:
