@@ -364,7 +364,7 @@ def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from agent.instance import running_agent
-    from agent.report import freshness
+    from agent.report import freshness, last_recorded
     from agent.store import Store
 
     paths = Paths.from_environment()
@@ -379,7 +379,7 @@ def _status(args: argparse.Namespace) -> int:
     refused = rejections(paths)
     agent_pid = running_agent(paths.state)
     if args.json:
-        last = max((c.last_run for c in checks), default=None)
+        last = last_recorded(checks)
         _print_json(
             {
                 **status_json(failing, now, checks),
@@ -435,7 +435,7 @@ def _snooze(args: argparse.Namespace) -> int:
     now = args.clock()
     with Store.open(paths.state) as store:
         _known_target(store, args.target)
-        check = _check_of(store, args.target, now)
+        check = store.check_of(args.target, {c.id for c in ALL_CHECKS})
         limit = policy.snooze_limit(check)
         if length > limit:
             if check is not None and limit < policy.notify.max_snooze:
@@ -451,14 +451,6 @@ def _snooze(args: argparse.Namespace) -> int:
     until = (now + length).astimezone()
     print(f"{printable(args.target)} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
     return EXIT_OK
-
-
-def _check_of(store: Store, target: str, now: datetime) -> str | None:
-    """The check a snooze target is or belongs to (a finding id's check)."""
-    if target in {c.id for c in ALL_CHECKS}:
-        return target
-    finding = store.get(target, now)
-    return finding.check if finding is not None else None
 
 
 def _unsnooze(args: argparse.Namespace) -> int:

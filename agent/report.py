@@ -312,12 +312,17 @@ def _local(moment: datetime) -> str:
     return f"{moment.astimezone():%Y-%m-%d %H:%M}"
 
 
+def last_recorded(checks: Sequence[CheckState]) -> datetime | None:
+    """When the newest result in the store was recorded; None before any audit."""
+    return max((c.last_run for c in checks), default=None)
+
+
 def freshness(checks: Sequence[CheckState], now: datetime, agent_pid: int | None) -> str:
     """When the results were last recorded, and whether an agent keeps them current: results
     from an agent that stopped long ago must not read as today's."""
-    if not checks:
+    last = last_recorded(checks)
+    if last is None:
         return ""
-    last = max(c.last_run for c in checks)
     when = f"Results last recorded {roughly(now - last)} ago ({_local(last)})"
     if agent_pid is None:
         return (

@@ -558,9 +558,7 @@ class Agent:
         ids = {check.id for check in self.checks}
         try:
             for target, until in self.store.snoozes(now).items():
-                finding = None if target in ids else self.store.get(target, now)
-                check = target if target in ids else finding.check if finding else None
-                limit = self.policy.snooze_limit(check)
+                limit = self.policy.snooze_limit(self.store.check_of(target, ids))
                 if until > now + limit:
                     self.store.snooze(target, now + limit, now)
                     log.info("snooze of %s shortened to %s", target, format_duration(limit))

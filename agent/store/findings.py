@@ -7,7 +7,7 @@ Only what a check chose to show a person is kept (subject, message, advice); a f
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -128,6 +128,14 @@ class Findings(Database):
     def get(self, finding_id: str, now: datetime) -> FindingState | None:
         with self._read("read a finding in") as conn:
             return _state_or_none(conn, finding_id, _active_snoozes(conn, now))
+
+    def check_of(self, target: str, check_ids: Collection[str]) -> str | None:
+        """The check a snooze target is (a check id) or belongs to (a finding id's check);
+        None for a target this store does not know."""
+        if target in check_ids:
+            return target
+        with self._read("look up a finding in") as conn:
+            return _check_of(conn, target)
 
     def known_target(self, target: str) -> bool:
         """True for a finding id or a check id this store has ever seen."""
