@@ -171,6 +171,7 @@ def toml(text: str) -> Iterator[Entry]:
     """`key = value` under `[table]` and `[[array]]` headers, dotted and quoted keys, basic
     and literal strings; multi-line strings are passed over."""
     table: tuple[str, ...] = ()
+    arrays: dict[tuple[str, ...], int] = {}
     closing = ""
     for number, line in _lines(text):
         if closing:
@@ -183,6 +184,9 @@ def toml(text: str) -> Iterator[Entry]:
         header = _TOML_TABLE.fullmatch(line)
         if header:
             table = _toml_keys(header.group("key"))
+            if line.lstrip().startswith("[["):  # one more table of an array: its index
+                index = arrays[table] = arrays.get(table, -1) + 1
+                table = (*table, f"[{index}]")
             continue
         pair = _TOML_PAIR.fullmatch(line)
         if pair is None:
@@ -241,8 +245,8 @@ _ITEM = re.compile(r"-[ \t]+|-$")
 
 def yaml(text: str) -> Iterator[Entry]:
     """Block mappings by indentation, "- " items, quoted and plain scalars (a plain one ends
-    at " #"). An anchor is dropped; a value with a tag other than !!str, an alias, a flow
-    collection or a block scalar is passed over."""
+    at " #"). An anchor is dropped; a value with a tag other than !!str (!vault, !ENV, a
+    Python object), an alias, a flow collection or a block scalar is passed over."""
     stack: list[tuple[int, str]] = []
     block = -1  # inside a block scalar: the indentation of its key
     for number, line in _lines(text):
@@ -274,14 +278,16 @@ def yaml(text: str) -> Iterator[Entry]:
         raw = (pair.group("value") or "").strip()
         if raw.startswith("&"):
             raw = raw.partition(" ")[2].strip()  # an anchor names the value; it stays
-        if raw.startswith(("!!str ", "!!str\t")):
-            raw = raw[6:].strip()
+        tag = ""
+        if raw.startswith("!"):
+            tag, _, raw = raw.partition(" ")
+            raw = raw.strip()
         if not raw or raw.startswith("#"):
             if len(stack) < MAX_DEPTH:
                 stack.append((indent, key))
         elif raw[0] in "|>":
             block = indent
-        else:
+        elif tag in ("", "!!str"):
             scalar = _yaml_scalar(raw)
             if scalar is not None:
                 yield Entry(number, (*(k for _, k in stack), key), *scalar)

@@ -75,6 +75,7 @@ _PATH = re.compile(r"(?:~|\.{1,2})?/[\w.@/\-]*|[A-Za-z]:\\[^\s]*")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _CONTEXT = frozenset({"user", "username", "login", "host", "hostname", "db", "database", "name"})
 _WORDS = re.compile(r"[A-Za-z]+")
+_PASSWORD_WORD = re.compile(r"(?i)passw(?:or)?d|pwd|passphrase")
 
 
 class Guessed(Family):
@@ -145,7 +146,10 @@ def _kind(keys: tuple[str, ...]) -> Kind | None:
         return None
     if parts == ["pwd"]:
         return "password"
-    return kind_of("_".join(parts))
+    kind = kind_of("_".join(parts))
+    if kind == "password" and "pass" in parts[:-1] and not _PASSWORD_WORD.search(key):
+        return None  # pass_through, pass_env: "pass" the verb, not the noun
+    return kind
 
 
 def _literal(entry: read.Entry, kind: Kind) -> bool:
