@@ -8,10 +8,13 @@ token, api_key, credentials, client_secret, ... as a whole word of the name: not
 so is the password in any URL value. Not values: a reference (${VAR}, %(name)s, {{ var }},
 os.environ[...], process.env.X, a YAML tag or alias: none of these is a literal), an empty
 value, a placeholder ("your_password_here", "xxx", "<password>"), a path, a boolean, a
-number under a token's name, a label ("Password", "Enter your password").
+number under a token's name, a label ("Password", "Enter your password") or the name of
+one ("skl_tokens", "db-password").
 
 A file that does not read as its name says is simply not such a file: no note, nothing left
-unchecked (agent/credentials/scan.py). Lock files and translations are not config files.
+unchecked (agent/credentials/scan.py). Lock files, translations, templates
+(config.example.yaml) and files in examples/, samples/ or fixtures/ folders are not a
+person's settings and are passed over.
 """
 
 from __future__ import annotations
@@ -44,7 +47,12 @@ NAMES = (
 _NOT_SETTINGS = re.compile(
     r"""(?ix) package-lock\.json | npm-shrinkwrap\.json | .*\.lock\.json | .*\.schema\.json
     | .*\.min\.js | [a-z]{2,3}(?:[_-][a-z]{2,4})?\.(?:json|ya?ml|properties)  # de.json, pt_BR.yml
-    | messages(?:_[a-z_]+)?\.properties | .*translations?.*"""
+    | messages(?:_[a-z_]+)?\.properties | .*translations?.* | nsswitch\.conf
+    | .*\.(?:example|sample|template|dist|tmpl|defaults)\.[a-z]+"""
+)
+# Files in folders of these names are samples and test data, not a person's settings.
+_SAMPLE_FOLDERS = frozenset(
+    {"example", "examples", "sample", "samples", "fixtures", "testdata", "test_data"}
 )
 # A last word of the key that says the value describes a secret instead of holding it,
 # beside those dotenv.kind_of knows: password_command, token_prompt, secret_label.
@@ -94,6 +102,8 @@ class Guessed(Family):
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         name = source.path.name
         if len(text) > MAX_CHARS or _NOT_SETTINGS.fullmatch(name):
+            return
+        if source.path.parent.name.lower() in _SAMPLE_FOLDERS:
             return
         extension = name.rpartition(".")[2].lower() if "." in name else ""
         reader = _READERS.get(extension, read.ini)
@@ -164,10 +174,12 @@ def _literal(entry: read.Entry, kind: Kind) -> bool:
         return False
     key = next((k for k in reversed(entry.keys) if not k.startswith("[")), "")
     words = set(_parts(key))
-    # "Password", "Enter your password": the label of a field, not its value.
+    # "Password", "Enter your password": the label of a field, not its value; "skl_tokens",
+    # "db-password": the name of one.
     if " " in value:
         return not words & {w.lower() for w in _WORDS.findall(value)}
-    return not (value.istitle() and value.isalpha() and lowered in words)
+    named = len(parts := re.split(r"[_.\-]", lowered)) > 1 and words & set(parts)
+    return not (named or (value.istitle() and value.isalpha() and lowered in words))
 
 
 def _field(keys: tuple[str, ...]) -> str:
