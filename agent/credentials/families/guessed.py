@@ -45,15 +45,19 @@ NAMES = (
 )
 # Files of these names hold data, not settings a person wrote.
 _NOT_SETTINGS = re.compile(
-    r"""(?ix) package-lock\.json | npm-shrinkwrap\.json | .*\.lock\.json | .*\.schema\.json
-    | .*\.min\.js | [a-z]{2,3}(?:[_-][a-z]{2,4})?\.(?:json|ya?ml|properties)  # de.json, pt_BR.yml
+    r"""(?x) package-lock\.json | npm-shrinkwrap\.json | .*\.lock\.json | .*\.schema\.json
+    | .*\.min\.js | [a-z]{2}[_-][A-Z]{2}\.(?:json|ya?ml|properties)  # pt_BR.yml, en-US.json
     | messages(?:_[a-z_]+)?\.properties | .*translations?.* | nsswitch\.conf
     | .*\.(?:example|sample|template|dist|tmpl|defaults)\.[a-z]+"""
 )
-# Files in folders of these names are samples and test data, not a person's settings.
-_SAMPLE_FOLDERS = frozenset(
-    {"example", "examples", "sample", "samples", "fixtures", "testdata", "test_data"}
-)
+# Files in folders of these names are samples, test data or translations, not a person's
+# settings.
+_NOT_SETTINGS_FOLDERS = frozenset(
+    {
+        "example", "examples", "sample", "samples", "fixtures", "testdata", "test_data",
+        "locale", "locales", "i18n", "l10n", "lang", "langs", "translations",
+    }
+)  # fmt: skip
 # A last word of the key that says the value describes a secret instead of holding it,
 # beside those dotenv.kind_of knows: password_command, token_prompt, secret_label.
 _DESCRIBES = frozenset(
@@ -103,7 +107,7 @@ class Guessed(Family):
         name = source.path.name
         if len(text) > MAX_CHARS or _NOT_SETTINGS.fullmatch(name):
             return
-        if source.path.parent.name.lower() in _SAMPLE_FOLDERS:
+        if source.path.parent.name.lower() in _NOT_SETTINGS_FOLDERS:
             return
         extension = name.rpartition(".")[2].lower() if "." in name else ""
         reader = _READERS.get(extension, read.ini)
