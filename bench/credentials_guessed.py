@@ -274,7 +274,7 @@ def plant(home: Path) -> set[tuple[str, int]]:
 def real_tree(home: Path, roots: list[Path]) -> list[str]:
     """Copy the config files under `roots` into ~/src/real/<n>/<folder>/, keeping their
     names and their folders' names."""
-    copied = []
+    copied: list[str] = []
     for root in roots:
         for path in sorted(root.rglob("*")):
             name = path.name
@@ -305,7 +305,7 @@ def ours(home: Path, state: Path) -> tuple[float, list[Finding]]:
 
 def weak_at(findings: list[Finding]) -> dict[tuple[str, int], Finding]:
     return {
-        (f.subject.removeprefix("~/"), int(f.evidence["line"])): f
+        (f.subject.removeprefix("~/"), int(str(f.evidence["line"]))): f
         for f in findings
         if f.evidence["reason"] == "weak password"
     }
