@@ -17,6 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.credentials import locate
 from agent.credentials.families import FAMILIES
 from agent.credentials.families import _structured as read
 from agent.credentials.families.guessed import Guessed
@@ -212,6 +213,20 @@ def test_hundreds_of_config_files_without_secrets_raise_nothing(tmp_path: Path) 
     assert len(answer["files"]) == 450
     assert [r for r in answer["files"].values() if r["facts"] or r["note"]] == []
     assert answer["notes"] == []
+
+
+def test_a_config_folder_past_the_bound_is_a_note_not_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(locate, "GUESS_MAX_ENTRIES", 50)  # 20,000 files take a while to make
+    for i in range(60):
+        private(tmp_path / f".config/app{i:02d}/settings.ini", "[ui]\ntheme = dark\n")
+    answer = scanned(tmp_path)
+    assert answer["notes"] == [
+        "~/.config holds more than 50 entries 2 folders deep; the rest were not searched "
+        "for other programs' config files"
+    ]
+    assert answer["unsearched"] == {}
 
 
 # --- files written by real serialisers ----------------------------------------------------
