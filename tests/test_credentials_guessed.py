@@ -6,7 +6,9 @@ extension are cases in tests/data/credentials/guessed/cases.yaml."""
 from __future__ import annotations
 
 import configparser
+import itertools
 import json
+import subprocess
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ from agent.credentials.families import _structured as read
 from agent.credentials.families.guessed import Guessed
 from agent.credentials.model import Source
 from agent.credentials.scan import OutOfTime, scan, time_limit
-from tests.conftest import Machine, Outcome
+from tests.conftest import Machine, Outcome, require_tool
 from tests.desktop import Desktop
 from tests.test_credentials import audit, policy, private
 from tests.test_privacy import kept_on_disk
@@ -292,6 +294,44 @@ def test_files_written_by_real_serialisers(
     (record,) = scanned(tmp_path)["files"].values()
     got = sorted((f["field"].rsplit(".", 1)[-1], f["kind"], f["level"]) for f in record["facts"])
     assert got == [("api_key", "token", None), ("password", "password", "weak")]
+
+
+JAVA_WRITER = """
+import java.io.FileOutputStream;
+import java.util.Properties;
+
+public class Write {
+    public static void main(String[] args) throws Exception {
+        Properties properties = new Properties();
+        for (int i = 1; i + 1 < args.length; i += 2) properties.setProperty(args[i], args[i + 1]);
+        try (FileOutputStream out = new FileOutputStream(args[0])) {
+            properties.store(out, "written by java.util.Properties");
+        }
+    }
+}
+"""
+
+
+def test_a_properties_file_written_by_java(tmp_path: Path) -> None:
+    """Properties.store escapes "=", ":", "#", "!" and writes what is not Latin-1 as \\uXXXX:
+    the pass reads back the very values Java was given."""
+    java = require_tool("java")
+    (tmp_path / "Write.java").write_text(JAVA_WRITER)
+    secret = "Zk8#v:Q2=mR!7tY\u00e94wB9nC3xF6hJ1pL5sD0g\u03a9"
+    path = tmp_path / "application.properties"
+    values = {
+        "spring.datasource.username": "shop",
+        "spring.datasource.password": WEAK,
+        "spring.mail.password": REFERENCE,
+        "app.secret": secret,
+        "app.passive": "true",
+    }
+    argv = [java, str(tmp_path / "Write.java"), str(path)]
+    subprocess.run([*argv, *itertools.chain(*values.items())], check=True, timeout=120)
+    text = path.read_text(encoding="latin-1")
+    assert "\\u03A9" in text  # Java's escape, not the character
+    found = {s.field: s.value for s in Guessed().parse(text, Source(path, tmp_path))}
+    assert found == {"spring.datasource.password": WEAK, "app.secret": secret}
 
 
 @pytest.mark.parametrize("name", ["config.toml", "config.yaml"])
