@@ -38,7 +38,12 @@ def scan_case(home: Path, family: str, file: Path, place: str) -> dict[str, Any]
     request = {
         "key": KEY,
         "home": str(home),
-        "settings": {"include_system": False, "extra_files": extra, "project_roots": ["~"]},
+        "settings": {
+            "include_system": False,
+            "extra_files": extra,
+            "project_roots": ["~"],
+            "guess_formats": True,  # every other family's sample is then not read twice
+        },
     }
     env = {"XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share")}
     return scan(request, FAMILIES, env)
@@ -73,6 +78,8 @@ def test_format_case(tmp_path: Path, folder: Path, case: dict[str, Any]) -> None
     answer = scan_case(tmp_path / "home", folder.name, folder / case["file"], case["place"])
     records = [r for r in answer["files"].values() if r["family"] == folder.name]
     assert records, f"{case['place']} was not found as {folder.name}: {answer}"
+    # Read once, by its own family: not again with its format guessed from its name.
+    assert len(records) == len(answer["files"]), answer["files"]
     assert all(r["note"] is None for r in records), records
     facts = [f for r in records for f in r["facts"]]
     want = case.get("flags") or []

@@ -469,7 +469,12 @@ def child_answer(
     request = {
         "key": "07" * 32,
         "home": str(home),
-        "settings": {"include_system": False, "extra_files": extra, "project_roots": ["~"]},
+        "settings": {
+            "include_system": False,
+            "extra_files": extra,
+            "project_roots": ["~"],
+            "guess_formats": True,
+        },
         "budget": 30,
     }
     env = {

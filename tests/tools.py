@@ -49,6 +49,7 @@ TOOLS: dict[str, str] = {
     "sh": "dash",
     "dpkg-query": "dpkg",
     "setpriv": "util-linux",
+    "java": "openjdk-17-jre-headless",
 }
 
 # Shared libraries the tests load with ctypes, and their packages.
@@ -56,4 +57,8 @@ LIBRARIES: dict[str, str] = {"utempter": "libutempter0"}
 
 # Packages that depend on the named one and so bring it along: dbus brings dbus-daemon and
 # dbus-bin, which Debian split out of it.
-BROUGHT_BY: dict[str, str] = {"dbus-daemon": "dbus", "dbus-bin": "dbus"}
+BROUGHT_BY: dict[str, str] = {
+    "dbus-daemon": "dbus",
+    "dbus-bin": "dbus",
+    "openjdk-17-jre-headless": "openjdk-17-jdk-headless",
+}

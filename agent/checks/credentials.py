@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.checks.base import Check, CheckContext, CheckParams, HomePath
 from agent.checks.ssh_keys import shell_quote
-from agent.credentials import FORMATS, PARENT_ENV, SCANNER_VERSION
+from agent.credentials import FORMATS, GUESSED, PARENT_ENV, SCANNER_VERSION
 from agent.durations import Duration
 from agent.errors import AgentError
 from agent.models import Finding, Severity
@@ -74,6 +74,13 @@ class CredentialsParams(CheckParams):
         description="More files to read, each with its format, e.g. "
         "{path: ~/work/.netrc, format: netrc}.",
     )
+    guess_formats: bool = Field(
+        default=True,
+        strict=True,
+        description="Also read other programs' config files, their format guessed from the "
+        "name (INI and .conf, YAML, TOML, JSON, .properties, Python and JavaScript settings), "
+        "under ~/.config and project_roots, for keys named like a password or a secret.",
+    )
     include_system: bool = Field(
         default=True,
         strict=True,
@@ -109,7 +116,10 @@ class CredentialsCheck(Check[CredentialsParams]):
         "~/.docker/config.json, ~/.pgpass, ~/.my.cnf, ~/.aws/credentials, ~/.pypirc, ~/.npmrc, "
         "rclone.conf, NetworkManager and wpa_supplicant networks, mail, FTP, chat and "
         "remote-desktop clients, ~/.m2/settings.xml, composer, gh, kube config, .env files "
-        "under project_roots), regular files of up to 1 MiB, in a separate process",
+        "under project_roots), regular files of up to 1 MiB, in a separate process; with "
+        "guess_formats, also other programs' config files (.ini, .conf, .yaml, .toml, .json, "
+        ".properties, settings.py, *.config.js) under ~/.config (2 folders deep) and "
+        "project_roots",
     )
     keeps = (
         "file, line, field, what the secret is for and why it is weak; a keyed hash of the "
@@ -138,6 +148,7 @@ class CredentialsCheck(Check[CredentialsParams]):
             "project_roots": self.params.project_roots,
             "project_depth": self.params.project_depth,
             "extra_files": [[f.path, f.format] for f in self.params.extra_files],
+            "guess_formats": self.params.guess_formats,
         }
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         version = f"{SCANNER_VERSION}:{digest}"
@@ -282,6 +293,8 @@ class CredentialsCheck(Check[CredentialsParams]):
         if target:
             what += f" for {target}"
         where = f"{shown}, line {fact['line']}"
+        if record.get("family") == GUESSED:
+            where += " (format guessed from the file name)"
         if reason == "weak password":
             message = f"{where}: {what} is weak: {_and(reasons)}."
         else:

@@ -15,11 +15,16 @@ PARENT_ENV = "HYGIENE_SCANNER_PARENT"
 # Bump when a parser or the grading changes what a file yields: cached results are redone.
 SCANNER_VERSION = "3"
 
+# The family that reads config files of no known format, guessed from their names: a file it
+# cannot read is not one, so it leaves no note (agent/credentials/scan.py).
+GUESSED = "guessed"
+
 # The ids of agent.credentials.families.FAMILIES, for the policy's extra_files: the agent
 # validates policies without importing the parsers (tests/test_credential_formats.py keeps
 # the two lists equal).
 FORMATS = (
     "apt_auth", "aws", "composer", "docker", "dotenv", "fetchmail", "filezilla", "gh",
-    "git_credentials", "kube", "maven", "my_cnf", "mutt", "netrc", "networkmanager", "npmrc",
-    "pgpass", "pidgin", "pypirc", "rclone", "remmina", "s3cfg", "unattend", "wpa_supplicant",
+    "git_credentials", "guessed", "kube", "maven", "my_cnf", "mutt", "netrc", "networkmanager",
+    "npmrc", "pgpass", "pidgin", "pypirc", "rclone", "remmina", "s3cfg", "unattend",
+    "wpa_supplicant",
 )  # fmt: skip

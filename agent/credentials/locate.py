@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
+from agent.credentials import GUESSED
 from agent.credentials.model import Family
 
 # Folders never descended when looking for project files: tools' caches and vendored trees.
@@ -30,6 +31,24 @@ MAX_DIRS = 20_000
 # Folder entries looked at per run, over all project roots: listing and matching 200,000
 # names takes about a second, so that finding the files never uses up the check's time.
 MAX_ENTRIES = 200_000
+
+# Other programs' config files (format guessed from the name) are looked for this many
+# folders below $XDG_CONFIG_HOME: ~/.config/app/config.ini, ~/.config/Code/User/settings.json.
+GUESS_DEPTH = 2
+GUESS_MAX_ENTRIES = 20_000
+# Folders there that hold a program's data rather than settings a person wrote: browser
+# profiles, Electron apps' caches and storage.
+GUESS_SKIP_DIRS = SKIP_DIRS | frozenset(
+    {
+        "chromium", "google-chrome", "google-chrome-beta", "google-chrome-unstable",
+        "BraveSoftware", "microsoft-edge", "microsoft-edge-beta", "microsoft-edge-dev",
+        "vivaldi", "opera", "yandex-browser", "Cache", "Code Cache", "GPUCache", "CachedData",
+        "CachedExtensionVSIXs", "CachedProfilesData", "logs", "Local Storage",
+        "Session Storage", "IndexedDB", "blob_storage", "Service Worker", "Crashpad",
+        "WebStorage", "DawnCache", "DawnGraphiteCache", "DawnWebGPUCache", "GrShaderCache",
+        "ShaderCache", "workspaceStorage", "globalStorage", "History", "pulse", "dconf",
+    }
+)  # fmt: skip
 
 _DEFAULTS = {
     "XDG_CONFIG_HOME": ".config",
@@ -68,6 +87,7 @@ class Settings:
     project_roots: tuple[str, ...] = ()
     project_depth: int = 3
     extra_files: tuple[tuple[str, str], ...] = ()  # (path, family id)
+    guess_formats: bool = False  # also other programs' config files, by their names
 
 
 def locate(
@@ -110,14 +130,71 @@ def locate(
             for match in matches:
                 consider(match, family_id, [home, match.parent, _resolved(match)])
 
-    tree = [(f.id, f.project_files) for f in families if f.project_files]
+    tree = [
+        (f.id, f.project_files)
+        for f in families
+        if f.project_files and (settings.guess_formats or f.id != GUESSED)
+    ]
     if tree:
         entries = [MAX_ENTRIES]
         for text in settings.project_roots:
             root = _expand(text, home, env)
             if root is not None:
                 _walk(root, settings.project_depth, tree, found, consider, entries_left=entries)
+    guesser = next((f for f in families if f.id == GUESSED), None)
+    if settings.guess_formats and guesser is not None:
+        config = _expand("$XDG_CONFIG_HOME", home, env)
+        if config is not None:
+            _guess(config, guesser.project_files, [home, config], found, consider)
     return found
+
+
+def _guess(
+    root: Path,
+    names: Sequence[str],
+    within: Sequence[Path],
+    found: Located,
+    consider: Callable[[Path, str, Sequence[Path]], None],
+) -> None:
+    """Look for other programs' config files under `root` ($XDG_CONFIG_HOME), GUESS_DEPTH
+    folders deep, passing over programs' data folders and every path a family has already
+    looked at. Reaching the bound leaves a note but nothing unchecked: a file found here
+    only may be a config file."""
+    pending = [(root, 0)]
+    left = GUESS_MAX_ENTRIES
+    while pending:
+        folder, level = pending.pop()
+        try:
+            info = folder.stat()
+            with os.scandir(folder) as listing:
+                entries = list(itertools.islice(listing, left + 1))
+        except OSError:
+            continue  # not there, or not ours to list: nothing of a known format is missed
+        found.watch[str(folder)] = stat_key(info)
+        if len(entries) > left:
+            found.notes.append(
+                (
+                    root,
+                    f"holds more than {GUESS_MAX_ENTRIES:,} entries {GUESS_DEPTH} folders "
+                    "deep; the rest were not searched for other programs' config files",
+                )
+            )
+            return
+        left -= len(entries)
+        for entry in sorted(entries, key=lambda e: e.name):
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if level < GUESS_DEPTH and entry.name not in GUESS_SKIP_DIRS:
+                    pending.append((path, level + 1))
+            elif str(path) not in found.watch and any(
+                fnmatch.fnmatchcase(entry.name, p) for p in names
+            ):
+                found.watch[str(path)] = _lstat_key(path)
+                consider(path, GUESSED, within)
 
 
 def _expand(pattern: str, home: Path, env: Mapping[str, str]) -> Path | None:

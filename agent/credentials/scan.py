@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent.credentials import SCANNER_VERSION
+from agent.credentials import GUESSED, SCANNER_VERSION
 from agent.credentials.locate import Candidate, Settings, locate, reason, stat_key
 from agent.credentials.model import Fact, Family, Refused, Secret, Source
 from agent.credentials.strength import (
@@ -69,6 +69,7 @@ def scan(
         project_roots=tuple(str(r) for r in raw.get("project_roots", ())),
         project_depth=int(raw.get("project_depth", 3)),
         extra_files=tuple((str(p), str(f)) for p, f in raw.get("extra_files", ())),
+        guess_formats=bool(raw.get("guess_formats")),
     )
     cache: Mapping[str, Any] = request.get("cache") or {}
     by_id = {f.id: f for f in families}
@@ -102,6 +103,11 @@ def scan(
         family = by_id[candidate.family]
         record: dict[str, Any] = {"stat": key, "family": family.id, "format": family.title}
         record.update(_read(family(), candidate, home, fingerprint, limit))
+        if family.id == GUESSED:
+            # A file that does not read as the format its name suggests (too large, binary,
+            # unreadable, too slow) is not a config file of that format: nothing to say.
+            record["note"] = None
+            record.pop("unchecked", None)
         record["advice"] = family.advice
         record["shown"] = shown
         files[real] = record

@@ -11,6 +11,7 @@ from agent.credentials.families.fetchmail import Fetchmail
 from agent.credentials.families.filezilla import FileZilla
 from agent.credentials.families.gh import Gh
 from agent.credentials.families.git_credentials import GitCredentials
+from agent.credentials.families.guessed import Guessed
 from agent.credentials.families.kube import Kube
 from agent.credentials.families.maven import Maven
 from agent.credentials.families.mutt import Mutt
@@ -53,4 +54,7 @@ FAMILIES: tuple[type[Family], ...] = (
     S3cfg,
     Unattend,
     WpaSupplicant,
+    # Last: a file is read by the first family whose names it matches, and this one's are
+    # only extensions.
+    Guessed,
 )
