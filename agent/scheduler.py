@@ -234,6 +234,7 @@ class Agent:
         poll_seconds: float = POLICY_POLL_SECONDS,
         pull_deadline: float = PULL_DEADLINE,
         source_look_seconds: float = SOURCE_LOOK_SECONDS,
+        malloc: Malloc | None = None,
     ) -> None:
         self.paths = paths
         self.checks = list(checks)
@@ -270,6 +271,7 @@ class Agent:
         self._puller: threading.Thread | None = None
         self._fleet = Outputs(paths.state)
         self._next_pull = 0.0  # monotonic; sources are looked at once a minute at most
+        self._malloc = malloc or Malloc(platform)
         self._apply_log_level()
         self._schedule_all(run_now=[c.id for c in self.checks])
         self._cap_snoozes()
@@ -314,6 +316,7 @@ class Agent:
             due = sorted(self.due)
             self.due.clear()
             self._cycle(due)
+            self._malloc.give_back()
         self._read_answers()
         self._openers = [p for p in self._openers if p.poll() is None]
 
@@ -700,19 +703,33 @@ class Agent:
         wakeup.writer.close()
 
 
-def _few_malloc_arenas(platform: str) -> None:
-    """One malloc arena instead of glibc's eight per core: each check runs in a thread of its
-    own, and every thread that allocates would otherwise get an arena of its own, holding
-    freed memory the agent never gives back (bench/footprint.py: 40.7 MB peak with, 39.7
-    without). The checks spend their time waiting, so sharing one arena costs nothing
-    measurable. Only glibc has mallopt; elsewhere nothing changes."""
-    if platform != "linux":
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(ctypes.c_int(-8), ctypes.c_int(1))  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
+class Malloc:
+    """What the agent asks of glibc's malloc (Linux only; elsewhere each call does nothing).
+
+    - One arena instead of glibc's eight per core: each check runs in a thread of its own,
+      and every thread that allocates would otherwise get an arena of its own, holding freed
+      memory the agent never gives back (bench/footprint.py: 40.7 MB peak with, 39.7 without).
+      The checks spend their time waiting, so sharing one arena costs nothing measurable.
+    - After each audit (the first comes with start-up), the freed pages go back to the
+      system (malloc_trim): glibc keeps them otherwise, and start-up's and an audit's passing
+      garbage would stay resident until the agent stops (bench/footprint.py: RSS at rest).
+    """
+
+    def __init__(self, platform: str) -> None:
+        self._libc: ctypes.CDLL | None = None
+        if platform == "linux":
+            with contextlib.suppress(OSError):
+                self._libc = ctypes.CDLL(None)
+
+    def one_arena(self) -> None:
+        with contextlib.suppress(AttributeError):
+            if self._libc is not None:
+                self._libc.mallopt(ctypes.c_int(-8), ctypes.c_int(1))  # M_ARENA_MAX
+
+    def give_back(self) -> None:
+        with contextlib.suppress(AttributeError):
+            if self._libc is not None:
+                self._libc.malloc_trim(ctypes.c_size_t(0))
 
 
 @contextlib.contextmanager
@@ -729,7 +746,8 @@ def running_agent(
 
     Raises AlreadyRunning, PolicyError or StoreError, each one sentence, before it starts.
     """
-    _few_malloc_arenas(platform)
+    malloc = Malloc(platform)
+    malloc.one_arena()
     with InstanceLock(paths.state):
         told = set(recorded_rejections(paths))  # said by the last run already
         # A broken file never stops the agent: its last good copy is applied, or the
@@ -747,6 +765,7 @@ def running_agent(
                 clock=clock,
                 platform=platform,
                 verbose=verbose,
+                malloc=malloc,
             )
             new = [r.sentence for r in policy.refused if r.sentence not in told]
             if new:

@@ -1,0 +1,41 @@
+"""What the resident agent's process holds: the code that reads and grades secrets stays in
+the short-lived scanner, and signature checking stays out while no admin source is pulled.
+
+Read from the running process itself (/proc/PID/maps: the native libraries it has loaded),
+after the credentials check has really graded a weak password.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Machine
+from tests.desktop import Desktop
+from tests.test_agent_run import agents
+
+
+def mapped_files(pid: int) -> set[str]:
+    files = set()
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) == 6 and parts[5].startswith("/"):
+            files.add(parts[5])
+    return files
+
+
+def test_the_resident_agent_never_loads_the_password_grading_or_signature_code(
+    machine: Machine, desktop: Desktop, tmp_path: Path
+) -> None:
+    netrc = machine.home / ".netrc"
+    netrc.write_text("machine mail.example.com login ann password sunshine\n")
+    netrc.chmod(0o600)
+    machine.keep_only("credentials")
+    with agents(tmp_path) as launch:
+        agent = launch({**machine.env(), **desktop.env})
+        agent.said("credentials: appeared", timeout=30)  # the scanner graded "sunshine"
+        loaded = mapped_files(agent.process.pid)
+        code, _ = agent.stop()
+    assert code == 0
+    assert any("python" in Path(f).name for f in loaded)  # the map was read, not empty
+    assert not [f for f in loaded if "zxcvbn" in f]  # the grading library: scanner only
+    assert not [f for f in loaded if "cryptography" in f]  # no signed source to check
