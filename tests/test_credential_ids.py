@@ -1,0 +1,182 @@
+"""A credential finding is known by where and what it is, never by its value: the store holds
+nothing a guess of the value could be tested against (issue 16, item 1). Every scan here is
+the real scanner child, run by `hygiene run --once` on real files."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.cli import main
+from agent.credentials.strength import COMMON_LIST
+from tests.conftest import Machine, Outcome
+from tests.test_credentials import STRONG, TOKEN, policy, private
+from tests.test_privacy import kept_on_disk, store_rows
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+# Two homes' worth of guessable values, each pair breaking the same rules (so the reasons
+# are the same) and of the same length (so the files are too).
+HOME_A = {"short": "hunter2", "fair": "Summer2023!", "pattern": "Falcon456", "env": "trustno1"}
+HOME_B = {"short": "dragon1", "fair": "Winter2022!", "pattern": "Tigers789", "env": "sunshine"}
+# The attack below tries the shipped list's first words (and the planted values): a few
+# seconds, enough when nothing in the state folder depends on the value at all.
+TRIED = 400
+
+
+def plant(machine: Machine, values: dict[str, str]) -> None:
+    private(
+        machine.home / ".netrc",
+        f"machine mail.example.com login ann password {values['short']}\n"
+        f"machine ftp.example.org login ann password {values['fair']}\n",
+    )
+    private(
+        machine.home / "projects" / "app" / ".env",
+        f"DB_PASSWORD={values['pattern']}\nJWT_SECRET={values['env']}\nAPI_TOKEN={TOKEN}\n",
+    )
+    private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n")
+
+
+def run_once(at: datetime = T0) -> None:
+    assert main(["run", "--once"], clock=lambda: at) == 0
+
+
+def comparable(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows without what tells two files apart however alike they are: each path's
+    device, inode and modification time (in its columns and in its record)."""
+    out = dict(rows)
+    kept = []
+    for scanner, path, _device, _inode, size, _mtime, version, record in rows["scan_cache"]:
+        loaded = json.loads(record) if record else None
+        if loaded and "stat" in loaded:
+            loaded["stat"] = loaded["stat"][2]  # the size alone
+        kept.append((scanner, path, size, version, loaded))
+    out["scan_cache"] = kept
+    return out
+
+
+def test_homes_that_differ_only_in_the_values_keep_identical_rows(
+    machine: Machine, tmp_path: Path
+) -> None:
+    policy(machine, project_roots=["~/projects"])
+    state = machine.state / "hygiene-agent"
+    plant(machine, HOME_A)
+    run_once()
+    first = store_rows(machine.state)
+    on_disk_a = "\n".join(kept_on_disk(machine.state))
+    # The second home: the same paths, other values, the same install key, a fresh store.
+    shutil.move(machine.state, tmp_path / "state-a")
+    state.mkdir(parents=True, mode=0o700)
+    shutil.copy2(tmp_path / "state-a" / "hygiene-agent" / "install.key", state)
+    plant(machine, HOME_B)
+    run_once()
+    second = store_rows(machine.state)
+    on_disk_b = "\n".join(kept_on_disk(machine.state))
+
+    assert len(first["findings"]) == 6 and first["notifications"]  # all found, and told
+    assert comparable(first) == comparable(second)
+    for value in [*HOME_A.values(), *HOME_B.values(), TOKEN]:
+        assert value not in on_disk_a + on_disk_b
+
+
+def failing(hygiene: Callable[..., Outcome]) -> dict[str, str]:
+    """What `hygiene status` says is failing: finding id -> the start of its message."""
+    status = json.loads(hygiene("status", "--json").out)
+    return {f["id"]: f["message"].split(": ")[1] for f in status["failing"]}
+
+
+def test_a_changed_weak_password_is_the_same_finding_until_it_is_strong(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine)
+    netrc = machine.home / ".netrc"
+    private(netrc, "machine a.example login ann password hunter2\n")
+    run_once()
+    ((weak, said),) = failing(hygiene).items()
+    assert said == "the password for a.example (login ann) is weak"
+    private(netrc, "# changed\nmachine a.example login ann password dragon12\n")
+    run_once()
+    assert list(failing(hygiene)) == [weak]  # another weak value, another line: still it
+    private(netrc, f"machine a.example login ann password {STRONG}\n")
+    run_once()
+    ((plain, said),) = failing(hygiene).items()
+    assert (
+        plain != weak and said == "the password for a.example (login ann) is stored in plain text."
+    )
+    netrc.write_text("machine a.example login ann\n")
+    run_once()
+    assert failing(hygiene) == {}
+    kinds = {(kind, target) for _, _, kind, target, *_ in store_rows(machine.state)["events"]}
+    assert {
+        ("appeared", weak),
+        ("resolved", weak),
+        ("appeared", plain),
+        ("resolved", plain),
+    } <= kinds
+
+
+def test_equal_entries_of_one_file_are_told_apart_by_their_order(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine, project_roots=["~/app"])
+    env = machine.home / "app" / ".env"
+    private(env, "DB_PASSWORD=hunter2\nDB_PASSWORD=dragon1\n")
+    run_once()
+    two = failing(hygiene)
+    assert len(two) == 2
+    private(env, "# the database\nDB_PASSWORD=letmein\nDB_PASSWORD=monkey1\n")
+    run_once()
+    assert failing(hygiene).keys() == two.keys()  # lines moved and values changed: the same
+
+
+# --- what a copy of the state folder gives a guesser -------------------------------------
+
+
+def old_ids(key: bytes, guess: str, places: Iterable[tuple[str, str, str, str]]) -> Iterable[str]:
+    """What the previous design kept for a value `guess` at each (path, shown, field,
+    target): its keyed hash, its slow salted hash, and the finding ids made of them."""
+    child = hmac.new(key, b"derived key\x1fcredentials", hashlib.sha256).digest()
+    message = ("credential value\x1f" + guess).encode()
+    fast = hmac.new(child, message, hashlib.sha256).hexdigest()[:32]
+    for path, shown, field, target in places:
+        salt = "\x1f".join((path, field, target)).encode()
+        slow = hashlib.pbkdf2_hmac("sha256", message, child + salt, 5000).hex()[:32]
+        for secret_id in (fast, slow):
+            yield secret_id
+            parts = "\x1f".join(("credentials", shown, field, target, secret_id))
+            yield hmac.new(key, parts.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def test_a_copy_of_the_state_folder_recovers_no_password(machine: Machine, tmp_path: Path) -> None:
+    policy(machine, project_roots=["~/projects"])
+    plant(machine, HOME_A)
+    run_once()
+    copy = tmp_path / "backup"
+    shutil.copytree(machine.state, copy)
+    key = (copy / "hygiene-agent" / "install.key").read_bytes()
+    # Every 32-hex-digit string anywhere in the copy, in every way it could be written.
+    seen = set(re.findall(r"[0-9a-f]{32}", "\n".join(kept_on_disk(copy))))
+    places = []
+    for _, path, *_, record in store_rows(copy)["scan_cache"]:
+        for fact in (json.loads(record) if record else {}).get("facts", []):
+            shown = json.loads(record)["shown"]
+            places.append((path, shown, fact["field"], fact["target"]))
+    assert len(places) == 6 and len(seen) > 5  # the attacker has the places and the ids
+
+    words = COMMON_LIST.read_text(encoding="utf-8").splitlines()
+    guesses = [w for w in words if w and not w.startswith("#")][:TRIED]
+    guesses += HOME_A.values()  # the attacker's best case: the right guess is tried
+
+    def attack(kept: set[str], tried: list[str]) -> list[str]:
+        return [g for g in tried if kept.intersection(old_ids(key, g, places))]
+
+    # The attack works: on what the previous design kept for one planted value, it finds it.
+    before = set(old_ids(key, HOME_A["short"], places))
+    assert attack(before, [*guesses[:20], HOME_A["short"]]) == [HOME_A["short"]]
+    assert attack(seen, guesses) == []
