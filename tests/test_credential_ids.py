@@ -9,6 +9,7 @@ import hmac
 import json
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from agent.cli import main
 from agent.credentials.strength import COMMON_LIST
+from agent.store import Store, schema
 from tests.conftest import Machine, Outcome
 from tests.test_credentials import STRONG, TOKEN, policy, private
 from tests.test_privacy import kept_on_disk, store_rows
@@ -180,3 +182,132 @@ def test_a_copy_of_the_state_folder_recovers_no_password(machine: Machine, tmp_p
     before = set(old_ids(key, HOME_A["short"], places))
     assert attack(before, [*guesses[:20], HOME_A["short"]]) == [HOME_A["short"]]
     assert attack(seen, guesses) == []
+
+
+# --- a store the previous version wrote ---------------------------------------------------
+
+OLD_ID = "0ddba11c0ffee5eed0ddba11c0ffee5e"  # a finding id made of a password's hash
+OLD_HASH = "feedfacecafebeef0123456789abcdef"  # the hash itself, in the scan cache
+OLD_MESSAGE = (
+    "~/.netrc, line 1: the password for a.example (login ann) is weak: it is only 7 characters."
+)
+KEPT_ID = "5511a5511a5511a5511a5511a5511a55"  # another check's finding
+STAMP = "2026-11-30T08:00:00.000000+00:00"
+
+
+def schema_4_store(state: Path) -> None:
+    """The store as the previous version left it after a credentials scan, made by SQL."""
+    state.mkdir(parents=True, mode=0o700)
+    conn = sqlite3.connect(state / "store.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for step in schema.MIGRATIONS[:4]:
+            step(conn)
+        rows: dict[str, list[tuple[object, ...]]] = {
+            "findings": [
+                (
+                    OLD_ID,
+                    "credentials",
+                    "~/.netrc",
+                    "high",
+                    OLD_MESSAGE,
+                    "Change it.",
+                    STAMP,
+                    STAMP,
+                    None,
+                    1,
+                    STAMP,
+                ),
+                (
+                    KEPT_ID,
+                    "ssh_keys",
+                    "~/.ssh/id_rsa",
+                    "high",
+                    "No passphrase.",
+                    "Add one.",
+                    STAMP,
+                    STAMP,
+                    None,
+                    1,
+                    STAMP,
+                ),
+            ],
+            "events (at, kind, target, check_id, detail)": [
+                (STAMP, "appeared", OLD_ID, "credentials", "high: ~/.netrc"),
+                (STAMP, "snoozed", OLD_ID, "credentials", "until 2026-12-30"),
+                (STAMP, "snoozed", "credentials", "credentials", "until 2026-12-30"),
+                (STAMP, "appeared", KEPT_ID, "ssh_keys", "high: ~/.ssh/id_rsa"),
+            ],
+            "snoozes": [
+                (OLD_ID, "2026-12-30T00:00:00+00:00", STAMP),
+                ("credentials", "2026-12-30T00:00:00+00:00", STAMP),
+                (KEPT_ID, "2026-12-30T00:00:00+00:00", STAMP),
+            ],
+            "notifications (at, check_id, kind, title, body, urgency, backend, delivered, "
+            "finding_ids)": [
+                (
+                    STAMP,
+                    "credentials",
+                    "new",
+                    "A password is stored in plain text",
+                    f"{OLD_MESSAGE}\nChange it.",
+                    "normal",
+                    "dbus",
+                    1,
+                    json.dumps([OLD_ID]),
+                ),
+                (
+                    STAMP,
+                    "ssh_keys",
+                    "new",
+                    "An SSH key has no passphrase",
+                    "No passphrase.",
+                    "normal",
+                    "dbus",
+                    1,
+                    json.dumps([KEPT_ID]),
+                ),
+            ],
+            "scan_cache": [
+                (
+                    "credentials",
+                    "/home/ann/.netrc",
+                    1,
+                    2,
+                    60,
+                    3,
+                    "3:x",
+                    json.dumps({"facts": [{"secret_id": OLD_HASH}]}),
+                ),
+            ],
+        }
+        for table, values in rows.items():
+            marks = ", ".join("?" * len(values[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", values)  # noqa: S608
+        conn.execute("PRAGMA user_version = 4")
+    finally:
+        conn.close()
+
+
+def test_an_upgraded_store_keeps_nothing_made_from_a_value(tmp_path: Path) -> None:
+    xdg = tmp_path / "state"
+    schema_4_store(xdg / "hygiene-agent")
+    old = ("only 7 characters", OLD_ID, OLD_HASH)
+    before = "\n".join(kept_on_disk(xdg))
+    assert all(text in before for text in old)  # the test's store holds them to begin with
+
+    with Store.open(xdg / "hygiene-agent") as store:
+        assert [f.id for f in store.current(datetime(2026, 12, 1, tzinfo=UTC))] == [KEPT_ID]
+        assert [n.check for n in store.notifications()] == ["ssh_keys"]
+
+    rows = store_rows(xdg)
+    assert [r[0] for r in rows["findings"]] == [KEPT_ID]
+    assert [r[0] for r in rows["snoozes"]] == [KEPT_ID, "credentials"]  # the check's stays
+    assert [(r[2], r[3]) for r in rows["events"]] == [
+        ("snoozed", "credentials"),
+        ("appeared", KEPT_ID),
+    ]
+    assert rows["scan_cache"] == []
+    after = "\n".join(kept_on_disk(xdg))  # the store, its WAL, anything beside it
+    for text in old:
+        assert text not in after
