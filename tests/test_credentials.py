@@ -4,6 +4,7 @@ child process (python -m agent.credentials) in every test here."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -31,7 +32,7 @@ from agent.store import Store
 from tests.conftest import Machine, Outcome
 from tests.desktop import Desktop
 from tests.test_policy_errors import as_nobody
-from tests.test_privacy import kept_on_disk
+from tests.test_privacy import kept_on_disk, store_rows
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 WEAK = "hunter2"
@@ -329,6 +330,20 @@ def test_the_cache_holds_no_secret(machine: Machine) -> None:
         assert value not in kept
 
 
+def encoded(value: str) -> list[str]:
+    """A value and the ways it could be written down by mistake: hex, base64 (unpadded, as
+    it sits inside a longer text) and UTF-16 (as bytes read as Latin-1)."""
+    raw = value.encode()
+    return [
+        value,
+        raw.hex(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        value.encode("utf-16-le").decode("latin-1"),
+        value.encode("utf-16-be").decode("latin-1"),
+    ]
+
+
 def test_canary_never_reaches_output_logs_store_or_notifications(
     machine: Machine,
     desktop: Desktop,
@@ -336,11 +351,15 @@ def test_canary_never_reaches_output_logs_store_or_notifications(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    weak = "Canary123"  # weak: a common pattern
+    short, pattern, listed = "kanarie", "Tweety#1", "trustno1"  # weak, each its own way
+    npm = "npm_Canary0123456789abcdefghijklmnopqrs"
     policy(machine, project_roots=["~/projects"])
-    private(machine.home / ".netrc", f"machine mail.example.com login ann password {weak}\n")
+    private(machine.home / ".netrc", f"machine mail.example.com login ann password {short}\n")
     private(machine.home / ".git-credentials", f"https://ann:{TOKEN}@github.com\n", 0o644)
-    private(machine.home / "projects" / "app" / ".env", f"DB_PASSWORD={weak}\nAPI_TOKEN={TOKEN}\n")
+    private(
+        machine.home / "projects" / "app" / ".env",
+        f"DB_PASSWORD={pattern}\nJWT_SECRET={listed}\nAPI_TOKEN={TOKEN}\nNPM_TOKEN={npm}\n",
+    )
     for key, value in desktop.env.items():
         monkeypatch.setenv(key, value)
     caplog.set_level("DEBUG")
@@ -351,6 +370,7 @@ def test_canary_never_reaches_output_logs_store_or_notifications(
             ("-v", "run", "--once"),
             ("status",),
             ("status", "--json"),
+            ("notifications",),
             ("notifications", "--json"),
             ("check",),
             ("check", "--json"),
@@ -368,11 +388,14 @@ def test_canary_never_reaches_output_logs_store_or_notifications(
     shown = desktop.received(at_least=1)
     outputs += [f"{n.summary}\n{n.body}\n{n.text}" for n in shown]
     outputs.append(caplog.text)
-    outputs += kept_on_disk(machine.state)
+    outputs.append(repr(store_rows(machine.state)))  # every row, the scan cache's too
+    outputs += kept_on_disk(machine.state)  # every byte of the state folder
     everything = "\n".join(outputs)
     assert "~/.netrc" in everything and "passwords or tokens" in everything  # told about
-    for value in (weak, TOKEN, TOKEN[4:20], weak.encode().hex(), TOKEN.encode().hex()):
-        assert value not in everything
+    assert everything.count("is weak") >= 3  # the three weak ones were graded
+    for value in (short, pattern, listed, TOKEN, npm, TOKEN[4:20]):
+        for form in encoded(value):
+            assert form not in everything, f"a form of {value[:2]}... leaked"
 
 
 def test_an_extra_file_that_is_not_there_is_a_note(
