@@ -24,9 +24,9 @@ from tests.test_privacy import kept_on_disk, store_rows
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 # Two homes' worth of guessable values, each pair breaking the same rules (so the reasons
-# are the same) and of the same length (so the files are too).
+# are the same) and of different lengths (so the files' sizes differ too).
 HOME_A = {"short": "hunter2", "fair": "Summer2023!", "pattern": "Falcon456", "env": "trustno1"}
-HOME_B = {"short": "dragon1", "fair": "Winter2022!", "pattern": "Tigers789", "env": "sunshine"}
+HOME_B = {"short": "monkey", "fair": "Canary2024", "pattern": "Tigers7890", "env": "baseball1"}
 # The attack below tries the shipped list's first words (and the planted values): a few
 # seconds, enough when nothing in the state folder depends on the value at all.
 TRIED = 400
@@ -51,14 +51,14 @@ def run_once(at: datetime = T0) -> None:
 
 def comparable(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
     """The rows without what tells two files apart however alike they are: each path's
-    device, inode and modification time (in its columns and in its record)."""
+    device, inode and times (its stat signature, in its columns and in its record)."""
     out = dict(rows)
     kept = []
-    for scanner, path, _device, _inode, size, _mtime, version, record in rows["scan_cache"]:
+    for scanner, path, _device, _inode, _ctime, _mtime, version, record in rows["scan_cache"]:
         loaded = json.loads(record) if record else None
-        if loaded and "stat" in loaded:
-            loaded["stat"] = loaded["stat"][2]  # the size alone
-        kept.append((scanner, path, size, version, loaded))
+        if loaded:
+            assert len(loaded.pop("stat", [])) in (0, 4)
+        kept.append((scanner, path, version, loaded))
     out["scan_cache"] = kept
     return out
 

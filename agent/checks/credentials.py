@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.checks.base import Check, CheckContext, CheckParams, HomePath
 from agent.checks.ssh_keys import shell_quote
 from agent.credentials import FORMATS, PARENT_ENV, SCANNER_VERSION
+from agent.credentials.locate import stat_key
 from agent.durations import Duration
 from agent.errors import AgentError
 from agent.models import Finding, Severity
@@ -114,8 +115,9 @@ class CredentialsCheck(Check[CredentialsParams]):
     )
     keeps = (
         "file, line, format, field, what the secret is for, its kind (weak password, plaintext "
-        "password or token) and the rules it breaks, and each file's size and modification "
-        "time; never the value nor anything computed from it (no hash, no length)"
+        "password or token) and the rules it breaks, and each file's device, inode, change "
+        "and modification times; never the value nor anything computed from it (no hash, no "
+        "length, not even the file's size)"
     )
     alert = "A password is stored in plain text"
     alert_many = "{n} passwords or tokens are stored in plain text"
@@ -381,8 +383,8 @@ def _unfinished(rows: Sequence[CachedPath], *, remembered: bool = True) -> list[
 
 
 def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
-    """Whether every path still has the signature it had; notes the files' modes (a chmod
-    does not change the signature, and the severity depends on it)."""
+    """Whether every path still has the signature it had; notes the files' modes (the
+    severity depends on them)."""
     same = True
     for row in rows:
         try:
@@ -390,7 +392,7 @@ def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
         except OSError:
             same = same and row.signature is None
             continue
-        if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != row.signature:
+        if stat_key(info) != row.signature:
             same = False
         if row.record is not None:
             modes[row.path] = stat.S_IMODE(info.st_mode)

@@ -148,6 +148,8 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM notifications WHERE check_id = ?", (_VALUED_CHECK,))
     conn.execute("DELETE FROM findings WHERE check_id = ?", (_VALUED_CHECK,))
     conn.execute("DELETE FROM scan_cache WHERE scanner = ?", (_VALUED_CHECK,))
+    # A file's size told a password's length (a one-line .netrc): its change time instead.
+    conn.execute("ALTER TABLE scan_cache RENAME COLUMN size TO ctime_ns")
 
 
 def scrub(conn: sqlite3.Connection) -> None:
@@ -191,7 +193,7 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
     "checks": frozenset({"id", "first_seen", "last_seen", "last_status", "last_error"}),
     "trusted_networks": frozenset({"fingerprint", "kind", "label", "added_at"}),
     "scan_cache": frozenset(
-        {"scanner", "path", "device", "inode", "size", "mtime_ns", "version", "record"}
+        {"scanner", "path", "device", "inode", "ctime_ns", "mtime_ns", "version", "record"}
     ),
     "snoozes": frozenset({"target", "until", "created_at"}),
     "events": frozenset({"seq", "at", "kind", "target", "check_id", "detail"}),
