@@ -287,6 +287,7 @@ def schema_4_store(state: Path) -> None:
         conn.execute("PRAGMA user_version = 4")
     finally:
         conn.close()
+    (state / "status.txt").write_text(f"FAILING\n{OLD_MESSAGE}\n")  # the last Details opened
 
 
 def test_an_upgraded_store_keeps_nothing_made_from_a_value(tmp_path: Path) -> None:

@@ -167,6 +167,10 @@ def scrub(conn: sqlite3.Connection) -> None:
         pass
 
 
+# Files beside the store that a version before schema 5 may have left holding a message
+# made from a value ("the last Details you opened"); written again when next needed.
+STALE_FILES = ("status.txt",)
+
 Migration = Callable[[sqlite3.Connection], None]
 
 MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
@@ -246,8 +250,10 @@ def judge(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Run each migration still due, one transaction per step, then check the result.
+def migrate(conn: sqlite3.Connection) -> bool:
+    """Run each migration still due, one transaction per step, then check the result; True
+    when the store was scrubbed of what an older version computed from secret values (the
+    caller then removes STALE_FILES).
 
     `conn` is in autocommit mode (isolation_level None) and may be shared with other
     processes: each step re-reads the version under the write lock.
@@ -271,6 +277,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     if scrubbing:
         scrub(conn)
     require_schema(conn)
+    return scrubbing
 
 
 def require_schema(conn: sqlite3.Connection) -> None:
