@@ -53,18 +53,6 @@ class Fingerprinter:
         message = "\x1f".join(parts).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
-    def slow(self, *parts: str, salt: bytes) -> str:
-        """Like calling it, but deliberately slow (PBKDF2, 5,000 rounds, about 2 ms) and
-        salted: for values a guesser could try one by one (a weak password)."""
-        message = "\x1f".join(parts).encode()
-        slowed = hashlib.pbkdf2_hmac("sha256", message, self._key + salt, 5000)
-        return slowed.hex()[:32]
-
-    def derived(self, purpose: str) -> bytes:
-        """A key for `purpose` alone, made from the install key, which itself is never handed
-        out (the credential scan gets one for its child process)."""
-        return hmac.new(self._key, b"derived key\x1f" + purpose.encode(), hashlib.sha256).digest()
-
     def __repr__(self) -> str:
         return f"Fingerprinter(persistent={self.persistent})"
 

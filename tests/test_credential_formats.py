@@ -19,7 +19,6 @@ from agent.credentials.families import FAMILIES
 from agent.credentials.scan import scan
 
 DATA = Path(__file__).parent / "data" / "credentials"
-KEY = "00" * 32
 
 
 def _cases() -> list[Any]:
@@ -36,7 +35,6 @@ def scan_case(home: Path, family: str, file: Path, place: str) -> dict[str, Any]
     home.mkdir(exist_ok=True)
     extra = put(home, family, place, file.read_bytes())
     request = {
-        "key": KEY,
         "home": str(home),
         "settings": {
             "include_system": False,

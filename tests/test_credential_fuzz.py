@@ -35,7 +35,6 @@ from agent.credentials.families import FAMILIES
 from agent.credentials.model import Source
 from agent.credentials.scan import MAX_BYTES, MAX_SECRETS, OutOfTime, examine, time_limit
 from agent.credentials.strength import is_token
-from agent.fingerprint import Fingerprinter
 from tests.test_credential_formats import placed, put
 
 try:
@@ -46,7 +45,6 @@ except ImportError:  # cryptography before 43, which pyproject.toml allows
 DATA = Path(__file__).parent / "data" / "credentials"
 EXAMPLES = 50  # per format and property: 24 formats x 2 x 50, about 30 s in all
 HANG = 60
-FINGERPRINT = Fingerprinter(b"\x07" * 32, persistent=False)
 BY_ID = {f.id: f for f in FAMILIES}
 
 # Pieces of the formats' syntax, so that a mutation reaches past the first check of a parser.
@@ -260,7 +258,7 @@ def examined(family: str, data: bytes, home: Path) -> dict[str, Any]:
     try:
         # Not a timing: a hang detector, for what takes a second at most.
         with time_limit(HANG):
-            record = examine(BY_ID[family](), data, source_for(family, home), FINGERPRINT)
+            record = examine(BY_ID[family](), data, source_for(family, home))
     except OutOfTime:
         pytest.fail(f"{family}: {len(data):,} bytes were still being read after {HANG}s")
     note = record["note"]
@@ -451,7 +449,7 @@ def test_an_xml_document_type_is_refused_in_words(family: str, tmp_path: Path) -
 
 
 def test_a_file_of_many_secrets_is_bounded(tmp_path: Path) -> None:
-    data = b"machine m login l password hunter2\n" * 1_200  # a slow hash for each
+    data = b"machine m login l password hunter2\n" * 1_200
     record = examined("netrc", data, tmp_path)
     assert len(record["facts"]) == MAX_SECRETS
     assert record["note"] == f"holds more than {MAX_SECRETS:,} secrets; the rest were not looked at"
@@ -467,7 +465,6 @@ def child_answer(
     extra = [e for place, (family, data) in files.items() for e in put(home, family, place, data)]
     prepare(home)
     request = {
-        "key": "07" * 32,
         "home": str(home),
         "settings": {
             "include_system": False,

@@ -37,7 +37,6 @@ GUESSED = "(format guessed from the file name)"
 def scanned(home: Path, **settings: object) -> dict[str, Any]:
     """The scanning child's answer for `home`, run in this process, the pass turned on."""
     request = {
-        "key": "00" * 32,
         "home": str(home),
         "settings": {
             "include_system": False,

@@ -168,7 +168,7 @@ def test_a_cancelled_check_kills_its_child_while_the_parent_lives(slow_home: Mac
 
 def test_a_child_whose_parent_is_gone_reads_nothing(tmp_path: Path) -> None:
     (tmp_path / ".netrc").write_text("machine a.example login ann password hunter2\n")
-    request = {"key": "00" * 32, "home": str(tmp_path)}
+    request = {"home": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-I", "-m", "agent.credentials"],
         input=json.dumps(request).encode(),

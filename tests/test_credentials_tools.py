@@ -72,7 +72,7 @@ def test_git_credential_store_is_flagged_and_a_memory_cache_is_not(
     assert finding["message"].startswith(
         "~/.git-credentials, line 1: the password for git.example.com (user ann) is weak: "
     )
-    assert "it is a well-known default password" in finding["message"]
+    assert "it is on the list of common and default passwords" in finding["message"]
 
 
 def test_rclone_obscured_password_is_revealed_only_to_grade_it(

@@ -128,7 +128,6 @@ def test_without_a_store_it_says_the_rest_were_not_read(machine: Machine) -> Non
 def scan_tree(home: Path, cache: dict[str, Any] | None = None, **request: Any) -> dict[str, Any]:
     return scan(
         {
-            "key": "00" * 32,
             "home": str(home),
             "settings": {"include_system": False, "project_roots": ["~/src"]},
             "cache": cache or {},
@@ -185,7 +184,7 @@ def test_a_file_that_takes_too_long_is_stopped_and_the_answer_comes(tmp_path: Pa
     (tmp_path / ".endless").write_text("x")
     (tmp_path / ".netrc").write_text(f"machine a.example login ann password {WEAK}\n")
     answer = scan(
-        {"key": "00" * 32, "home": str(tmp_path), "budget": 0.2},
+        {"home": str(tmp_path), "budget": 0.2},
         [_Endless, *FAMILIES],
         {},
     )

@@ -129,7 +129,7 @@ def test_a_broken_xml_file_keeps_what_came_before_the_break(tmp_path: Path) -> N
         tmp_path / ".m2" / "settings.xml",
         f"<settings><servers>\n<server><id>a</id><password>{WEAK}</password></server>\n<oops",
     )
-    answer = scan({"key": "00" * 32, "home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
+    answer = scan({"home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
     record = answer["files"][str(tmp_path / ".m2" / "settings.xml")]
     assert [f["level"] for f in record["facts"]] == ["weak"]
     assert record["note"] == (
@@ -142,7 +142,7 @@ def test_a_broken_xml_file_keeps_what_came_before_the_break(tmp_path: Path) -> N
 def test_an_empty_file_is_no_note(tmp_path: Path) -> None:
     for path, _, _ in BROKEN:
         private(tmp_path / path, "\n")
-    answer = scan({"key": "00" * 32, "home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
+    answer = scan({"home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
     notes = {r["shown"]: r["note"] for r in answer["files"].values() if r.get("note")}
     assert notes == {}
 
@@ -153,6 +153,6 @@ def test_a_kubeconfig_user_given_by_an_alias_is_read(tmp_path: Path) -> None:
         "defaults: &ann\n  name: ann\n  user:\n    username: ann\n"
         f"    password: {WEAK}\nusers:\n- *ann\n",
     )
-    answer = scan({"key": "00" * 32, "home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
+    answer = scan({"home": str(tmp_path)}, FAMILIES, {"HOME": str(tmp_path)})
     record = answer["files"][str(tmp_path / ".kube" / "config")]
     assert [(f["line"], f["level"]) for f in record["facts"]] == [(5, "weak")]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,24 @@ def kept_on_disk(state: Path) -> list[str]:
         data = stored.read_bytes()
         views += [data.decode("latin-1"), data.decode("utf-16-le", "replace"), data.hex()]
     return views
+
+
+def store_rows(state: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the store in the agent's state folder `state`, in order."""
+    db = state / "hygiene-agent" / "store.db"
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        tables = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name"
+            )
+        ]
+        query = "SELECT * FROM {} ORDER BY 1, 2"  # names from sqlite_master, not input
+        return {t: conn.execute(query.format(t)).fetchall() for t in tables}
+    finally:
+        conn.close()
 
 
 def secret_fragments(key: Path) -> list[str]:

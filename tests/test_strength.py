@@ -8,7 +8,19 @@ import string
 import pytest
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from agent.credentials.strength import COMMON_LIST, grade, is_reference, is_token
+from agent.credentials.strength import (
+    COMMON_LIST,
+    CONTEXT,
+    EARLY_PATTERN,
+    LISTED,
+    NOT_LONG,
+    PATTERN,
+    SHORT,
+    grade,
+    is_reference,
+    is_token,
+    weak_only,
+)
 
 
 def test_the_shipped_list_is_zxcvbns_own_lower_cased() -> None:
@@ -20,13 +32,13 @@ def test_the_shipped_list_is_zxcvbns_own_lower_cased() -> None:
 @pytest.mark.parametrize(
     ("value", "level", "reason"),
     [
-        ("", "weak", "it is empty"),
-        ("hunter2", "weak", "it is only 7 characters"),
-        ("changeme", "weak", "it is a well-known default password"),
-        ("password123", "weak", "it is on the list of common passwords"),
+        ("", "weak", "it is shorter than 8 characters"),
+        ("hunter2", "weak", "it is shorter than 8 characters"),
+        ("changeme", "weak", "it is on the list of common and default passwords"),
+        ("password123", "weak", "it is on the list of common and default passwords"),
         ("Qwerty!Qwerty!1", "weak", "it can be guessed quickly (it follows a common pattern)"),
         ("ann.example.com1", "weak", "it contains the user, host or network name it is for"),
-        ("Summer2023!", "fair", "it is 11 characters; 15 or more is recommended"),
+        ("Summer2023!", "fair", "it is shorter than 15 characters (15 or more is recommended)"),
         ("x7Kq9#mZ2vLw8RtP4nBy6jHd", "strong", None),
         ("correct horse battery staple", "strong", None),
     ],
@@ -37,6 +49,27 @@ def test_grades(value: str, level: str, reason: str | None) -> None:
     assert graded.level == level
     if reason:
         assert reason in graded.reasons
+
+
+def test_a_reason_names_the_rule_broken_never_a_property_of_the_value() -> None:
+    # Whoever reads the store learns which rules a value breaks, and nothing else: not its
+    # length, its characters or which word of a list it is. So every value of every length
+    # and make-up gets its reasons from the same few sentences.
+    rng = random.Random(80063)  # noqa: S311 - the same values every run, not secrets
+    alphabets = (string.ascii_lowercase, string.digits, string.ascii_letters + "!#%&")
+    values = ["", "changeme", "admin", "password123", "hunter2", "ann.example.com1"]
+    values += [
+        "".join(rng.choice(alphabet) for _ in range(length))
+        for length in range(1, 40)
+        for alphabet in alphabets
+    ]
+    said: set[str] = set()
+    for value in values:
+        for graded in (grade(value, ["ann", "example.com"]), weak_only(value)):
+            if graded is not None:
+                said.update(graded.reasons)
+    assert said <= {SHORT, LISTED, CONTEXT, PATTERN, NOT_LONG, EARLY_PATTERN}
+    assert {SHORT, LISTED, CONTEXT, NOT_LONG} <= said  # the values above break each of these
 
 
 def test_values_too_long_to_be_typed_are_not_graded() -> None:

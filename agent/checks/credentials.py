@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.checks.base import Check, CheckContext, CheckParams, HomePath
 from agent.checks.ssh_keys import shell_quote
 from agent.credentials import FORMATS, GUESSED, PARENT_ENV, SCANNER_VERSION
+from agent.credentials.locate import stat_key
 from agent.durations import Duration
 from agent.errors import AgentError
 from agent.models import Finding, Severity
@@ -122,8 +124,10 @@ class CredentialsCheck(Check[CredentialsParams]):
         "project_roots",
     )
     keeps = (
-        "file, line, field, what the secret is for and why it is weak; a keyed hash of the "
-        "value so that a changed password counts as a new finding; never the value"
+        "file, line, format, field, what the secret is for, its kind (weak password, plaintext "
+        "password or token) and the rules it breaks, and each file's device, inode, change "
+        "and modification times; never the value nor anything computed from it (no hash, no "
+        "length, not even the file's size)"
     )
     alert = "A password is stored in plain text"
     alert_many = "{n} passwords or tokens are stored in plain text"
@@ -172,8 +176,16 @@ class CredentialsCheck(Check[CredentialsParams]):
                     unchecked.append(note)
                 else:
                     self.note(note)
+            # Two secrets of one file with the same field, target and kind (a .env that sets
+            # DB_PASSWORD twice) are told apart by their order among those equals, not by
+            # their lines: a line added above must not make a new finding.
+            equals: Counter[tuple[str, str, str]] = Counter()
             for fact in record.get("facts") or []:
-                finding = self._finding(ctx, row.path, record, fact, modes.get(row.path))
+                same = (str(fact["field"]), str(fact["target"]), _reason(fact))
+                finding = self._finding(
+                    ctx, row.path, record, fact, modes.get(row.path), nth=equals[same]
+                )
+                equals[same] += 1
                 findings[finding.id] = finding
         unfinished = _unfinished(cached, remembered=ctx.store is not None) + unchecked
         if unfinished:
@@ -213,7 +225,6 @@ class CredentialsCheck(Check[CredentialsParams]):
         self, ctx: CheckContext, settings: Mapping[str, object], cached: Sequence[CachedPath]
     ) -> dict[str, Any]:
         request = {
-            "key": ctx.fingerprint.derived(SCANNER).hex(),
             "budget": self.reading_time(),
             "home": str(ctx.paths.home),
             "settings": settings,
@@ -277,18 +288,20 @@ class CredentialsCheck(Check[CredentialsParams]):
         record: Mapping[str, Any],
         fact: Mapping[str, Any],
         mode: int | None,
+        *,
+        nth: int = 0,
     ) -> Finding:
         shown = str(record["shown"])
         field, target, kind = str(fact["field"]), str(fact["target"]), str(fact["kind"])
         level = fact.get("level")
         reasons = [str(r) for r in fact.get("reasons") or []]
         named = "" if field.lower() in ("password", "pass", "passwd") else f" ({field})"
-        if kind == "token" and level == "weak":
-            reason, what = "weak password", f"the secret{named}"
+        reason = _reason(fact)
+        if kind == "token" and reason == "weak password":
+            what = f"the secret{named}"
         elif kind == "token":
-            reason, what = "plaintext token", f"a token{named}"
+            what = f"a token{named}"
         else:
-            reason = "weak password" if level == "weak" else "plaintext password"
             what = f"the password{named}"
         if target:
             what += f" for {target}"
@@ -313,21 +326,35 @@ class CredentialsCheck(Check[CredentialsParams]):
                 "Change this password to a long random one (a password manager makes them), "
                 f"on the service first. Then: {advice}"
             )
+        family = str(record.get("family", ""))
+        # Where and what, never the value: a weak password changed for another weak one is
+        # the same finding (still true); made strong, its kind changes and so does the id.
+        where_what = [self.id, shown, family, field, target, reason]
+        if nth:
+            where_what.append(f"#{nth}")
         return Finding(
-            id=ctx.fingerprint(self.id, shown, field, target, str(fact["secret_id"])),
+            id=ctx.fingerprint(*where_what),
             subject=shown,
             message=message,
             advice=advice,
             severity=severity,
             evidence={
                 "reason": reason,
-                "format": str(record.get("family", "")),
+                "format": family,
                 "line": int(fact["line"]),
                 "field": field,
                 "level": level if isinstance(level, str) else None,
                 "mode": f"{mode:04o}" if mode is not None else None,
             },
         )
+
+
+def _reason(fact: Mapping[str, Any]) -> str:
+    """The kind of finding a fact makes: "weak password" (a weak token-field secret too),
+    "plaintext password" (fair or strong) or "plaintext token"."""
+    if fact.get("level") == "weak":
+        return "weak password"
+    return "plaintext token" if fact.get("kind") == "token" else "plaintext password"
 
 
 def _rows(answer: Mapping[str, Any]) -> list[CachedPath]:
@@ -369,8 +396,8 @@ def _unfinished(rows: Sequence[CachedPath], *, remembered: bool = True) -> list[
 
 
 def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
-    """Whether every path still has the signature it had; notes the files' modes (a chmod
-    does not change the signature, and the severity depends on it)."""
+    """Whether every path still has the signature it had; notes the files' modes (the
+    severity depends on them)."""
     same = True
     for row in rows:
         try:
@@ -378,7 +405,7 @@ def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
         except OSError:
             same = same and row.signature is None
             continue
-        if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != row.signature:
+        if stat_key(info) != row.signature:
             same = False
         if row.record is not None:
             modes[row.path] = stat.S_IMODE(info.st_mode)

@@ -5,7 +5,8 @@ Two halves that never share a secret. The check (agent/checks/credentials.py) ru
 long-lived agent and only locates files and compares their stat signatures with the scan
 cache. The files that changed are read by a short-lived child, `python -m
 agent.credentials`, which parses them, grades what it finds and answers with facts that
-hold no secret: where, which field, what kind, how weak, and a keyed hash of the value.
+hold no secret and nothing computed from one: where, which field, what kind, which rules
+it breaks.
 """
 
 # The environment variable that gives the scanning child its parent's process id: on Linux
@@ -13,7 +14,7 @@ hold no secret: where, which field, what kind, how weak, and a keyed hash of the
 PARENT_ENV = "HYGIENE_SCANNER_PARENT"
 
 # Bump when a parser or the grading changes what a file yields: cached results are redone.
-SCANNER_VERSION = "3"
+SCANNER_VERSION = "4"
 
 # The family that reads config files of no known format, guessed from their names: a file it
 # cannot read is not one, so it leaves no note (agent/credentials/scan.py).

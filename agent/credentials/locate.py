@@ -56,11 +56,15 @@ _DEFAULTS = {
     "DOCKER_CONFIG": ".docker",
 }
 
-StatKey = tuple[int, int, int, int]  # device, inode, size, mtime_ns
+StatKey = tuple[int, int, int, int]  # device, inode, ctime_ns, mtime_ns
 
 
 def stat_key(info: os.stat_result) -> StatKey:
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    """What tells that a path changed. Not its size: the scan cache is kept, and the size
+    of a one-line file with a password in it is the password's length plus what the cache
+    already says (the field, the host, the user). The change time moves with every write
+    (and with a modification time put back by hand)."""
+    return (info.st_dev, info.st_ino, info.st_ctime_ns, info.st_mtime_ns)
 
 
 @dataclass(frozen=True)

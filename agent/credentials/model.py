@@ -35,7 +35,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class Fact:
-    """What the scanning child reports about one secret: everything but the secret."""
+    """What the scanning child reports about one secret: where and what it is, and which
+    rules it breaks; nothing computed from the value (not a hash of it, not its length)."""
 
     line: int
     field: str
@@ -43,8 +44,7 @@ class Fact:
     target: str
     encoding: str
     level: Level | None  # None: not graded (a token, or too long to be typed)
-    reasons: tuple[str, ...]  # why it is weak or fair, in words
-    secret_id: str  # keyed hash of the value: a new value is a new finding
+    reasons: tuple[str, ...]  # the rules it breaks, in words
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -55,7 +55,6 @@ class Fact:
             "encoding": self.encoding,
             "level": self.level,
             "reasons": list(self.reasons),
-            "secret_id": self.secret_id,
         }
 
     @classmethod
@@ -75,7 +74,6 @@ class Fact:
             encoding=str(data.get("encoding", "")),
             level=level,
             reasons=tuple(str(r) for r in reasons),
-            secret_id=str(data["secret_id"]),
         )
 
 

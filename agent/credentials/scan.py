@@ -2,7 +2,8 @@
 holds, and describe it without the secret.
 
 Only this process ever holds a secret value, and only while grading it; what it answers
-is the Fact list of each file (agent/credentials/model.py), a keyed hash in place of the value.
+is the Fact list of each file (agent/credentials/model.py): where each secret is, what it
+is and which rules it breaks, nothing computed from the value. So it needs no key either.
 """
 
 from __future__ import annotations
@@ -34,13 +35,12 @@ from agent.credentials.strength import (
     weak_only,
 )
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
-from agent.fingerprint import Fingerprinter
 from agent.text import printable, shown_path
 
 _USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
 MAX_BYTES = 1 << 20
-# A person's config file holds a few secrets; grading one takes milliseconds (a weak one's id
-# is a slow hash), so a file of 1 MiB of "password x" lines is bounded here.
+# A person's config file holds a few secrets; grading one (zxcvbn) takes up to milliseconds,
+# so a file of 1 MiB of "password x" lines is bounded here.
 MAX_SECRETS = 1000
 
 
@@ -61,7 +61,6 @@ def scan(
         # Each file gets the same time, however late it starts: one stopped is noted and not
         # read again until it changes, so it must be the file that is slow, not the run.
         deadline, limit = started + float(budget), max(1.0, float(budget) / 2)
-    fingerprint = Fingerprinter(bytes.fromhex(str(request["key"])), persistent=False)
     home = Path(str(request["home"]))
     raw = request.get("settings", {})
     settings = Settings(
@@ -102,7 +101,7 @@ def scan(
             continue
         family = by_id[candidate.family]
         record: dict[str, Any] = {"stat": key, "family": family.id, "format": family.title}
-        record.update(_read(family(), candidate, home, fingerprint, limit))
+        record.update(_read(family(), candidate, home, limit))
         if family.id == GUESSED:
             # A file that does not read as the format its name suggests (too large, binary,
             # unreadable, too slow) is not a config file of that format: nothing to say.
@@ -135,19 +134,16 @@ def _read(
     family: Family,
     candidate: Candidate,
     home: Path,
-    fingerprint: Fingerprinter,
     limit: float | None = None,
 ) -> dict[str, Any]:
     try:
         with time_limit(limit):
-            return _read_in_time(family, candidate, home, fingerprint)
+            return _read_in_time(family, candidate, home)
     except OutOfTime:
         return _note(f"took too long to read as {family.title}; it was not read")
 
 
-def _read_in_time(
-    family: Family, candidate: Candidate, home: Path, fingerprint: Fingerprinter
-) -> dict[str, Any]:
+def _read_in_time(family: Family, candidate: Candidate, home: Path) -> dict[str, Any]:
     try:
         data = read_small_file(candidate.real, MAX_BYTES)
     except FileTooLarge:
@@ -161,12 +157,10 @@ def _read_in_time(
         return _note(f"could not be read: {reason(err)}")
     except OSError as err:
         return _note(f"could not be read: {reason(err)}")
-    return examine(family, data, Source(candidate.real, home), fingerprint)
+    return examine(family, data, Source(candidate.real, home))
 
 
-def examine(
-    family: Family, data: bytes, source: Source, fingerprint: Fingerprinter
-) -> dict[str, Any]:
+def examine(family: Family, data: bytes, source: Source) -> dict[str, Any]:
     """What the file `source` holding `data` says as `family`: its facts, or a note."""
     text = decode(data)
     if text is None:
@@ -178,7 +172,7 @@ def examine(
                 note = f"holds more than {MAX_SECRETS:,} secrets; the rest were not looked at"
                 return {"facts": facts, "note": note, "unchecked": True}
             for secret in _with_token_users(found):
-                fact = describe(secret, fingerprint, where=str(source.path))
+                fact = describe(secret)
                 if fact is not None:
                     facts.append(fact.to_json())
     except Refused as err:
@@ -190,9 +184,13 @@ def examine(
     return {"facts": facts, "note": None}
 
 
-def describe(secret: Secret, fingerprint: Fingerprinter, where: str = "") -> Fact | None:
+def describe(secret: Secret) -> Fact | None:
     """The fact about one secret, or None when the value is not one: a reference to a secret
-    kept elsewhere, or a placeholder a service asks for beside a token."""
+    kept elsewhere, or a placeholder a service asks for beside a token.
+
+    The value decides only the kind, the level and the rules it breaks; nothing else computed
+    from it leaves this function, so two values that break the same rules give the same fact.
+    """
     value = secret.value
     if value and is_reference(value):
         return None
@@ -217,13 +215,6 @@ def describe(secret: Secret, fingerprint: Fingerprinter, where: str = "") -> Fac
         graded = weak_only(value)
         if graded is not None:
             level, reasons = graded.level, graded.reasons
-    if level in ("weak", "fair"):
-        # A guessable value: its id is made slowly, salted by where it is, so that the store
-        # and the install key together (a home backup) do not give a cheap list of guesses.
-        salt = "\x1f".join((where, secret.field, secret.target)).encode()
-        secret_id = fingerprint.slow("credential value", value, salt=salt)
-    else:
-        secret_id = fingerprint("credential value", value)
     return Fact(
         line=secret.line,
         field=printable(secret.field),
@@ -232,7 +223,6 @@ def describe(secret: Secret, fingerprint: Fingerprinter, where: str = "") -> Fac
         encoding=secret.encoding,
         level=level,
         reasons=reasons,
-        secret_id=secret_id,
     )
 
 

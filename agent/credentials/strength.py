@@ -69,10 +69,21 @@ ANONYMOUS = frozenset({"anonymous", "ftp"})
 _SECRET_LIKE = re.compile(r"[A-Za-z0-9_\-+/=.]{32,}")
 
 
+# The reasons name the rule a value breaks, never a property of the value itself (its length,
+# its characters, which list entry it is): whoever reads the store learns no more than the
+# rule. A default and a breached password break the same rule (a guesser's first list).
+SHORT = f"it is shorter than {MIN_LENGTH} characters"
+LISTED = "it is on the list of common and default passwords"
+CONTEXT = "it contains the user, host or network name it is for"
+PATTERN = "it can be guessed quickly (it follows a common pattern)"
+NOT_LONG = f"it is shorter than {GOOD_LENGTH} characters ({GOOD_LENGTH} or more is recommended)"
+EARLY_PATTERN = "it follows a pattern guessers try early"
+
+
 @dataclass(frozen=True)
 class Grade:
     level: Level
-    reasons: tuple[str, ...]  # in words, for the message: never the value or a part of it
+    reasons: tuple[str, ...]  # the rules broken, in words: never the value or a part of it
 
 
 def is_reference(value: str) -> bool:
@@ -99,14 +110,10 @@ def looks_secret(word: str) -> bool:
 def weak_only(value: str) -> Grade | None:
     """For a secret a service expects (not graded as a password): weak when a person plainly
     typed it (empty, short, a default, a common password); None otherwise."""
-    if not value:
-        return Grade("weak", ("it is empty",))
-    if value.lower() in DEFAULTS:
-        return Grade("weak", ("it is a well-known default password",))
-    if "\n" not in value and is_common(value):
-        return Grade("weak", ("it is on the list of common passwords",))
+    if _listed(value):
+        return Grade("weak", (LISTED,))
     if len(value) < MIN_LENGTH:
-        return Grade("weak", (f"it is only {len(value)} characters",))
+        return Grade("weak", (SHORT,))
     return None
 
 
@@ -115,31 +122,31 @@ def grade(value: str, user_inputs: Sequence[str] = ()) -> Grade | None:
     if len(value) > MAX_GRADED:
         return None
     weak: list[str] = []
-    if not value:
-        return Grade("weak", ("it is empty",))
     if len(value) < MIN_LENGTH:
-        weak.append(f"it is only {len(value)} characters")
-    lowered = value.lower()
-    if lowered in DEFAULTS:
-        weak.append("it is a well-known default password")
-    elif "\n" not in value and is_common(value):
-        weak.append("it is on the list of common passwords")
+        weak.append(SHORT)  # an empty one too: "empty" would be the value itself
+    if _listed(value):
+        weak.append(LISTED)
     inputs = [i for i in user_inputs if i]
-    if any(len(i) >= 3 and i.lower() in lowered for i in inputs):
-        weak.append("it contains the user, host or network name it is for")
+    if any(len(i) >= 3 and i.lower() in value.lower() for i in inputs):
+        weak.append(CONTEXT)
     if weak:
         return Grade("weak", tuple(weak))
     score = zxcvbn_score(value, inputs)
     if score <= 1:
-        return Grade("weak", ("it can be guessed quickly (it follows a common pattern)",))
+        return Grade("weak", (PATTERN,))
     fair: list[str] = []
     if len(value) < GOOD_LENGTH:
-        fair.append(f"it is {len(value)} characters; {GOOD_LENGTH} or more is recommended")
+        fair.append(NOT_LONG)
     if score == 2:
-        fair.append("it follows a pattern guessers try early")
+        fair.append(EARLY_PATTERN)
     if fair:
         return Grade("fair", tuple(fair))
     return Grade("strong", ())
+
+
+def _listed(value: str) -> bool:
+    """A default or a breached password: the first words a guesser tries."""
+    return bool(value) and (value.lower() in DEFAULTS or ("\n" not in value and is_common(value)))
 
 
 def zxcvbn_score(value: str, user_inputs: Sequence[str]) -> int:

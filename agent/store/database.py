@@ -275,7 +275,7 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     # byte is written. The -wal and -shm it makes later copy the file's mode.
     _tighten(path)
     try:
-        _prepare(conn)
+        scrubbed = _prepare(conn)
     except sqlite3.Error as err:
         conn.close()
         if sq.primary(err) in _DAMAGED:
@@ -286,6 +286,10 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         raise
     for suffix in SIDE_FILES:
         _tighten(path.with_name(path.name + suffix))
+    if scrubbed:
+        for name in schema.STALE_FILES:
+            with contextlib.suppress(OSError):
+                path.with_name(name).unlink()
     return conn
 
 
@@ -314,8 +318,8 @@ def _judge(path: Path, timeout: float) -> None:
         conn.close()
 
 
-def _prepare(conn: sqlite3.Connection) -> None:
-    """Switch to WAL and run any migrations still due."""
+def _prepare(conn: sqlite3.Connection) -> bool:
+    """Switch to WAL and run any migrations still due (True: see schema.migrate)."""
     schema.judge(conn)
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
@@ -323,7 +327,7 @@ def _prepare(conn: sqlite3.Connection) -> None:
     # NORMAL in WAL: a commit is in the WAL before COMMIT returns, so it survives the
     # process being killed; only a power cut can take back the latest transactions.
     conn.execute("PRAGMA synchronous = NORMAL")
-    schema.migrate(conn)
+    return schema.migrate(conn)
 
 
 def _may_write(path: Path) -> None:

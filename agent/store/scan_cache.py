@@ -13,8 +13,8 @@ from agent.store.values import signed, unsigned
 
 @dataclass(frozen=True)
 class CachedPath:
-    """One path a scan looked at: its stat signature (device, inode, size, mtime_ns; None when
-    it was not there) and, for a file that was read, what was found in it."""
+    """One path a scan looked at: its stat signature (device, inode, ctime_ns, mtime_ns; None
+    when it was not there) and, for a file that was read, what was found in it."""
 
     path: str
     signature: tuple[int, int, int, int] | None
@@ -26,15 +26,15 @@ class ScanCache(Database):
         """What `scanner` (at `version`) saw last time; empty when it was another version."""
         with self._read("read the scan cache in") as conn:
             rows = conn.execute(
-                "SELECT path, device, inode, size, mtime_ns, record FROM scan_cache "
+                "SELECT path, device, inode, ctime_ns, mtime_ns, record FROM scan_cache "
                 "WHERE scanner = ? AND version = ?",
                 (scanner, version),
             ).fetchall()
         cached = []
-        for path, device, inode, size, mtime_ns, record in rows:
+        for path, device, inode, ctime_ns, mtime_ns, record in rows:
             signature = None
             if device is not None:
-                signature = (int(device), unsigned(int(inode)), int(size), int(mtime_ns))
+                signature = (int(device), unsigned(int(inode)), int(ctime_ns), int(mtime_ns))
             try:
                 loaded = json.loads(record) if record is not None else None
             except ValueError:
@@ -47,8 +47,8 @@ class ScanCache(Database):
         with self._write("save the scan cache to") as conn:
             conn.execute("DELETE FROM scan_cache WHERE scanner = ?", (scanner,))
             conn.executemany(
-                "INSERT INTO scan_cache (scanner, path, device, inode, size, mtime_ns, version, "
-                "record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO scan_cache (scanner, path, device, inode, ctime_ns, mtime_ns, "
+                "version, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         scanner,

@@ -125,9 +125,57 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+# The check whose finding ids and messages were, up to schema 4, computed from the values it
+# found (a keyed or slow hash of each password; "it is only 7 characters").
+_VALUED_CHECK = "credentials"
+
+
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """Forget everything the credentials check kept that was computed from a secret.
+
+    Its finding ids (in findings, events, snoozes and the notifications' finding_ids), its
+    messages (in findings and the notifications' bodies) and its scan cache (each secret's
+    keyed hash) could test a guess of the value. They cannot be rewritten from the store
+    alone, so they go: the next scan finds the same problems again under ids of where and
+    what they are (agent/checks/credentials.py) and tells them once more. A snooze of one
+    of those findings goes with it; a snooze of the whole check stays. secure_delete zeroes
+    the deleted rows where they lay; `scrub` then leaves no old page in the WAL or the file.
+    """
+    conn.execute("PRAGMA secure_delete = ON")
+    valued = "SELECT id FROM findings WHERE check_id = ?"
+    conn.execute(f"DELETE FROM snoozes WHERE target IN ({valued})", (_VALUED_CHECK,))  # noqa: S608
+    conn.execute(f"DELETE FROM events WHERE target IN ({valued})", (_VALUED_CHECK,))  # noqa: S608
+    conn.execute("DELETE FROM notifications WHERE check_id = ?", (_VALUED_CHECK,))
+    conn.execute("DELETE FROM findings WHERE check_id = ?", (_VALUED_CHECK,))
+    conn.execute("DELETE FROM scan_cache WHERE scanner = ?", (_VALUED_CHECK,))
+    # A file's size told a password's length (a one-line .netrc): its change time instead.
+    conn.execute("ALTER TABLE scan_cache RENAME COLUMN size TO ctime_ns")
+
+
+def scrub(conn: sqlite3.Connection) -> None:
+    """After _v4_to_v5 has committed: fold the WAL into the file and empty it, then rebuild
+    the file without its free pages, so that no copy of a deleted row is left on disk.
+
+    Best effort: another process reading the store holds the WAL, and VACUUM waits for it
+    only as long as the busy timeout; the rows are gone from the database either way.
+    """
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.OperationalError:
+        pass
+
+
+# Files beside the store that a version before schema 5 may have left holding a message
+# made from a value ("the last Details you opened"); written again when next needed.
+STALE_FILES = ("status.txt",)
+
 Migration = Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
+# The version after which the store is scrubbed (see scrub) once the migration has run.
+_SCRUB_AFTER = 5
 
 # What the newest schema must contain; a store lacking any of it is damaged.
 _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
@@ -149,7 +197,7 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
     "checks": frozenset({"id", "first_seen", "last_seen", "last_status", "last_error"}),
     "trusted_networks": frozenset({"fingerprint", "kind", "label", "added_at"}),
     "scan_cache": frozenset(
-        {"scanner", "path", "device", "inode", "size", "mtime_ns", "version", "record"}
+        {"scanner", "path", "device", "inode", "ctime_ns", "mtime_ns", "version", "record"}
     ),
     "snoozes": frozenset({"target", "until", "created_at"}),
     "events": frozenset({"seq", "at", "kind", "target", "check_id", "detail"}),
@@ -202,13 +250,16 @@ def judge(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Run each migration still due, one transaction per step, then check the result.
+def migrate(conn: sqlite3.Connection) -> bool:
+    """Run each migration still due, one transaction per step, then check the result; True
+    when the store was scrubbed of what an older version computed from secret values (the
+    caller then removes STALE_FILES).
 
     `conn` is in autocommit mode (isolation_level None) and may be shared with other
     processes: each step re-reads the version under the write lock.
     """
     version = user_version(conn)
+    scrubbing = 0 < version < _SCRUB_AFTER <= newest()  # a store made now holds nothing old
     while version < newest():
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -223,7 +274,10 @@ def migrate(conn: sqlite3.Connection) -> None:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+    if scrubbing:
+        scrub(conn)
     require_schema(conn)
+    return scrubbing
 
 
 def require_schema(conn: sqlite3.Connection) -> None:
