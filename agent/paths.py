@@ -51,3 +51,8 @@ def shipped(folder: str, name: str) -> Path:
     package = Path(__file__).resolve().parent
     packaged = package / folder / name
     return packaged if packaged.is_file() else package.parent / folder / name
+
+
+def builtin_policy_path() -> Path:
+    """The built-in default policy, the lowest layer of every policy in force."""
+    return shipped("policies", "default.yaml")

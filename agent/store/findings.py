@@ -10,11 +10,14 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from agent.models import CheckResult, Finding, Severity, Status
 from agent.store.database import Database, StoreError
 from agent.store.values import parse, parse_optional, text_or_none, ts
+from agent.verdicts import Severity, Status
+
+if TYPE_CHECKING:
+    from agent.models import CheckResult, Finding
 
 DETAIL_MAX = 200
 
