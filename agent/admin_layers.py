@@ -26,7 +26,6 @@ source the name it carries; policy/rejected.json, the current rejections.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -307,7 +306,7 @@ def folder_candidates(files: list[Path]) -> list[Candidate]:
 
 
 def url_key(url: str) -> str:
-    return "url:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    return "url:" + _digest(url)
 
 
 def _safe(key: str) -> str:
@@ -317,7 +316,15 @@ def _safe(key: str) -> str:
     if len(safe.encode()) <= _MAX_NAME:
         return safe
     readable = safe.encode()[:_READABLE].decode(errors="ignore")
-    return f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return f"{readable}-{_digest(key)}"
+
+
+def _digest(text: str) -> str:
+    """16 hex digits that stand for `text` in a name. hashlib (OpenSSL) is loaded here, not
+    with the module: `hygiene status` reads this module's notes and hashes nothing."""
+    import hashlib  # noqa: PLC0415
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:

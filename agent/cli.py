@@ -33,8 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policy", "policy"),
     "status": ("state", "status"),
     "notifications": ("state", "notifications"),
-    "snooze": ("state", "snooze"),
-    "unsnooze": ("state", "unsnooze"),
+    "snooze": ("snooze", "snooze"),
+    "unsnooze": ("snooze", "unsnooze"),
     "network": ("setup", "network"),
     "service": ("setup", "service"),
 }
