@@ -127,3 +127,16 @@ def test_check_only_loads_that_check_alone(machine: Machine, make_key: Callable[
     assert [r["check"] for r in json.loads(done.stdout)["results"]] == ["ssh_keys"]
     checks = {m for m in modules if m.startswith("agent.checks.")} - {"agent.checks.base"}
     assert checks == {"agent.checks.ssh_keys"}
+
+
+def test_check_only_still_refuses_a_check_no_one_knows(
+    machine: Machine, make_key: Callable[..., Path]
+) -> None:
+    # The other checks' settings wait for the commands that run them; a name that is no
+    # check at all is still an error, whatever --only says.
+    make_key(machine.ssh / "id_ed25519")
+    (machine.user_policies / "typo.yaml").write_text("schema: 1\nchecks:\n  ssh_kyes: {}\n")
+    done, _ = imported(machine, "check", "--only", "ssh_keys")
+    assert done.returncode == 2
+    assert "ssh_kyes" in done.stderr
+    assert "Traceback" not in done.stderr
