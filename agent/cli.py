@@ -199,10 +199,10 @@ def main(
         level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[handler], force=True
     )
     module, function = COMMANDS[args.command]
-    command: Callable[[argparse.Namespace], int] = getattr(
-        importlib.import_module(f"agent.commands.{module}"), function
-    )
     try:
+        command: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(f"agent.commands.{module}"), function
+        )
         return command(args)
     except AgentError as err:
         print(f"hygiene: {printable(str(err))}", file=sys.stderr)

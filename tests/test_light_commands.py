@@ -140,3 +140,15 @@ def test_check_only_still_refuses_a_check_no_one_knows(
     assert done.returncode == 2
     assert "ssh_kyes" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_command_has_its_module() -> None:
+    import argparse
+    import importlib
+
+    from agent.cli import COMMANDS, build_parser
+
+    (commands,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == set(COMMANDS)
+    for module, function in COMMANDS.values():
+        assert callable(getattr(importlib.import_module(f"agent.commands.{module}"), function))
