@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from agent import __version__
 from agent.files import read_small_file, write_whole
@@ -25,8 +25,7 @@ from agent.paths import Paths, builtin_policy_path
 MAX_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class SnoozeLimits:
+class SnoozeLimits(NamedTuple):
     longest: timedelta  # notify.max_snooze
     admin_longest: timedelta  # the admin layers' own max_snooze
     locked: dict[str, str]  # check id -> the admin policy that locks it
