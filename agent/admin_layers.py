@@ -26,12 +26,10 @@ source the name it carries; policy/rejected.json, the current rejections.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent.errors import PolicyError
 from agent.files import FileTooLarge, NotRegularFile, read_small_file, set_aside, write_whole
@@ -45,8 +43,7 @@ _MAX_NAME = 120  # bytes of a kept copy's name before .yaml.sig (a file name hol
 _READABLE = 80
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One admin policy as found: the folder's file or a pulled source's cached copy."""
 
     key: str  # stable name of the source: "file:10-acme.yaml", "url:<hash>"
@@ -56,8 +53,7 @@ class Candidate:
     pulled: bool = False
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):
     """What to remember once a judged policy has also been read as a valid policy."""
 
     key: str
@@ -68,23 +64,29 @@ class Accepted:
     signature: bytes | None
 
 
-@dataclass(frozen=True)
-class Judged:
+class Judged(NamedTuple):
     path: Path | None  # what to load (the candidate, or its last good copy); None: nothing
     source: str  # the label with its state, for `policy show`: "... (signed by key ab12...)"
     rejection: str | None  # one sentence, when the candidate itself was refused
     accepted: Accepted | None = None  # remembered by Gate.accept once it has loaded
 
 
-@dataclass
 class Gate:
     """The admin's keys and what is kept about accepted policies."""
 
-    anchors: Anchors | None
-    keys_declared: bool  # keys/ holds a *.pub file, usable or not
-    folder: Path  # <state>/policy
-    state: dict[str, Any]
-    problems: list[str] = field(default_factory=list)  # what could not be kept, for the log
+    def __init__(
+        self,
+        anchors: Anchors | None,
+        keys_declared: bool,
+        folder: Path,
+        state: dict[str, Any],
+        problems: list[str],
+    ) -> None:
+        self.anchors = anchors
+        self.keys_declared = keys_declared  # keys/ holds a *.pub file, usable or not
+        self.folder = folder  # <state>/policy
+        self.state = state
+        self.problems = problems  # what could not be kept, for the log
 
     @classmethod
     def open(cls, paths: Paths) -> Gate:
@@ -307,7 +309,7 @@ def folder_candidates(files: list[Path]) -> list[Candidate]:
 
 
 def url_key(url: str) -> str:
-    return "url:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    return "url:" + _digest(url)
 
 
 def _safe(key: str) -> str:
@@ -317,7 +319,15 @@ def _safe(key: str) -> str:
     if len(safe.encode()) <= _MAX_NAME:
         return safe
     readable = safe.encode()[:_READABLE].decode(errors="ignore")
-    return f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return f"{readable}-{_digest(key)}"
+
+
+def _digest(text: str) -> str:
+    """16 hex digits that stand for `text` in a name. hashlib (OpenSSL) is loaded here, not
+    with the module: `hygiene status` reads this module's notes and hashes nothing."""
+    import hashlib  # noqa: PLC0415
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:

@@ -1,12 +1,13 @@
-"""Durations as people write them in policies: "30s", "15m", "4h", "7d"."""
+"""Durations as people write them in policies: "30s", "15m", "4h", "7d".
+
+No pydantic here: the commands that only read the store say durations too. The policy
+field type built on these is `agent.checks.base.Duration`.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # More digits than any duration needs are still read as one, to be refused as too long.
@@ -26,6 +27,17 @@ def parse_duration(text: str) -> timedelta:
     if seconds > LONGEST.total_seconds():
         raise ValueError(f"a duration can be at most 3650d (ten years), got {_quoted(text)}")
     return timedelta(seconds=seconds)
+
+
+def duration_setting(value: object) -> timedelta:
+    """A duration as a policy gives it: text to parse, or a timedelta already made."""
+    if isinstance(value, timedelta):
+        if not timedelta(0) <= value <= LONGEST:
+            raise ValueError("a duration must be between 0s and 3650d")
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"expected {EXPECTED}, got {_quoted(value)}")
 
 
 def _quoted(value: object) -> str:
@@ -71,21 +83,3 @@ def roughly(value: timedelta) -> str:
     else:
         amount, unit = minutes // (24 * 60), "day"
     return f"{amount} {unit}{'' if amount == 1 else 's'}"
-
-
-def _validate(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        if not timedelta(0) <= value <= LONGEST:
-            raise ValueError("a duration must be between 0s and 3650d")
-        return value
-    if isinstance(value, str):
-        return parse_duration(value)
-    raise ValueError(f"expected {EXPECTED}, got {_quoted(value)}")
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_validate),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+[smhd]$", "examples": ["30s", "15m"]}),
-]

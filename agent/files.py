@@ -1,4 +1,5 @@
-"""Reading small files without side effects, and writing files whole.
+"""Reading small files without side effects, writing files whole, and the private
+folders they are kept in.
 
 Reading: nothing but regular files is ever opened. Opening a device can act (a watchdog
 arms, a tape rewinds) and a FIFO blocks forever, so the type is checked before the open and
@@ -100,3 +101,15 @@ def set_aside(path: Path, kind: str, companions: Sequence[str] = ()) -> Path:
             side.rename(aside.with_name(aside.name + suffix))
     path.rename(aside)
     return aside
+
+
+def unusable_state_folder(folder: Path, err: OSError) -> str:
+    """The sentence for a state folder ensure_private_dir could not make or use."""
+    reason = (err.strerror or str(err)).rstrip(".").lower()
+    return f"The state folder {folder} cannot be created or used: {reason}."
+
+
+def ensure_private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        path.chmod(0o700)

@@ -16,7 +16,7 @@ import secrets
 import time
 from pathlib import Path
 
-from agent.files import FileTooLarge, read_small_file, write_whole
+from agent.files import FileTooLarge, ensure_private_dir, read_small_file, write_whole
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +55,6 @@ class Fingerprinter:
 
     def __repr__(self) -> str:
         return f"Fingerprinter(persistent={self.persistent})"
-
-
-def unusable_state_folder(folder: Path, err: OSError) -> str:
-    """The sentence for a state folder ensure_private_dir could not make or use."""
-    reason = (err.strerror or str(err)).rstrip(".").lower()
-    return f"The state folder {folder} cannot be created or used: {reason}."
-
-
-def ensure_private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.name == "posix" and path.stat().st_mode & 0o077:
-        path.chmod(0o700)
 
 
 def _load_or_create_key(state_dir: Path) -> bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from agent.errors import AgentError
-from agent.fingerprint import ensure_private_dir, unusable_state_folder
+from agent.files import ensure_private_dir, unusable_state_folder
 
 LOCK_FILE = "agent.lock"
 

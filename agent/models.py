@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.verdicts import Severity, Status, Urgency
 
-class Severity(StrEnum):
-    info = "info"
-    low = "low"
-    medium = "medium"
-    high = "high"
-    critical = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-
-# How insistently a notification asks for attention (the freedesktop urgency levels).
-Urgency = Literal["low", "normal", "critical"]
-
-
-class Status(StrEnum):
-    passed = "pass"
-    fail = "fail"
-    error = "error"
-    skip = "skip"
+__all__ = ["CheckResult", "EvidenceValue", "Finding", "Severity", "Status", "Urgency"]
 
 
 EvidenceValue = str | int | float | bool | None

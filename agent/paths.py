@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import platformdirs
 
@@ -15,8 +15,7 @@ from agent.text import shown_path
 APP = "hygiene-agent"
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     home: Path
     user_policies: Path
     admin_policies: Path
@@ -51,3 +50,8 @@ def shipped(folder: str, name: str) -> Path:
     package = Path(__file__).resolve().parent
     packaged = package / folder / name
     return packaged if packaged.is_file() else package.parent / folder / name
+
+
+def builtin_policy_path() -> Path:
+    """The built-in default policy, the lowest layer of every policy in force."""
+    return shipped("policies", "default.yaml")

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import errno
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import IntEnum
@@ -32,6 +32,7 @@ from pydantic import (
     create_model,
 )
 
+from agent import snooze_limits
 from agent.admin_layers import (
     Candidate,
     Gate,
@@ -39,12 +40,13 @@ from agent.admin_layers import (
     forget_pull_errors,
     url_key,
 )
-from agent.checks.base import Check, CheckParams
-from agent.durations import Duration
+from agent.checks.base import Check, CheckParams, Duration
 from agent.errors import PolicyError
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
-from agent.paths import Paths, shipped
+from agent.paths import Paths
+from agent.paths import builtin_policy_path as builtin_policy_path  # noqa: PLC0414 - also here
 from agent.policy_yaml import line_of, read_plain
+from agent.snooze_limits import SnoozeLimits
 
 MAX_POLICY_BYTES = 1024 * 1024
 MAX_SOURCES = 20  # policy sources pulled, all admin files' together
@@ -247,17 +249,15 @@ class Policy:
     # Each layer as read, lowest first: (source, "default" | "user" | "admin", name, revision).
     layers: list[tuple[str, str, str | None, int | None]] = field(default_factory=list)
 
+    def snooze_limits(self) -> SnoozeLimits:
+        return SnoozeLimits(
+            longest=self.notify.max_snooze,
+            admin_longest=self.admin_notify.max_snooze,
+            locked=dict(self.locked),
+        )
+
     def snooze_limit(self, check: str | None) -> timedelta:
-        """The longest snooze of `check` (or of one of its findings): notify.max_snooze, and
-        for a check an admin locks never longer than the admin's own max_snooze."""
-        limit = self.notify.max_snooze
-        if check is not None and check in self.locked:
-            limit = min(limit, self.admin_notify.max_snooze)
-        return limit
-
-
-def builtin_policy_path() -> Path:
-    return shipped("policies", "default.yaml")
+        return self.snooze_limits().limit(check)
 
 
 def policy_files(folder: Path) -> list[Path]:
@@ -275,14 +275,21 @@ def policy_files(folder: Path) -> list[Path]:
 
 
 def load_policy(
-    paths: Paths, checks: CheckClasses, extra: Sequence[Path] = (), *, keep_going: bool = False
+    paths: Paths,
+    checks: CheckClasses,
+    extra: Sequence[Path] = (),
+    *,
+    keep_going: bool = False,
+    unloaded: Collection[str] = (),
 ) -> Policy:
     """The policy in force. By default a broken user or admin file is a PolicyError (`hygiene
     check` exists to show it); with `keep_going` (the agent) the last good copy of that file
     stays in force, or the file is left out when it never was good, and the refusal is in
-    `Policy.refused`. Pulled sources and, with signing keys, admin files always keep going."""
+    `Policy.refused`. Pulled sources and, with signing keys, admin files always keep going.
+    `unloaded`: the ids of checks known but not in `checks` (`hygiene check --only`); their
+    settings are not validated, and the policy has none for them."""
     # Built once for every file read: building a pydantic model costs start-up time.
-    model = policy_file_model(checks)
+    model = policy_file_model(checks, unloaded)
 
     def load(path: Path, level: Level, source: str | None = None) -> PolicyLayer:
         return load_file(path, checks, level, source=source, model=model)
@@ -319,6 +326,8 @@ def load_policy(
         )
     rejected = [r.sentence for r in refused] + rejected
     gate.record(rejected)
+    if keep_going and not extra:  # the policy in force, as the agent has it
+        snooze_limits.note(paths, policy.snooze_limits())
     return dataclasses.replace(
         policy,
         trust="signed" if gate.required else "unsigned",
@@ -685,14 +694,16 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-def policy_file_model(checks: CheckClasses) -> type[BaseModel]:
-    """The pydantic model of one policy file, with one optional entry per known check."""
+def policy_file_model(checks: CheckClasses, unloaded: Collection[str] = ()) -> type[BaseModel]:
+    """The pydantic model of one policy file, with one optional entry per known check; a
+    check in `unloaded` is known by its id alone, its settings taken as written."""
     check_fields: dict[str, Any] = {
         check.id: (check.Params | None, Field(default=None, description=check.title))
         for check in checks
     }
+    check_fields |= {check_id: (dict[str, Any] | None, None) for check_id in unloaded}
     checks_model = create_model("Checks", __config__=ConfigDict(extra="forbid"), **check_fields)
-    lockable = [check.id for check in checks]
+    lockable = [check.id for check in checks] + list(unloaded)
     lockable += ["notify", *(f"notify.{key}" for key in NotifySettings.model_fields)]
     known = Literal[tuple(lockable)]  # type: ignore[valid-type]
     return create_model(

@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.checks.base import Check
 from agent.durations import format_duration, roughly
-from agent.models import CheckResult, Status
-from agent.policy import Policy
 from agent.text import printable
+from agent.verdicts import Status
 
 if TYPE_CHECKING:
+    from agent.checks.base import Check
     from agent.cycle import CycleOutcome
+    from agent.models import CheckResult
+    from agent.policy import Policy
     from agent.store import CheckState, FindingState, NotificationRecord
 
 REPORT_SCHEMA = 1

@@ -46,8 +46,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from agent import __version__
-from agent.files import FileTooLarge, NotRegularFile, read_small_file, set_aside, write_whole
-from agent.fingerprint import ensure_private_dir
+from agent.files import (
+    FileTooLarge,
+    NotRegularFile,
+    ensure_private_dir,
+    read_small_file,
+    set_aside,
+    write_whole,
+)
 from agent.http_deadline import Deadline
 from agent.http_deadline import handlers as deadline_handlers
 from agent.text import printable

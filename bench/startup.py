@@ -1,21 +1,19 @@
-"""Start-up cost of one audit, against importing the libraries it stands on.
+"""Start-up of the commands people type to see where things stand, against the least any
+Python program that reads the store pays.
 
     python bench/startup.py [--runs N]
 
-Prints the median wall time of `hygiene check --only ssh_keys --json` on a home with a
-few real keys, beside `python -c "import psutil, pydantic, yaml"`, measured in the same
-run and interleaved so that all see the same machine load, and their ratio.
-
-pydantic 2 loads its modules on first use, so `import pydantic` alone loads almost none
-of it. A third row, the same imports plus one one-field model validated once, shows the
-least any program that validates with pydantic pays; the last line compares against it.
+Each of `hygiene --help`, `hygiene` alone, `status`, `notifications`, `snooze` and
+`unsnooze` runs as a whole process on a store a real `hygiene run --once` filled (a home
+with three SSH keys), interleaved with `python -c "import sqlite3"` so that all see the
+same machine load. Prints each one's median wall time and its ratio to that floor; the
+target is at most 3x.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import json
 import statistics
 import subprocess
 import sys
@@ -23,69 +21,77 @@ import tempfile
 import time
 from pathlib import Path
 
-ONE_MODEL = """import psutil, pydantic, yaml
-from pydantic import BaseModel
-class M(BaseModel):
-    x: int = 0
-M(x=1)
-"""
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.shared import installed, person_env  # noqa: E402
+
+TARGET = 3.0
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=False)
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return time.perf_counter() - start
 
 
-def make_home(root: Path) -> dict[str, str]:
+def audited_home(root: Path, hygiene: Path, keygen: str) -> tuple[dict[str, str], str]:
+    """A person's home with three SSH keys and the store a real `run --once` made; the
+    environment to run `hygiene` in and one finding's id."""
+    env = person_env(root)
+    # As a person runs it: with the bytecode cached (an installed wheel has it compiled).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     ssh = root / "home" / ".ssh"
     ssh.mkdir(parents=True, mode=0o700)
-    keygen = shutil.which("ssh-keygen")
-    if keygen:
-        for name, extra in (
-            ("id_ed25519", []),
-            ("id_rsa", ["-t", "rsa", "-b", "3072"]),
-            ("legacy", ["-t", "rsa", "-b", "2048", "-m", "PEM"]),
-        ):
-            subprocess.run([keygen, "-q", "-N", "", "-f", str(ssh / name), *extra], check=True)
-    (ssh / "known_hosts").write_text("example.org ssh-ed25519 AAAA\n" * 50)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "HYGIENE_"))}
-    env.update(
-        HOME=str(root / "home"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        XDG_STATE_HOME=str(root / "state"),
-        HYGIENE_ADMIN_DIR=str(root / "admin"),
+    for name, extra in (("id_ed25519", []), ("id_rsa", ["-t", "rsa", "-b", "3072"])):
+        subprocess.run([keygen, "-q", "-N", "", "-f", str(ssh / name), *extra], check=True)
+    subprocess.run([str(hygiene), "run", "--once"], env=env, capture_output=True, check=True)
+    status = subprocess.run(
+        [str(hygiene), "status", "--json"], env=env, capture_output=True, text=True, check=False
     )
-    return env
+    return env, str(json.loads(status.stdout)["failing"][0]["id"])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=31)
     args = parser.parse_args()
-    hygiene = Path(sys.executable).with_name("hygiene")
-    if not hygiene.exists():
-        print("install the package first: pip install .", file=sys.stderr)
+    found = installed("bench/startup.py", ["ssh-keygen"])
+    if found is None:
         return 2
-    audit = [str(hygiene), "check", "--only", "ssh_keys", "--json"]
-    baseline = [sys.executable, "-c", "import psutil, pydantic, yaml"]
-    floor = [sys.executable, "-c", ONE_MODEL]
-    commands = (audit, baseline, floor)
+    hygiene, tools = found
     with tempfile.TemporaryDirectory() as tmp:
-        env = make_home(Path(tmp))
-        for argv in commands:
-            timed(argv, env)  # warm the page cache, create the install key, validate the policy
-        times: list[list[float]] = [[], [], []]
+        env, finding = audited_home(Path(tmp), hygiene, tools["ssh-keygen"])
+        script = str(hygiene)
+        commands = {
+            'python -c "import sqlite3"': [sys.executable, "-c", "import sqlite3"],
+            "hygiene --help": [script, "--help"],
+            "hygiene": [script],
+            "hygiene status": [script, "status"],
+            "hygiene notifications": [script, "notifications"],
+            "hygiene snooze ID 1h": [script, "snooze", finding, "1h"],
+            "hygiene unsnooze ID": [script, "unsnooze", finding],
+        }
+        for argv in commands.values():
+            timed(argv, env)  # warm the page cache and the bytecode
+        times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
-            for argv, samples in zip(commands, times, strict=True):
-                samples.append(timed(argv, env))
-    a, b, c = (statistics.median(samples) for samples in times)
+            for name, argv in commands.items():
+                times[name].append(timed(argv, env))
+    medians = {name: statistics.median(samples) for name, samples in times.items()}
+    floor_name = 'python -c "import sqlite3"'
+    floor = medians[floor_name]
     print(f"runs: {args.runs} each, interleaved, Python {sys.version.split()[0]}")
-    print(f"hygiene check --only ssh_keys --json        median {a * 1000:7.1f} ms")
-    print(f'python -c "import psutil, pydantic, yaml"  median {b * 1000:7.1f} ms')
-    print(f"the same and one pydantic model validated  median {c * 1000:7.1f} ms")
-    print(f"ratio to the imports: {a / b:.2f}   (one model alone: {c / b:.2f})")
-    print(f"ratio to one model:   {a / c:.2f}")
+    width = max(map(len, medians))
+    for name, median in medians.items():
+        ratio = median / floor
+        mark = (
+            "" if name == floor_name else f"  {ratio:4.2f}x  [{'ok' if ratio <= TARGET else 'no'}]"
+        )
+        print(f"{name:<{width}}  median {median * 1000:6.1f} ms{mark}")
+    worst = max(m for name, m in medians.items() if name != floor_name) / floor
+    print(f"slowest light command: {worst:.2f}x the floor (target: at most {TARGET:.0f}x)")
     return 0
 
 

@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 import pytest
 
 from agent.checks import ALL_CHECKS
-from agent.checks.base import Check, CheckContext, CheckParams
+from agent.checks.base import Check, CheckContext, CheckParams, Duration
 from agent.checks.ssh_keys import SshKeysCheck
-from agent.durations import Duration
 from agent.engine import run_checks
 from agent.errors import CheckSkipped
 from agent.fingerprint import Fingerprinter

@@ -8,7 +8,7 @@ import pkgutil
 from typing import Any
 
 import agent.checks
-from agent.checks import ALL_CHECKS
+from agent.checks import ALL_CHECKS, CHECKS, load_checks
 from agent.checks.base import Check, CheckParams
 from agent.models import Severity
 
@@ -32,6 +32,17 @@ def test_every_check_module_is_listed() -> None:
         ]
         assert defined, f"{name} defines no check"
         assert set(defined) <= set(ALL_CHECKS), f"{name} has a check missing from ALL_CHECKS"
+
+
+def test_the_names_of_the_checks_are_the_checks() -> None:
+    # CHECKS names each check without importing it; ALL_CHECKS is what the names load.
+    assert [check.id for check in ALL_CHECKS] == list(CHECKS)
+    for check in ALL_CHECKS:
+        assert check.__module__ == f"agent.checks.{check.id}"
+        assert check.__name__ == CHECKS[check.id]
+    assert load_checks(["vpn", "ssh_keys"]) == tuple(
+        c for c in ALL_CHECKS if c.id in ("vpn", "ssh_keys")
+    )
 
 
 def test_ids_are_unique_and_plain() -> None:

@@ -164,7 +164,6 @@ def test_an_admin_folder_hidden_by_hygiene_admin_dir_is_said(
 ) -> None:
     """HYGIENE_ADMIN_DIR is for tests; on a device with real admin policies, pointing it
     elsewhere takes them out of force, and that is said (log, status, policy show)."""
-    import dataclasses
 
     from agent.checks import ALL_CHECKS
     from agent.paths import Paths
@@ -173,7 +172,7 @@ def test_an_admin_folder_hidden_by_hygiene_admin_dir_is_said(
     system = tmp_path / "etc-hygiene-agent"
     (system / "policies.d").mkdir(parents=True)
     (system / "policies.d" / "10-acme.yaml").write_text("schema: 1\nlocked: [vpn]\n")
-    paths = dataclasses.replace(Paths.from_environment(), admin_replaced=system)
+    paths = Paths.from_environment()._replace(admin_replaced=system)
     policy = load_policy(paths, ALL_CHECKS)
     assert policy.locked == {}
     assert policy.rejected == [

@@ -446,7 +446,7 @@ def open_home() -> Iterator[Path]:
 
 def audit_as_nobody(ctx: CheckContext, home: Path) -> tuple[list[Finding], list[str]]:
     check = SshAuthorizedKeysCheck(SshAuthorizedKeysParams())
-    ctx = replace(ctx, paths=replace(ctx.paths, home=home))
+    ctx = replace(ctx, paths=ctx.paths._replace(home=home))
     with as_nobody():
         findings = check.run(ctx)
     return findings, check.notes

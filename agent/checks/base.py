@@ -10,9 +10,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
-from agent.durations import Duration, format_duration
+from agent.durations import duration_setting, format_duration
 from agent.fingerprint import Fingerprinter
 from agent.models import EvidenceValue, Finding, Severity
 from agent.paths import Paths
@@ -31,6 +40,14 @@ def _home_relative(path: str) -> str:
 
 # A path in a policy: ~/ and relative paths start at the home directory.
 HomePath = Annotated[str, AfterValidator(_home_relative)]
+
+# A duration in a policy: "30s", "15m", "4h", "7d", written back the same way.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(duration_setting),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+[smhd]$", "examples": ["30s", "15m"]}),
+]
 
 
 class CheckParams(BaseModel):

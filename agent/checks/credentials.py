@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.checks.base import Check, CheckContext, CheckParams, HomePath
+from agent.checks.base import Check, CheckContext, CheckParams, Duration, HomePath
 from agent.checks.ssh_keys import shell_quote
 from agent.credentials import FORMATS, GUESSED, PARENT_ENV, SCANNER_VERSION
 from agent.credentials.locate import stat_key
-from agent.durations import Duration
 from agent.errors import AgentError
 from agent.models import Finding, Severity
 

@@ -5,8 +5,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from agent.checks.base import Check, CheckContext, CheckParams
-from agent.durations import Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Duration
 from agent.models import Finding, Severity
 from agent.probes import listeners
 

@@ -6,8 +6,8 @@ from fnmatch import fnmatchcase
 from pydantic import Field
 
 from agent.checks._sessions import end_command, shown, terminal_of, user_of
-from agent.checks.base import Check, CheckContext, CheckParams
-from agent.durations import Duration, roughly
+from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.durations import roughly
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes import Session, desktop_idle, sessions

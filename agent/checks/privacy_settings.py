@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from agent.checks.base import Check, CheckContext, CheckParams
-from agent.durations import Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Duration
 from agent.errors import CheckSkipped
 from agent.models import Finding, Severity
 from agent.probes import Setting, SettingRead, SettingValue, desktop, read_settings

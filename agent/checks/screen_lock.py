@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from pydantic import Field, field_validator
 
-from agent.checks.base import Check, CheckContext, CheckParams
-from agent.durations import Duration, format_duration, spoken
+from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.durations import format_duration, spoken
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes import ScreenLock, screen_lock

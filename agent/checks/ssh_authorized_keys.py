@@ -6,9 +6,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from agent.checks.base import Check, CheckContext, CheckParams, HomePath
+from agent.checks.base import Check, CheckContext, CheckParams, Duration, HomePath
 from agent.checks.ssh_keys import RsaBits, opened_to, shell_quote
-from agent.durations import Duration
 from agent.models import Finding, Severity
 from agent.probes.authorized_keys import AuthorizedKey, AuthorizedKeysFile, read_authorized_keys
 from agent.text import printable

@@ -8,8 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from agent.checks.base import Check, CheckContext, CheckParams, HomePath
-from agent.durations import Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Duration, HomePath
 from agent.errors import ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes.keyfiles import KeyFile, find_key_files, permission_bits

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.checks.base import Check, CheckContext, CheckParams
-from agent.durations import Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Duration
 from agent.models import Finding, Severity
 from agent.probes import Interface, Network, network
 

@@ -8,6 +8,9 @@ WAL mode.
 - one module per kind of record: ``findings`` (with snoozes and events),
   ``notifications``, ``networks`` (trusted networks), ``scan_cache``.
 
+Records are NamedTuples, not dataclasses: making a dataclass costs about a millisecond when
+its module loads, and `hygiene status` loads them all to print a few lines.
+
 ``Store`` is all of them on one connection. Open it with ``Store.open(state_dir)`` to write,
 or ``Store.open_read_only(state_dir)`` to read (None when nothing was stored yet). Anything
 the disk or another process refuses surfaces as ``StoreError``: one sentence, no traceback.

@@ -45,8 +45,7 @@ from typing import ClassVar, Self
 
 from agent import sqlite_codes as sq
 from agent.errors import AgentError
-from agent.files import set_aside
-from agent.fingerprint import ensure_private_dir, unusable_state_folder
+from agent.files import ensure_private_dir, set_aside, unusable_state_folder
 from agent.instance import AlreadyRunning, InstanceLock, running_agent
 from agent.store import schema
 from agent.store.schema import Unusable

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from agent.models import CheckResult, Finding, Severity, Status
 from agent.store.database import Database, StoreError
 from agent.store.values import parse, parse_optional, text_or_none, ts
+from agent.verdicts import Severity, Status
+
+if TYPE_CHECKING:
+    from agent.models import CheckResult, Finding
 
 DETAIL_MAX = 200
 
@@ -24,8 +26,7 @@ _SELECT_FINDINGS = (
 )
 
 
-@dataclass(frozen=True)
-class FindingState:
+class FindingState(NamedTuple):
     id: str
     check: str
     subject: str
@@ -40,22 +41,19 @@ class FindingState:
     last_notified: datetime | None
 
 
-@dataclass(frozen=True)
-class CheckState:
+class CheckState(NamedTuple):
     id: str
     last_run: datetime
     status: Status
     error: str | None
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     kind: Literal["appeared", "changed", "resolved"]
     finding: FindingState
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     at: datetime
     kind: str
     target: str

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from agent.store.database import Database
 from agent.store.values import parse, ts
 
 
-@dataclass(frozen=True)
-class TrustedNetwork:
+class TrustedNetwork(NamedTuple):
     fingerprint: str  # keyed: the network's name or gateway address cannot be read back
     kind: str  # "Wi-Fi" or "wired": what the fingerprint was made of
     label: str

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from agent.store.database import Database, StoreError
 from agent.store.findings import add_event
@@ -17,8 +17,7 @@ _SELECT_NOTIFICATIONS = (
 )
 
 
-@dataclass(frozen=True)
-class NotificationRecord:
+class NotificationRecord(NamedTuple):
     id: int
     at: datetime
     check: str

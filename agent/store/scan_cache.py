@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.store.database import Database
 from agent.store.values import signed, unsigned
 
 
-@dataclass(frozen=True)
-class CachedPath:
+class CachedPath(NamedTuple):
     """One path a scan looked at: its stat signature (device, inode, ctime_ns, mtime_ns; None
     when it was not there) and, for a file that was read, what was found in it."""
 

@@ -1,0 +1,127 @@
+"""`hygiene policy ...`: validate, show, sign and verify policy files; print their schema.
+And the policy in force, as the other commands that need it load it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.admin_layers import pull_errors
+from agent.checks import load_checks
+from agent.checks.base import Check
+from agent.commands import EXIT_FAILING, EXIT_OK, EXIT_USAGE, print_json
+from agent.errors import AgentError, UsageError
+from agent.paths import Paths
+from agent.policy import Level, Policy, combine, load_file, load_policy, policy_file_model
+from agent.policy import policy_json_schema as json_schema
+from agent.report import policy_json, policy_text
+from agent.text import printable
+
+
+def load(
+    paths: Paths,
+    checks: Sequence[type[Check[Any]]],
+    extra: Sequence[Path] = (),
+    *,
+    keep_going: bool = False,
+    unloaded: Collection[str] = (),
+) -> Policy:
+    policy = load_policy(paths, checks, extra, keep_going=keep_going, unloaded=unloaded)
+    for warning in policy.warnings:
+        print(f"hygiene: warning: {printable(warning)}", file=sys.stderr)
+    return policy
+
+
+def in_force(paths: Paths) -> Policy:
+    """The policy in force, as the agent has it: a broken file gives way to its last good
+    copy or is left out, and is named in a warning."""
+    return load(paths, load_checks(), keep_going=True)
+
+
+def policy(args: argparse.Namespace) -> int:
+    if args.action == "validate":
+        return _validate(args)
+    if args.action == "show":
+        return _show(args)
+    if args.action == "keygen":
+        return _keygen(args)
+    if args.action == "sign":
+        return _sign(args)
+    if args.action == "verify":
+        return _verify(args)
+    print_json(json_schema(load_checks()))
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    bad = 0
+    checks = load_checks()
+    model = policy_file_model(checks)
+    for path in args.files:
+        try:
+            layer = load_file(path, checks, Level.admin, model=model)
+            combine([layer], checks)
+        except AgentError as err:
+            print(f"hygiene: {printable(str(err))}", file=sys.stderr)
+            bad += 1
+        else:
+            print(f"{printable(str(path))}: valid")
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    paths = Paths.from_environment()
+    # Exit 1 when a file was refused (it is named under "rejected"), so scripts notice.
+    policy = in_force(paths)
+    failed = pull_errors(paths)  # the copies kept are in force; these say why none newer
+    if args.json:
+        data = policy_json(policy)
+        data["admin"]["pull_failed"] = failed
+        print_json(data)
+    else:
+        sys.stdout.write(policy_text(policy) + "".join(f"pull failed: {e}\n" for e in failed))
+    return EXIT_FAILING if policy.rejected else EXIT_OK
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from agent.signing import keygen, keys_folder  # noqa: PLC0415 - cryptography: keygen only
+
+    pair = keygen(args.out)
+    public = printable(str(pair.public))
+    print(f"private key: {printable(str(pair.private))} (keep it secret: it signs policies)")
+    print(f"public key:  {public}")
+    print(f"key id:      {pair.key_id}")
+    print(
+        f"copy {public} to {printable(str(keys_folder(Paths.from_environment())))}/ on each device"
+    )
+    return EXIT_OK
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from agent.signing import private_key_id, sign  # noqa: PLC0415 - cryptography: sign only
+
+    signer = private_key_id(args.key)
+    target = sign(args.file, args.key)
+    print(f"{printable(str(target))}: signed by key {signer}")
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from agent.signing import keys_folder, load_anchors, verify_file  # noqa: PLC0415
+
+    shown = printable(str(args.file))
+    if not args.file.exists():
+        raise UsageError(f"{shown} does not exist")
+    if not args.file.is_file():
+        raise UsageError(f"{shown} is not a file")
+    if args.keys is not None and not args.keys.is_dir():
+        raise UsageError(f"--keys {printable(str(args.keys))} is not a folder")
+    anchors = load_anchors(args.keys or keys_folder(Paths.from_environment()))
+    for warning in anchors.warnings:
+        print(f"hygiene: warning: {printable(warning)}", file=sys.stderr)
+    verdict = verify_file(args.file, anchors)
+    print(f"{shown}: {printable(verdict.reason)}")
+    return EXIT_OK if verdict.ok else EXIT_FAILING

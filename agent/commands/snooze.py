@@ -1,0 +1,80 @@
+"""`hygiene snooze` and `hygiene unsnooze`: no notices about a check or a finding for a
+while. Like status, they answer at once: the policy's limits come from the note its last
+load left (agent.snooze_limits), and a check id from the store or the list of names."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from agent import snooze_limits
+from agent.commands import EXIT_OK
+from agent.durations import format_duration, parse_duration
+from agent.errors import UsageError
+from agent.paths import Paths
+from agent.store import Store
+from agent.text import printable
+
+SHORTEST_SNOOZE = timedelta(minutes=1)
+
+
+def snooze(args: argparse.Namespace) -> int:
+    paths = Paths.from_environment()
+    try:
+        length = parse_duration(args.duration)
+    except ValueError as err:
+        raise UsageError(f"snooze: {err}") from None  # err quotes the duration, cut short
+    if length < SHORTEST_SNOOZE:
+        raise UsageError(f"a snooze lasts at least {format_duration(SHORTEST_SNOOZE)}")
+    # The policy in force, as the agent has it (a broken file does not stop a snooze), as
+    # its last load noted it; loaded here only when a policy file changed since.
+    limits = snooze_limits.recorded(paths)
+    if limits is None:
+        from agent.commands.policy import in_force  # noqa: PLC0415 - the one costly way
+
+        limits = in_force(paths).snooze_limits()
+    now = args.clock()
+    with Store.open(paths.state) as store:
+        check = _check_of(store, args.target)
+        limit = limits.limit(check)
+        if length > limit:
+            if check is not None and limit < limits.longest:
+                raise UsageError(
+                    f"a snooze of {check} may last at most {format_duration(limit)}: the admin "
+                    f"policy {limits.locked[check]} locks it (its notify.max_snooze)"
+                )
+            raise UsageError(
+                f"a snooze may last at most {format_duration(limit)} (the policy's "
+                "notify.max_snooze)"
+            )
+        store.snooze(args.target, now + length, now)
+    until = (now + length).astimezone()
+    print(f"{printable(args.target)} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
+    return EXIT_OK
+
+
+def unsnooze(args: argparse.Namespace) -> int:
+    paths = Paths.from_environment()
+    with Store.open(paths.state) as store:
+        _check_of(store, args.target)
+        ended = store.unsnooze(args.target, args.clock())
+    print(f"{printable(args.target)} {'is no longer snoozed' if ended else 'was not snoozed'}.")
+    return EXIT_OK
+
+
+def _check_of(store: Store, target: str) -> str | None:
+    """The check `target` is (a check id) or belongs to (a finding id's); None for a finding
+    of no known check. A target that is neither is a UsageError."""
+    seen = {c.id for c in store.checks()}
+    if target in seen or store.known_target(target):
+        return store.check_of(target, seen)
+    # A check that has not run yet is a check too: its id is in the list of checks (the
+    # names only: no check is imported for it).
+    from agent.checks import CHECKS  # noqa: PLC0415
+
+    if target in CHECKS:
+        return target
+    raise UsageError(
+        f"{target} is neither a check ({', '.join(CHECKS)}) nor a finding id "
+        "the agent has seen; `hygiene status` lists finding ids"
+    )

@@ -1,0 +1,77 @@
+"""The commands that read the store: status and notifications. People type them to see
+where things stand, so they answer at once: nothing here imports a check, the policy
+machinery or pydantic (tests/test_light_commands.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+from agent.admin_layers import rejections
+from agent.commands import EXIT_FAILING, EXIT_OK, print_json, width
+from agent.instance import running_agent
+from agent.paths import Paths
+from agent.report import (
+    freshness,
+    last_recorded,
+    notification_json,
+    notifications_text,
+    status_json,
+    status_text,
+)
+from agent.store import Store
+from agent.text import printable
+from agent.verdicts import Status
+
+
+def status(args: argparse.Namespace) -> int:
+    paths = Paths.from_environment()
+    now = args.clock()
+    failing, checks = [], []
+    # Read-only: creates nothing, and works on a read-only state folder; no store yet is
+    # "not audited yet".
+    store = Store.open_read_only(paths.state)
+    if store is not None:
+        with store:
+            failing, checks = store.current(now), store.checks()
+    refused = rejections(paths)
+    agent_pid = running_agent(paths.state)
+    if args.json:
+        last = last_recorded(checks)
+        print_json(
+            {
+                **status_json(failing, now, checks),
+                "policy_rejected": refused,
+                "last_recorded": last.isoformat(timespec="seconds") if last else None,
+                "agent_running": agent_pid is not None,
+            }
+        )
+    else:
+        sys.stdout.write(status_text(failing, now, checks, width=width()))
+        if fresh := freshness(checks, now, agent_pid):
+            sys.stdout.write(textwrap.fill(fresh, width(), break_on_hyphens=False) + "\n")
+        for line in refused:
+            sys.stdout.write(
+                "\n".join(textwrap.wrap(printable(line), width() - 9, initial_indent="POLICY   ",
+                                         subsequent_indent=" " * 9, break_on_hyphens=False,
+                                         break_long_words=False))
+                + "\n"
+            )  # fmt: skip
+    # Not audited yet, or a check that could not run: that is not a clean bill of health.
+    incomplete = not checks or any(c.status is Status.error for c in checks)
+    return EXIT_FAILING if failing or incomplete else EXIT_OK
+
+
+def notifications(args: argparse.Namespace) -> int:
+    paths = Paths.from_environment()
+    records = []
+    store = Store.open_read_only(paths.state)
+    if store is not None:
+        with store:
+            records = store.notifications(args.limit)
+    if args.json:
+        print_json([notification_json(r) for r in records])
+    else:
+        sys.stdout.write(notifications_text(records, width=width()))
+    return EXIT_OK
