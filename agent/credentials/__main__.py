@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
-from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -25,6 +23,10 @@ def main() -> int:
         answer = scan(request, FAMILIES, os.environ)
         json.dump(answer, sys.stdout)
     except BaseException as err:  # noqa: BLE001 - nothing but a located error may leave
+        # Here, not at the top: these are for a failure only, off the start-up every scan pays.
+        import traceback  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
+
         frames = traceback.extract_tb(err.__traceback__)
         where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
         json.dump({"error": f"{type(err).__name__}{where}"}, sys.stdout)

@@ -116,7 +116,6 @@ _EVERY = "every server"
 
 
 class Fetchmail(Family):
-    id = "fetchmail"
     title = "a fetchmail configuration"
     advice = (
         "Take the password out of {file}: fetchmail then asks for it, or reads it from "
@@ -124,7 +123,6 @@ class Fetchmail(Family):
         "(fetchmail's auth oauthbearer with a token helper) instead. Keep the file private: "
         "chmod 600 {file} (fetchmail refuses a file others can read)."
     )
-    paths = ("~/.fetchmailrc",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         user: _User | None = None

@@ -60,14 +60,12 @@ def scalar(node: Node | None) -> str:
 
 
 class Gh(Family):
-    id = "gh"
     title = "GitHub CLI's hosts.yml"
     advice = (
         "Log in again with gh auth login (or gh auth refresh): gh keeps the token in your "
         "system keyring unless --insecure-storage is given, and {file} is left with only your "
         "user name. Then revoke the old token under GitHub's Settings > Applications."
     )
-    paths = ("$XDG_CONFIG_HOME/gh/hosts.yml", "$GH_CONFIG_DIR/hosts.yml")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         seen: set[int] = set()

@@ -166,21 +166,12 @@ def _line_at(starts: list[tuple[int, int]], at: int) -> int:
 
 
 class Mutt(Family):
-    id = "mutt"
     title = "a Mutt configuration"
     advice = (
         "Keep the password out of {file}: set imap_pass=`pass show mail` (any password "
         "manager's command works), or keep the settings in a gpg-encrypted file read with "
         'source "gpg -dq ~/.mutt/passwords.gpg |"; and use an app password or OAuth2 '
         "(mutt_oauth2.py) rather than the account's own password. chmod 600 {file}."
-    )
-    paths = (
-        "~/.muttrc",
-        "~/.mutt/muttrc",
-        "$XDG_CONFIG_HOME/mutt/muttrc",
-        "~/.neomuttrc",
-        "~/.neomutt/neomuttrc",
-        "$XDG_CONFIG_HOME/neomutt/neomuttrc",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
