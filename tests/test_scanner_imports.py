@@ -19,7 +19,7 @@ from tests.test_credentials import STRONG, TOKEN, WEAK, private, run_check
 PRESENT = {"netrc", "pgpass", "git_credentials"}  # the ids of the formats in the home
 # The resident agent's side, and what the child's start-up must not pay for (each costs it
 # milliseconds: bench/scanner_start.py).
-NEVER = ("pydantic", "pydantic_core", "agent.policy", "agent.checks", "agent.models", "yaml")
+NEVER = ("pydantic", "pydantic_core", "agent.policy", "agent.checks", "agent.models")
 NOT_ON_START_UP = ("dataclasses", "typing", "inspect", "tempfile")
 
 

@@ -10,10 +10,13 @@ consumer-secret}; custom-headers a list of "Name: value" headers; client-certifi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from agent.credentials.families.docker import JsonLines, load_object
 from agent.credentials.model import Family, Secret, Source
+
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from typing import Any
 
 # Methods whose value for a host may be the token itself.
 _TOKEN_STRINGS = ("github-oauth", "gitlab-oauth", "gitlab-token", "bearer")

@@ -13,9 +13,12 @@ import binascii
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from agent.credentials.model import Family, Lines, Refused, Secret, Source
+
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from typing import Any
 
 _ENTRY_KEYS = frozenset(
     {"auth", "identitytoken", "registrytoken", "password", "username", "email", "serveraddress"}

@@ -6,10 +6,10 @@ A gh that keeps the token in the system keyring writes only user / users names h
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from agent.credentials.model import Family, Refused, Secret, Source
 
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
 if TYPE_CHECKING:
     from yaml.nodes import Node
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from agent.credentials.families.gh import compose, kind, members, scalar
 from agent.credentials.model import Family, Secret, Source
 
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
 if TYPE_CHECKING:
     from yaml.nodes import Node
 
