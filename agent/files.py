@@ -17,9 +17,7 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -61,6 +59,10 @@ def write_whole(path: Path, data: bytes, mode: int, *, exclusive: bool = False) 
     `exclusive`: publish only when `path` does not exist yet (FileExistsError otherwise),
     by a hard link of the complete temporary: of several processes racing, exactly one
     publishes and the others read what it wrote."""
+    # Here, not at the top: the credentials scanner reads with this module and writes
+    # nothing, and tempfile (with shutil, random, bz2, lzma) is a tenth of its start-up.
+    import tempfile  # noqa: PLC0415
+
     # Named .NAME.*.tmp: never matched by a reader's pattern (*.prom, *.yaml).
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temporary = Path(name)
@@ -85,6 +87,8 @@ def write_whole(path: Path, data: bytes, mode: int, *, exclusive: bool = False) 
 def set_aside(path: Path, kind: str, companions: Sequence[str] = ()) -> Path:
     """Rename a damaged `path` to NAME.<kind>-<UTC time> (never over an earlier one), with
     each companion (NAME + suffix, such as a WAL) first; raises OSError."""
+    from datetime import UTC, datetime  # noqa: PLC0415 - as tempfile above
+
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     base = f"{path.name}.{kind}-{stamp}"
     aside = path.with_name(base)

@@ -329,7 +329,7 @@ def warm_scans(home: Path, planted: Planted, runs: int) -> list[float]:
         "extra_files": [[e["path"], e["format"]] for e in planted.extra],
         "guess_formats": True,  # as the check's default asks
     }
-    request = {"key": "00" * 32, "home": str(home), "settings": settings}
+    request = {"home": str(home), "settings": settings}
     scan(request, FAMILIES, scanner_env(home))
     times = []
     for _ in range(runs):

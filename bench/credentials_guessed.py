@@ -41,7 +41,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agent.checks.credentials import CredentialsParams  # noqa: E402
-from agent.credentials.families.guessed import MAX_CHARS, NAMES  # noqa: E402
+from agent.credentials import GUESSED_NAMES as NAMES  # noqa: E402
+from agent.credentials.families.guessed import MAX_CHARS  # noqa: E402
 from agent.fingerprint import Fingerprinter  # noqa: E402
 from agent.models import Finding  # noqa: E402
 from agent.store import Store  # noqa: E402

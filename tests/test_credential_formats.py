@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.credentials import FORMATS
+from agent.credentials import FORMATS, families
 from agent.credentials.families import FAMILIES
 from agent.credentials.scan import scan
 
@@ -94,10 +94,12 @@ def test_every_family_has_cases() -> None:
 
 
 def test_every_family_module_is_in_the_registry() -> None:
-    folder = Path(inspect.getfile(FAMILIES[0])).parent
-    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
-    assert modules == {f.__module__.rsplit(".", 1)[1] for f in FAMILIES}
+    folder = Path(inspect.getfile(families))
+    modules = {p.stem for p in folder.parent.glob("*.py") if not p.stem.startswith("_")}
+    assert modules == {f.id for f in FAMILIES}
     assert len({f.id for f in FAMILIES}) == len(FAMILIES)
+    for entry in FAMILIES:  # each names its parser, in the module named like its id
+        assert entry.load().__module__ == f"{families.__name__}.{entry.id}"
 
 
 def test_the_policy_knows_every_format() -> None:

@@ -258,7 +258,7 @@ def examined(family: str, data: bytes, home: Path) -> dict[str, Any]:
     try:
         # Not a timing: a hang detector, for what takes a second at most.
         with time_limit(HANG):
-            record = examine(BY_ID[family](), data, source_for(family, home))
+            record = examine(BY_ID[family].load()(), data, source_for(family, home))
     except OutOfTime:
         pytest.fail(f"{family}: {len(data):,} bytes were still being read after {HANG}s")
     note = record["note"]

@@ -23,7 +23,7 @@ from agent.checks.base import CheckContext
 from agent.checks.credentials import CredentialsCheck, CredentialsParams
 from agent.cli import main
 from agent.credentials.families import FAMILIES
-from agent.credentials.model import Family, Secret, Source
+from agent.credentials.model import Family, Format, Secret, Source
 from agent.credentials.scan import scan
 from agent.fingerprint import Fingerprinter
 from agent.models import Finding, Severity
@@ -258,11 +258,19 @@ def test_a_failing_scanner_is_the_checks_error_in_one_sentence(
     assert result["error"] == "the file scanner failed (exit status 1)"
 
 
+def format_of(parser: type[Family], id: str, *paths: str) -> Format:
+    """An entry of the list of formats for a parser a test defines."""
+
+    class InTest(Format):
+        def load(self) -> type[Family]:
+            return parser
+
+    return InTest(id, parser.__name__, paths=paths)
+
+
 class _Exploding(Family):
-    id = "exploding"
     title = "a test format"
     advice = "none"
-    paths = ("~/.exploding",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         raise ValueError(f"cannot parse {text!r}")  # quotes the value, as int() would
@@ -270,7 +278,11 @@ class _Exploding(Family):
 
 def test_a_parser_crash_is_a_note_that_quotes_nothing(tmp_path: Path) -> None:
     private(tmp_path / ".exploding", f"password={WEAK}\n")
-    answer = scan({"home": str(tmp_path)}, [_Exploding], {})
+    answer = scan(
+        {"home": str(tmp_path)},
+        [format_of(_Exploding, "exploding", "~/.exploding")],
+        {},
+    )
     (record,) = answer["files"].values()
     assert record["note"].startswith("could not be read as a test format (internal error")
     assert WEAK not in json.dumps(answer)

@@ -29,6 +29,7 @@ from agent.models import Finding
 from agent.paths import Paths
 from agent.store import Store
 from tests.conftest import Machine
+from tests.test_credentials import format_of
 
 WEAK = "hunter2"
 
@@ -169,10 +170,8 @@ def test_the_walk_stops_at_its_bound_and_says_so(
 
 
 class _Endless(Family):
-    id = "endless"
     title = "a format that never ends"
     advice = "none"
-    paths = ("~/.endless",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         while True:  # a parser stuck on what a file holds
@@ -185,7 +184,7 @@ def test_a_file_that_takes_too_long_is_stopped_and_the_answer_comes(tmp_path: Pa
     (tmp_path / ".netrc").write_text(f"machine a.example login ann password {WEAK}\n")
     answer = scan(
         {"home": str(tmp_path), "budget": 0.2},
-        [_Endless, *FAMILIES],
+        [format_of(_Endless, "endless", "~/.endless"), *FAMILIES],
         {},
     )
     records = {r["shown"]: r for r in answer["files"].values()}

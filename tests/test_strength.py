@@ -17,16 +17,25 @@ from agent.credentials.strength import (
     PATTERN,
     SHORT,
     grade,
+    is_common,
     is_reference,
     is_token,
     weak_only,
 )
 
 
-def test_the_shipped_list_is_zxcvbns_own_lower_cased() -> None:
+def test_the_shipped_list_is_zxcvbns_own_lower_cased_and_sorted() -> None:
     shipped = [w for w in COMMON_LIST.read_text().splitlines() if not w.startswith("#")]
-    want = list(dict.fromkeys(w.lower() for w in FREQUENCY_LISTS["passwords"]))
-    assert shipped == want
+    want = sorted({w.lower() for w in FREQUENCY_LISTS["passwords"]})
+    assert shipped == want  # sorted: is_common searches it by bisection
+
+
+def test_every_word_of_the_list_and_nothing_else_is_common() -> None:
+    words = {w.lower() for w in FREQUENCY_LISTS["passwords"]}
+    assert all(is_common(w) and is_common(w.upper()) for w in words)
+    # Neighbours of listed words, and words before the first and after the last.
+    near = {w + c for w in words for c in "\x00~"} | {"", "\x00", "~~~~~~~~~~"}
+    assert not any(is_common(w) for w in near - words)
 
 
 @pytest.mark.parametrize(

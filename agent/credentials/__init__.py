@@ -19,6 +19,15 @@ SCANNER_VERSION = "4"
 # The family that reads config files of no known format, guessed from their names: a file it
 # cannot read is not one, so it leaves no note (agent/credentials/scan.py).
 GUESSED = "guessed"
+# The names the guessed format reads, under $XDG_CONFIG_HOME (agent/credentials/locate.py) and
+# as project files under the project roots; a file a known format reads is read by that one.
+GUESSED_NAMES = (
+    *("*.ini", "*.cfg", "*.conf", "*.cnf", "*.toml", "*.yaml", "*.yml", "*.json"),
+    *("*.properties", "settings.py", "*_settings.py", "settings_*.py", "config.py"),
+    *("*_config.py", "secrets.py", "credentials.py", "config.js", "config.ts", "settings.js"),
+    *("secrets.js", "*.config.js", "*.config.cjs", "*.config.mjs", "*.config.ts"),
+    *("knexfile.js", "knexfile.ts"),
+)
 
 # The ids of agent.credentials.families.FAMILIES, for the policy's extra_files: the agent
 # validates policies without importing the parsers (tests/test_credential_formats.py keeps

@@ -13,11 +13,13 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
 from agent.credentials import GUESSED
-from agent.credentials.model import Family
+
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from agent.credentials.model import Format
 
 # Folders never descended when looking for project files: tools' caches and vendored trees.
 SKIP_DIRS = frozenset(
@@ -67,35 +69,46 @@ def stat_key(info: os.stat_result) -> StatKey:
     return (info.st_dev, info.st_ino, info.st_ctime_ns, info.st_mtime_ns)
 
 
-@dataclass(frozen=True)
 class Candidate:
-    path: Path  # as found (what the person sees)
-    real: Path  # what is read: the same file with symbolic links resolved
-    family: str
+    __slots__ = ("family", "path", "real")
+
+    def __init__(self, path: Path, real: Path, family: str) -> None:
+        self.path = path  # as found (what the person sees)
+        self.real = real  # what is read: the same file with symbolic links resolved
+        self.family = family
 
 
-@dataclass
 class Located:
-    files: list[Candidate] = field(default_factory=list)
-    # Every path looked at, existing or not, by its lstat signature (None: not there).
-    watch: dict[str, StatKey | None] = field(default_factory=dict)
-    notes: list[tuple[Path, str]] = field(default_factory=list)  # a path and what kept it out
-    # Project folders not searched to the end (a bound was reached): a path and why. Files
-    # there may hold secrets no one has read, so the check does not read as clean.
-    unsearched: list[tuple[Path, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.files: list[Candidate] = []
+        # Every path looked at, existing or not, by its lstat signature (None: not there).
+        self.watch: dict[str, StatKey | None] = {}
+        self.notes: list[tuple[Path, str]] = []  # a path and what kept it out
+        # Project folders not searched to the end (a bound was reached): a path and why. Files
+        # there may hold secrets no one has read, so the check does not read as clean.
+        self.unsearched: list[tuple[Path, str]] = []
 
 
-@dataclass(frozen=True)
 class Settings:
-    include_system: bool = True
-    project_roots: tuple[str, ...] = ()
-    project_depth: int = 3
-    extra_files: tuple[tuple[str, str], ...] = ()  # (path, family id)
-    guess_formats: bool = False  # also other programs' config files, by their names
+    __slots__ = ("extra_files", "guess_formats", "include_system", "project_depth", "project_roots")
+
+    def __init__(
+        self,
+        include_system: bool = True,
+        project_roots: tuple[str, ...] = (),
+        project_depth: int = 3,
+        extra_files: tuple[tuple[str, str], ...] = (),  # (path, family id)
+        guess_formats: bool = False,  # also other programs' config files, by their names
+    ) -> None:
+        self.include_system = include_system
+        self.project_roots = project_roots
+        self.project_depth = project_depth
+        self.extra_files = extra_files
+        self.guess_formats = guess_formats
 
 
 def locate(
-    families: Sequence[type[Family]],
+    families: Sequence[Format],
     settings: Settings,
     home: Path,
     env: Mapping[str, str],

@@ -12,18 +12,15 @@ import codecs
 import os
 import re
 import signal
-import threading
 import time
-import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from agent.credentials import GUESSED, SCANNER_VERSION
 from agent.credentials.locate import Candidate, Settings, locate, reason, stat_key
-from agent.credentials.model import Fact, Family, Refused, Secret, Source
+from agent.credentials.model import Fact, Family, Format, Refused, Secret, Source
 from agent.credentials.strength import (
     ANONYMOUS,
     PLACEHOLDER_PASSWORDS,
@@ -37,6 +34,10 @@ from agent.credentials.strength import (
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.text import printable, shown_path
 
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from typing import Any
+
 _USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
 MAX_BYTES = 1 << 20
 # A person's config file holds a few secrets; grading one (zxcvbn) takes up to milliseconds,
@@ -45,7 +46,7 @@ MAX_SECRETS = 1000
 
 
 def scan(
-    request: Mapping[str, Any], families: Sequence[type[Family]], env: Mapping[str, str]
+    request: Mapping[str, Any], families: Sequence[Format], env: Mapping[str, str]
 ) -> dict[str, Any]:
     """Answer one request of the check (see agent/checks/credentials.py for its shape).
 
@@ -99,10 +100,10 @@ def scan(
         if deadline is not None and read and time.monotonic() >= deadline:
             files[real] = _pending(cache.get(real), candidate, shown)
             continue
-        family = by_id[candidate.family]
-        record: dict[str, Any] = {"stat": key, "family": family.id, "format": family.title}
+        family = by_id[candidate.family].load()
+        record: dict[str, Any] = {"stat": key, "family": candidate.family, "format": family.title}
         record.update(_read(family(), candidate, home, limit))
-        if family.id == GUESSED:
+        if candidate.family == GUESSED:
             # A file that does not read as the format its name suggests (too large, binary,
             # unreadable, too slow) is not a config file of that format: nothing to say.
             record["note"] = None
@@ -278,18 +279,18 @@ class OutOfTime(BaseException):
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise OutOfTime when the block outlasts `seconds` (the scanning child's main thread
     only: elsewhere, and without `seconds`, nothing is timed)."""
-    if (
-        seconds is None
-        or not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        yield
-        return
 
     def expired(signum: int, frame: FrameType | None) -> None:
         raise OutOfTime
 
-    previous = signal.signal(signal.SIGALRM, expired)
+    if seconds is None or not hasattr(signal, "setitimer"):
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGALRM, expired)
+    except ValueError:  # not the main thread: only it is told of signals
+        yield
+        return
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
@@ -317,6 +318,8 @@ def _owner(path: Path) -> int | None:
 
 def _where(err: BaseException) -> str:
     # Not the exception's text: it may quote the value being parsed.
+    import traceback  # noqa: PLC0415 - only for a parser's bug: off the child's start-up
+
     frames = traceback.extract_tb(err.__traceback__)
     if not frames:
         return f"internal error {type(err).__name__}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from agent.credentials.model import Lines
 
@@ -23,12 +22,15 @@ MAX_DEPTH = 64
 MAX_LINE = 4096
 
 
-@dataclass(frozen=True)
 class Entry:
-    line: int
-    keys: tuple[str, ...]
-    value: str
-    plain: bool
+    # A plain class: dataclasses would cost the scanning child milliseconds to import.
+    __slots__ = ("keys", "line", "plain", "value")
+
+    def __init__(self, line: int, keys: tuple[str, ...], value: str, plain: bool) -> None:
+        self.line = line
+        self.keys = keys
+        self.value = value
+        self.plain = plain
 
 
 Reader = Callable[[str], Iterator[Entry]]
@@ -325,13 +327,15 @@ _JSON_TOKEN = re.compile(
 )
 
 
-@dataclass
 class _Frame:
-    name: str
-    array: bool
-    key: str = ""
-    index: int = 0
-    want_key: bool = True
+    __slots__ = ("array", "index", "key", "name", "want_key")
+
+    def __init__(self, name: str, *, array: bool) -> None:
+        self.name = name
+        self.array = array
+        self.key = ""
+        self.index = 0
+        self.want_key = True
 
 
 def json(text: str) -> Iterator[Entry]:

@@ -9,11 +9,13 @@ before it are searched, the rest is not, and a note says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from agent.credentials.model import Refused
+
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class DoctypeRefused(Refused):
@@ -23,15 +25,17 @@ class DoctypeRefused(Refused):
 _REFUSED = "a document type declaration is not accepted in a config file; it was not checked"
 
 
-@dataclass
 class Element:
-    tag: str  # the local name: a namespace prefix ("wcm:") is dropped
-    attributes: dict[str, str]  # by local name too
-    line: int  # the line of the start tag
-    broken: int = 0  # on the root of a document broken part way: the line of the break
-    text: str = ""  # the character data directly inside, joined
-    text_line: int = 0  # the line where that data starts (0: none); else the start tag's
-    children: list[Element] = field(default_factory=list)
+    __slots__ = ("attributes", "broken", "children", "line", "tag", "text", "text_line")
+
+    def __init__(self, tag: str, attributes: dict[str, str], line: int) -> None:
+        self.tag = tag  # the local name: a namespace prefix ("wcm:") is dropped
+        self.attributes = attributes  # by local name too
+        self.line = line  # the line of the start tag
+        self.broken = 0  # on the root of a document broken part way: the line of the break
+        self.text = ""  # the character data directly inside, joined
+        self.text_line = 0  # the line where that data starts (0: none); else the start tag's
+        self.children: list[Element] = []
 
     @property
     def value_line(self) -> int:

@@ -9,14 +9,12 @@ from agent.credentials.model import Family, Secret, Source
 
 
 class AptAuth(Family):
-    id = "apt_auth"
     title = "apt's auth.conf"
     advice = (
         "apt needs this password to reach the repository, so keep {file} readable by root "
         "alone (chmod 600, owned by root; apt 2.x reads it as root before dropping rights) and "
         "use a token the repository issued for this machine rather than your own password."
     )
-    paths = ("/etc/apt/auth.conf", "/etc/apt/auth.conf.d/*")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         return secrets(text)

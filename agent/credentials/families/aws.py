@@ -58,7 +58,6 @@ def profile_name(section: str) -> str:
 
 
 class Aws(Family):
-    id = "aws"
     title = "the AWS CLI's credentials"
     advice = (
         "Replace the long-lived keys in {file} with short-lived ones: aws configure sso (IAM "
@@ -66,7 +65,6 @@ class Aws(Family):
         "that reads them from your password manager. Until then keep the file private: "
         "chmod 600 {file}."
     )
-    paths = ("~/.aws/credentials", "~/.aws/config")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         # A profile that gets its keys from credential_process, sso_* or role_arn holds none

@@ -10,10 +10,13 @@ consumer-secret}; custom-headers a list of "Name: value" headers; client-certifi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from agent.credentials.families.docker import JsonLines, load_object
 from agent.credentials.model import Family, Secret, Source
+
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from typing import Any
 
 # Methods whose value for a host may be the token itself.
 _TOKEN_STRINGS = ("github-oauth", "gitlab-oauth", "gitlab-token", "bearer")
@@ -30,18 +33,12 @@ _MEMBERS = {
 
 
 class Composer(Family):
-    id = "composer"
     title = "Composer's auth.json"
     advice = (
         "Composer keeps what composer config --global --auth sets in {file} as plain text: "
         "keep the tokens in your keyring instead and hand them to Composer per run in the "
         "COMPOSER_AUTH environment variable (the same JSON, e.g. from secret-tool lookup), "
         "then remove them from {file}; meanwhile chmod 600 {file}."
-    )
-    paths = (
-        "$COMPOSER_HOME/auth.json",
-        "$XDG_CONFIG_HOME/composer/auth.json",
-        "~/.composer/auth.json",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
@@ -62,7 +59,9 @@ class Composer(Family):
 def _entry(method: str, host: str, entry: Any, line: int, lines: JsonLines) -> Iterator[Secret]:
     if isinstance(entry, str):
         if method in _TOKEN_STRINGS and entry:
-            yield Secret(line, method, entry, "token", host, (host,))
+            yield Secret(
+                line=line, field=method, value=entry, kind="token", target=host, user_inputs=(host,)
+            )
         return
     if method == "custom-headers" and isinstance(entry, list):
         for header in entry:
@@ -72,7 +71,14 @@ def _entry(method: str, host: str, entry: Any, line: int, lines: JsonLines) -> I
             name, colon, value = header.partition(":")
             if colon and value.strip():
                 target = f"{host} (header {name.strip()})"
-                yield Secret(at, method, value.strip(), "token", target, (host,))
+                yield Secret(
+                    line=at,
+                    field=method,
+                    value=value.strip(),
+                    kind="token",
+                    target=target,
+                    user_inputs=(host,),
+                )
         return
     if not isinstance(entry, dict):
         return

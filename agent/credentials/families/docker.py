@@ -13,9 +13,12 @@ import binascii
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from agent.credentials.model import Family, Lines, Refused, Secret, Source
+
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from typing import Any
 
 _ENTRY_KEYS = frozenset(
     {"auth", "identitytoken", "registrytoken", "password", "username", "email", "serveraddress"}
@@ -99,7 +102,6 @@ def _basic(encoded: str) -> tuple[str, str] | None:
 
 
 class Docker(Family):
-    id = "docker"
     title = "a Docker or Podman registry login file"
     advice = (
         "Keep registry logins in a credential helper: install docker-credential-secretservice "
@@ -107,12 +109,6 @@ class Docker(Family):
         "and run docker login again, which leaves {file} without the password. For podman, "
         "skopeo and buildah give the registry a credHelpers entry, or keep the login on tmpfs "
         "($XDG_RUNTIME_DIR/containers/auth.json, or --authfile there) so it is gone at logout."
-    )
-    paths = (
-        "$DOCKER_CONFIG/config.json",
-        "~/.dockercfg",
-        "$XDG_RUNTIME_DIR/containers/auth.json",
-        "$XDG_CONFIG_HOME/containers/auth.json",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:

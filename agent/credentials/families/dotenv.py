@@ -133,14 +133,12 @@ _TEMPLATES = (".example", ".sample", ".template", ".dist", ".defaults", ".tmpl")
 
 
 class Dotenv(Family):
-    id = "dotenv"
     title = "a .env file"
     advice = (
         "Keep {file} out of version control (add it to .gitignore) and readable by you only "
         "(chmod 600 {file}); for real passwords prefer a secrets manager or your keyring and "
         "load them into the environment when the program starts."
     )
-    project_files = (".env", ".env.*", "*.env")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         if source.path.name.lower().endswith(_TEMPLATES):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from agent.credentials.model import Family, Lines, Secret, Source
 
@@ -20,11 +19,13 @@ _ENTRY = frozenset({"poll", "server", "skip"})
 _AUTH = frozenset({"auth", "authenticate", "preauth", "preauthenticate"})  # then a method
 
 
-@dataclass(frozen=True)
 class Word:
-    text: str
-    line: int
-    quoted: bool
+    __slots__ = ("line", "quoted", "text")
+
+    def __init__(self, text: str, line: int, *, quoted: bool) -> None:
+        self.text = text
+        self.line = line
+        self.quoted = quoted
 
 
 def words(text: str) -> Iterator[Word]:
@@ -90,12 +91,14 @@ def _escapes(raw: str) -> str:
     return "".join(out)
 
 
-@dataclass
 class _User:
-    host: str
-    name: str = ""
-    esmtpname: str = ""
-    found: list[tuple[str, Word]] = field(default_factory=list)  # (field, value)
+    __slots__ = ("esmtpname", "found", "host", "name")
+
+    def __init__(self, host: str, name: str = "") -> None:
+        self.host = host
+        self.name = name
+        self.esmtpname = ""
+        self.found: list[tuple[str, Word]] = []  # (field, value)
 
     def secrets(self) -> Iterator[Secret]:
         for name, word in self.found:
@@ -116,7 +119,6 @@ _EVERY = "every server"
 
 
 class Fetchmail(Family):
-    id = "fetchmail"
     title = "a fetchmail configuration"
     advice = (
         "Take the password out of {file}: fetchmail then asks for it, or reads it from "
@@ -124,7 +126,6 @@ class Fetchmail(Family):
         "(fetchmail's auth oauthbearer with a token helper) instead. Keep the file private: "
         "chmod 600 {file} (fetchmail refuses a file others can read)."
     )
-    paths = ("~/.fetchmailrc",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         user: _User | None = None

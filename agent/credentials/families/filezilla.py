@@ -18,18 +18,11 @@ _ANONYMOUS = "0"  # Logontype 0: anonymous login, no password of the person's
 
 
 class FileZilla(Family):
-    id = "filezilla"
     title = "FileZilla's saved sites"
     advice = (
         "Set a master password in FileZilla (Edit > Settings > Interface > Passwords: "
         "'Save passwords protected by a master password'), which encrypts the saved "
         "passwords in {file}, or choose the logon type 'Ask for password' for these sites."
-    )
-    paths = (
-        "$XDG_CONFIG_HOME/filezilla/sitemanager.xml",
-        "$XDG_CONFIG_HOME/filezilla/recentservers.xml",
-        "~/.filezilla/sitemanager.xml",
-        "~/.filezilla/recentservers.xml",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:

@@ -6,10 +6,10 @@ A gh that keeps the token in the system keyring writes only user / users names h
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from agent.credentials.model import Family, Refused, Secret, Source
 
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
 if TYPE_CHECKING:
     from yaml.nodes import Node
 
@@ -60,14 +60,12 @@ def scalar(node: Node | None) -> str:
 
 
 class Gh(Family):
-    id = "gh"
     title = "GitHub CLI's hosts.yml"
     advice = (
         "Log in again with gh auth login (or gh auth refresh): gh keeps the token in your "
         "system keyring unless --insecure-storage is given, and {file} is left with only your "
         "user name. Then revoke the old token under GitHub's Settings > Applications."
     )
-    paths = ("$XDG_CONFIG_HOME/gh/hosts.yml", "$GH_CONFIG_DIR/hosts.yml")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         seen: set[int] = set()

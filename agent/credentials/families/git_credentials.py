@@ -9,14 +9,12 @@ from agent.credentials.model import Family, Refused, Secret, Source
 
 
 class GitCredentials(Family):
-    id = "git_credentials"
     title = "git's credential store"
     advice = (
         "Move these to your keyring: git config --global credential.helper libsecret "
         "(or git-credential-manager), then delete {file}; git asks once and keeps the "
         "password encrypted. Prefer a scoped access token to your account password."
     )
-    paths = ("~/.git-credentials", "$XDG_CONFIG_HOME/git/credentials")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         unread: list[int] = []

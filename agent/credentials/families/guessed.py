@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from agent.credentials import GUESSED
 from agent.credentials.families import _structured as read
 from agent.credentials.families.dotenv import _url_password as url_password
 from agent.credentials.families.dotenv import kind_of
@@ -36,13 +35,6 @@ _READERS: dict[str, read.Reader] = {
     "properties": read.properties, "py": read.code, "js": read.code, "cjs": read.code,
     "mjs": read.code, "ts": read.code, "conf": read.conf, "cnf": read.conf,
 }  # fmt: skip
-NAMES = (
-    *("*.ini", "*.cfg", "*.conf", "*.cnf", "*.toml", "*.yaml", "*.yml", "*.json"),
-    *("*.properties", "settings.py", "*_settings.py", "settings_*.py", "config.py"),
-    *("*_config.py", "secrets.py", "credentials.py", "config.js", "config.ts", "settings.js"),
-    *("secrets.js", "*.config.js", "*.config.cjs", "*.config.mjs", "*.config.ts"),
-    *("knexfile.js", "knexfile.ts"),
-)
 # Files of these names hold data, not settings a person wrote.
 _NOT_SETTINGS = re.compile(
     r"""(?x) package-lock\.json | npm-shrinkwrap\.json | .*\.lock\.json | .*\.schema\.json
@@ -91,7 +83,6 @@ _PASSWORD_WORD = re.compile(r"(?i)passw(?:or)?d|pwd|passphrase")
 
 
 class Guessed(Family):
-    id = GUESSED
     title = "a config file (format guessed from the file name)"
     advice = (
         "Take the secret out of {file}: most programs can read it from an environment "
@@ -99,9 +90,6 @@ class Guessed(Family):
         "manager when the program starts. Meanwhile keep {file} readable by you only "
         "(chmod 600 {file}) and out of version control."
     )
-    # Looked for under $XDG_CONFIG_HOME (agent/credentials/locate.py) and, as project
-    # files, under the project roots; a file another family reads is read by that one.
-    project_files = NAMES
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         name = source.path.name

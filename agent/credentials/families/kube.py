@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from agent.credentials.families.gh import compose, kind, members, scalar
 from agent.credentials.model import Family, Secret, Source
 
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
 if TYPE_CHECKING:
     from yaml.nodes import Node
 
@@ -23,14 +23,12 @@ _PROVIDER_TOKENS = ("id-token", "refresh-token", "client-secret", "access-token"
 
 
 class Kube(Family):
-    id = "kube"
     title = "a kubeconfig file"
     advice = (
         "Use an exec credential plugin (kubelogin for OIDC or Azure, aws eks get-token, "
         "gke-gcloud-auth-plugin) so {file} holds no token or key, and keep it private "
         "meanwhile: chmod 600 {file}."
     )
-    paths = ("~/.kube/config",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         seen: set[int] = set()

@@ -30,14 +30,12 @@ def _stored(value: str) -> bool:
 
 
 class Maven(Family):
-    id = "maven"
     title = "Maven's settings.xml"
     advice = (
         "Encrypt the passwords in {file}: mvn --encrypt-master-password once (it goes to "
         "~/.m2/settings-security.xml), then mvn --encrypt-password for each one (Maven 4: "
         "mvnenc); or write ${env.NAME} and set NAME in the environment of the build."
     )
-    paths = ("~/.m2/settings.xml", "/etc/maven/settings.xml")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         root = _xml.parse(text)
@@ -82,7 +80,13 @@ def _server(server: _xml.Element) -> Iterator[Secret]:
             continue
         scheme, _, credentials = value.partition(" ")
         if key.lower() != "authorization":
-            yield Secret(element.value_line, key, value, "token", f"server {name}")
+            yield Secret(
+                line=element.value_line,
+                field=key,
+                value=value,
+                kind="token",
+                target=f"server {name}",
+            )
         elif scheme.lower() == "basic":
             # user:password in base64: as readable as plain text.
             login, _, password = _base64(credentials.strip()).partition(":")
@@ -96,7 +100,13 @@ def _server(server: _xml.Element) -> Iterator[Secret]:
                     encoding="base64",
                 )
         elif credentials.strip():
-            yield Secret(element.value_line, key, credentials.strip(), "token", f"server {name}")
+            yield Secret(
+                line=element.value_line,
+                field=key,
+                value=credentials.strip(),
+                kind="token",
+                target=f"server {name}",
+            )
 
 
 def _proxy(proxy: _xml.Element) -> Iterator[Secret]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from agent.credentials.model import Family, Kind, Secret, Source
@@ -44,11 +43,13 @@ LineAt = Callable[[int], int]
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "e": "\x1b", "E": "\x1b"}
 
 
-@dataclass(frozen=True)
 class Token:
-    text: str
-    at: int  # where it starts in the command line
-    indirect: bool  # holds a `command` or a $variable: its value is made elsewhere
+    __slots__ = ("at", "indirect", "text")
+
+    def __init__(self, text: str, at: int, indirect: bool) -> None:
+        self.text = text
+        self.at = at  # where it starts in the command line
+        self.indirect = indirect  # holds a `command` or a $variable: its value is made elsewhere
 
 
 def extract(s: str, i: int, equal: bool = False) -> tuple[Token, int]:
@@ -88,23 +89,27 @@ def extract(s: str, i: int, equal: bool = False) -> tuple[Token, int]:
     return token, i
 
 
-@dataclass
 class _Found:
-    line: int
-    field: str
-    token: Token
-    scope: _Scope
+    __slots__ = ("field", "line", "scope", "token")
+
+    def __init__(self, line: int, field: str, token: Token, scope: _Scope) -> None:
+        self.line = line
+        self.field = field
+        self.token = token
+        self.scope = scope
 
 
-@dataclass
 class _Scope:
     """The variables a file (or a hook's command) sets; a hook's scope sees the file's."""
 
-    parent: _Scope | None = None
-    pattern: str = ""  # a hook's pattern: often the account's URL
-    values: dict[str, str] = field(default_factory=dict)
-    # Kept in the file's scope: my_pass -> ("IMAP", the scope whose imap_pass is $my_pass).
-    refs: dict[str, tuple[str, _Scope]] = field(default_factory=dict)
+    __slots__ = ("parent", "pattern", "refs", "values")
+
+    def __init__(self, parent: _Scope | None = None, pattern: str = "") -> None:
+        self.parent = parent
+        self.pattern = pattern  # a hook's pattern: often the account's URL
+        self.values: dict[str, str] = {}
+        # Kept in the file's scope: my_pass -> ("IMAP", the scope whose imap_pass is $my_pass).
+        self.refs: dict[str, tuple[str, _Scope]] = {}
 
     def get(self, name: str) -> str:
         scope: _Scope | None = self
@@ -166,21 +171,12 @@ def _line_at(starts: list[tuple[int, int]], at: int) -> int:
 
 
 class Mutt(Family):
-    id = "mutt"
     title = "a Mutt configuration"
     advice = (
         "Keep the password out of {file}: set imap_pass=`pass show mail` (any password "
         "manager's command works), or keep the settings in a gpg-encrypted file read with "
         'source "gpg -dq ~/.mutt/passwords.gpg |"; and use an app password or OAuth2 '
         "(mutt_oauth2.py) rather than the account's own password. chmod 600 {file}."
-    )
-    paths = (
-        "~/.muttrc",
-        "~/.mutt/muttrc",
-        "$XDG_CONFIG_HOME/mutt/muttrc",
-        "~/.neomuttrc",
-        "~/.neomutt/neomuttrc",
-        "$XDG_CONFIG_HOME/neomutt/neomuttrc",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:

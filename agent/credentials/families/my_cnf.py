@@ -59,7 +59,6 @@ def _name(raw: str) -> str:
 
 
 class MyCnf(Family):
-    id = "my_cnf"
     title = "a MySQL option file"
     advice = (
         "Drop the password line from {file} and let the client ask (mysql -p), or move it "
@@ -67,7 +66,6 @@ class MyCnf(Family):
         "it in ~/.mylogin.cnf obfuscated (not encrypted: it only keeps it out of plain sight). "
         "Meanwhile chmod 600 {file}."
     )
-    paths = ("~/.my.cnf",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         group = ""

@@ -101,7 +101,6 @@ def _entry(host: str, login: str, passwords: list[tuple[str, int]]) -> Iterator[
 
 
 class Netrc(Family):
-    id = "netrc"
     title = "a netrc file"
     advice = (
         "Take the password line out of {file} and let the program ask, or keep the password "
@@ -109,7 +108,6 @@ class Netrc(Family):
         "curl: pass it with --netrc-file from an encrypted store). Keep the file private: "
         "chmod 600 {file}."
     )
-    paths = ("~/.netrc", "~/_netrc")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         return secrets(text)

@@ -119,17 +119,12 @@ def _flagged(group: dict[str, tuple[str, int]], key: str) -> bool:
 
 
 class NetworkManager(Family):
-    id = "networkmanager"
     title = "a NetworkManager connection"
     advice = (
         "Let your keyring hold it: nmcli connection modify <connection> wifi-sec.psk-flags 1 "
         "(802-1x.password-flags 1 for enterprise Wi-Fi, vpn.secrets with <name>-flags=1 in "
         "vpn.data for a VPN) makes it agent-owned and NetworkManager drops it from {file}; "
         "keep {file} root-only meanwhile (chmod 600, owned by root)."
-    )
-    paths = (
-        "/etc/NetworkManager/system-connections/*",
-        "/run/NetworkManager/system-connections/*.nmconnection",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:

@@ -68,7 +68,6 @@ def _registry(url: str) -> str:
 
 
 class Npmrc(Family):
-    id = "npmrc"
     title = "an npm configuration"
     advice = (
         "Write the line as //<registry>/:_authToken=${NPM_TOKEN} (npm fills in the "
@@ -76,8 +75,6 @@ class Npmrc(Family):
         "granular token of the least scope rather than a password (_auth, _password). Never "
         "commit a project .npmrc with a secret, and chmod 600 {file}."
     )
-    paths = ("~/.npmrc", "/etc/npmrc", "/usr/local/etc/npmrc")
-    project_files = (".npmrc",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         options: dict[str, str] = {}

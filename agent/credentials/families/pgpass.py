@@ -32,14 +32,12 @@ def fields(line: str) -> list[str]:
 
 
 class Pgpass(Family):
-    id = "pgpass"
     title = "a PostgreSQL password file"
     advice = (
         "Keep {file} private: libpq ignores it while group or others can read it, so "
         "chmod 600 {file}. Better, leave the password out and let psql ask, or keep it in your "
         "password manager and point PGPASSFILE at a copy on an encrypted volume."
     )
-    paths = ("~/.pgpass",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         for number, line in enumerate(text.splitlines(), start=1):

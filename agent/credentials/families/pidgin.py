@@ -34,14 +34,12 @@ _TOKEN_SETTINGS = frozenset(
 
 
 class Pidgin(Family):
-    id = "pidgin"
     title = "Pidgin's accounts"
     advice = (
         "Keep the passwords in your keyring: install Pidgin's keyring plugin "
         "(pidgin-gnome-keyring, or pidgin-libsecret) and enable it under Tools > Plugins; or "
         "turn 'Remember password' off for these accounts so Pidgin asks. chmod 600 {file}."
     )
-    paths = ("~/.purple/accounts.xml",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         root = _xml.parse(text)

@@ -16,7 +16,6 @@ from agent.credentials.model import Family, Secret, Source
 
 
 class Pypirc(Family):
-    id = "pypirc"
     title = "a .pypirc file"
     advice = (
         "Take the password lines out of {file}: twine then takes them from your keyring "
@@ -24,7 +23,6 @@ class Pypirc(Family):
         "PyPI's trusted publishing, which needs no stored token. Meanwhile use a token scoped "
         "to one project and chmod 600 {file}."
     )
-    paths = ("~/.pypirc",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         sections: dict[str, dict[str, str]] = {}

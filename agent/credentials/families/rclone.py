@@ -95,7 +95,6 @@ def _token(value: str) -> str:
 
 
 class Rclone(Family):
-    id = "rclone"
     title = "an rclone configuration"
     advice = (
         "rclone keeps these in plain text or only obscured (rclone reveal undoes that): "
@@ -103,7 +102,6 @@ class Rclone(Family):
         "rclone config) and let rclone take that password from your keyring with "
         "--password-command (RCLONE_PASSWORD_COMMAND)."
     )
-    paths = ("$XDG_CONFIG_HOME/rclone/rclone.conf", "~/.rclone.conf")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         if any(line.strip().startswith("RCLONE_ENCRYPT_V") for line in text.splitlines()):

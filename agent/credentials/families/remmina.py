@@ -40,17 +40,11 @@ _PREF_LIMIT = 1 << 20
 
 
 class Remmina(Family):
-    id = "remmina"
     title = "a Remmina connection profile"
     advice = (
         "Remmina's encryption is undone with the key in remmina.pref beside {file}: install "
         "its secret plugin (remmina-plugin-secret, using GNOME Keyring or KWallet), then "
         "open and save each profile so its passwords move to the keyring (the file keeps '.')."
-    )
-    paths = (
-        "$XDG_DATA_HOME/remmina/*.remmina",
-        "$XDG_CONFIG_HOME/remmina/*.remmina",
-        "~/.remmina/*.remmina",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:

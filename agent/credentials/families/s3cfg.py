@@ -22,14 +22,12 @@ _SECRETS: dict[str, Kind] = {
 
 
 class S3cfg(Family):
-    id = "s3cfg"
     title = "s3cmd's configuration"
     advice = (
         "s3cmd has no keyring: keep {file} private (chmod 600 {file}) and use keys limited to "
         "the buckets you sync. Or leave the values out: s3cmd reads a value written as "
         "$VARIABLE from the environment, which aws-vault or your password manager can fill."
     )
-    paths = ("~/.s3cfg",)
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         options: dict[str, str] = {}

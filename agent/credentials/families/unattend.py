@@ -25,21 +25,11 @@ _ENCODED = "base64 (PlainText false)"
 
 
 class Unattend(Family):
-    id = "unattend"
     title = "a Windows answer file"
     advice = (
         "Delete {file} now that Windows is installed (Setup does not always remove it), and "
         "change the passwords it held; next time give accounts a one-time password that must "
         "be changed at first logon, and let LAPS manage the local administrator's password."
-    )
-    # Where Windows Setup looks for an answer file and where it caches the one it used.
-    paths = (
-        "C:/Windows/Panther/unattend.xml",
-        "C:/Windows/Panther/Unattend/unattend.xml",
-        "C:/Windows/Panther/Unattend.xml",
-        "C:/Windows/System32/sysprep/unattend.xml",
-        "C:/Windows/System32/Sysprep/Panther/unattend.xml",
-        "C:/unattend.xml",
     )
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:

@@ -19,14 +19,12 @@ _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class WpaSupplicant(Family):
-    id = "wpa_supplicant"
     title = "a wpa_supplicant configuration"
     advice = (
         "Make {file} root's alone (sudo chown root: {file} && sudo chmod 600 {file}), and "
         "delete any '#psk=' comment line: wpa_supplicant needs only the derived key. For a "
         "desktop, NetworkManager can keep Wi-Fi passwords in your keyring instead."
     )
-    paths = ("/etc/wpa_supplicant/*.conf", "/etc/wpa_supplicant.conf")
 
     def parse(self, text: str, source: Source) -> Iterator[Secret]:
         network = 0
