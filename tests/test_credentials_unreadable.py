@@ -57,8 +57,8 @@ BROKEN = [
     (
         ".git-credentials",
         f"https://ann:{WEAK}@[git.example.com\n",
-        "could not be read as git's credential store: a line is not a URL (line 1); "
-        "it was not checked",
+        "could not be read as git's credential store: line 1 is not a URL and was not "
+        "checked; the other lines were",
     ),
 ]
 

@@ -42,4 +42,5 @@ class GitCredentials(Family):
             )
         if unread:
             lines = ", ".join(str(n) for n in unread[:5]) + (", ..." if len(unread) > 5 else "")
-            raise Refused(f"a line is not a URL (line {lines}); it was not checked")
+            # The other lines' secrets are reported: the note says which were not checked.
+            raise Refused(f"line {lines} is not a URL and was not checked; the other lines were")
