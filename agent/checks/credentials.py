@@ -144,15 +144,17 @@ class CredentialsCheck(Check[CredentialsParams]):
         cached = self._cached(ctx, version)
         modes: dict[str, int] = {}
         if not cached or _unfinished(cached) or not _unchanged(cached, modes):
-            cached = _rows(self._scan(ctx, settings, cached))
+            before = cached
+            cached = _rows(self._scan(ctx, settings, cached), before)
             modes.clear()
             _unchanged(cached, modes)
             # Kept even when something changed meanwhile, so that a big tree is read a part
             # per run: each file's record holds the signature it had when it was read, and a
             # file that changed since is read again.
-            self._keep(ctx, version, cached)
+            self._keep(ctx, version, cached, before)
         findings: dict[str, Finding] = {}
         unchecked: list[str] = []
+        folders: dict[Path, int | None] = {}  # each folder's mode, looked up once a run
         for row in cached:
             record = row.record or {}
             if record.get("note"):
@@ -161,8 +163,14 @@ class CredentialsCheck(Check[CredentialsParams]):
                     unchecked.append(note)
                 else:
                     self.note(note)
+            mode = modes.get(row.path)
+            exposed = (
+                mode is not None
+                and bool(record.get("facts"))
+                and readable_by_others(Path(row.path), mode, folders)
+            )
             for fact in record.get("facts") or []:
-                finding = self._finding(ctx, row.path, record, fact, modes.get(row.path))
+                finding = self._finding(ctx, row.path, record, fact, mode, exposed=exposed)
                 findings[finding.id] = finding
         unfinished = _unfinished(cached, remembered=ctx.store is not None) + unchecked
         if unfinished:
@@ -188,13 +196,15 @@ class CredentialsCheck(Check[CredentialsParams]):
             self.note(f"every file was read again: {err}")
             return []
 
-    def _keep(self, ctx: CheckContext, version: str, rows: list[CachedPath]) -> None:
+    def _keep(
+        self, ctx: CheckContext, version: str, rows: list[CachedPath], before: list[CachedPath]
+    ) -> None:
         if ctx.store is None:
             return
         from agent.store import StoreError  # noqa: PLC0415
 
         try:
-            ctx.store.keep_scan_cache(SCANNER, version, rows)
+            ctx.store.keep_scan_cache(SCANNER, version, rows, previous=before)
         except StoreError as err:
             self.note(f"what was read could not be remembered for next time: {err}")
 
@@ -206,8 +216,14 @@ class CredentialsCheck(Check[CredentialsParams]):
             "budget": self.reading_time(),
             "home": str(ctx.paths.home),
             "settings": settings,
+            # What the child needs to tell an unchanged file, not what the file held.
             "cache": {
-                row.path: row.record for row in cached if row.record and "family" in row.record
+                row.path: [
+                    row.record["family"],
+                    *([row.record["stat"]] if "stat" in row.record else []),
+                ]
+                for row in cached
+                if row.record and "family" in row.record
             },
         }
         env = {**os.environ, **ctx.env, "HOME": str(ctx.paths.home), PARENT_ENV: str(os.getpid())}
@@ -266,6 +282,8 @@ class CredentialsCheck(Check[CredentialsParams]):
         record: Mapping[str, Any],
         fact: Mapping[str, Any],
         mode: int | None,
+        *,
+        exposed: bool = False,
     ) -> Finding:
         shown = str(record["shown"])
         field, target, kind = str(fact["field"]), str(fact["target"]), str(fact["kind"])
@@ -291,7 +309,7 @@ class CredentialsCheck(Check[CredentialsParams]):
         if fact.get("encoding"):
             message += f" Its {fact['encoding']} encoding hides nothing: it is reversed at once."
         severity = _SEVERITY.get(reason, Severity.low)
-        if mode is not None and readable_by_others(Path(path), mode):
+        if exposed and mode is not None:
             severity = _MORE[severity]
             message += f" Other users of this computer can read the file (mode {mode:04o})."
         advice = str(record.get("advice", "")).replace("{file}", shell_quote(shown))
@@ -317,12 +335,23 @@ class CredentialsCheck(Check[CredentialsParams]):
         )
 
 
-def _rows(answer: Mapping[str, Any]) -> list[CachedPath]:
+def _rows(answer: Mapping[str, Any], before: Sequence[CachedPath]) -> list[CachedPath]:
     """The scanner's answer as cache rows: every path it looked at, with what a file held
-    (or that it is still to be read), and the project folders it could not search to the end."""
+    (or that it is still to be read), and the project folders it could not search to the end.
+    What an unchanged file held, and what one left for the next run held when last read
+    (without its signature, so that it is read again: its findings stand until then), come
+    from the rows `before`."""
     from agent.store import CachedPath  # noqa: PLC0415
 
-    files: Mapping[str, Any] = answer.get("files") or {}
+    held = {row.path: row.record for row in before if row.record and "family" in row.record}
+    files: dict[str, Any] = dict(answer.get("files") or {})
+    for path, shown in (answer.get("same") or {}).items():
+        if path in held:
+            files[path] = {**held[path], "shown": shown}
+    for path, record in files.items():
+        if record.get("pending") and path in held:
+            old = {k: v for k, v in held[path].items() if k != "stat"}
+            files[path] = {**old, **record}
     watch: Mapping[str, Any] = answer.get("watch") or {}
     unsearched: Mapping[str, Any] = answer.get("unsearched") or {}
     rows = []
@@ -372,9 +401,12 @@ def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
     return same
 
 
-def readable_by_others(path: Path, mode: int) -> bool:
+def readable_by_others(
+    path: Path, mode: int, folders: dict[Path, int | None] | None = None
+) -> bool:
     """Whether a user other than the owner can read the file: its read bit for others, or for
-    a group that is not the owner's own, and a way through every folder above it."""
+    a group that is not the owner's own, and a way through every folder above it. `folders`
+    keeps the folders' modes (None: not there) for the next file of the same run."""
     try:
         info = path.stat()
     except OSError:
@@ -385,11 +417,15 @@ def readable_by_others(path: Path, mode: int) -> bool:
         bit = stat.S_IXGRP | stat.S_IXOTH
     else:
         return False
+    known = {} if folders is None else folders
     for folder in path.parents:
-        try:
-            if not folder.stat().st_mode & bit:
-                return False
-        except OSError:
+        if folder not in known:
+            try:
+                known[folder] = folder.stat().st_mode
+            except OSError:
+                known[folder] = None
+        folder_mode = known[folder]
+        if folder_mode is None or not folder_mode & bit:
             return False
     return True
 
