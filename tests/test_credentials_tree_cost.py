@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,13 +133,13 @@ def test_folders_are_looked_up_once_a_run_not_once_a_finding(
         path.chmod(0o644)  # readable by others: every folder above is looked at
     read_all()
     looked: list[str] = []
-    real_stat = Path.stat
+    real_stat = os.stat
 
-    def counted(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        looked.append(str(self))
-        return real_stat(self, follow_symlinks=follow_symlinks)
+    def counted(path: str, *args: Any, **kwargs: Any) -> os.stat_result:
+        looked.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "stat", counted)
+    monkeypatch.setattr(os, "stat", counted)
     found, _ = run_once()
     assert isinstance(found, list) and len(found) == FILES
     assert all("Other users of this computer can read the file" in f.message for f in found)

@@ -154,7 +154,7 @@ class CredentialsCheck(Check[CredentialsParams]):
             self._keep(ctx, version, cached, before)
         findings: dict[str, Finding] = {}
         unchecked: list[str] = []
-        folders: dict[Path, int | None] = {}  # each folder's mode, looked up once a run
+        folders: dict[tuple[str, int], bool] = {}  # what readable_by_others found out
         for row in cached:
             record = row.record or {}
             if record.get("note"):
@@ -402,11 +402,11 @@ def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
 
 
 def readable_by_others(
-    path: Path, mode: int, folders: dict[Path, int | None] | None = None
+    path: Path, mode: int, folders: dict[tuple[str, int], bool] | None = None
 ) -> bool:
     """Whether a user other than the owner can read the file: its read bit for others, or for
     a group that is not the owner's own, and a way through every folder above it. `folders`
-    keeps the folders' modes (None: not there) for the next file of the same run."""
+    keeps what was found out about the folders for the next file of the same run."""
     try:
         info = path.stat()
     except OSError:
@@ -417,17 +417,30 @@ def readable_by_others(
         bit = stat.S_IXGRP | stat.S_IXOTH
     else:
         return False
-    known = {} if folders is None else folders
-    for folder in path.parents:
-        if folder not in known:
-            try:
-                known[folder] = folder.stat().st_mode
-            except OSError:
-                known[folder] = None
-        folder_mode = known[folder]
-        if folder_mode is None or not folder_mode & bit:
-            return False
-    return True
+    parent = os.path.dirname(path)  # noqa: PTH120 - text: see _passable
+    return _passable(parent, bit, {} if folders is None else folders)
+
+
+def _passable(folder: str, bit: int, known: dict[tuple[str, int], bool]) -> bool:
+    """Whether `folder` and every folder above it let `bit` through; each folder is looked at
+    once, as the answer for it and all below it is kept in `known`. Folders as text: on a
+    tree of 100,000 files, making Path objects for them was most of a re-scan's time."""
+    below: list[str] = []
+    while (folder, bit) not in known:
+        below.append(folder)
+        try:
+            through = bool(os.stat(folder).st_mode & bit)  # noqa: PTH116
+        except OSError:
+            through = False
+        parent = os.path.dirname(folder)  # noqa: PTH120
+        if not through or parent == folder:
+            known[folder, bit] = through
+            break
+        folder = parent
+    answer = known[folder, bit]
+    for each in below:
+        known[each, bit] = answer
+    return answer
 
 
 def _private_group(gid: int, uid: int) -> bool:
