@@ -160,3 +160,32 @@ def test_keep_scan_cache_without_previous_replaces_everything(tmp_path: Path) ->
         assert sorted(r.path for r in store.scan_cache("s", "v2")) == ["/b", "/c"]
         store.keep_scan_cache("s", "v3", [CachedPath("/d", None, None)], previous=[])
         assert store.scan_cache("s", "v2") == []
+
+
+def test_each_file_of_the_walk_is_looked_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tree(tmp_path, {f".env.part{n:02d}": f"DB_PASSWORD={WEAK}{n}\n" for n in range(FILES)})
+    looked: list[str] = []
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+
+        def counted(path: Any, *args: Any, real: Any = real, **kwargs: Any) -> os.stat_result:
+            looked.append(os.fspath(path))
+            return real(path, *args, **kwargs)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(os, name, counted)
+    answer = scan(
+        {
+            "key": "00" * 32,
+            "home": str(tmp_path),
+            "settings": {"include_system": False, "project_roots": ["~/src"]},
+        },
+        FAMILIES,
+        {},
+    )
+    assert answer["read"] == FILES
+    # Listing the folder says what each entry is; a file is then looked at once (its
+    # signature, for what is watched and what is read), however many steps need it.
+    per_file = [looked.count(str(path)) for path in files.values()]
+    assert max(per_file) <= 1, per_file

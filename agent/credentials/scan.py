@@ -83,8 +83,10 @@ def scan(
     changed: list[tuple[Candidate, list[int]]] = []
     new: list[tuple[Candidate, list[int]]] = []
     for candidate in located.files:
+        # The signature the walk took (of the real file: never a link), or a new one.
+        known = located.watch.get(str(candidate.real))
         try:
-            key = list(stat_key(candidate.real.stat()))
+            key = list(known or stat_key(candidate.real.stat()))
         except OSError as err:
             located.notes.append((candidate.path, f"could not be looked at: {reason(err)}"))
             continue
