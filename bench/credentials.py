@@ -21,9 +21,10 @@ caches). Then, in the same run, N times each (default 7), the medians of:
   (HOME and the XDG folders in the generated home, a user policy there giving the same
   project_roots and extra_files, a new state folder each run: the command keeps only its
   install key there, never a scan cache) against `detect-secrets scan FILE...`, interleaved;
-- the peak memory (ru_maxrss) of our scanner child answering the first scan's request, and of
-  `detect-secrets scan FILE...` (and of `hygiene check`), each the largest process a fresh
-  Python process waited for (resource.getrusage(RUSAGE_CHILDREN)), processes it starts included.
+- the peak memory (ru_maxrss) of our scanner child answering the check's first scan (the
+  check run in a fresh process, whose only child is the scanner), of `detect-secrets scan
+  FILE...` and of `hygiene check --only credentials`: each the largest process a fresh Python
+  process waited for (resource.getrusage(RUSAGE_CHILDREN)), processes it starts included.
 A planted weak password counts as found by us when a finding says "weak password" at its
 file and line, and by detect-secrets when it reports any secret at that file and line.
 """
@@ -443,18 +444,30 @@ def weak_in_check_json(out: str) -> set[tuple[str, object]]:
 
 
 # The largest process a fresh Python waited for (ru_maxrss of its children: the command and
-# any process it started), in KiB; stdin from the file named first, or nothing for "-".
+# any process it started), in KiB.
 PEAK = """import resource, subprocess, sys
-data = open(sys.argv[1], "rb").read() if sys.argv[1] != "-" else b""
-subprocess.run(sys.argv[2:], input=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+out = subprocess.DEVNULL
+subprocess.run(sys.argv[1:], stdin=out, stdout=out, stderr=out)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+# The check's first scan in a fresh process: the only process it starts is its scanner child,
+# so the largest child it waited for is that child, with the request the check really sends.
+SCANNER_PEAK = """import json, resource, sys
+from pathlib import Path
+from agent.checks.base import CheckContext
+from agent.checks.credentials import CredentialsCheck, CredentialsParams
+from agent.fingerprint import Fingerprinter
+from agent.paths import Paths
+home, state = Path(sys.argv[1]), Path(sys.argv[2])
+paths = Paths(home=home, user_policies=state, admin_policies=state, state=state)
+ctx = CheckContext(paths, Fingerprinter.for_state_dir(state), env=json.loads(sys.argv[4]))
+CredentialsCheck(CredentialsParams.model_validate(json.loads(sys.argv[3]))).run(ctx)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-def peak_mib(
-    argv: list[str], *, env: dict[str, str], cwd: Path, stdin: Path | None = None
-) -> float:
-    runner = [sys.executable, "-I", "-c", PEAK, str(stdin or "-"), *argv]
+def peak_mib(argv: list[str], *, env: dict[str, str], cwd: Path) -> float:
+    runner = [sys.executable, "-I", "-c", PEAK, *argv]
     done = subprocess.run(runner, env=env, cwd=cwd, capture_output=True, text=True, check=True)
     return int(done.stdout) / 1024
 
@@ -465,20 +478,18 @@ def peaks(
     """Peak memory (MiB) of our scanner child answering a first scan's request, of
     `detect-secrets scan FILE...`, and of `hygiene check --only credentials`."""
     home = tmp / "home"
-    request = tmp / "request.json"
-    # "key": read by a scanner that still makes keyed ids, ignored by one that does not.
-    body = {"key": "00" * 32, "budget": 29.5, "home": str(home), "cache": {}}
-    request.write_text(json.dumps({**body, "settings": check_settings(planted)}))
-    scanner = [sys.executable, "-I", "-m", "agent.credentials"]
     detect = [str(python.with_name("detect-secrets")), "scan", *planted.files]
     check = [str(hygiene), "check", "--only", "credentials"]
-    child_env = {**os.environ, **scanner_env(home)}
+    settings = json.dumps(check_settings(planted))
     found: dict[str, list[float]] = {"scanner": [], "detect-secrets": [], "hygiene": []}
     for n in range(3):
-        found["scanner"].append(peak_mib(scanner, env=child_env, cwd=home, stdin=request))
+        first = [sys.executable, "-I", "-c", SCANNER_PEAK, str(home), str(tmp / f"scan{n}")]
+        first += [settings, json.dumps(scanner_env(home))]
+        done = subprocess.run(first, capture_output=True, text=True, check=True)
+        found["scanner"].append(int(done.stdout) / 1024)
         found["detect-secrets"].append(peak_mib(detect, env=dict(os.environ), cwd=home))
-        state = {"XDG_STATE_HOME": str(tmp / f"peak-state{n}")}
-        found["hygiene"].append(peak_mib(check, env={**env, **state}, cwd=home))
+        fresh = {"XDG_STATE_HOME": str(tmp / f"peak-state{n}")}
+        found["hygiene"].append(peak_mib(check, env={**env, **fresh}, cwd=home))
     return {name: statistics.median(values) for name, values in found.items()}
 
 
