@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/credentials.py [--runs N] [--other-files N]
 
+(`pip install -e .` first: the whole-process comparison runs the installed `hygiene`.)
+
 Generates a home in a temporary folder: 41 credential files across the formats the check
 reads (40 without rclone, which obscures rclone.conf's passwords), holding weak and strong
 passwords and tokens, and 10,000 other files (project sources, node_modules, documents,
@@ -14,7 +16,15 @@ caches). Then, in the same run, N times each (default 7), the medians of:
 - detect-secrets (from PyPI, in its own venv under ~/.cache/hygiene-bench, made on first
   use) on exactly the credential files: the CLI `detect-secrets scan FILE...` (process
   start, imports, its process pool), and in-process in its venv (SecretsCollection.
-  scan_file on each file under default_settings(); imports and plugin set-up not timed).
+  scan_file on each file under default_settings(); imports and plugin set-up not timed);
+- whole processes, as a person runs them: the installed `hygiene check --only credentials`
+  (HOME and the XDG folders in the generated home, a user policy there giving the same
+  project_roots and extra_files, a new state folder each run: the command keeps only its
+  install key there, never a scan cache) against `detect-secrets scan FILE...`, interleaved;
+- the peak memory (ru_maxrss) of our scanner child answering the check's first scan (the
+  check run in a fresh process, whose only child is the scanner), of `detect-secrets scan
+  FILE...` and of `hygiene check --only credentials`: each the largest process a fresh Python
+  process waited for (resource.getrusage(RUSAGE_CHILDREN)), processes it starts included.
 A planted weak password counts as found by us when a finding says "weak password" at its
 file and line, and by detect-secrets when it reports any secret at that file and line.
 """
@@ -25,6 +35,7 @@ import argparse
 import base64
 import itertools
 import json
+import os
 import random
 import shutil
 import statistics
@@ -35,14 +46,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.checks.base import CheckContext
-from agent.checks.credentials import CredentialsCheck, CredentialsParams
-from agent.credentials.families import FAMILIES
-from agent.credentials.scan import scan
-from agent.fingerprint import Fingerprinter
-from agent.models import Finding
-from agent.paths import Paths
-from agent.store import Store
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # tests/ and bench/ live in the repository, not in the installed package.
+    sys.path.insert(0, str(ROOT))
+
+from agent.checks.base import CheckContext  # noqa: E402
+from agent.checks.credentials import CredentialsCheck, CredentialsParams  # noqa: E402
+from agent.credentials.families import FAMILIES  # noqa: E402
+from agent.credentials.scan import scan  # noqa: E402
+from agent.fingerprint import Fingerprinter  # noqa: E402
+from agent.models import Finding  # noqa: E402
+from agent.paths import Paths  # noqa: E402
+from agent.store import Store  # noqa: E402
+from bench.shared import person_env  # noqa: E402
 
 DS_VENV = Path.home() / ".cache" / "hygiene-bench" / "detect-secrets-venv"
 DS_VERSION = "1.5.0"
@@ -384,6 +401,99 @@ def ds_cli(python: Path, home: Path, files: list[str]) -> tuple[float, set[tuple
     return took, {(name, s["line_number"]) for name, found in results.items() for s in found}
 
 
+def check_settings(planted: Planted) -> dict[str, object]:
+    """The credentials check's settings the bench uses everywhere: this home's files only."""
+    return {
+        "include_system": False,
+        "project_roots": ["~/projects"],
+        "extra_files": planted.extra,
+    }
+
+
+def hygiene_env(tmp: Path, home: Path, planted: Planted) -> dict[str, str]:
+    """The environment of `hygiene` run by the person whose home was generated, with a user
+    policy in it that gives the check the bench's settings; XDG_STATE_HOME is set per run."""
+    env = {**person_env(tmp, state=False), **scanner_env(home)}
+    folder = Path(env["XDG_CONFIG_HOME"]) / "hygiene-agent" / "policies.d"
+    folder.mkdir(parents=True, exist_ok=True)
+    policy = {"schema": 1, "name": "bench", "checks": {"credentials": check_settings(planted)}}
+    (folder / "bench.yaml").write_text(json.dumps(policy, indent=2) + "\n")  # JSON is YAML
+    return env
+
+
+def hygiene_check(hygiene: Path, env: dict[str, str], state: Path, *more: str) -> tuple[float, str]:
+    """`hygiene check --only credentials` as a person runs it, with a state folder of its own
+    (the command keeps its install key there): the wall time and what it printed."""
+    argv = [str(hygiene), "check", "--only", "credentials", *more]
+    start = time.perf_counter()
+    state_env = {**env, "XDG_STATE_HOME": str(state)}
+    done = subprocess.run(argv, env=state_env, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - start
+    if done.returncode not in (0, 1):  # 1: something fails, as it should here
+        raise SystemExit(f"hygiene check failed ({done.returncode}): {done.stderr.strip()}")
+    return took, done.stdout
+
+
+def weak_in_check_json(out: str) -> set[tuple[str, object]]:
+    """The (file, line) of each weak password `hygiene check --json` reports."""
+    findings = [f for r in json.loads(out)["results"] for f in r["findings"]]
+    return {
+        (f["subject"].removeprefix("~/"), f["evidence"]["line"])
+        for f in findings
+        if f["evidence"]["reason"] == "weak password"
+    }
+
+
+# The largest process a fresh Python waited for (ru_maxrss of its children: the command and
+# any process it started), in KiB.
+PEAK = """import resource, subprocess, sys
+out = subprocess.DEVNULL
+subprocess.run(sys.argv[1:], stdin=out, stdout=out, stderr=out)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+# The check's first scan in a fresh process: the only process it starts is its scanner child,
+# so the largest child it waited for is that child, with the request the check really sends.
+SCANNER_PEAK = """import json, resource, sys
+from pathlib import Path
+from agent.checks.base import CheckContext
+from agent.checks.credentials import CredentialsCheck, CredentialsParams
+from agent.fingerprint import Fingerprinter
+from agent.paths import Paths
+home, state = Path(sys.argv[1]), Path(sys.argv[2])
+paths = Paths(home=home, user_policies=state, admin_policies=state, state=state)
+ctx = CheckContext(paths, Fingerprinter.for_state_dir(state), env=json.loads(sys.argv[4]))
+CredentialsCheck(CredentialsParams.model_validate(json.loads(sys.argv[3]))).run(ctx)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def peak_mib(argv: list[str], *, env: dict[str, str], cwd: Path) -> float:
+    runner = [sys.executable, "-I", "-c", PEAK, *argv]
+    done = subprocess.run(runner, env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    return int(done.stdout) / 1024
+
+
+def peaks(
+    tmp: Path, planted: Planted, *, python: Path, hygiene: Path, env: dict[str, str]
+) -> dict[str, float]:
+    """Peak memory (MiB) of our scanner child answering a first scan's request, of
+    `detect-secrets scan FILE...`, and of `hygiene check --only credentials`."""
+    home = tmp / "home"
+    detect = [str(python.with_name("detect-secrets")), "scan", *planted.files]
+    check = [str(hygiene), "check", "--only", "credentials"]
+    settings = json.dumps(check_settings(planted))
+    found: dict[str, list[float]] = {"scanner": [], "detect-secrets": [], "hygiene": []}
+    for n in range(3):
+        first = [sys.executable, "-I", "-c", SCANNER_PEAK, str(home), str(tmp / f"scan{n}")]
+        first += [settings, json.dumps(scanner_env(home))]
+        done = subprocess.run(first, capture_output=True, text=True, check=True)
+        found["scanner"].append(int(done.stdout) / 1024)
+        found["detect-secrets"].append(peak_mib(detect, env=dict(os.environ), cwd=home))
+        fresh = {"XDG_STATE_HOME": str(tmp / f"peak-state{n}")}
+        found["hygiene"].append(peak_mib(check, env={**env, **fresh}, cwd=home))
+    return {name: statistics.median(values) for name, values in found.items()}
+
+
 # What any first scan pays before it reads a file: the scanner child's start, its imports
 # and the word lists (zxcvbn's and the common-password list, built by the first grade).
 FLOOR = "import agent.credentials.families, agent.credentials.scan as s; s.grade('hunter2')"
@@ -402,42 +512,64 @@ print(json.dumps({"times": times, "found": [[n, s.line_number] for n, s in found
 """
 
 
+def one_round(
+    state: Path, planted: Planted, params: CredentialsParams, times: dict[str, list[float]]
+) -> tuple[list[Finding], set[tuple[str, int]]]:
+    """One of the interleaved rounds: our first scan and re-scan, the child's floor, and
+    detect-secrets' CLI; each time added to `times`. Our findings and theirs."""
+    home, python = state.parent / "home", detect_secrets_venv()
+    # The agent's store and install key exist before any check runs: made untimed.
+    Store.open(state).close()
+    Fingerprinter.for_state_dir(state)
+    took, found = our_scan(home, state, params)
+    times["first"].append(took)
+    took, again = our_scan(home, state, params)
+    times["again"].append(took)
+    if reported(again, weak=False) != reported(found, weak=False):
+        print("the re-scan's findings differ from the first scan's", file=sys.stderr)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-I", "-c", FLOOR], check=True)
+    times["floor"].append(time.perf_counter() - start)
+    took, theirs = ds_cli(python, home, planted.files)
+    times["cli"].append(took)
+    return found, theirs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--other-files", type=int, default=10_000)
     args = parser.parse_args()
+    hygiene = Path(sys.executable).with_name("hygiene")
+    if not hygiene.exists():
+        print("bench/credentials.py: install the package first: pip install -e .", file=sys.stderr)
+        return 2
     python = detect_secrets_venv()
     rng = random.Random(80063)  # noqa: S311 - the same home every run, not secrets
-    times: dict[str, list[float]] = {"first": [], "again": [], "floor": [], "cli": [], "warm": []}
+    times: dict[str, list[float]] = {
+        "first": [], "again": [], "floor": [], "cli": [], "warm": [], "whole": []
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         planted = Planted(home, rng, shutil.which("rclone"))
         other_files(home, rng, args.other_files)
-        params = CredentialsParams.model_validate(
-            {"include_system": False, "project_roots": ["~/projects"], "extra_files": planted.extra}
-        )
+        params = CredentialsParams.model_validate(check_settings(planted))
+        env = hygiene_env(Path(tmp), home, planted)
+        # Once, untimed: the command reads what the bench planted (the policy applies).
+        _, out = hygiene_check(hygiene, env, Path(tmp) / "state-json", "--json")
+        weak_by_command = planted.weak & weak_in_check_json(out)
         for run in range(args.runs):  # interleaved: all see the same machine load
-            state = Path(tmp) / f"state{run}"
-            # The agent's store and install key exist before any check runs: made untimed.
-            Store.open(state).close()
-            Fingerprinter.for_state_dir(state)
-            took, found = our_scan(home, state, params)
-            times["first"].append(took)
-            took, again = our_scan(home, state, params)
-            times["again"].append(took)
-            if reported(again, weak=False) != reported(found, weak=False):
-                print("the re-scan's findings differ from the first scan's", file=sys.stderr)
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-I", "-c", FLOOR], check=True)
-            times["floor"].append(time.perf_counter() - start)
-            took, theirs = ds_cli(python, home, planted.files)
-            times["cli"].append(took)
+            found, theirs = one_round(Path(tmp) / f"round{run}", planted, params, times)
+            took, _ = hygiene_check(hygiene, env, Path(tmp) / f"check-state{run}")
+            times["whole"].append(took)
         argv = [str(python), "-c", IN_PROCESS, str(args.runs), *planted.files]
         done = subprocess.run(argv, cwd=home, capture_output=True, text=True, check=True)
         inproc = json.loads(done.stdout)
         times["warm"] = warm_scans(home, planted, args.runs)
-    a, b, floor, cli = (statistics.median(times[k]) for k in ("first", "again", "floor", "cli"))
+        memory = peaks(Path(tmp), planted, python=python, hygiene=hygiene, env=env)
+    a, b, floor, cli, whole = (
+        statistics.median(times[k]) for k in ("first", "again", "floor", "cli", "whole")
+    )
     c = statistics.median(inproc["times"])
     warm = statistics.median(times["warm"])
     found_enough = report(args, planted, found, theirs, {(n, ln) for n, ln in inproc["found"]})
@@ -456,7 +588,25 @@ def main() -> int:
     print(f"[{_ok(cli / a >= 5)}] first scan >= 5x faster than detect-secrets, each a new process")
     print(f"[{_ok(c / warm >= 5)}] scan >= 5x faster than detect-secrets, both in-process, warm")
     print(f"[{_ok(a / b >= 10)}] re-scan >= 10x faster than our first scan")
+    whole_processes(cli, whole, memory, len(weak_by_command), len(planted.weak))
     return 0
+
+
+def whole_processes(
+    cli: float, whole: float, memory: dict[str, float], weak_found: int, weak_planted: int
+) -> None:
+    """The whole-process comparison and the peaks of memory, with the target's line."""
+    print(f"hygiene check --only credentials  median {whole * 1000:7.1f} ms   (new state each run)")
+    print(f"  graded weak by it               {weak_found} of {weak_planted}   (its --json, once)")
+    print(f"detect-secrets CLI / hygiene check:         {cli / whole:5.2f}x   (whole processes)")
+    mib = "peak {:6.1f} MiB".format
+    print(f"our scanner child                 {mib(memory['scanner'])}   (first scan's request)")
+    print(f"detect-secrets scan FILE...       {mib(memory['detect-secrets'])}")
+    print(f"hygiene check --only credentials  {mib(memory['hygiene'])}   (its largest process)")
+    print(
+        f"[{_ok(cli / whole >= 1.5)}] hygiene check --only credentials >= 1.5x faster than "
+        "detect-secrets scan FILE..., whole processes"
+    )
 
 
 def report(

@@ -99,7 +99,13 @@ class CheckStore(Protocol):
 
     def scan_cache(self, scanner: str, version: str) -> list[CachedPath]: ...
 
-    def keep_scan_cache(self, scanner: str, version: str, paths: Sequence[CachedPath]) -> None: ...
+    def keep_scan_cache(
+        self,
+        scanner: str,
+        version: str,
+        paths: Sequence[CachedPath],
+        previous: Sequence[CachedPath] = (),
+    ) -> None: ...
 
     def trusted_networks(self) -> list[TrustedNetwork]: ...
 

@@ -158,15 +158,17 @@ class CredentialsCheck(Check[CredentialsParams]):
         cached = self._cached(ctx, version)
         modes: dict[str, int] = {}
         if not cached or _unfinished(cached) or not _unchanged(cached, modes):
-            cached = _rows(self._scan(ctx, settings, cached))
+            before = cached
+            cached = _rows(self._scan(ctx, settings, cached), before)
             modes.clear()
             _unchanged(cached, modes)
             # Kept even when something changed meanwhile, so that a big tree is read a part
             # per run: each file's record holds the signature it had when it was read, and a
             # file that changed since is read again.
-            self._keep(ctx, version, cached)
+            self._keep(ctx, version, cached, before)
         findings: dict[str, Finding] = {}
         unchecked: list[str] = []
+        folders: dict[tuple[str, int], bool] = {}  # what readable_by_others found out
         for row in cached:
             record = row.record or {}
             if record.get("note"):
@@ -175,6 +177,12 @@ class CredentialsCheck(Check[CredentialsParams]):
                     unchecked.append(note)
                 else:
                     self.note(note)
+            mode = modes.get(row.path)
+            exposed = (
+                mode is not None
+                and bool(record.get("facts"))
+                and readable_by_others(Path(row.path), mode, folders)
+            )
             # Two secrets of one file with the same field, target and kind (a .env that sets
             # DB_PASSWORD twice) are told apart by their order among those equals, not by
             # their lines: a line added above must not make a new finding.
@@ -182,7 +190,7 @@ class CredentialsCheck(Check[CredentialsParams]):
             for fact in record.get("facts") or []:
                 same = (str(fact["field"]), str(fact["target"]), _reason(fact))
                 finding = self._finding(
-                    ctx, row.path, record, fact, modes.get(row.path), nth=equals[same]
+                    ctx, row.path, record, fact, mode, nth=equals[same], exposed=exposed
                 )
                 equals[same] += 1
                 findings[finding.id] = finding
@@ -210,13 +218,15 @@ class CredentialsCheck(Check[CredentialsParams]):
             self.note(f"every file was read again: {err}")
             return []
 
-    def _keep(self, ctx: CheckContext, version: str, rows: list[CachedPath]) -> None:
+    def _keep(
+        self, ctx: CheckContext, version: str, rows: list[CachedPath], before: list[CachedPath]
+    ) -> None:
         if ctx.store is None:
             return
         from agent.store import StoreError  # noqa: PLC0415
 
         try:
-            ctx.store.keep_scan_cache(SCANNER, version, rows)
+            ctx.store.keep_scan_cache(SCANNER, version, rows, previous=before)
         except StoreError as err:
             self.note(f"what was read could not be remembered for next time: {err}")
 
@@ -227,8 +237,14 @@ class CredentialsCheck(Check[CredentialsParams]):
             "budget": self.reading_time(),
             "home": str(ctx.paths.home),
             "settings": settings,
+            # What the child needs to tell an unchanged file, not what the file held.
             "cache": {
-                row.path: row.record for row in cached if row.record and "family" in row.record
+                row.path: [
+                    row.record["family"],
+                    *([row.record["stat"]] if "stat" in row.record else []),
+                ]
+                for row in cached
+                if row.record and "family" in row.record
             },
         }
         env = {**os.environ, **ctx.env, "HOME": str(ctx.paths.home), PARENT_ENV: str(os.getpid())}
@@ -289,6 +305,7 @@ class CredentialsCheck(Check[CredentialsParams]):
         mode: int | None,
         *,
         nth: int = 0,
+        exposed: bool = False,
     ) -> Finding:
         shown = str(record["shown"])
         field, target, kind = str(fact["field"]), str(fact["target"]), str(fact["kind"])
@@ -316,7 +333,7 @@ class CredentialsCheck(Check[CredentialsParams]):
         if fact.get("encoding"):
             message += f" Its {fact['encoding']} encoding hides nothing: it is reversed at once."
         severity = _SEVERITY.get(reason, Severity.low)
-        if mode is not None and readable_by_others(Path(path), mode):
+        if exposed and mode is not None:
             severity = _MORE[severity]
             message += f" Other users of this computer can read the file (mode {mode:04o})."
         advice = str(record.get("advice", "")).replace("{file}", shell_quote(shown))
@@ -356,12 +373,23 @@ def _reason(fact: Mapping[str, Any]) -> str:
     return "plaintext token" if fact.get("kind") == "token" else "plaintext password"
 
 
-def _rows(answer: Mapping[str, Any]) -> list[CachedPath]:
+def _rows(answer: Mapping[str, Any], before: Sequence[CachedPath]) -> list[CachedPath]:
     """The scanner's answer as cache rows: every path it looked at, with what a file held
-    (or that it is still to be read), and the project folders it could not search to the end."""
+    (or that it is still to be read), and the project folders it could not search to the end.
+    What an unchanged file held, and what one left for the next run held when last read
+    (without its signature, so that it is read again: its findings stand until then), come
+    from the rows `before`."""
     from agent.store import CachedPath  # noqa: PLC0415
 
-    files: Mapping[str, Any] = answer.get("files") or {}
+    held = {row.path: row.record for row in before if row.record and "family" in row.record}
+    files: dict[str, Any] = dict(answer.get("files") or {})
+    for path, shown in (answer.get("same") or {}).items():
+        if path in held:
+            files[path] = {**held[path], "shown": shown}
+    for path, record in files.items():
+        if record.get("pending") and path in held:
+            old = {k: v for k, v in held[path].items() if k != "stat"}
+            files[path] = {**old, **record}
     watch: Mapping[str, Any] = answer.get("watch") or {}
     unsearched: Mapping[str, Any] = answer.get("unsearched") or {}
     rows = []
@@ -411,9 +439,12 @@ def _unchanged(rows: Sequence[CachedPath], modes: dict[str, int]) -> bool:
     return same
 
 
-def readable_by_others(path: Path, mode: int) -> bool:
+def readable_by_others(
+    path: Path, mode: int, folders: dict[tuple[str, int], bool] | None = None
+) -> bool:
     """Whether a user other than the owner can read the file: its read bit for others, or for
-    a group that is not the owner's own, and a way through every folder above it."""
+    a group that is not the owner's own, and a way through every folder above it. `folders`
+    keeps what was found out about the folders for the next file of the same run."""
     try:
         info = path.stat()
     except OSError:
@@ -424,13 +455,30 @@ def readable_by_others(path: Path, mode: int) -> bool:
         bit = stat.S_IXGRP | stat.S_IXOTH
     else:
         return False
-    for folder in path.parents:
+    parent = os.path.dirname(path)  # noqa: PTH120 - text: see _passable
+    return _passable(parent, bit, {} if folders is None else folders)
+
+
+def _passable(folder: str, bit: int, known: dict[tuple[str, int], bool]) -> bool:
+    """Whether `folder` and every folder above it let `bit` through; each folder is looked at
+    once, as the answer for it and all below it is kept in `known`. Folders as text: on a
+    tree of 100,000 files, making Path objects for them was most of a re-scan's time."""
+    below: list[str] = []
+    while (folder, bit) not in known:
+        below.append(folder)
         try:
-            if not folder.stat().st_mode & bit:
-                return False
+            through = bool(os.stat(folder).st_mode & bit)  # noqa: PTH116
         except OSError:
-            return False
-    return True
+            through = False
+        parent = os.path.dirname(folder)  # noqa: PTH120
+        if not through or parent == folder:
+            known[folder, bit] = through
+            break
+        folder = parent
+    answer = known[folder, bit]
+    for each in below:
+        known[each, bit] = answer
+    return answer
 
 
 def _private_group(gid: int, uid: int) -> bool:

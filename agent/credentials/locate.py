@@ -117,8 +117,10 @@ def locate(
     roots = [home]
     seen: set[Path] = set()
 
-    def consider(path: Path, family: str, within: Sequence[Path]) -> None:
-        real = _admit(path, within, found)
+    def consider(
+        path: Path, family: str, within: Sequence[Path], info: os.stat_result | None = None
+    ) -> None:
+        real = _admit(path, within, found, info)
         if real is not None and real not in seen:
             seen.add(real)
             found.files.append(Candidate(path, real, family))
@@ -257,10 +259,13 @@ def _glob(path: Path, found: Located) -> Iterable[Path]:
     return matches
 
 
-def _admit(path: Path, within: Sequence[Path], found: Located) -> Path | None:
-    """The real path to read, or None (not there, or a note says why it is not read)."""
+def _admit(
+    path: Path, within: Sequence[Path], found: Located, info: os.stat_result | None = None
+) -> Path | None:
+    """The real path to read, or None (not there, or a note says why it is not read).
+    `info`: the path's lstat, when the caller has it already."""
     try:
-        info = path.lstat()
+        info = info or path.lstat()
     except FileNotFoundError:
         return None
     except OSError as err:
@@ -299,7 +304,7 @@ def _walk(
     depth: int,
     tree: list[tuple[str, tuple[str, ...]]],
     found: Located,
-    consider: Callable[[Path, str, Sequence[Path]], None],
+    consider: Callable[[Path, str, Sequence[Path], os.stat_result | None], None],
     *,
     entries_left: list[int],
 ) -> None:
@@ -342,9 +347,15 @@ def _walk(
                 continue
             for family_id, patterns in tree:
                 if any(fnmatch.fnmatchcase(entry.name, p) for p in patterns):
-                    path = Path(entry.path)
-                    found.watch[str(path)] = _lstat_key(path)
-                    consider(path, family_id, [root])
+                    # One lstat for what is watched and what is admitted: a big tree's
+                    # files are each looked at once per run.
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        found.watch[entry.path] = None
+                        break
+                    found.watch[entry.path] = stat_key(info)
+                    consider(Path(entry.path), family_id, [root], info)
                     break
         if cut:
             found.unsearched.append((root, _cut_short(f"{MAX_ENTRIES:,} entries")))

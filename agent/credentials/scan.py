@@ -50,6 +50,11 @@ def scan(
 ) -> dict[str, Any]:
     """Answer one request of the check (see agent/checks/credentials.py for its shape).
 
+    The "cache" says, for each file read before, its family and the stat signature it had
+    then ([family, signature], or [family] for one left pending): an unchanged file is not
+    read, and the answer names it under "same" rather than repeating what it held, so that
+    what goes to and fro grows with the files read, not with the tree.
+
     With a "budget" (seconds), files are read until it is spent and the answer says which
     were left ("pending"): the check reads them on its next runs. A file still being read
     after half the budget (at least a second) is stopped and noted, so that the answer comes
@@ -75,18 +80,21 @@ def scan(
     by_id = {f.id: f for f in families}
     located = locate(families, settings, home, env)
     files: dict[str, Any] = {}
+    same: dict[str, str] = {}  # a file read before and unchanged: how it is shown now
     changed: list[tuple[Candidate, list[int]]] = []
     new: list[tuple[Candidate, list[int]]] = []
     for candidate in located.files:
+        # The signature the walk took (of the real file: never a link), or a new one.
+        known = located.watch.get(str(candidate.real))
         try:
-            key = list(stat_key(candidate.real.stat()))
+            key = list(known or stat_key(candidate.real.stat()))
         except OSError as err:
             located.notes.append((candidate.path, f"could not be looked at: {reason(err)}"))
             continue
         kept = cache.get(str(candidate.real))
-        if isinstance(kept, Mapping) and kept.get("family") == candidate.family:
-            if kept.get("stat") == key:
-                files[str(candidate.real)] = {**kept, "shown": shown_path(candidate.path, home)}
+        if isinstance(kept, list) and kept[:1] == [candidate.family]:
+            if kept[1:] == [key]:
+                same[str(candidate.real)] = shown_path(candidate.path, home)
                 continue
             changed.append((candidate, key))
         else:
@@ -98,7 +106,8 @@ def scan(
         real = str(candidate.real)
         shown = shown_path(candidate.path, home)
         if deadline is not None and read and time.monotonic() >= deadline:
-            files[real] = _pending(cache.get(real), candidate, shown)
+            # Left for the next run; the check keeps what it held until then.
+            files[real] = {"family": candidate.family, "shown": shown, "pending": True}
             continue
         family = by_id[candidate.family].load()
         record: dict[str, Any] = {"stat": key, "family": candidate.family, "format": family.title}
@@ -115,6 +124,7 @@ def scan(
     return {
         "version": SCANNER_VERSION,
         "files": files,
+        "same": same,
         "watch": {path: list(k) if k else None for path, k in located.watch.items()},
         "notes": [f"{shown_path(path, home)} {text}" for path, text in located.notes],
         "unsearched": {
@@ -122,13 +132,6 @@ def scan(
         },
         "read": read,
     }
-
-
-def _pending(kept: object, candidate: Candidate, shown: str) -> dict[str, Any]:
-    """A file left for the next run. One read before keeps what it held (without its stat
-    signature, so that it is read again): until then its old findings stand."""
-    old = {k: v for k, v in kept.items() if k != "stat"} if isinstance(kept, Mapping) else {}
-    return {**old, "family": candidate.family, "shown": shown, "pending": True}
 
 
 def _read(

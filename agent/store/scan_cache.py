@@ -36,17 +36,37 @@ class ScanCache(Database):
             try:
                 loaded = json.loads(record) if record is not None else None
             except ValueError:
-                continue  # a damaged row is a file read again, nothing worse
+                # A damaged row is a path looked at again, nothing worse (and replaced then).
+                signature, loaded = None, None
             cached.append(CachedPath(str(path), signature, loaded))
         return cached
 
-    def keep_scan_cache(self, scanner: str, version: str, paths: Sequence[CachedPath]) -> None:
-        """Replace what `scanner` saw with `paths`, in one transaction."""
+    def keep_scan_cache(
+        self,
+        scanner: str,
+        version: str,
+        paths: Sequence[CachedPath],
+        previous: Sequence[CachedPath] = (),
+    ) -> None:
+        """Make what `scanner` saw `paths`, in one transaction. `previous` is what scan_cache()
+        gave for this version before: only the rows that differ from it are written, so that
+        a run that read a hundred files of a big tree writes a hundred rows, not the tree."""
+        before = {p.path: p for p in previous}
+        now = {p.path for p in paths}
         with self._write("save the scan cache to") as conn:
-            conn.execute("DELETE FROM scan_cache WHERE scanner = ?", (scanner,))
+            if before:
+                conn.execute(
+                    "DELETE FROM scan_cache WHERE scanner = ? AND version != ?", (scanner, version)
+                )
+                conn.executemany(
+                    "DELETE FROM scan_cache WHERE scanner = ? AND path = ?",
+                    [(scanner, path) for path in before if path not in now],
+                )
+            else:
+                conn.execute("DELETE FROM scan_cache WHERE scanner = ?", (scanner,))
             conn.executemany(
-                "INSERT INTO scan_cache (scanner, path, device, inode, ctime_ns, mtime_ns, "
-                "version, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO scan_cache (scanner, path, device, inode, ctime_ns, "
+                "mtime_ns, version, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         scanner,
@@ -56,5 +76,6 @@ class ScanCache(Database):
                         None if p.record is None else json.dumps(p.record, sort_keys=True),
                     )
                     for p in paths
+                    if before.get(p.path) != p
                 ],
             )
