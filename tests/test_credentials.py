@@ -224,6 +224,8 @@ def test_an_unreadable_file_is_a_note(tmp_path: Path) -> None:
     # In a folder every user can reach, read as nobody: the kernel refuses, not the test
     # (CI runs as root). The scanner runs in this process: nobody may not start this Python.
     "".encode("utf-8-sig")  # load the codec now: nobody cannot import it from root's Python
+    for entry in FAMILIES:  # and the parsers, which the scanner imports when it needs them
+        entry.load()
     home = Path(tempfile.mkdtemp(prefix="hygiene-unreadable-", dir="/tmp"))
     try:
         home.chmod(0o755)
@@ -456,3 +458,37 @@ def test_only_the_account_shown_decides_anonymous_or_token() -> None:
         user_inputs=("anonymous",),
     )
     assert describe(anonymous) is None
+
+
+WEAK_AUTH = base64.b64encode(f"ann:{WEAK}".encode()).decode()
+# A password written in an address that serves as a name or key: the registry Docker keys its
+# credentials by, an .npmrc scope, a fetchmail server, a JSON member of a guessed format.
+IN_ADDRESSES = {
+    ".docker/config.json": json.dumps(
+        {"auths": {"https://ann:Addr1Leak@reg.example.com/v2/": {"auth": WEAK_AUTH}}}
+    ),
+    ".npmrc": "//bob:Addr2Leak@registry.example.com/:_authToken=npm_a1B2c3D4e5F6g7H8i9J0k1L2\n",
+    ".fetchmailrc": f'poll "carol:Addr3Leak@mail.example.com" user "carol" password "{WEAK}"\n',
+    ".config/someapp/settings.json": json.dumps(
+        {"registries": {"https://dan:Addr4Leak@r.example.com": {"token": WEAK}}}
+    ),
+}
+
+
+def test_a_password_in_an_address_that_names_a_secret_is_never_repeated(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    policy(machine)
+    for name, text in IN_ADDRESSES.items():
+        private(machine.home / name, text)
+    outcome = hygiene("check", "--json", "--only", "credentials")
+    said = outcome.out + outcome.err
+    (result,) = json.loads(outcome.out)["results"]
+    shown = {Path(f["subject"]).name for f in result["findings"]}
+    assert {Path(name).name for name in IN_ADDRESSES} <= shown, said  # each one is reported
+    assert "reg.example.com" in said and "r.example.com" in said  # where, without who
+    assert hygiene("run", "--once").code in (0, 1)
+    kept = "\n".join(kept_on_disk(machine.state))
+    for leak in ("Addr1Leak", "Addr2Leak", "Addr3Leak", "Addr4Leak"):
+        assert leak not in said, leak
+        assert leak not in kept, leak

@@ -124,9 +124,10 @@ class CredentialsCheck(Check[CredentialsParams]):
     )
     keeps = (
         "file, line, format, field, what the secret is for, its kind (weak password, plaintext "
-        "password or token) and the rules it breaks, and each file's device, inode, change "
-        "and modification times; never the value nor anything computed from it (no hash, no "
-        "length, not even the file's size)"
+        "password or token) and which of the rules for passwords it breaks (shorter than 8 "
+        "or 15 characters, on the common-password list, made of the user or host name, an "
+        "easily guessed pattern), and each file's device, inode, change and modification "
+        "times; never the value, a hash of it, its length, or the file's size"
     )
     alert = "A password is stored in plain text"
     alert_many = "{n} passwords or tokens are stored in plain text"

@@ -14,7 +14,7 @@ it breaks.
 PARENT_ENV = "HYGIENE_SCANNER_PARENT"
 
 # Bump when a parser or the grading changes what a file yields: cached results are redone.
-SCANNER_VERSION = "4"
+SCANNER_VERSION = "5"
 
 # The family that reads config files of no known format, guessed from their names: a file it
 # cannot read is not one, so it leaves no note (agent/credentials/scan.py).

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 _USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
+# The user information of an address written in a name or key (a registry's key in Docker's
+# config, an .npmrc scope, a section or a JSON member): "https://ann:pw@host" or "ann:pw@host".
+# What is before its last "@" may be a password, so it is never repeated.
+_USERINFO = re.compile(r"(?<=//)[^/\s]*@|(?<![\w./@-])[^\s/@()\[\]\"']+:[^\s/()]*@(?=[\w\[])")
 MAX_BYTES = 1 << 20
 # A person's config file holds a few secrets; grading one (zxcvbn) takes up to milliseconds,
 # so a file of 1 MiB of "password x" lines is bounded here.
@@ -221,9 +225,9 @@ def describe(secret: Secret) -> Fact | None:
             level, reasons = graded.level, graded.reasons
     return Fact(
         line=secret.line,
-        field=printable(secret.field),
+        field=printable(_without_userinfo(secret.field)),
         kind=kind,
-        target=printable(_redacted(secret.target)),
+        target=printable(_redacted(_without_userinfo(secret.target))),
         encoding=secret.encoding,
         level=level,
         reasons=reasons,
@@ -251,6 +255,11 @@ def _token_users(secret: Secret) -> list[str]:
     # context is an identifier, and a long public key (Magento) is shown redacted but is no
     # secret.
     return [u for u in _shown_users(secret) if is_token(u)]
+
+
+def _without_userinfo(text: str) -> str:
+    """`text` with the user and password of any address in it left out."""
+    return _USERINFO.sub("", text) if "@" in text else text
 
 
 def _redacted(target: str) -> str:
