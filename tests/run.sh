@@ -43,4 +43,5 @@ if [ -n "${CI:-}" ]; then
     export HYGIENE_REQUIRE_REAL=1
 fi
 # pytest exits 5 when it collected no test; like any non-zero exit, that fails the run.
-exec .venv/bin/pytest
+# --durations: every run says where its time went (the README quotes the slowest ten).
+exec .venv/bin/pytest --durations=10
