@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 from agent.credentials.model import Family, Refused, Secret, Source
+from agent.credentials.strength import is_token
 
 
 class GitCredentials(Family):
@@ -31,7 +32,11 @@ class GitCredentials(Family):
                 unread.append(number)
                 continue
             if password is None:
-                continue
+                if not is_token(unquote(user)):
+                    continue
+                # A token written where the user name goes, with no password (a line written
+                # by hand, as CI scripts do): the token is the secret (see scan.describe).
+                password = ""
             user, password = unquote(user), unquote(password)
             yield Secret(
                 line=number,
