@@ -24,7 +24,7 @@ from agent.checks.credentials import CredentialsCheck, CredentialsParams
 from agent.cli import main
 from agent.credentials.families import FAMILIES
 from agent.credentials.model import Family, Format, Secret, Source
-from agent.credentials.scan import scan
+from agent.credentials.scan import describe, scan
 from agent.fingerprint import Fingerprinter
 from agent.models import Finding, Severity
 from agent.paths import Paths
@@ -439,8 +439,6 @@ def test_a_weak_secret_in_a_token_field_is_weak(
 
 
 def test_only_the_account_shown_decides_anonymous_or_token() -> None:
-    from agent.credentials.scan import describe
-
     site = Secret(
         line=5,
         field="Pass",
@@ -492,3 +490,20 @@ def test_a_password_in_an_address_that_names_a_secret_is_never_repeated(
     for leak in ("Addr1Leak", "Addr2Leak", "Addr3Leak", "Addr4Leak"):
         assert leak not in said, leak
         assert leak not in kept, leak
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        ("https://ann:Pw1@reg.example.com/v2 (user ann)", "https://reg.example.com/v2 (user ann)"),
+        ("https://ann:Pw/1@host.example.com", "https://host.example.com"),
+        ("https://ann:P@w1@host.example.com/x (user ann)", "https://host.example.com/x (user ann)"),
+        ("ann:Pw1@mail.example.com", "mail.example.com"),
+        ("imap.example.com (user ann@example.com)", "imap.example.com (user ann@example.com)"),
+    ],
+)
+def test_an_address_is_described_without_its_user_and_password(target: str, shown: str) -> None:
+    secret = Secret(line=1, field=f"servers.{target}", value=WEAK, target=target)
+    fact = describe(secret)
+    assert fact is not None
+    assert (fact.target, fact.field) == (shown, f"servers.{shown}")

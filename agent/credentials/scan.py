@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 _USER_IN_TARGET = re.compile(r"\((?:user|login) ([^,) ]+)")
 # The user information of an address written in a name or key (a registry's key in Docker's
 # config, an .npmrc scope, a section or a JSON member): "https://ann:pw@host" or "ann:pw@host".
-# What is before its last "@" may be a password, so it is never repeated.
-_USERINFO = re.compile(r"(?<=//)[^/\s]*@|(?<![\w./@-])[^\s/@()\[\]\"']+:[^\s/()]*@(?=[\w\[])")
+# What is before its last "@" may be a password (with a "/" or "@" of its own), so it is never
+# repeated; a path or query cut with it is only less shown.
+_USERINFO = re.compile(r"(?<=//)\S*@|(?<![\w/@-])[^\s/@()\[\]\"'.]+:[^\s/()]*@(?=[\w\[])")
 MAX_BYTES = 1 << 20
 # A person's config file holds a few secrets; grading one (zxcvbn) takes up to milliseconds,
 # so a file of 1 MiB of "password x" lines is bounded here.
