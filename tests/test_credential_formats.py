@@ -33,18 +33,23 @@ def scan_case(home: Path, family: str, file: Path, place: str) -> dict[str, Any]
     """Put `file` at `place` in a fresh home (a system path goes under the home and is given
     as an extra file) and scan that home as the child does."""
     home.mkdir(exist_ok=True)
-    extra = put(home, family, place, file.read_bytes())
-    request = {
+    request = scan_request(home, put(home, family, place, file.read_bytes()))
+    env = {"XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share")}
+    return scan(request, FAMILIES, env)
+
+
+def scan_request(home: Path, extra: list[list[str]]) -> dict[str, Any]:
+    """The scanner's request for `home` alone, with the samples placed outside it as `extra`
+    files and the guessed pass on (every other family's sample is then not read twice)."""
+    return {
         "home": str(home),
         "settings": {
             "include_system": False,
             "extra_files": extra,
             "project_roots": ["~"],
-            "guess_formats": True,  # every other family's sample is then not read twice
+            "guess_formats": True,
         },
     }
-    env = {"XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local/share")}
-    return scan(request, FAMILIES, env)
 
 
 def placed(home: Path, place: str) -> Path:

@@ -35,7 +35,7 @@ from agent.credentials.families import FAMILIES
 from agent.credentials.model import Source
 from agent.credentials.scan import MAX_BYTES, MAX_SECRETS, OutOfTime, examine, time_limit
 from agent.credentials.strength import is_token
-from tests.test_credential_formats import placed, put
+from tests.test_credential_formats import placed, put, scan_request
 
 try:
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -464,16 +464,7 @@ def child_answer(
     """Run the scanning child on a home holding `files` (place -> (format, bytes))."""
     extra = [e for place, (family, data) in files.items() for e in put(home, family, place, data)]
     prepare(home)
-    request = {
-        "home": str(home),
-        "settings": {
-            "include_system": False,
-            "extra_files": extra,
-            "project_roots": ["~"],
-            "guess_formats": True,
-        },
-        "budget": 30,
-    }
+    request = {**scan_request(home, extra), "budget": 30}
     env = {
         **os.environ,
         "HOME": str(home),
