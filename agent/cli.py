@@ -29,7 +29,7 @@ Clock = Callable[[], datetime]
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("audit", "check"),
     "checks": ("audit", "catalogue_of_checks"),
-    "run": ("audit", "run"),
+    "run": ("run", "run"),
     "policy": ("policy", "policy"),
     "status": ("state", "status"),
     "notifications": ("state", "notifications"),

@@ -12,7 +12,7 @@ from agent.engine import run_checks
 from agent.models import CheckResult
 from agent.notify import Backend, Notification, deliver
 from agent.nudge import CheckWords, Notice, plan
-from agent.policy import Policy
+from agent.policy_settings import Policy
 from agent.store import Change, NotificationRecord, Store
 
 

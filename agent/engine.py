@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sysconfig
 import threading
@@ -15,7 +16,7 @@ from typing import Any
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.errors import AgentError, CheckSkipped
 from agent.models import CheckResult, Finding, Status
-from agent.policy import Policy
+from agent.policy_settings import Policy
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def _result(
     if params.severity is not None:
         # The policy's word is final, for every finding of the check.
         severity = params.severity
-        findings = [f.model_copy(update={"severity": None}) for f in findings]
+        findings = [dataclasses.replace(f, severity=None) for f in findings]
     else:
         graded = [f.severity for f in findings if f.severity is not None]
         severity = max(graded, key=lambda s: s.rank) if graded else check.severity

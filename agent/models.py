@@ -1,8 +1,12 @@
-"""What a check reports. Nothing here may ever hold a secret value."""
+"""What a check reports. Nothing here may ever hold a secret value.
+
+Plain dataclasses: checks make them in the resident agent, where pydantic is not loaded.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from agent.verdicts import Severity, Status, Urgency
 
@@ -12,29 +16,44 @@ __all__ = ["CheckResult", "EvidenceValue", "Finding", "Severity", "Status", "Urg
 EvidenceValue = str | int | float | bool | None
 
 
-class Finding(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Finding:
     """One problem on this machine. `id` is a keyed fingerprint, stable across runs."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     subject: str
     message: str
     advice: str
-    evidence: dict[str, EvidenceValue] = Field(default_factory=dict)
+    evidence: dict[str, EvidenceValue] = field(default_factory=dict)
     # How serious this one is, where a check grades its findings (a weak password is worse
     # than a strong one in plain text); None: the check's severity.
     severity: Severity | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.value if self.severity is not None else None
+        return data
 
-class CheckResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+@dataclass(kw_only=True)
+class CheckResult:
     check: str
     status: Status
     severity: Severity
     title: str
     advice: str
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     error: str | None = None
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "status": self.status.value,
+            "severity": self.severity.value,
+            "title": self.title,
+            "advice": self.advice,
+            "findings": [finding.as_json() for finding in self.findings],
+            "error": self.error,
+            "notes": list(self.notes),
+        }

@@ -12,7 +12,7 @@ from datetime import datetime, time
 from typing import Literal
 
 from agent.models import Severity, Urgency
-from agent.policy import NotifySettings
+from agent.policy_settings import NotifySettings
 from agent.store import FindingState
 
 Kind = Literal["new", "reminder", "fixed"]

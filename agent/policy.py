@@ -12,25 +12,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import time, timedelta
-from enum import IntEnum
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
+    TypeAdapter,
     ValidationError,
-    WithJsonSchema,
     create_model,
 )
+from pydantic.json_schema import GenerateJsonSchema
 
 from agent import snooze_limits
 from agent.admin_layers import (
@@ -40,30 +37,33 @@ from agent.admin_layers import (
     forget_pull_errors,
     url_key,
 )
-from agent.checks.base import Check, CheckParams, Duration
+from agent.checks.base import Check, CheckParams
+from agent.durations import format_duration
 from agent.errors import PolicyError
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.paths import Paths
 from agent.paths import builtin_policy_path as builtin_policy_path  # noqa: PLC0414 - also here
+from agent.policy_settings import (
+    MAX_SOURCES,
+    Level,
+    LogLevel,
+    NotifySettings,
+    Policy,
+    Refusal,
+    ReportSettings,
+    SourcesSettings,
+)
 from agent.policy_yaml import line_of, read_plain
-from agent.snooze_limits import SnoozeLimits
 
 MAX_POLICY_BYTES = 1024 * 1024
-MAX_SOURCES = 20  # policy sources pulled, all admin files' together
 SCHEMA_VERSION = 1
 BUILTIN = "built-in default"
 TOP_LEVEL_KEYS = (
     "schema", "name", "revision", "log_level", "notify", "checks", "locked", "sources", "report",
 )  # fmt: skip
-LogLevel = Literal["error", "warning", "info", "debug"]
 
 CheckClasses = Sequence[type[Check[Any]]]
-
-
-class Level(IntEnum):
-    default = 0
-    user = 1
-    admin = 2
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,186 +78,6 @@ class PolicyLayer:
     log_level: LogLevel | None = None
     sources: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A policy file the agent does not apply as it is now, and what stays in its place."""
-
-    error: str  # the PolicyError sentence
-    kept: bool  # its last good copy stays in force; else the file is left out
-    source: str = ""  # the file, as layers name it
-
-    @property
-    def sentence(self) -> str:
-        if self.kept:
-            return f"{self.error}; its last good copy stays in force"
-        return f"{self.error}; it is left out until it is mended (no earlier copy of it was good)"
-
-
-# --- when to tell the person (read by agent.nudge) ---------------------------------
-
-_HOURS = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
-
-
-def _quiet_hours(value: Any) -> tuple[time, time]:
-    if isinstance(value, tuple):
-        return value
-    match = _HOURS.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f'expected hours such as "22:00-08:00", got {value!r}')
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    return time(h1, m1), time(h2, m2)
-
-
-QuietHours = Annotated[
-    tuple[time, time],
-    BeforeValidator(_quiet_hours),
-    PlainSerializer(lambda v: f"{v[0]:%H:%M}-{v[1]:%H:%M}", return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}),
-]
-
-
-class _PerSeverity(BaseModel):
-    """A duration per severity; null means never. Info findings are never notified."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def of(self, severity: str) -> timedelta | None:
-        value: timedelta | None = getattr(self, severity, None)
-        return value
-
-
-class Grace(_PerSeverity):
-    critical: Duration | None = timedelta(0)
-    high: Duration | None = timedelta(0)
-    medium: Duration | None = timedelta(hours=1)
-    low: Duration | None = timedelta(days=1)
-
-
-class Remind(_PerSeverity):
-    critical: Duration | None = timedelta(hours=1)
-    high: Duration | None = timedelta(hours=4)
-    medium: Duration | None = timedelta(days=1)
-    low: Duration | None = timedelta(days=7)
-
-
-class NotifySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    grace: Grace = Field(
-        default_factory=Grace,
-        description="How long a finding must last before the first notice, per severity.",
-    )
-    remind: Remind = Field(
-        default_factory=Remind,
-        description="How often to remind while it is not fixed, per severity.",
-    )
-    quiet_hours: QuietHours | None = Field(
-        default=None, description='Local hours with no notices, such as "22:00-08:00".'
-    )
-    critical_breaks_quiet: bool = Field(
-        default=True, description="Critical findings are notified during quiet hours too."
-    )
-    max_per_hour: int = Field(
-        default=4, ge=1, le=3600, description="At most this many notices an hour."
-    )
-    max_snooze: Duration = Field(
-        default=timedelta(days=7), description="The longest a person may snooze a finding."
-    )
-    thank_you: bool = Field(
-        default=True, description="A short notice when a high or critical finding is fixed."
-    )
-    escalate_after: Duration | None = Field(
-        default=timedelta(days=7),
-        description="Findings older than this are notified with more urgency; null: never.",
-    )
-
-
-def _source_url(value: str) -> str:
-    if not value.startswith(("https://", "file://")) or any(c.isspace() for c in value):
-        raise ValueError(f"a source is an https:// or file:// address, got {value!r}")
-    return value
-
-
-def _absolute(value: str) -> str:
-    if not Path(value).is_absolute():
-        raise ValueError(f"a folder for node_exporter is an absolute path, got {value!r}")
-    return value
-
-
-class SourcesSettings(BaseModel):
-    """Admin files only: policies pulled from elsewhere, laid over the admin folder's."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    urls: list[Annotated[str, AfterValidator(_source_url)]] = Field(
-        default_factory=list,
-        max_length=MAX_SOURCES,
-        description="https:// or file:// addresses (all admin files' together, at most "
-        f"{MAX_SOURCES}).",
-    )
-    every: Duration = Field(
-        default=timedelta(hours=1), description="How often to ask each source for changes."
-    )
-
-
-class ReportSettings(BaseModel):
-    """Admin files only: what the agent writes for the fleet tools admins already run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    details: bool = Field(
-        default=False,
-        strict=True,
-        description="Also report each finding's subject and message (status only otherwise).",
-    )
-    osquery: bool = Field(
-        default=True, strict=True, description="Keep report/hygiene.db for osquery (ATC)."
-    )
-    jsonl: bool = Field(
-        default=True, strict=True, description="Append changes to report/events.jsonl."
-    )
-    prometheus_dir: Annotated[str, AfterValidator(_absolute)] | None = Field(
-        default=None,
-        description="node_exporter's textfile collector folder to write hygiene.prom into.",
-    )
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The policy in force: every known check's settings and the file each setting came from."""
-
-    name: str
-    revision: int
-    sources: list[str]
-    locked: dict[str, str]
-    settings: dict[str, CheckParams]
-    origins: dict[str, dict[str, str]]
-    notify: NotifySettings = field(default_factory=NotifySettings)
-    notify_origins: dict[str, str] = field(default_factory=dict)
-    admin_notify: NotifySettings = field(default_factory=NotifySettings)  # no user layer's
-    warnings: list[str] = field(default_factory=list)
-    log_level: LogLevel = "info"
-    log_level_origin: str | None = None
-    pull: SourcesSettings = field(default_factory=SourcesSettings)  # the admins' `sources:`
-    report: ReportSettings = field(default_factory=ReportSettings)
-    # How admin policies are trusted: "signed" (keys installed) or "unsigned".
-    trust: str = "unsigned"
-    rejected: list[str] = field(default_factory=list)  # policies refused, one sentence each
-    refused: list[Refusal] = field(default_factory=list)  # of them, the files not applied
-    # Each layer as read, lowest first: (source, "default" | "user" | "admin", name, revision).
-    layers: list[tuple[str, str, str | None, int | None]] = field(default_factory=list)
-
-    def snooze_limits(self) -> SnoozeLimits:
-        return SnoozeLimits(
-            longest=self.notify.max_snooze,
-            admin_longest=self.admin_notify.max_snooze,
-            locked=dict(self.locked),
-        )
-
-    def snooze_limit(self, check: str | None) -> timedelta:
-        return self.snooze_limits().limit(check)
 
 
 def policy_files(folder: Path) -> list[Path]:
@@ -290,6 +110,7 @@ def load_policy(
     settings are not validated, and the policy has none for them."""
     # Built once for every file read: building a pydantic model costs start-up time.
     model = policy_file_model(checks, unloaded)
+    validators = Validators()
 
     def load(path: Path, level: Level, source: str | None = None) -> PolicyLayer:
         return load_file(path, checks, level, source=source, model=model)
@@ -315,7 +136,7 @@ def load_policy(
             paths.admin_policies, Level.admin, gate, load_data, refused, keep_going=True
         )
     admin += _pulled(paths, gate, admin, load, rejected)
-    policy = _combined([*layers, *admin], checks, refused, keep_going)
+    policy = _combined([*layers, *admin], checks, refused, keep_going, validators)
     hidden = paths.admin_replaced
     if hidden is not None and policy_files(hidden / "policies.d"):
         # An agent that runs as the person can always be changed by the person; what the
@@ -382,13 +203,17 @@ def _folder(
 
 
 def _combined(
-    layers: list[PolicyLayer], checks: CheckClasses, refused: list[Refusal], keep_going: bool
+    layers: list[PolicyLayer],
+    checks: CheckClasses,
+    refused: list[Refusal],
+    keep_going: bool,
+    validators: Validators,
 ) -> Policy:
     """combine(); with `keep_going`, a file whose settings make the whole invalid (each file
     is valid alone, but not together) is left out, as a broken file would be."""
     while True:
         try:
-            return combine(layers, checks)
+            return combine(layers, checks, validators)
         except PolicyError as err:
             culprit = _culprit(layers, err) if keep_going else None
             if culprit is None:
@@ -550,7 +375,40 @@ def load_bytes(
     )
 
 
-def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
+class Validators:
+    """pydantic's validator of each settings class (agent.settings), each built once for
+    one reading of the policy: building one costs more than using it many times."""
+
+    def __init__(self) -> None:
+        self._built: dict[type[Any], TypeAdapter[Any]] = {}
+
+    def validate(self, kind: type[T], data: Any) -> T:
+        adapter = self._built.get(kind)
+        if adapter is None:
+            adapter = self._built[kind] = TypeAdapter(kind)
+        value: T = adapter.validate_python(data)
+        return value
+
+
+def validated(kind: type[T], data: Any) -> T:
+    """`data` as the settings class `kind`, checked as a policy file's would be."""
+    return Validators().validate(kind, data)
+
+
+def setting_names(kind: type[Any]) -> list[str]:
+    """The settings a settings class takes, in the order it declares them."""
+    return [f.name for f in dataclasses.fields(kind)]
+
+
+def as_plain(value: Any) -> Any:
+    """Settings as a policy file writes them (durations as "15m"), for JSON and YAML."""
+    return TypeAdapter(type(value)).dump_python(value, mode="json")
+
+
+def combine(
+    layers: Iterable[PolicyLayer], checks: CheckClasses, validators: Validators | None = None
+) -> Policy:
+    validators = validators or Validators()
     layers = list(layers)
     warnings: list[str] = []
     locked: dict[str, str] = {}
@@ -581,7 +439,7 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
                 merged[key] = value
                 origin[key] = layer.source
         try:
-            settings[check.id] = check.Params.model_validate(merged)
+            settings[check.id] = validators.validate(check.Params, merged)
         except ValidationError as err:
             first = _first_error(err)
             key = str(first["loc"][0]) if first["loc"] else ""
@@ -592,10 +450,12 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
             ) from None
         origins[check.id] = origin
 
-    notify, notify_origins = _merged_notify(layers, locked, warnings)
+    notify, notify_origins = _merged_notify(layers, locked, warnings, validators)
     # What the default and admin layers alone say: a locked check is never snoozed for
     # longer than this, whatever max_snooze a user file sets (Policy.snooze_limit).
-    admin_notify, _ = _merged_notify([la for la in layers if la.level is not Level.user], {}, [])
+    admin_notify, _ = _merged_notify(
+        [la for la in layers if la.level is not Level.user], {}, [], validators
+    )
 
     admin_only: dict[str, Any] = {}
     for layer in layers:
@@ -634,9 +494,9 @@ def combine(layers: Iterable[PolicyLayer], checks: CheckClasses) -> Policy:
         warnings=warnings,
         log_level=logged[-1].log_level if logged and logged[-1].log_level else "info",
         log_level_origin=logged[-1].source if logged else None,
-        pull=SourcesSettings.model_validate(admin_only.get("sources", {})),
+        pull=validators.validate(SourcesSettings, admin_only.get("sources", {})),
         layers=[(la.source, la.level.name, la.name, la.revision) for la in layers],
-        report=ReportSettings.model_validate(admin_only.get("report", {})),
+        report=validators.validate(ReportSettings, admin_only.get("report", {})),
     )
 
 
@@ -654,7 +514,10 @@ def source_urls(layers: Iterable[PolicyLayer]) -> tuple[list[str], int]:
 
 
 def _merged_notify(
-    layers: Sequence[PolicyLayer], locked: dict[str, str], warnings: list[str]
+    layers: Sequence[PolicyLayer],
+    locked: dict[str, str],
+    warnings: list[str],
+    validators: Validators,
 ) -> tuple[NotifySettings, dict[str, str]]:
     """The notify settings of `layers`, lowest first; a user layer does not change what an
     admin locks (`notify`: all of them; `notify.KEY`: that one)."""
@@ -676,7 +539,7 @@ def _merged_notify(
                 notify[key] = value
             origins[key] = layer.source
     try:
-        return NotifySettings.model_validate(notify), origins
+        return validators.validate(NotifySettings, notify), origins
     except ValidationError as err:
         first = _first_error(err)
         key = str(first["loc"][0]) if first["loc"] else ""
@@ -704,7 +567,7 @@ def policy_file_model(checks: CheckClasses, unloaded: Collection[str] = ()) -> t
     check_fields |= {check_id: (dict[str, Any] | None, None) for check_id in unloaded}
     checks_model = create_model("Checks", __config__=ConfigDict(extra="forbid"), **check_fields)
     lockable = [check.id for check in checks] + list(unloaded)
-    lockable += ["notify", *(f"notify.{key}" for key in NotifySettings.model_fields)]
+    lockable += ["notify", *(f"notify.{key}" for key in setting_names(NotifySettings))]
     known = Literal[tuple(lockable)]  # type: ignore[valid-type]
     return create_model(
         "PolicyFile",
@@ -765,8 +628,19 @@ def policy_file_model(checks: CheckClasses, unloaded: Collection[str] = ()) -> t
     )
 
 
+class _SchemaWithDurations(GenerateJsonSchema):
+    """A default duration is written as a policy writes it ("10s"), not as ISO 8601."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, timedelta):
+            return format_duration(dft)
+        return super().encode_default(dft)
+
+
 def policy_json_schema(checks: CheckClasses) -> dict[str, Any]:
-    schema = policy_file_model(checks).model_json_schema(by_alias=True)
+    schema = policy_file_model(checks).model_json_schema(
+        by_alias=True, schema_generator=_SchemaWithDurations
+    )
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
@@ -844,7 +718,15 @@ def _first_error(err: ValidationError) -> Any:
     first = err.errors(include_url=False, include_context=False)[0]
     if first["type"] == "too_long":  # its limit is in the context
         first = err.errors(include_url=False)[0]
-    return first
+    # Settings are dataclasses, the file itself a model: one name for each kind of error.
+    return {**first, "type": _SAME_ERROR.get(first["type"], first["type"])}
+
+
+_SAME_ERROR = {
+    "unexpected_keyword_argument": "extra_forbidden",
+    "dataclass_type": "model_type",
+    "dataclass_args_type": "model_type",
+}
 
 
 def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
@@ -856,7 +738,8 @@ def _problem(error: Any, loc: tuple[str, ...], checks: CheckClasses) -> str:
         if len(loc) == 2 and loc[0] == "checks":
             return f"unknown check; the checks are {', '.join(sorted(by_id))}"
         if len(loc) == 3 and loc[1] in by_id:
-            return f"unknown setting; {loc[1]} takes {', '.join(by_id[loc[1]].Params.model_fields)}"
+            takes = ", ".join(setting_names(by_id[loc[1]].Params))
+            return f"unknown setting; {loc[1]} takes {takes}"
     if kind == "extra_forbidden" and loc[:1] == ("notify",):
         return "unknown setting; see `hygiene policy schema` for the notify settings"
     if kind == "literal_error" and loc == ("schema",):
@@ -895,7 +778,7 @@ _PLAIN = {
 def _phrase(error: Any, params: type[CheckParams] | None) -> str:
     message = _PLAIN.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden" and params is not None:
-        return f"unknown setting; it takes {', '.join(params.model_fields)}"
+        return f"unknown setting; it takes {', '.join(setting_names(params))}"
     if message.startswith("Input should be "):
         message = "expected " + message.removeprefix("Input should be ")
     if error["type"] == "missing":

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from agent.checks.base import Check
     from agent.cycle import CycleOutcome
     from agent.models import CheckResult
-    from agent.policy import Policy
+    from agent.policy_settings import Policy
     from agent.store import CheckState, FindingState, NotificationRecord
 
 REPORT_SCHEMA = 1
@@ -45,7 +45,7 @@ def audit_json(
         "schema": REPORT_SCHEMA,
         "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "policy": {"name": policy.name, "revision": policy.revision, "sources": policy.sources},
-        "results": [r.model_dump(mode="json") for r in results],
+        "results": [r.as_json() for r in results],
     }
 
 
@@ -153,7 +153,7 @@ def catalogue(checks: Sequence[type[Check[Any]]], policy: Policy) -> list[dict[s
                 "keeps": check.keeps,
                 # Files on this computer that fleet tools read; the agent sends nothing.
                 "reports": reports if params.enabled else {},
-                "settings": params.model_dump(mode="json"),
+                "settings": _as_written(params),
             }
         )
     return entries
@@ -203,6 +203,12 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
     return _lines(out).removesuffix("\n")
 
 
+def _as_written(settings: object) -> Any:
+    from agent.policy import as_plain  # noqa: PLC0415 - pydantic, only for these listings
+
+    return as_plain(settings)
+
+
 def _reports_text(reports: dict[str, list[str]]) -> str:
     if not reports:
         return "nothing (no fleet report is written for it)"
@@ -224,12 +230,12 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "locked": policy.locked,
         "log_level": {"value": policy.log_level, "from": policy.log_level_origin},
         "notify": {
-            "settings": policy.notify.model_dump(mode="json"),
+            "settings": _as_written(policy.notify),
             "from": policy.notify_origins,
         },
         "checks": {
             check_id: {
-                "settings": params.model_dump(mode="json"),
+                "settings": _as_written(params),
                 "from": policy.origins[check_id],
             }
             for check_id, params in policy.settings.items()
@@ -241,7 +247,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
                 "urls": [_shown_url(url) for url in policy.pull.urls],
                 "every": format_duration(policy.pull.every),
             },
-            "report": policy.report.model_dump(mode="json"),
+            "report": _as_written(policy.report),
             "rejected": policy.rejected,
         },
         "layers": [

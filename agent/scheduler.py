@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
@@ -47,8 +48,9 @@ from agent.notify import (
     Notification,
     default_backends,
 )
-from agent.paths import Paths
-from agent.policy import Policy, builtin_policy_path, load_policy
+from agent.paths import Paths, builtin_policy_path
+from agent.policy_child import load_apart
+from agent.policy_settings import Policy
 from agent.report import status_text
 from agent.store import NotificationRecord, Store
 from agent.text import printable
@@ -226,6 +228,7 @@ class Agent:
         paths: Paths,
         checks: Sequence[type[Check[Any]]],
         policy: Policy,
+        load: Callable[[], Policy],
         store: Store,
         backends: Sequence[Backend],
         clock: Clock = _utc_now,
@@ -239,6 +242,7 @@ class Agent:
         self.paths = paths
         self.checks = list(checks)
         self.policy = policy
+        self.load = load  # the policy in force, read afresh (agent.policy_child)
         self.store = store
         self.backends = list(backends)
         self.clock = clock
@@ -507,7 +511,7 @@ class Agent:
             return True
         self._signature = signature
         try:
-            policy = load_policy(self.paths, self.checks, keep_going=True)
+            policy = self.load()
         except AgentError as err:
             log.error(
                 "the changed policy was not applied: %s; the last good one stays", clause(err)
@@ -752,7 +756,9 @@ def running_agent(
         told = set(recorded_rejections(paths))  # said by the last run already
         # A broken file never stops the agent: its last good copy is applied, or the
         # policy without it, and the refusal is said (log, status, a notice, fleet reports).
-        policy = load_policy(paths, checks, keep_going=True)
+        # Read apart, so that validating it leaves nothing in the agent's memory.
+        load = functools.partial(load_apart, paths, [check.id for check in checks], env)
+        policy = load()
         for warning in policy.warnings:
             log.warning("%s", warning)
         with Store.open(paths.state, agent=True) as store:
@@ -760,6 +766,7 @@ def running_agent(
                 paths=paths,
                 checks=checks,
                 policy=policy,
+                load=load,
                 store=store,
                 backends=default_backends(env, platform, resident=True),
                 clock=clock,

@@ -58,6 +58,7 @@ from agent.credentials.scan import scan  # noqa: E402
 from agent.fingerprint import Fingerprinter  # noqa: E402
 from agent.models import Finding  # noqa: E402
 from agent.paths import Paths  # noqa: E402
+from agent.policy import validated  # noqa: E402
 from agent.store import Store  # noqa: E402
 from bench.shared import person_env  # noqa: E402
 
@@ -462,7 +463,7 @@ from agent.paths import Paths
 home, state = Path(sys.argv[1]), Path(sys.argv[2])
 paths = Paths(home=home, user_policies=state, admin_policies=state, state=state)
 ctx = CheckContext(paths, Fingerprinter.for_state_dir(state), env=json.loads(sys.argv[4]))
-CredentialsCheck(CredentialsParams.model_validate(json.loads(sys.argv[3]))).run(ctx)
+CredentialsCheck(validated(CredentialsParams, json.loads(sys.argv[3]))).run(ctx)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
@@ -553,7 +554,7 @@ def main() -> int:
         home = Path(tmp) / "home"
         planted = Planted(home, rng, shutil.which("rclone"))
         other_files(home, rng, args.other_files)
-        params = CredentialsParams.model_validate(check_settings(planted))
+        params = validated(CredentialsParams, check_settings(planted))
         env = hygiene_env(Path(tmp), home, planted)
         # Once, untimed: the command reads what the bench planted (the policy applies).
         _, out = hygiene_check(hygiene, env, Path(tmp) / "state-json", "--json")

@@ -45,6 +45,7 @@ from agent.credentials import GUESSED_NAMES as NAMES  # noqa: E402
 from agent.credentials.families.guessed import MAX_CHARS  # noqa: E402
 from agent.fingerprint import Fingerprinter  # noqa: E402
 from agent.models import Finding  # noqa: E402
+from agent.policy import validated  # noqa: E402
 from agent.store import Store  # noqa: E402
 from bench.credentials import (  # noqa: E402
     DS_VENV,
@@ -300,7 +301,7 @@ def real_tree(home: Path, roots: list[Path]) -> list[str]:
 def ours(home: Path, state: Path) -> tuple[float, list[Finding]]:
     Store.open(state).close()
     Fingerprinter.for_state_dir(state)
-    params = CredentialsParams.model_validate({"include_system": False, "project_roots": ["~/src"]})
+    params = validated(CredentialsParams, {"include_system": False, "project_roots": ["~/src"]})
     return our_scan(home, state, params)
 
 

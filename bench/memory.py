@@ -48,24 +48,23 @@ LAYERS = (
     ("hashlib and hmac (OpenSSL's libcrypto, for HMAC fingerprints)", "import hashlib, hmac"),
     ("psutil", "import psutil"),
     ("schedule, platformdirs, jeepney (D-Bus)", "import schedule, platformdirs, jeepney"),
-    ("PyYAML (policy files)", "import yaml"),
-    ("pydantic, imported", "import pydantic"),
     (
-        "pydantic's plugin loader: importlib.metadata, email, zipfile, csv...",
-        "import pydantic.plugin._loader",
+        "agent.models and agent.settings (findings, settings as dataclasses)",
+        "import agent.settings, agent.models",
     ),
     (
-        "pydantic's first model built (fields, types, schema generation)",
-        "class _First(pydantic.BaseModel):\n    x: int = 0",
-    ),
-    ("agent.models (Finding, CheckResult)", "import agent.models"),
-    ("the ten checks, their probes and settings models", "import agent.checks"),
-    (
-        "policy, store, notify, nudge, fleet, report, scheduler, cli",
-        "import agent.cli, agent.scheduler",
+        "the ten checks, their probes and settings",
+        "from agent.checks import load_checks\nload_checks()",
     ),
     (
-        "the default policy loaded and validated",
+        "store, notify, nudge, fleet, report, scheduler, the run command",
+        "import agent.cli, agent.commands.run, agent.scheduler",
+    ),
+    # What the resident agent leaves to its policy child (agent.policy_child), on top:
+    ("policy child only: PyYAML", "import yaml"),
+    ("policy child only: pydantic, imported", "import pydantic"),
+    (
+        "policy child only: the policy machinery and the default policy validated",
         "from agent.checks import ALL_CHECKS\n"
         "from agent.paths import Paths\n"
         "from agent.policy import load_policy\n"

@@ -145,7 +145,8 @@ def python_peak(path: Path) -> float:
     """Peak MB of Python allocations while load_file reads `path` (models built before)."""
     from agent.checks import ALL_CHECKS  # noqa: PLC0415
     from agent.errors import PolicyError  # noqa: PLC0415
-    from agent.policy import Level, load_file, policy_file_model  # noqa: PLC0415
+    from agent.policy import load_file, policy_file_model  # noqa: PLC0415
+    from agent.policy_settings import Level  # noqa: PLC0415
 
     model = policy_file_model(ALL_CHECKS)
     tracemalloc.start()

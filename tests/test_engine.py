@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,14 +13,16 @@ from typing import Any, ClassVar
 import pytest
 
 from agent.checks import ALL_CHECKS
-from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Timeout
 from agent.checks.ssh_keys import SshKeysCheck
 from agent.engine import run_checks
 from agent.errors import CheckSkipped
 from agent.fingerprint import Fingerprinter
 from agent.models import Finding, Severity, Status
 from agent.paths import Paths
-from agent.policy import BUILTIN, Level, PolicyLayer, builtin_policy_path, combine, load_file
+from agent.policy import BUILTIN, PolicyLayer, builtin_policy_path, combine, load_file
+from agent.policy_settings import Level
+from agent.settings import settings
 from tests.conftest import Machine
 
 CANARY = "canary-5f1e9c-never-print-me"
@@ -53,8 +56,9 @@ class BrokenFile(_Fake):
         return []
 
 
+@settings
 class QuickParams(CheckParams):
-    timeout: Duration = timedelta(seconds=1)
+    timeout: Timeout = timedelta(seconds=1)
 
 
 class Hangs(_Fake):
@@ -105,7 +109,7 @@ def test_crash_and_hang_leave_the_other_results_intact(machine: Machine) -> None
     assert crashed.error.startswith(
         "crashes stopped with an internal error (ValueError at test_engine.py:"
     )
-    assert CANARY not in crashed.model_dump_json()
+    assert CANARY not in json.dumps(crashed.as_json())
 
     assert results["hangs"].status is Status.error
     assert results["hangs"].error == "did not finish within 1s"

@@ -12,7 +12,8 @@ import pytest
 
 from agent.models import Severity
 from agent.nudge import CheckWords, Notice, plan
-from agent.policy import NotifySettings
+from agent.policy import validated
+from agent.policy_settings import NotifySettings
 from agent.store import FindingState
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -68,7 +69,7 @@ def decide(
     **settings: Any,
 ) -> list[Notice]:
     return plan(
-        settings=NotifySettings.model_validate(settings),
+        settings=validated(NotifySettings, settings),
         words=WORDS,
         current=current,
         resolved=resolved or [],

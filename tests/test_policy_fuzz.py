@@ -28,7 +28,8 @@ from agent.checks import ALL_CHECKS
 from agent.cli import main
 from agent.errors import PolicyError
 from agent.paths import Paths
-from agent.policy import Level, load_file, load_policy, policy_file_model
+from agent.policy import load_file, load_policy, policy_file_model, setting_names
+from agent.policy_settings import Level
 
 MAX_PEAK_BYTES = 64 * 1024 * 1024  # of Python allocations while one file is read
 
@@ -137,7 +138,7 @@ def dumped() -> st.SearchStrategy[str]:
         {},
         optional={
             check.id: st.dictionaries(
-                st.sampled_from(sorted(check.Params.model_fields)),
+                st.sampled_from(setting_names(check.Params)),
                 st.sampled_from(["30s", "2h", "7d", "high", "~/x", True, 4096, [], {}]) | values,
                 max_size=3,
             )

@@ -61,11 +61,14 @@ def test_every_check_says_what_it_is_reads_and_keeps() -> None:
         assert isinstance(c.severity, Severity)
         assert len(c.explanation()) > 80, f"{c.id} needs a docstring a person can read"
         assert issubclass(c.Params, CheckParams)
-        assert c.Params.model_config.get("extra") == "forbid"
+        # Made with agent.settings.settings: a subclass without it is no dataclass of its own.
+        assert "__dataclass_fields__" in vars(c.Params), f"{c.id}: @settings is missing"
+        assert getattr(c.Params, "__pydantic_config__", {}).get("extra") == "forbid"
 
 
 def test_the_default_policy_enables_every_check() -> None:
-    from agent.policy import BUILTIN, Level, builtin_policy_path, load_file
+    from agent.policy import BUILTIN, builtin_policy_path, load_file
+    from agent.policy_settings import Level
 
     layer = load_file(builtin_policy_path(), ALL_CHECKS, Level.default, source=BUILTIN)
     assert set(layer.checks) == {check.id for check in ALL_CHECKS}

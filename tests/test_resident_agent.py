@@ -7,6 +7,7 @@ after the credentials check has really graded a weak password.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from tests.conftest import Machine
@@ -39,3 +40,27 @@ def test_the_resident_agent_never_loads_the_password_grading_or_signature_code(
     assert any("python" in Path(f).name for f in loaded)  # the map was read, not empty
     assert not [f for f in loaded if "zxcvbn" in f]  # the grading library: scanner only
     assert not [f for f in loaded if "cryptography" in f]  # no signed source to check
+
+
+def test_the_resident_agent_reads_its_policy_apart_and_keeps_no_validator(
+    machine: Machine, desktop: Desktop, tmp_path: Path
+) -> None:
+    machine.keep_only("vpn")
+    changed = machine.user_policies / "10-vpn.yaml"
+    with agents(tmp_path) as launch:
+        agent = launch({**machine.env(), **desktop.env})
+        agent.said("vpn:", timeout=30)
+        # A change it applies, then one it refuses: both read and judged by its child.
+        changed.write_text("schema: 1\nchecks:\n  vpn: {require: never}\n")
+        agent.process.send_signal(signal.SIGHUP)
+        agent.said("policy loaded: default, revision 1 (vpn changed)", timeout=30)
+        changed.write_text("schema: 1\nchecks:\n  vpn: {require: sometimes}\n")
+        agent.process.send_signal(signal.SIGHUP)
+        refused = agent.said("was not applied as written", timeout=30)
+        loaded = mapped_files(agent.process.pid)
+        code, _ = agent.stop()
+    assert code == 0
+    assert "checks.vpn.require" in refused and "last good copy stays in force" in refused
+    assert any("python" in Path(f).name for f in loaded)
+    # pydantic's core and the YAML reader: only ever in the short-lived policy reader.
+    assert not [f for f in loaded if "pydantic_core" in f or "/yaml/" in f]

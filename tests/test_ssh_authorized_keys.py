@@ -23,6 +23,7 @@ from agent.checks.ssh_authorized_keys import SshAuthorizedKeysCheck, SshAuthoriz
 from agent.fingerprint import Fingerprinter
 from agent.models import Finding, Severity
 from agent.paths import Paths
+from agent.policy import validated
 from agent.probes.authorized_keys import parse_key_line, read_authorized_keys
 from tests.conftest import Machine
 from tests.test_policy_errors import as_nobody
@@ -60,7 +61,7 @@ def write_keys(machine: Machine, *lines: str, name: str = "authorized_keys") -> 
 
 
 def audit(ctx: CheckContext, **params: Any) -> tuple[list[Finding], list[str]]:
-    check = SshAuthorizedKeysCheck(SshAuthorizedKeysParams.model_validate(params))
+    check = SshAuthorizedKeysCheck(validated(SshAuthorizedKeysParams, params))
     findings = check.run(ctx)
     return findings, check.notes
 
@@ -78,7 +79,7 @@ def blob(line: str) -> str:
 
 def shown(findings: list[Finding], notes: list[str]) -> str:
     """Everything the check lets out of the process, as text."""
-    return json.dumps([f.model_dump(mode="json") for f in findings]) + json.dumps(notes)
+    return json.dumps([f.as_json() for f in findings]) + json.dumps(notes)
 
 
 # What passes.
@@ -422,7 +423,7 @@ def test_params_are_checked() -> None:
     assert SshAuthorizedKeysParams().every.total_seconds() == 60
     for bad in ({"min_rsa_bits": 512}, {"extra_files": ["~bob/.ssh/authorized_keys"]}):
         with pytest.raises(ValueError, match=r"min_rsa_bits|another user"):
-            SshAuthorizedKeysParams.model_validate(bad)
+            validated(SshAuthorizedKeysParams, bad)
 
 
 # A file you cannot read: sshd reads it as you, so its keys cannot log in either.

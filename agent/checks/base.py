@@ -1,4 +1,5 @@
-"""What every check is: its metadata as class attributes, its settings as a pydantic model."""
+"""What every check is: its metadata as class attributes, its settings as a plain dataclass
+(agent.settings) that pydantic validates only where a policy is read."""
 
 from __future__ import annotations
 
@@ -10,21 +11,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
-    field_validator,
-)
-
-from agent.durations import duration_setting, format_duration
+from agent.durations import format_duration
 from agent.fingerprint import Fingerprinter
 from agent.models import EvidenceValue, Finding, Severity
 from agent.paths import Paths
+from agent.settings import STRICT, Doc, Duration, Limit, Rule, settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,59 +23,41 @@ if TYPE_CHECKING:
     from agent.store import CachedPath, TrustedNetwork
 
 
-def _home_relative(path: str) -> str:
-    if path.startswith("~") and path != "~" and not path.startswith("~/"):
-        raise ValueError(f"only ~/ is understood, not another user's ~, got {path!r}")
-    return path
+def _not_constantly(value: timedelta) -> timedelta:
+    if value < timedelta(seconds=1):
+        raise ValueError(f"a check runs at most every 1s, got {format_duration(value)!r}")
+    return value
 
 
-# A path in a policy: ~/ and relative paths start at the home directory.
-HomePath = Annotated[str, AfterValidator(_home_relative)]
+def _some_time(value: timedelta) -> timedelta:
+    if value < timedelta(seconds=1):
+        raise ValueError(f"a check needs at least 1s, got {format_duration(value)!r}")
+    return value
 
-# A duration in a policy: "30s", "15m", "4h", "7d", written back the same way.
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(duration_setting),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+[smhd]$", "examples": ["30s", "15m"]}),
+
+# A check's own settings may give `every` and `timeout` defaults of their own, with these.
+Every = Annotated[Duration, Rule(_not_constantly), Doc("How often the background agent runs it.")]
+Timeout = Annotated[
+    Duration,
+    Rule(_some_time),
+    Doc("A run that takes longer is reported as an error and the others go on."),
 ]
 
 
-class CheckParams(BaseModel):
-    """Settings every check takes. A check's own settings model extends this one."""
+@settings
+class CheckParams:
+    """Settings every check takes. A check's own settings class extends this one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = Field(default=True, strict=True, description="Run this check at all.")
-    severity: Severity | None = Field(
-        default=None, description="Override how serious a failure of this check is."
-    )
-    every: Duration = Field(
-        default=timedelta(hours=1), description="How often the background agent runs it."
-    )
-    timeout: Duration = Field(
-        default=timedelta(seconds=10),
-        description="A run that takes longer is reported as an error and the others go on.",
-    )
-    advice: str | None = Field(
-        default=None,
-        max_length=1000,
-        description="What to tell the person about this check; replaces the built-in advice.",
-    )
-
-    @field_validator("every")
-    @classmethod
-    def _not_constantly(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
-            raise ValueError(f"a check runs at most every 1s, got {format_duration(value)!r}")
-        return value
-
-    @field_validator("timeout")
-    @classmethod
-    def _some_time(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
-            raise ValueError(f"a check needs at least 1s, got {format_duration(value)!r}")
-        return value
+    enabled: Annotated[bool, STRICT, Doc("Run this check at all.")] = True
+    severity: Annotated[
+        Severity | None, Doc("Override how serious a failure of this check is.")
+    ] = None
+    every: Every = timedelta(hours=1)
+    timeout: Timeout = timedelta(seconds=10)
+    advice: Annotated[
+        Annotated[str, Limit(max_length=1000)] | None,
+        Doc("What to tell the person about this check; replaces the built-in advice."),
+    ] = None
 
 
 class CheckStore(Protocol):

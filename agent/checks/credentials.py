@@ -9,18 +9,18 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from agent.checks.base import Check, CheckContext, CheckParams, Duration, HomePath
+from agent.checks.base import Check, CheckContext, CheckParams, Every, Timeout
 from agent.checks.ssh_keys import shell_quote
 from agent.credentials import FORMATS, GUESSED, PARENT_ENV, SCANNER_VERSION
 from agent.credentials.locate import stat_key
 from agent.errors import AgentError
 from agent.models import Finding, Severity
+from agent.settings import STRICT, Doc, HomePath, Limit, settings
 
 if TYPE_CHECKING:
     from agent.store import CachedPath
@@ -47,47 +47,49 @@ _MORE = {
 }
 
 
-class ExtraFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: HomePath = Field(
-        description="The file; ~/ and relative paths start at the home directory."
-    )
-    format: Literal[FORMATS] = Field(  # type: ignore[valid-type]
-        description="How to read it: the id of a format the check knows (netrc, dotenv, ...)."
-    )
+@settings
+class ExtraFile:
+    path: Annotated[HomePath, Doc("The file; ~/ and relative paths start at the home directory.")]
+    format: Annotated[
+        Literal[FORMATS],  # type: ignore[valid-type]
+        Doc("How to read it: the id of a format the check knows (netrc, dotenv, ...)."),
+    ]
 
 
+@settings
 class CredentialsParams(CheckParams):
     # Re-checking costs a stat call per file when nothing changed (bench/credentials.py).
-    every: Duration = timedelta(minutes=5)
+    every: Every = timedelta(minutes=5)
     # The scanner reads files for half of it; a tree too big for that is read a part per run.
-    timeout: Duration = timedelta(seconds=60)
-    project_roots: list[HomePath] = Field(
-        default_factory=lambda: list(PROJECT_ROOTS),
-        description="Folders whose projects may hold .env files; searched project_depth deep.",
-    )
-    project_depth: int = Field(
-        default=3, ge=0, le=8, strict=True, description="How many folders deep to look."
-    )
-    extra_files: list[ExtraFile] = Field(
-        default_factory=list,
-        description="More files to read, each with its format, e.g. "
-        "{path: ~/work/.netrc, format: netrc}.",
-    )
-    guess_formats: bool = Field(
-        default=True,
-        strict=True,
-        description="Also read other programs' config files, their format guessed from the "
-        "name (INI and .conf, YAML, TOML, JSON, .properties, Python and JavaScript settings), "
-        "under ~/.config and project_roots, for keys named like a password or a secret.",
-    )
-    include_system: bool = Field(
-        default=True,
-        strict=True,
-        description="Also read the system's files (apt's auth.conf, NetworkManager and "
-        "wpa_supplicant networks) where this user can read them.",
-    )
+    timeout: Timeout = timedelta(seconds=60)
+    project_roots: Annotated[
+        list[HomePath],
+        Doc("Folders whose projects may hold .env files; searched project_depth deep."),
+    ] = field(default_factory=lambda: list(PROJECT_ROOTS))
+    project_depth: Annotated[
+        int, Limit(ge=0, le=8, strict=True), Doc("How many folders deep to look.")
+    ] = 3
+    extra_files: Annotated[
+        list[ExtraFile],
+        Doc("More files to read, each with its format, e.g. {path: ~/work/.netrc, format: netrc}."),
+    ] = field(default_factory=list)
+    guess_formats: Annotated[
+        bool,
+        STRICT,
+        Doc(
+            "Also read other programs' config files, their format guessed from the name (INI "
+            "and .conf, YAML, TOML, JSON, .properties, Python and JavaScript settings), under "
+            "~/.config and project_roots, for keys named like a password or a secret."
+        ),
+    ] = True
+    include_system: Annotated[
+        bool,
+        STRICT,
+        Doc(
+            "Also read the system's files (apt's auth.conf, NetworkManager and "
+            "wpa_supplicant networks) where this user can read them."
+        ),
+    ] = True
 
 
 class CredentialsCheck(Check[CredentialsParams]):

@@ -1,25 +1,27 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import field
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import Field
-
-from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.models import Finding, Severity
 from agent.probes import listeners
+from agent.settings import Doc, settings
 
 # Answered on every network by design: DHCP client replies (68, 546) and multicast DNS
 # (5353, how printers and phones find each other).
 EXPECTED: tuple[int | str, ...] = (68, 546, 5353)
 
 
+@settings
 class ExposedServicesParams(CheckParams):
-    every: Duration = timedelta(minutes=1)
-    allow: list[int | str] = Field(
-        default_factory=lambda: list(EXPECTED),
-        description="Ports (numbers) and program names that may listen on the network.",
-    )
+    every: Every = timedelta(minutes=1)
+    allow: Annotated[
+        list[int | str],
+        Doc("Ports (numbers) and program names that may listen on the network."),
+    ] = field(default_factory=lambda: list(EXPECTED))
 
 
 class ExposedServicesCheck(Check[ExposedServicesParams]):

@@ -1,37 +1,41 @@
 from __future__ import annotations
 
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
-
-from pydantic import Field
+from typing import Annotated
 
 from agent.checks._sessions import end_command, shown, terminal_of, user_of
-from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.durations import roughly
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes import Session, desktop_idle, sessions
+from agent.settings import Doc, Duration, settings
 
 
+@settings
 class IdleSessionsParams(CheckParams):
     # Reading utmp and a few device times costs well under a millisecond.
-    every: Duration = timedelta(seconds=15)
-    max_idle: Duration = Field(
-        default=timedelta(minutes=15),
-        description="A session with no input for longer than this, still signed in, is reported.",
+    every: Every = timedelta(seconds=15)
+    max_idle: Annotated[
+        Duration,
+        Doc("A session with no input for longer than this, still signed in, is reported."),
+    ] = timedelta(minutes=15)
+    ignore_users: Annotated[list[str], Doc("User names whose sessions are not reported.")] = field(
+        default_factory=list
     )
-    ignore_users: list[str] = Field(
-        default_factory=list, description="User names whose sessions are not reported."
-    )
-    ignore_terminals: list[str] = Field(
-        default_factory=list,
-        description='Terminals not reported, as names or patterns such as "tty1" or "pts/*".',
-    )
-    include_graphical: bool = Field(
-        default=True,
-        description="Also report the desktop session this agent runs in when it is idle and "
-        "its screen is not locked.",
-    )
+    ignore_terminals: Annotated[
+        list[str],
+        Doc('Terminals not reported, as names or patterns such as "tty1" or "pts/*".'),
+    ] = field(default_factory=list)
+    include_graphical: Annotated[
+        bool,
+        Doc(
+            "Also report the desktop session this agent runs in when it is idle and "
+            "its screen is not locked."
+        ),
+    ] = True
 
 
 class IdleSessionsCheck(Check[IdleSessionsParams]):

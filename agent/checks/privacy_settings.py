@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
-
-from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.errors import CheckSkipped
 from agent.models import Finding, Severity
 from agent.probes import Setting, SettingRead, SettingValue, desktop, read_settings
+from agent.settings import STRICT, Doc, Limit, Rule, settings
 from agent.text import printable
 
 # A policy's settings are read by running programs (gsettings) and reading files: the count is
@@ -18,7 +18,7 @@ from agent.text import printable
 MAX_SETTINGS = 256
 MAX_SOURCES = 12
 DesktopKind = Literal["gnome", "cinnamon", "mate", "kde", "xfce", "other", "macos", "windows"]
-Scalar = StrictBool | int | float | str
+Scalar = Annotated[bool, STRICT] | int | float | str
 # Where each store's settings apply, unless a read names its desktops.
 _STORE_DESKTOPS: dict[str, tuple[str, ...]] = {
     "gsettings": ("gnome",),
@@ -59,55 +59,57 @@ _LOCATION = {
 }
 
 
-class SettingSource(BaseModel):
+@settings
+class SettingSource:
     """One place a setting is kept, and the value it should have there."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    gsettings: str | None = Field(default=None, description="A GSettings schema.")
-    kconfig: str | None = Field(default=None, description="A KDE config file name.")
-    xfconf: str | None = Field(default=None, description="An Xfce xfconf channel.")
-    defaults: str | None = Field(default=None, description="A macOS defaults domain.")
-    registry: str | None = Field(default=None, description="A Windows registry key.")
-    key: str | None = Field(default=None, description="The key (GSettings, KDE, defaults).")
-    group: str | None = Field(default=None, description="The KDE group; nested: Outer][Inner.")
-    property: str | None = Field(default=None, description="The xfconf property, /a/b.")
-    name: str | None = Field(default=None, description="The registry value's name.")
-    current_host: bool = Field(default=False, strict=True, description="defaults -currentHost.")
-    desktops: list[DesktopKind] | None = Field(
-        default=None, description="The desktops this applies to; by default the store's own."
+    gsettings: Annotated[str | None, Doc("A GSettings schema.")] = None
+    kconfig: Annotated[str | None, Doc("A KDE config file name.")] = None
+    xfconf: Annotated[str | None, Doc("An Xfce xfconf channel.")] = None
+    defaults: Annotated[str | None, Doc("A macOS defaults domain.")] = None
+    registry: Annotated[str | None, Doc("A Windows registry key.")] = None
+    key: Annotated[str | None, Doc("The key (GSettings, KDE, defaults).")] = None
+    group: Annotated[str | None, Doc("The KDE group; nested: Outer][Inner.")] = None
+    property: Annotated[str | None, Doc("The xfconf property, /a/b.")] = None
+    name: Annotated[str | None, Doc("The registry value's name.")] = None
+    current_host: Annotated[bool, STRICT, Doc("defaults -currentHost.")] = False
+    desktops: Annotated[
+        list[DesktopKind] | None,
+        Doc("The desktops this applies to; by default the store's own."),
+    ] = None
+    default: Annotated[
+        Scalar | None, Doc("The value the program assumes when the setting is not set.")
+    ] = None
+    unit: Annotated[Annotated[str, Limit(max_length=20)] | None, Doc("Of a number: days, ...")] = (
+        None
     )
-    default: Scalar | None = Field(
-        default=None, description="The value the program assumes when the setting is not set."
-    )
-    unit: str | None = Field(default=None, max_length=20, description="Of a number: days, ...")
-    words: dict[str, str] = Field(
-        default_factory=dict, description='Values said in words, e.g. {"-1": "forever"}.'
+    words: Annotated[dict[str, str], Doc('Values said in words, e.g. {"-1": "forever"}.')] = field(
+        default_factory=dict
     )
     equals: Scalar | None = None
     one_of: list[Scalar] | None = None
     at_least: float | None = None
     at_most: float | None = None
 
-    @model_validator(mode="after")
-    def _one_place(self) -> SettingSource:
+    def __post_init__(self) -> None:
+        # Run by pydantic after the fields are read (a policy's entry), and by the
+        # constructor (the built-in entries).
         stores = [s for s in _LOCATION if getattr(self, s) is not None]
         if len(stores) != 1:
             raise ValueError("name exactly one of gsettings, kconfig, xfconf, defaults, registry")
         missing = [f for f in _LOCATION[stores[0]] if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{stores[0]} needs {' and '.join(missing)}")
-        for field, pattern, what in _FORMATS[stores[0]]:
-            text = str(getattr(self, field))
+        for name, pattern, what in _FORMATS[stores[0]]:
+            text = str(getattr(self, name))
             if not re.fullmatch(pattern, text):
-                raise ValueError(f"{field} {text!r} is not {what}")
+                raise ValueError(f"{name} {text!r} is not {what}")
         exact = self.equals is not None or self.one_of is not None
         ranged = self.at_least is not None or self.at_most is not None
         if not exact and not ranged:
             raise ValueError("say the expected value: equals, one_of, at_least or at_most")
         if exact and (ranged or (self.equals is not None and self.one_of is not None)):
             raise ValueError("equals and one_of each stand alone; at_least and at_most go together")
-        return self
 
     def store(self) -> str:
         return next(s for s in _LOCATION if getattr(self, s) is not None)
@@ -182,29 +184,41 @@ class SettingSource(BaseModel):
         )
 
 
-class PrivacySetting(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _few_sources(value: Any) -> Any:
+    return _at_most(value, MAX_SOURCES, "places to read one setting from")
 
-    name: str | None = Field(
-        default=None, max_length=60, description="What the setting is, in a few words."
-    )
-    title: str = Field(max_length=100, description="The problem, in a few words.")
-    why: str = Field(max_length=500, description="Why it matters, told to the person.")
-    advice: str | dict[DesktopKind | Literal["default"], str] = Field(
-        description="How to change it; or one text per desktop (gnome, kde, macos, windows, "
-        "..., default)."
-    )
-    match: Literal["all", "any", "first"] = Field(
-        default="all",
-        description="all: every applicable source must hold; any: one is enough; first: the "
-        "first source that has a value decides (a policy copy before the user's own).",
-    )
-    read: list[SettingSource] = Field(min_length=1, max_length=MAX_SOURCES)
 
-    @field_validator("read", mode="before")
+@settings
+class PrivacySetting:
+    name: Annotated[
+        Annotated[str, Limit(max_length=60)] | None, Doc("What the setting is, in a few words.")
+    ] = None
+    title: Annotated[str, Limit(max_length=100), Doc("The problem, in a few words.")]
+    why: Annotated[str, Limit(max_length=500), Doc("Why it matters, told to the person.")]
+    advice: Annotated[
+        str | dict[DesktopKind | Literal["default"], str],
+        Doc(
+            "How to change it; or one text per desktop (gnome, kde, macos, windows, ..., default)."
+        ),
+    ]
+    match: Annotated[
+        Literal["all", "any", "first"],
+        Doc(
+            "all: every applicable source must hold; any: one is enough; first: the first "
+            "source that has a value decides (a policy copy before the user's own)."
+        ),
+    ] = "all"
+    read: Annotated[
+        list[SettingSource],
+        Rule(_few_sources, before=True),
+        Limit(min_length=1, max_length=MAX_SOURCES),
+    ]
+
     @classmethod
-    def _few_sources(cls, value: Any) -> Any:
-        return _at_most(value, MAX_SOURCES, "places to read one setting from")
+    def of(cls, entry: Mapping[str, Any]) -> PrivacySetting:
+        """A built-in entry, written in this module as a policy would write it."""
+        read = [SettingSource(**source) for source in entry["read"]]
+        return cls(**{**entry, "read": read})
 
     def advice_for(self, kind: str) -> str:
         if isinstance(self.advice, str):
@@ -213,29 +227,26 @@ class PrivacySetting(BaseModel):
         return by_kind.get(kind) or by_kind.get("default") or next(iter(by_kind.values()))
 
 
+def _few_settings(value: Any) -> Any:
+    # Before each entry is validated: 2,000 entries are refused without reading them.
+    return _at_most(value, MAX_SETTINGS, "settings")
+
+
+@settings
 class PrivacySettingsParams(CheckParams):
-    every: Duration = timedelta(hours=1)
-    settings: dict[str, PrivacySetting] = Field(
-        default_factory=dict,
-        max_length=MAX_SETTINGS,
-        description="More settings to check, or built-in ones replaced, by id.",
-    )
-    builtin: bool = Field(
-        default=True, strict=True, description="Check the built-in settings (listed in docs)."
-    )
-    ignore: list[str] = Field(
-        default_factory=list,
-        description="Ids of settings not to check, e.g. location when you want it on.",
-    )
+    every: Every = timedelta(hours=1)
+    settings: Annotated[
+        dict[str, PrivacySetting],
+        Rule(_few_settings, before=True),
+        Limit(max_length=MAX_SETTINGS),
+        Doc("More settings to check, or built-in ones replaced, by id."),
+    ] = field(default_factory=dict)
+    builtin: Annotated[bool, STRICT, Doc("Check the built-in settings (listed in docs).")] = True
+    ignore: Annotated[
+        list[str], Doc("Ids of settings not to check, e.g. location when you want it on.")
+    ] = field(default_factory=list)
 
-    @field_validator("settings", mode="before")
-    @classmethod
-    def _few_settings(cls, value: Any) -> Any:
-        # Before each entry is validated: 2,000 entries are refused without reading them.
-        return _at_most(value, MAX_SETTINGS, "settings")
-
-    @model_validator(mode="after")
-    def _known_ids(self) -> PrivacySettingsParams:
+    def __post_init__(self) -> None:
         known = set(BUILTIN) | set(self.settings)
         unknown = [i for i in self.ignore if i not in known]
         if unknown:
@@ -243,7 +254,6 @@ class PrivacySettingsParams(CheckParams):
                 f"ignore names {', '.join(unknown)}, which is no setting; known: "
                 + ", ".join(sorted(known))
             )
-        return self
 
 
 class PrivacySettingsCheck(Check[PrivacySettingsParams]):
@@ -608,6 +618,5 @@ _MATCH_WORDS = {"all": "", "any": " (any one is enough)", "first": " (the first 
 
 
 def builtin_settings() -> dict[str, PrivacySetting]:
-    # Validated when the check runs, not at import: a few small models, well under a
-    # millisecond, and nothing held between runs.
-    return {k: PrivacySetting.model_validate(v) for k, v in _BUILTIN.items()}
+    # Made when the check runs, not at import: nothing held between runs.
+    return {k: PrivacySetting.of(v) for k, v in _BUILTIN.items()}

@@ -1,49 +1,50 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
-
-from pydantic import Field, field_validator
+from typing import Annotated
 
 from agent.checks._sessions import end_command, shown, terminal_of, user_of
-from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.durations import roughly
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes import Session, sessions
+from agent.settings import Doc, Duration, Rule, settings
 
 
+def _hosts(hosts: list[str]) -> list[str]:
+    for host in hosts:
+        if "/" in host:
+            try:
+                ipaddress.ip_network(host, strict=False)
+            except ValueError:
+                raise ValueError(f"expected a network such as 10.0.0.0/8, got {host!r}") from None
+        elif not host or any(c.isspace() for c in host):
+            raise ValueError(f"expected an address, a network or a host name, got {host!r}")
+    return hosts
+
+
+@settings
 class RemoteSessionsParams(CheckParams):
-    every: Duration = timedelta(seconds=15)
-    allowed_hosts: list[str] = Field(
-        default_factory=list,
-        description="Where remote logins may come from: addresses, networks (CIDR, such as "
-        '"192.168.1.0/24"), and host names or patterns ("*.example.org") as the login records '
-        "show them (no DNS lookups). Empty: every remote login is reported.",
+    every: Every = timedelta(seconds=15)
+    allowed_hosts: Annotated[
+        list[str],
+        Rule(_hosts),
+        Doc(
+            "Where remote logins may come from: addresses, networks (CIDR, such as "
+            '"192.168.1.0/24"), and host names or patterns ("*.example.org") as the login '
+            "records show them (no DNS lookups). Empty: every remote login is reported."
+        ),
+    ] = field(default_factory=list)
+    max_age: Annotated[
+        Duration, Doc("A session signed in for longer than this is reported, remote or not.")
+    ] = timedelta(days=7)
+    ignore_users: Annotated[list[str], Doc("User names whose sessions are not reported.")] = field(
+        default_factory=list
     )
-    max_age: Duration = Field(
-        default=timedelta(days=7),
-        description="A session signed in for longer than this is reported, remote or not.",
-    )
-    ignore_users: list[str] = Field(
-        default_factory=list, description="User names whose sessions are not reported."
-    )
-
-    @field_validator("allowed_hosts")
-    @classmethod
-    def _hosts(cls, hosts: list[str]) -> list[str]:
-        for host in hosts:
-            if "/" in host:
-                try:
-                    ipaddress.ip_network(host, strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"expected a network such as 10.0.0.0/8, got {host!r}"
-                    ) from None
-            elif not host or any(c.isspace() for c in host):
-                raise ValueError(f"expected an address, a network or a host name, got {host!r}")
-        return hosts
 
 
 class RemoteSessionsCheck(Check[RemoteSessionsParams]):

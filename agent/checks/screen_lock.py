@@ -1,14 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import Field, field_validator
-
-from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.durations import format_duration, spoken
 from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes import ScreenLock, screen_lock
+from agent.settings import STRICT, Doc, Duration, Rule, settings
 
 _GSETTINGS = {"gnome": "org.gnome.desktop", "cinnamon": "org.cinnamon.desktop"}
 _OTHER = (
@@ -103,28 +104,29 @@ def advice(found: ScreenLock, most: timedelta, waking: bool = False) -> str:
     return _OTHER.format(secs=secs)
 
 
+def _a_minute_at_least(value: timedelta) -> timedelta:
+    if value < timedelta(minutes=1):
+        raise ValueError(
+            f"desktops lock after a minute at the soonest, got {format_duration(value)!r}"
+        )
+    return value
+
+
+@settings
 class ScreenLockParams(CheckParams):
     # Reading the settings runs gsettings (a few milliseconds); a changed setting is
     # told within this.
-    every: Duration = timedelta(minutes=5)
-    max_lock_delay: Duration = Field(
-        default=timedelta(minutes=5),
-        description="The longest a computer left alone may stay unlocked.",
-    )
-    require_lock_on_resume: bool = Field(
-        default=True,
-        strict=True,
-        description="Also ask that the screen locks when the computer wakes from sleep.",
-    )
-
-    @field_validator("max_lock_delay")
-    @classmethod
-    def _a_minute_at_least(cls, value: timedelta) -> timedelta:
-        if value < timedelta(minutes=1):
-            raise ValueError(
-                f"desktops lock after a minute at the soonest, got {format_duration(value)!r}"
-            )
-        return value
+    every: Every = timedelta(minutes=5)
+    max_lock_delay: Annotated[
+        Duration,
+        Rule(_a_minute_at_least),
+        Doc("The longest a computer left alone may stay unlocked."),
+    ] = timedelta(minutes=5)
+    require_lock_on_resume: Annotated[
+        bool,
+        STRICT,
+        Doc("Also ask that the screen locks when the computer wakes from sleep."),
+    ] = True
 
 
 class ScreenLockCheck(Check[ScreenLockParams]):
@@ -169,15 +171,18 @@ class ScreenLockCheck(Check[ScreenLockParams]):
         findings = []
         if not found.enabled:
             findings.append(
-                self.finding(
-                    ctx,
-                    "screen lock",
-                    "locking off",
-                    f"Your screen never locks ({found.desktop.name}: {found.detail}): anyone "
-                    "at your computer while you are away is signed in as you.",
-                    how + "." if found.disabled_by_admin else f"Turn screen locking on: {how}.",
-                    **facts,
-                ).model_copy(update={"severity": Severity.high})
+                dataclasses.replace(
+                    self.finding(
+                        ctx,
+                        "screen lock",
+                        "locking off",
+                        f"Your screen never locks ({found.desktop.name}: {found.detail}): anyone "
+                        "at your computer while you are away is signed in as you.",
+                        how + "." if found.disabled_by_admin else f"Turn screen locking on: {how}.",
+                        **facts,
+                    ),
+                    severity=Severity.high,
+                )
             )
         elif found.locks_after is None and found.delay_known:
             findings.append(

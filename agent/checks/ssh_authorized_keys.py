@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-
-from agent.checks.base import Check, CheckContext, CheckParams, Duration, HomePath
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.checks.ssh_keys import RsaBits, opened_to, shell_quote
 from agent.models import Finding, Severity
 from agent.probes.authorized_keys import AuthorizedKey, AuthorizedKeysFile, read_authorized_keys
+from agent.settings import Doc, HomePath, settings
 from agent.text import printable
 
 # The files sshd reads by default (AuthorizedKeysFile in sshd_config(5)).
@@ -19,15 +21,18 @@ _MAX_LINE_NOTES = 10
 _MAX_COMMENT = 60
 
 
+@settings
 class SshAuthorizedKeysParams(CheckParams):
     # Cheap (a stat and a read of a few KiB per file, well under a millisecond), and a file
     # that others can write is a way in: told within a minute.
-    every: Duration = timedelta(minutes=1)
-    extra_files: list[HomePath] = Field(
-        default_factory=list,
-        description="More authorized_keys files to read (as named by AuthorizedKeysFile in "
-        "sshd_config); ~/ and relative paths start at the home directory.",
-    )
+    every: Every = timedelta(minutes=1)
+    extra_files: Annotated[
+        list[HomePath],
+        Doc(
+            "More authorized_keys files to read (as named by AuthorizedKeysFile in "
+            "sshd_config); ~/ and relative paths start at the home directory."
+        ),
+    ] = field(default_factory=list)
     min_rsa_bits: RsaBits = 2048
 
 
@@ -158,7 +163,7 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
                 f"Run: chmod 600 {shell_quote(shown)} (if it belongs to another account, "
                 f'first: sudo chown "$USER" {shell_quote(shown)})'
             )
-        return self.finding(
+        unreadable = self.finding(
             ctx,
             shown,
             "unreadable",
@@ -166,7 +171,8 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
             "check cannot see which keys it holds.",
             advice,
             keys=None,
-        ).model_copy(update={"severity": Severity.low})
+        )
+        return dataclasses.replace(unreadable, severity=Severity.low)
 
     def _weakness(self, key: AuthorizedKey) -> tuple[str, str, Severity] | None:
         """(reason, what the key is, how serious) for a weak key; None for a sound one."""
@@ -221,7 +227,7 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
         # Per key: two weak keys in one file are two problems, each fixed on its own. The
         # key's fingerprint only enters the keyed hash; it is neither shown nor kept.
         key_id = ctx.fingerprint(self.id, shown, reason, key.fingerprint)
-        return finding.model_copy(update={"id": key_id, "severity": severity})
+        return dataclasses.replace(finding, id=key_id, severity=severity)
 
 
 def _and(words: list[str]) -> str:

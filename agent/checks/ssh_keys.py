@@ -2,33 +2,37 @@ from __future__ import annotations
 
 import shlex
 import stat
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
-
-from agent.checks.base import Check, CheckContext, CheckParams, Duration, HomePath
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.errors import ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes.keyfiles import KeyFile, find_key_files, permission_bits
+from agent.settings import Doc, HomePath, Limit, settings
 
 # A key size setting: RSA keys shorter than this are reported.
 RsaBits = Annotated[
     int,
-    Field(ge=1024, le=16384, strict=True, description="RSA keys shorter than this are reported."),
+    Limit(ge=1024, le=16384, strict=True),
+    Doc("RSA keys shorter than this are reported."),
 ]
 
 
+@settings
 class SshKeysParams(CheckParams):
     # Cheap (a few stat calls and small reads, under a millisecond), so often: a key
     # left unprotected is told about within seconds (bench/latency.py).
-    every: Duration = timedelta(seconds=5)
-    extra_paths: list[HomePath] = Field(
-        default_factory=list,
-        description="More files or folders (not descended) to look for private keys in; "
-        "~/ and relative paths start at the home directory.",
-    )
+    every: Every = timedelta(seconds=5)
+    extra_paths: Annotated[
+        list[HomePath],
+        Doc(
+            "More files or folders (not descended) to look for private keys in; "
+            "~/ and relative paths start at the home directory."
+        ),
+    ] = field(default_factory=list)
 
     min_rsa_bits: RsaBits = 2048
 

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import field
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-
-from agent.checks.base import Check, CheckContext, CheckParams, Duration
+from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.models import Finding, Severity
 from agent.probes import Interface, Network, network
+from agent.settings import Doc, settings
 
 # Names VPN clients give their interfaces: OpenVPN and most (tun, tap), WireGuard (wg),
 # PPP-based (ppp), macOS (utun, ipsec), Tailscale, NordVPN (nordlynx), ZeroTier (zt),
@@ -20,24 +20,28 @@ VPN_NAMES = (
 VPN_KINDS = frozenset({"tun", "wireguard", "ppp", "ipsec"})
 
 
+@settings
 class VpnParams(CheckParams):
     # The probe reads /proc and /sys (a few milliseconds, bench/network.py): often, so that
     # joining a café's network is told about within seconds.
-    every: Duration = timedelta(seconds=10)
-    require: Literal["always", "untrusted", "never"] = Field(
-        default="untrusted",
-        description="When a VPN must carry the traffic: on every network, on networks not "
-        "marked as trusted, or never.",
-    )
-    trusted_networks: list[str] = Field(
-        default_factory=list,
-        description="Networks to trust, by Wi-Fi name or gateway hardware address; compared "
-        "as fingerprints, never kept as written in the store.",
-    )
-    vpn_interfaces: list[str] = Field(
-        default_factory=list,
-        description="More interface names (or patterns like corp*) that are VPNs.",
-    )
+    every: Every = timedelta(seconds=10)
+    require: Annotated[
+        Literal["always", "untrusted", "never"],
+        Doc(
+            "When a VPN must carry the traffic: on every network, on networks not "
+            "marked as trusted, or never."
+        ),
+    ] = "untrusted"
+    trusted_networks: Annotated[
+        list[str],
+        Doc(
+            "Networks to trust, by Wi-Fi name or gateway hardware address; compared "
+            "as fingerprints, never kept as written in the store."
+        ),
+    ] = field(default_factory=list)
+    vpn_interfaces: Annotated[
+        list[str], Doc("More interface names (or patterns like corp*) that are VPNs.")
+    ] = field(default_factory=list)
 
 
 class VpnCheck(Check[VpnParams]):

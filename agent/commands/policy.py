@@ -15,8 +15,9 @@ from agent.checks.base import Check
 from agent.commands import EXIT_FAILING, EXIT_OK, EXIT_USAGE, print_json
 from agent.errors import AgentError, UsageError
 from agent.paths import Paths
-from agent.policy import Level, Policy, combine, load_file, load_policy, policy_file_model
+from agent.policy import combine, load_file, load_policy, policy_file_model
 from agent.policy import policy_json_schema as json_schema
+from agent.policy_settings import Level, Policy
 from agent.report import policy_json, policy_text
 from agent.text import printable
 
