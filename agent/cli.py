@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NamedTuple, NoReturn
 
 from agent import __version__
 from agent.commands import EXIT_OK, EXIT_USAGE
@@ -25,44 +24,9 @@ from agent.text import printable
 
 Clock = Callable[[], datetime]
 
-# Each command: the module in agent/commands and the function in it that does it.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("audit", "check"),
-    "checks": ("audit", "catalogue_of_checks"),
-    "run": ("run", "run"),
-    "policy": ("policy", "policy"),
-    "status": ("state", "status"),
-    "notifications": ("state", "notifications"),
-    "snooze": ("snooze", "snooze"),
-    "unsnooze": ("snooze", "unsnooze"),
-    "network": ("setup", "network"),
-    "service": ("setup", "service"),
-}
-
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-log = logging.getLogger("agent")
-
-
-class _LowercaseLevel(logging.Formatter):
-    """The log's one sink for outside text: a message is one line, escaped whole (a newline
-    in a file name cannot forge a log line); a traceback keeps its own newlines."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        record.levelname = record.levelname.lower()
-        return super().format(record)
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return printable(super().formatMessage(record))
-
-    def formatException(self, ei: Any) -> str:
-        return printable(super().formatException(ei), lines=True)
-
-    def formatStack(self, stack_info: str) -> str:
-        return printable(super().formatStack(stack_info), lines=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,23 +34,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"hygiene: {printable(message)} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="hygiene",
-        description="Audit this computer for hygiene lapses and say what to do about them.",
-    )
-    parser.add_argument("--version", action="version", version=f"hygiene-agent {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the agent does")
-    commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
-    )
-
-    check = commands.add_parser("check", help="run one audit and print what fails")
-    check.add_argument("--json", action="store_true", help="print the results as JSON")
-    check.add_argument(
+def _check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
         "--only", nargs="+", action="extend", metavar="ID", default=[], help="run only these checks"
     )
-    check.add_argument(
+    parser.add_argument(
         "--policy",
         nargs="+",
         type=Path,
@@ -95,13 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also apply these policy files (above yours, below the admin's)",
     )
 
-    checks = commands.add_parser("checks", help="every check: what it reads, why, what it keeps")
-    checks.add_argument("--json", action="store_true")
 
-    policy = commands.add_parser(
-        "policy", help="validate, show, sign and verify policy files; print their schema"
-    )
-    actions = policy.add_subparsers(
+def _json_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+
+
+def _policy(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=_Parser
     )
     validate = actions.add_parser("validate", help="check policy files without applying them")
@@ -131,40 +84,106 @@ def build_parser() -> argparse.ArgumentParser:
         help="the trusted public keys (default: keys/ in the admin folder)",
     )
 
-    run = commands.add_parser(
-        "run", help="the background agent: each check at its own pace, notices when due"
-    )
-    run.add_argument(
+
+def _run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--once",
         action="store_true",
         help="one full cycle instead: check, store, decide, notify, then exit",
     )
 
-    status = commands.add_parser("status", help="what is failing now, with the advice")
-    status.add_argument("--json", action="store_true")
 
-    history = commands.add_parser("notifications", help="the notifications sent, newest first")
-    history.add_argument("--json", action="store_true")
-    history.add_argument("--limit", type=_positive, default=20, metavar="N")
+def _notifications(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--limit", type=_positive, default=20, metavar="N")
 
-    snooze = commands.add_parser("snooze", help="no notices about a check or finding for a while")
-    snooze.add_argument("target", metavar="ID", help="a check id or a finding id")
-    snooze.add_argument("duration", metavar="DURATION", help='such as "4h" or "2d"')
-    unsnooze = commands.add_parser("unsnooze", help="end a snooze")
-    unsnooze.add_argument("target", metavar="ID", help="a check id or a finding id")
 
-    service = commands.add_parser("service", help="run the agent as a service of your own")
-    service.add_argument("action", choices=["install", "uninstall", "status"])
-    service.add_argument(
+def _snooze(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="ID", help="a check id or a finding id")
+    parser.add_argument("duration", metavar="DURATION", help='such as "4h" or "2d"')
+
+
+def _unsnooze(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="ID", help="a check id or a finding id")
+
+
+def _service(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["install", "uninstall", "status"])
+    parser.add_argument(
         "--dry-run", action="store_true", help="print every file and command; change nothing"
     )
 
-    net = commands.add_parser("network", help="mark the network you are on as trusted, or not")
-    net.add_argument("action", choices=["trust", "untrust", "list"])
-    net.add_argument(
+
+def _network(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["trust", "untrust", "list"])
+    parser.add_argument(
         "--label", metavar="NAME", help="trust: what to call it; untrust: forget by this name"
     )
-    net.add_argument("--json", action="store_true", help="list: print JSON")
+    parser.add_argument("--json", action="store_true", help="list: print JSON")
+
+
+class Command(NamedTuple):
+    module: str  # in agent/commands, imported only once the command is chosen
+    function: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    # False for the commands people type to see where things stand: they say what they have
+    # to say on stdout and stderr themselves, and importing logging is a tenth of their start.
+    logs: bool = True
+
+
+COMMANDS: dict[str, Command] = {
+    "check": Command("audit", "check", "run one audit and print what fails", _check),
+    "checks": Command(
+        "audit",
+        "catalogue_of_checks",
+        "every check: what it reads, why, what it keeps",
+        _json_only,
+    ),
+    "policy": Command(
+        "policy",
+        "policy",
+        "validate, show, sign and verify policy files; print their schema",
+        _policy,
+    ),
+    "run": Command(
+        "run", "run", "the background agent: each check at its own pace, notices when due", _run
+    ),
+    "status": Command(
+        "state", "status", "what is failing now, with the advice", _json_only, logs=False
+    ),
+    "notifications": Command(
+        "state", "notifications", "the notifications sent, newest first", _notifications, logs=False
+    ),
+    "snooze": Command(
+        "snooze", "snooze", "no notices about a check or finding for a while", _snooze, logs=False
+    ),
+    "unsnooze": Command("snooze", "unsnooze", "end a snooze", _unsnooze, logs=False),
+    "service": Command("setup", "service", "run the agent as a service of your own", _service),
+    "network": Command(
+        "setup", "network", "mark the network you are on as trusted, or not", _network
+    ),
+}
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for `argv`. When its command is known, only that command's arguments are
+    built: argparse pays a few milliseconds for each parser, and `hygiene status` is meant to
+    answer at once. Any other `argv` (`--help`, a typo) gets every command."""
+    parser = _Parser(
+        prog="hygiene",
+        description="Audit this computer for hygiene lapses and say what to do about them.",
+    )
+    parser.add_argument("--version", action="version", version=f"hygiene-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the agent does")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    named = next((word for word in argv if not word.startswith("-")), None)
+    chosen = [named] if named in COMMANDS else list(COMMANDS)
+    for name in chosen:
+        command = COMMANDS[name]
+        command.arguments(commands.add_parser(name, help=command.help))
     return parser
 
 
@@ -190,18 +209,18 @@ def main(
 ) -> int:
     """The `hygiene` command. `clock` is for tests that move time instead of waiting, and
     `pull_deadline` for tests that would otherwise wait out a pull's 30 seconds."""
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = build_parser(arguments).parse_args(arguments)
     args.clock = clock or utc_now
     args.pull_deadline = pull_deadline
-    handler = logging.StreamHandler()
-    handler.setFormatter(_LowercaseLevel("hygiene: %(levelname)s: %(message)s"))
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[handler], force=True
-    )
-    module, function = COMMANDS[args.command]
+    chosen = COMMANDS[args.command]
+    if chosen.logs or args.verbose:
+        from agent.logs import to_stderr  # noqa: PLC0415 - only the commands that log
+
+        to_stderr(verbose=args.verbose)
     try:
         command: Callable[[argparse.Namespace], int] = getattr(
-            importlib.import_module(f"agent.commands.{module}"), function
+            importlib.import_module(f"agent.commands.{chosen.module}"), chosen.function
         )
         return command(args)
     except AgentError as err:

@@ -18,7 +18,16 @@ from tests.conftest import Machine
 SCRIPT = Path(sys.executable).with_name("hygiene")
 # What the light commands must not load: the validation library, every check (the list
 # of checks included), the policy machinery and the pydantic models of results.
-HEAVY = ("pydantic", "pydantic_core", "agent.checks", "agent.policy", "agent.models", "yaml")
+# Nor logging: they print what they have to say (agent.cli's Command.logs).
+HEAVY = (
+    "pydantic",
+    "pydantic_core",
+    "agent.checks",
+    "agent.policy",
+    "agent.models",
+    "yaml",
+    "logging",
+)
 # The console script as it runs, and at its exit, every module the process holds, written
 # to a file of the test's (-X importtime would miss importlib.import_module's imports).
 WATCHED = """import atexit, json, runpy, sys
@@ -151,5 +160,23 @@ def test_every_command_has_its_module() -> None:
 
     (commands,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert set(commands.choices) == set(COMMANDS)
-    for module, function in COMMANDS.values():
-        assert callable(getattr(importlib.import_module(f"agent.commands.{module}"), function))
+    for command in COMMANDS.values():
+        module = importlib.import_module(f"agent.commands.{command.module}")
+        assert callable(getattr(module, command.function))
+
+
+def test_a_known_command_gets_only_its_own_parser_and_the_same_answers() -> None:
+    from agent.cli import build_parser
+
+    every = build_parser()
+    for argv in (
+        ["status", "--json"],
+        ["-v", "notifications", "--limit", "3"],
+        ["snooze", "a", "1h"],
+    ):
+        assert vars(build_parser(argv).parse_args(argv)) == vars(every.parse_args(argv))
+    with pytest.raises(SystemExit) as exit:
+        build_parser(["notifications", "--limit", "0"]).parse_args(
+            ["notifications", "--limit", "0"]
+        )
+    assert exit.value.code == 2

@@ -605,11 +605,14 @@ def _newer(db: Path) -> None:
     ],
     ids=["random-bytes", "truncated", "missing-table", "foreign-tables", "newer-version"],
 )
+@pytest.mark.parametrize("agent", [True, False], ids=["agent", "command"])
 def test_an_unusable_store_is_set_aside_and_a_fresh_one_started(
     state: Path,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
     damage: Callable[[Path], None],
     kind: str,
+    agent: bool,
 ) -> None:
     state.mkdir(parents=True)
     db = state / "store.db"
@@ -617,7 +620,10 @@ def test_an_unusable_store_is_set_aside_and_a_fresh_one_started(
     before = {p.name: p.read_bytes() for p in state.iterdir()}
     caplog.clear()
 
-    with caplog.at_level(logging.WARNING, logger="agent.store"), Store.open(state) as store:
+    with (
+        caplog.at_level(logging.WARNING, logger="agent.store"),
+        Store.open(state, agent=agent) as store,
+    ):
         changes = store.record_results([result("ssh_keys", finding("fresh"))], T0)
         assert [c.kind for c in changes] == ["appeared"]
         assert [f.id for f in store.current(T0)] == ["fresh"]
@@ -632,10 +638,15 @@ def test_an_unusable_store_is_set_aside_and_a_fresh_one_started(
     if "store.db-wal" in before:
         assert aside.with_name(aside.name + "-wal").read_bytes() == before["store.db-wal"]
 
-    warnings = [r for r in caplog.records if r.name == "agent.store"]
+    # The agent says it in its log; a command, on the terminal of the person who typed it.
+    warnings = [r.getMessage() for r in caplog.records if r.name == "agent.store"]
+    assert all(r.levelno == logging.WARNING for r in caplog.records)
+    said = capsys.readouterr().err.splitlines()
+    if not agent:
+        assert all(line.startswith("hygiene: warning: ") for line in said)
+        warnings += [line.removeprefix("hygiene: warning: ") for line in said]
     assert len(warnings) == 1
-    assert warnings[0].levelno == logging.WARNING
-    message = warnings[0].getMessage()
+    message = warnings[0]
     assert str(aside) in message
     assert one_sentence(message.replace(str(aside), "ASIDE").replace(str(db), "DB"))
     assert user_version(db) == Store.SCHEMA_VERSION

@@ -31,7 +31,9 @@ def snooze(args: argparse.Namespace) -> int:
     limits = snooze_limits.recorded(paths)
     if limits is None:
         from agent.commands.policy import in_force  # noqa: PLC0415 - the one costly way
+        from agent.logs import to_stderr  # noqa: PLC0415
 
+        to_stderr(verbose=args.verbose)  # what a policy load warns about, as `check` says it
         limits = in_force(paths).snooze_limits()
     now = args.clock()
     with Store.open(paths.state) as store:

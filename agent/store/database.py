@@ -32,10 +32,10 @@ store's path is refused before SQLite sees it: SQLite would block opening a FIFO
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 import stat
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,9 +49,7 @@ from agent.files import ensure_private_dir, set_aside, unusable_state_folder
 from agent.instance import AlreadyRunning, InstanceLock, running_agent
 from agent.store import schema
 from agent.store.schema import Unusable
-
-# The name tests and people filter on: warnings come from "agent.store", not a submodule.
-log = logging.getLogger("agent.store")
+from agent.text import printable
 
 STORE_FILE = "store.db"
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -65,6 +63,18 @@ _KINDS = (
     (stat.S_ISBLK, "a device"),
     (stat.S_ISDIR, "a folder"),
 )
+
+
+def _warn(sentence: str, *, agent: bool) -> None:
+    """To the agent's log, or to the terminal of the command that opened the store: the
+    commands people type do not load logging (a sixth of `hygiene snooze`'s start-up)."""
+    if agent:
+        import logging  # noqa: PLC0415 - loaded already in the agent
+
+        # The name tests and people filter on: warnings come from "agent.store".
+        logging.getLogger("agent.store").warning("%s", sentence)
+    else:
+        print(f"hygiene: warning: {printable(sentence)}", file=sys.stderr)
 
 
 class StoreError(AgentError):
@@ -122,11 +132,10 @@ class Database:
                     if unusable.kind == "newer"
                     else f"could not be used ({unusable.reason})"
                 )
-                log.warning(
-                    "The store %s %s, so it was moved to %s and a fresh store was started.",
-                    path,
-                    what,
-                    aside,
+                _warn(
+                    f"The store {path} {what}, so it was moved to {aside} and a fresh store "
+                    "was started.",
+                    agent=agent,
                 )
         raise StoreError(f"A fresh store could not be started at {path}.")
 
