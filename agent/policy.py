@@ -110,7 +110,7 @@ def load_policy(
     settings are not validated, and the policy has none for them."""
     # Built once for every file read: building a pydantic model costs start-up time.
     model = policy_file_model(checks, unloaded)
-    validators = Validators()
+    validators = Validators(model, checks)
 
     def load(path: Path, level: Level, source: str | None = None) -> PolicyLayer:
         return load_file(path, checks, level, source=source, model=model)
@@ -375,24 +375,60 @@ def load_bytes(
     )
 
 
-class Validators:
-    """pydantic's validator of each settings class (agent.settings), each built once for
-    one reading of the policy: building one costs more than using it many times."""
+class Invalid(Exception):
+    """Settings that do not validate: pydantic's first error (see _first_error), its place
+    counted from the settings themselves."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: Any) -> None:
+        super().__init__(first.get("msg", ""))
+        self.first = first
+
+
+class Validators:
+    """Validates merged settings, for one reading of the policy. Building a validator costs
+    far more than using one, so a check's settings and the policy's sections go through the
+    policy file's model, which holds a validator of each already (building them again took
+    16 ms of every `hygiene check`); without that model, through one TypeAdapter per class."""
+
+    def __init__(self, model: type[BaseModel] | None = None, checks: CheckClasses = ()) -> None:
+        self._model = model
+        self._places: dict[type[Any], tuple[str, ...]] = {
+            NotifySettings: ("notify",),
+            SourcesSettings: ("sources",),
+            ReportSettings: ("report",),
+            **{check.Params: ("checks", check.id) for check in checks},
+        }
         self._built: dict[type[Any], TypeAdapter[Any]] = {}
 
     def validate(self, kind: type[T], data: Any) -> T:
-        adapter = self._built.get(kind)
-        if adapter is None:
-            adapter = self._built[kind] = TypeAdapter(kind)
-        value: T = adapter.validate_python(data)
-        return value
+        """`data` as `kind`; raises Invalid."""
+        place = self._places.get(kind, ()) if self._model is not None else ()
+        try:
+            if self._model is None or not place:
+                adapter = self._built.get(kind)
+                if adapter is None:
+                    adapter = self._built[kind] = TypeAdapter(kind)
+                value: T = adapter.validate_python(data)
+                return value
+            document: dict[str, Any] = {"schema": SCHEMA_VERSION}
+            inner = document
+            for part in place[:-1]:
+                inner = inner.setdefault(part, {})
+            inner[place[-1]] = data
+            found: Any = self._model.model_validate(document)
+        except ValidationError as err:
+            first = _first_error(err)
+            raise Invalid({**first, "loc": tuple(first["loc"])[len(place) :]}) from None
+        for part in place:
+            found = getattr(found, part)
+        return found  # type: ignore[no-any-return]
 
 
 def validated(kind: type[T], data: Any) -> T:
-    """`data` as the settings class `kind`, checked as a policy file's would be."""
-    return Validators().validate(kind, data)
+    """`data` as the settings class `kind`, checked as a policy file's would be; raises
+    pydantic's ValidationError."""
+    value: T = TypeAdapter(kind).validate_python(data)
+    return value
 
 
 def setting_names(kind: type[Any]) -> list[str]:
@@ -440,8 +476,8 @@ def combine(
                 origin[key] = layer.source
         try:
             settings[check.id] = validators.validate(check.Params, merged)
-        except ValidationError as err:
-            first = _first_error(err)
+        except Invalid as err:
+            first = err.first
             key = str(first["loc"][0]) if first["loc"] else ""
             raise PolicyError(
                 origin.get(key, BUILTIN),
@@ -540,8 +576,8 @@ def _merged_notify(
             origins[key] = layer.source
     try:
         return validators.validate(NotifySettings, notify), origins
-    except ValidationError as err:
-        first = _first_error(err)
+    except Invalid as err:
+        first = err.first
         key = str(first["loc"][0]) if first["loc"] else ""
         raise PolicyError(
             origins.get(key, BUILTIN),
