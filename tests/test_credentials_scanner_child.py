@@ -64,7 +64,7 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
-def running_scanner(pid: int) -> psutil.Process:
+def running_scanner(pid: int, log: Path | None = None) -> psutil.Process:
     """The scanning child once it is reading files: a second of work done. (One stopped
     while it still reads its request ends anyway, at the end of its input.)"""
 
@@ -75,7 +75,7 @@ def running_scanner(pid: int) -> psutil.Process:
                     return child
         return None
 
-    return wait_for("the scanning child to be a second into its reading", reading, 30)
+    return wait_for("the scanning child to be a second into its reading", reading, 30, log)
 
 
 def assert_gone(child: psutil.Process) -> None:
@@ -138,7 +138,7 @@ def test_the_child_dies_with_the_agent(
             [*hygiene_command, "run"], env={**slow_home.env(), **desktop.env}, stderr=log
         )
     started.append(agent)
-    child = running_scanner(agent.pid)
+    child = running_scanner(agent.pid, tmp_path / "agent.log")
     agent.send_signal(signum)
     code = agent.wait(10)
     assert_gone(child)

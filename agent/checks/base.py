@@ -6,10 +6,11 @@ from __future__ import annotations
 import inspect
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 from agent.durations import format_duration
 from agent.fingerprint import Fingerprinter
@@ -18,7 +19,7 @@ from agent.paths import Paths
 from agent.settings import STRICT, Doc, Duration, Limit, Rule, settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import subprocess
 
     from agent.store import CachedPath, TrustedNetwork
 
@@ -94,6 +95,9 @@ class CheckContext:
     # The agent's store, shared by its checks (CheckStore); None when nothing is to be
     # remembered (`hygiene check`, which reads what it needs read-only, see agent.trust).
     store: CheckStore | None = None
+    # Helper processes started before the policy was read (Check.start_early), by check id:
+    # the check's run takes its own; started_early stops any that no run took.
+    early: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
 
 P = TypeVar("P", bound=CheckParams)
@@ -127,6 +131,12 @@ class Check(ABC, Generic[P]):
         stopped and is left to finish."""
 
     @classmethod
+    def start_early(cls, paths: Paths, env: Mapping[str, str]) -> subprocess.Popen[bytes] | None:
+        """Start what a run will need whatever its settings (a child process), so that it
+        gets ready while the policy is still being read; the run finds it in `ctx.early`."""
+        return None
+
+    @classmethod
     def explanation(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or "")
 
@@ -151,3 +161,25 @@ class Check(ABC, Generic[P]):
             advice=advice,
             evidence={"reason": reason, **evidence},
         )
+
+
+@contextmanager
+def started_early(
+    checks: Sequence[type[Check[Any]]], paths: Paths, env: Mapping[str, str]
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """Each check's helper started now (Check.start_early), for the CheckContext's `early`;
+    at the end, any helper that no run took (the check was disabled, or the policy refused)
+    is stopped."""
+    early = {}
+    for check in checks:
+        child = check.start_early(paths, env)
+        if child is not None:
+            early[check.id] = child
+    try:
+        yield early
+    finally:
+        # popitem: a check's thread left running past its timeout may still take its own.
+        while early:
+            _, child = early.popitem()
+            child.kill()
+            child.wait()

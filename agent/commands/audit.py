@@ -8,9 +8,8 @@ import os
 import sys
 
 from agent.checks import CHECKS, load_checks
-from agent.checks.base import CheckContext
+from agent.checks.base import CheckContext, started_early
 from agent.commands import EXIT_FAILING, EXIT_OK, print_json, width
-from agent.commands.policy import in_force, load
 from agent.engine import run_checks
 from agent.errors import UsageError
 from agent.fingerprint import Fingerprinter
@@ -29,9 +28,15 @@ def check(args: argparse.Namespace) -> int:
     # --only: those checks alone are imported, and only their settings validated.
     checks = load_checks(args.only or None)
     unloaded = [i for i in CHECKS if args.only and i not in args.only]
-    policy = load(paths, checks, args.policy, unloaded=unloaded)
-    ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state))
-    results = run_checks(policy, checks, ctx, only=args.only)
+    with started_early(checks, paths, os.environ) as early:
+        # Imported once the scanner is starting: pydantic and the YAML reader take about as
+        # long to import as the scanner takes to start.
+        from agent.commands.policy import load  # noqa: PLC0415
+
+        policy = load(paths, checks, args.policy, unloaded=unloaded)
+        fingerprint = Fingerprinter.for_state_dir(paths.state)
+        ctx = CheckContext(paths=paths, fingerprint=fingerprint, early=early)
+        results = run_checks(policy, checks, ctx, only=args.only)
     if args.json:
         print_json(audit_json(policy, results))
     else:
@@ -42,6 +47,8 @@ def check(args: argparse.Namespace) -> int:
 
 
 def catalogue_of_checks(args: argparse.Namespace) -> int:
+    from agent.commands.policy import in_force  # noqa: PLC0415
+
     # The policy in force, as the agent has it; a refused file is named in a warning.
     entries = catalogue(load_checks(), in_force(Paths.from_environment()))
     if args.json:

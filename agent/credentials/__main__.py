@@ -17,8 +17,10 @@ def main() -> int:
             return 1  # its parent is gone: no one reads the answer, and it holds no secret yet
         # Inside the guard: even an import failing must not print a traceback.
         from agent.credentials.families import FAMILIES  # noqa: PLC0415
-        from agent.credentials.scan import scan  # noqa: PLC0415
+        from agent.credentials.scan import scan, warm_up  # noqa: PLC0415
 
+        if _idle(sys.stdin.fileno()):
+            warm_up(FAMILIES)
         request = json.load(sys.stdin)
         answer = scan(request, FAMILIES, os.environ)
         json.dump(answer, sys.stdout)
@@ -32,6 +34,16 @@ def main() -> int:
         json.dump({"error": f"{type(err).__name__}{where}"}, sys.stdout)
         return 1
     return 0
+
+
+def _idle(fd: int) -> bool:
+    """No request has come yet: the parent started this child early (agent.checks.credentials,
+    start_early). An agent's child gets its request at once and loads only what it needs."""
+    if sys.platform == "win32":  # select takes sockets only there
+        return False
+    import select  # noqa: PLC0415
+
+    return not select.select([fd], [], [], 0)[0]
 
 
 def _tied_to_parent() -> bool:
