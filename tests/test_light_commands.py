@@ -30,9 +30,15 @@ HEAVY = (
 )
 # The console script as it runs, and at its exit, every module the process holds, written
 # to a file of the test's (-X importtime would miss importlib.import_module's imports).
-WATCHED = """import atexit, json, runpy, sys
+# The command ends with os._exit (agent.cli.console), or by SystemExit (usage, --help).
+WATCHED = """import atexit, json, os, runpy, sys
 out, sys.argv = sys.argv[1], sys.argv[2:]
-atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+def held():
+    with open(out, "w") as f:
+        f.write(json.dumps(sorted(sys.modules)))
+atexit.register(held)
+end = os._exit
+os._exit = lambda code: (held(), end(code))
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
