@@ -5,7 +5,9 @@
 1. Layers: a fresh interpreter imports what the resident agent imports, one layer at a time
    in the order below, and prints its RSS after each (/proc/self/status: anonymous pages,
    Python's objects and native heaps, apart from file-backed ones, the shared libraries'
-   pages it touched). A module two layers need is counted in the first.
+   pages it touched). A module two layers need is counted in the first. The layers marked
+   "policy child only" are what the agent's policy reader (agent/policy_child.py) loads on
+   top: the resident agent never imports them.
 2. The agent itself: `hygiene run` on the built-in default policy (the home, desktop and
    person of bench/footprint.py), read N seconds (default 20) after it logs "started":
    /proc/<pid>/smaps_rollup (RSS and PSS, anonymous and file-backed), the mappings holding
