@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from agent import __version__
 from agent.commands import EXIT_OK, EXIT_USAGE
@@ -240,12 +242,52 @@ def main(
         return EXIT_USAGE
 
 
+class _WholeWrites(io.FileIO):
+    """Standard output's file, written whole or not at all. CPython's buffer takes a short
+    write (a disk that fills up midway) as all it could do and drops the rest without a
+    word; here the rest is written too, and a disk that is full says so (an OSError)."""
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            written = super().write(view[done:])
+            if written is None:  # a non-blocking descriptor that is full
+                raise BlockingIOError(errno.EAGAIN, "the output cannot take more now")
+            done += written
+        return done
+
+
+def _standard_streams() -> None:
+    """stdout and stderr as the commands need them: a closed one (`>&-`) is the null device,
+    not None (print() would write to the other one); stdout writes whole (_WholeWrites)."""
+    if sys.stdout is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            out = sys.stdout
+            whole = io.BufferedWriter(_WholeWrites(out.fileno(), "w", closefd=False))
+            sys.stdout = io.TextIOWrapper(
+                whole,
+                encoding=out.encoding,
+                errors=out.errors,
+                line_buffering=bool(out.line_buffering),
+            )
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, Path(os.devnull).open("w"))  # noqa: SIM115 - open until os._exit
+
+
 def console() -> NoReturn:
     """The `hygiene` console script and `python -m agent`: main(), then an exit without the
     interpreter's teardown, which frees every object and module one at a time: with pydantic
     loaded, 30 to 50 ms of each `hygiene check` (bench/check.py), for memory the system takes
     back at once. main() has closed the store and every file; what was printed is flushed."""
-    code = main()
+    _standard_streams()
+    try:
+        code = main()
+    except SystemExit as exit_:  # --help, --version, a usage error: argparse has printed it
+        code = exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        code = 130
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     try:
@@ -254,7 +296,8 @@ def console() -> NoReturn:
         pass  # the reader (head, less) went away: as in main()
     except OSError as err:  # a full disk, say: what main() says when a write fails
         reason = (err.strerror or type(err).__name__).lower()
-        print(f"hygiene: cannot write the output: {reason}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            print(f"hygiene: cannot write the output: {reason}", file=sys.stderr)
         code = EXIT_USAGE
     with contextlib.suppress(OSError):
         sys.stderr.flush()

@@ -74,7 +74,8 @@ def _warn(sentence: str, *, agent: bool) -> None:
         # The name tests and people filter on: warnings come from "agent.store".
         logging.getLogger("agent.store").warning("%s", sentence)
     else:
-        print(f"hygiene: warning: {printable(sentence)}", file=sys.stderr)
+        with contextlib.suppress(OSError):  # a full stderr must not stop the command
+            print(f"hygiene: warning: {printable(sentence)}", file=sys.stderr)
 
 
 class StoreError(AgentError):
