@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent.errors import PolicyError
-from agent.files import FileTooLarge, NotRegularFile, read_small_file, set_aside, write_whole
+from agent.files import (
+    FileTooLarge,
+    NotRegularFile,
+    json_value,
+    read_small_file,
+    set_aside,
+    write_whole,
+)
 from agent.paths import Paths
 
 if TYPE_CHECKING:
@@ -334,7 +341,7 @@ def _read_state(path: Path, problems: list[str]) -> dict[str, Any]:
     """state.json as the gate uses it; a damaged one is moved aside, said once in `problems`."""
     empty: dict[str, Any] = {"names": {}, "sources": {}}
     try:
-        state = json.loads(read_small_file(path, MAX_BYTES))
+        state = json_value(read_small_file(path, MAX_BYTES))
     except FileNotFoundError:
         return empty
     except (ValueError, NotRegularFile, FileTooLarge, IsADirectoryError) as err:
@@ -382,7 +389,7 @@ def _state_problem(state: Any) -> str | None:
 
 def _read_json(path: Path, empty: Any) -> Any:
     try:
-        return json.loads(read_small_file(path, MAX_BYTES))
+        return json_value(read_small_file(path, MAX_BYTES))
     except (OSError, ValueError):
         return empty
 

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+TYPE_CHECKING = False  # typing, for mypy only: see agent/credentials/model.py
+if TYPE_CHECKING:
+    from typing import Any
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
 
@@ -42,6 +47,15 @@ def read_small_file(path: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise FileTooLarge(errno.EFBIG, f"larger than {limit} bytes", str(path))
     return data
+
+
+def json_value(data: bytes | str) -> Any:
+    """A state file's JSON; ValueError when it is not JSON, also when it nests deeper than
+    Python's parser goes (a RecursionError otherwise, a traceback for the person)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _require_regular(info: os.stat_result, path: Path, limit: int) -> None:

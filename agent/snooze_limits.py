@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from agent import __version__
-from agent.files import read_small_file, write_whole
+from agent.files import json_value, read_small_file, write_whole
 from agent.paths import Paths, builtin_policy_path
 
 MAX_BYTES = 1 << 20
@@ -59,7 +59,7 @@ def note(paths: Paths, limits: SnoozeLimits) -> None:
 def recorded(paths: Paths) -> SnoozeLimits | None:
     """The limits the last load noted, or None when anything it read has changed since."""
     try:
-        data = json.loads(_read(paths))
+        data = json_value(_read(paths))
         if data["read"] != _signature(paths):
             return None
         locked = data["locked"]

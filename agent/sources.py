@@ -50,6 +50,7 @@ from agent.files import (
     FileTooLarge,
     NotRegularFile,
     ensure_private_dir,
+    json_value,
     read_small_file,
     set_aside,
     write_whole,
@@ -569,7 +570,7 @@ def _read_meta(folder: Path) -> _Meta | None:
     is moved aside with one warning (the next pull writes a fresh one)."""
     path = folder / META_FILE
     try:
-        raw: Any = json.loads(read_small_file(path, _META_LIMIT))
+        raw: Any = json_value(read_small_file(path, _META_LIMIT))
     except FileNotFoundError:
         return None
     except (ValueError, NotRegularFile, FileTooLarge, IsADirectoryError):

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from agent.files import json_value
 from agent.store.database import Database
 from agent.store.values import signed, unsigned
 
@@ -34,7 +35,7 @@ class ScanCache(Database):
             if device is not None:
                 signature = (int(device), unsigned(int(inode)), int(ctime_ns), int(mtime_ns))
             try:
-                loaded = json.loads(record) if record is not None else None
+                loaded = json_value(record) if record is not None else None
             except ValueError:
                 # A damaged row is a path looked at again, nothing worse (and replaced then).
                 signature, loaded = None, None
