@@ -23,16 +23,20 @@ import io
 import pickle
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent.errors import AgentError
+from agent.parent_death import die_with_parent
 from agent.paths import Paths
 from agent.policy_settings import Policy
 
 # Validating 1 MiB of policy takes under a second (bench/policy_size.py); a child that
 # takes this long is stuck, and the agent keeps the policy it has.
 DEADLINE = 60.0
+_LOOK = 0.2  # how often the wait looks whether the agent is stopping
 # What settings hold besides the agent's own classes and Python's plain values.
 _STANDARD = {
     ("datetime", "timedelta"),
@@ -57,24 +61,55 @@ class _PolicyData(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not policy data")
 
 
+class ReaderTimedOut(AgentError):
+    """The policy reader took longer than its deadline; it was stopped."""
+
+
 def load_apart(
-    paths: Paths, check_ids: Sequence[str], env: Mapping[str, str], deadline: float = DEADLINE
+    paths: Paths,
+    check_ids: Sequence[str],
+    env: Mapping[str, str],
+    deadline: float = DEADLINE,
+    cancel: threading.Event | None = None,
 ) -> Policy:
     """The policy in force, read by a child process. Raises AgentError (one sentence) when
-    it cannot be read; the child's own faults are said without their traceback."""
+    it cannot be read, ReaderTimedOut after `deadline`; `cancel` (the agent stopping) stops
+    the child at once. The child's own faults are said without their traceback."""
     request = pickle.dumps((paths, list(check_ids)))
     # -I: the child imports only the installed agent, nothing from the working folder.
     argv = [sys.executable, "-I", "-m", "agent.policy_child"]
     try:
-        done = subprocess.run(
-            argv, input=request, capture_output=True, env=dict(env), timeout=deadline, check=False
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=dict(env),
         )
-    except subprocess.TimeoutExpired:
-        raise AgentError(f"reading the policy took longer than {deadline:.0f}s") from None
     except OSError as err:
         raise AgentError(f"the policy reader could not start: {err.strerror}") from None
+    ends = time.monotonic() + deadline
+    sent: bytes | None = request
     try:
-        answer = _PolicyData(io.BytesIO(done.stdout)).load()
+        while True:
+            try:
+                left = max(0.0, ends - time.monotonic())
+                stdout, _ = child.communicate(sent, timeout=min(_LOOK, left))
+                break
+            except subprocess.TimeoutExpired:
+                sent = None  # already on its way: communicate() goes on writing it
+                if cancel is not None and cancel.is_set():
+                    raise AgentError("stopped before the policy was read") from None
+                if time.monotonic() > ends:
+                    raise ReaderTimedOut(
+                        f"reading the policy took longer than {deadline:.0f}s"
+                    ) from None
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    try:
+        answer = _PolicyData(io.BytesIO(stdout)).load()
     except Exception:  # noqa: BLE001 - whatever the child wrote, one sentence
         answer = None
     match answer:
@@ -84,11 +119,12 @@ def load_apart(
             raise AgentError(sentence)
         case ("fault", str(kind)):
             raise AgentError(f"the policy reader failed ({kind}, a fault in hygiene-agent)")
-    raise AgentError(f"the policy reader failed (exit status {done.returncode})")
+    raise AgentError(f"the policy reader failed (exit status {child.returncode})")
 
 
 def main() -> int:
     answer: tuple[str, object]
+    die_with_parent()  # a stopped or killed agent leaves no reader behind
     try:
         paths, check_ids = _PolicyData(sys.stdin.buffer).load()  # from the agent
         from agent.checks import load_checks  # noqa: PLC0415 - the child's own work

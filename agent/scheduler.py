@@ -49,7 +49,7 @@ from agent.notify import (
     default_backends,
 )
 from agent.paths import Paths, builtin_policy_path
-from agent.policy_child import load_apart
+from agent.policy_child import ReaderTimedOut, load_apart
 from agent.policy_settings import Policy
 from agent.report import status_text
 from agent.store import NotificationRecord, Store
@@ -238,6 +238,7 @@ class Agent:
         pull_deadline: float = PULL_DEADLINE,
         source_look_seconds: float = SOURCE_LOOK_SECONDS,
         malloc: Malloc | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.paths = paths
         self.checks = list(checks)
@@ -251,7 +252,7 @@ class Agent:
         self.poll_seconds = poll_seconds
         self.pull_deadline = pull_deadline
         self.source_look_seconds = source_look_seconds
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
         self.reload_requested = False
         self.scheduler = schedule.Scheduler()
         self.due: set[str] = set()
@@ -265,7 +266,7 @@ class Agent:
         self._abandoned: dict[str, threading.Thread] = {}
         self._last_status: dict[str, tuple[Status, str | None]] = {}
         self._recorded: dict[str, tuple[tuple[object, ...], float]] = {}
-        self._signature = policy_signature(paths)
+        self._signature: tuple[object, ...] | None = policy_signature(paths)
         self._next_poll = time.monotonic() + poll_seconds
         self._refused_signature: tuple[object, ...] | None = None
         self._clock_watch = ClockWatch()
@@ -516,6 +517,8 @@ class Agent:
             log.error(
                 "the changed policy was not applied: %s; the last good one stays", clause(err)
             )
+            if isinstance(err, ReaderTimedOut):
+                self._signature = None  # a reader that hung once is tried again at the next look
             if signature != self._refused_signature:
                 self._refused_signature = signature
                 self._tell_policy_refused([str(err)])
@@ -757,7 +760,9 @@ def running_agent(
         # A broken file never stops the agent: its last good copy is applied, or the
         # policy without it, and the refusal is said (log, status, a notice, fleet reports).
         # Read apart, so that validating it leaves nothing in the agent's memory.
-        load = functools.partial(load_apart, paths, [check.id for check in checks], env)
+        stopping = threading.Event()
+        ids = [check.id for check in checks]
+        load = functools.partial(load_apart, paths, ids, env, cancel=stopping)
         policy = load()
         for warning in policy.warnings:
             log.warning("%s", warning)
@@ -769,6 +774,7 @@ def running_agent(
                 load=load,
                 store=store,
                 backends=default_backends(env, platform, resident=True),
+                stopping=stopping,
                 clock=clock,
                 platform=platform,
                 verbose=verbose,

@@ -7,11 +7,14 @@ after the credentials check has really graded a weak password.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
 
+import psutil
+
 from tests.conftest import Machine
-from tests.desktop import Desktop
+from tests.desktop import Desktop, wait_for
 from tests.test_agent_run import agents
 
 
@@ -64,3 +67,34 @@ def test_the_resident_agent_reads_its_policy_apart_and_keeps_no_validator(
     assert any("python" in Path(f).name for f in loaded)
     # pydantic's core and the YAML reader: only ever in the short-lived policy reader.
     assert not [f for f in loaded if "pydantic_core" in f or "/yaml/" in f]
+
+
+def policy_readers(pid: int) -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "agent.policy_child" in child.cmdline():
+                found.append(child)
+    return found
+
+
+def test_a_hung_policy_reader_does_not_hold_up_a_stop(
+    machine: Machine, desktop: Desktop, tmp_path: Path
+) -> None:
+    # A reader stopped in its tracks (SIGSTOP: as a reader stuck on a huge folder would
+    # be) must not keep the agent from stopping, nor outlive it.
+    machine.keep_only("vpn")
+    with agents(tmp_path) as launch:
+        agent = launch({**machine.env(), **desktop.env})
+        agent.said("vpn:", timeout=30)
+        (machine.user_policies / "10-vpn.yaml").write_text(
+            "schema: 1\nchecks:\n  vpn: {require: never}\n"
+        )
+        agent.process.send_signal(signal.SIGHUP)
+        pid = agent.process.pid
+        reader = wait_for("the policy reader", lambda: next(iter(policy_readers(pid)), None), 10)
+        reader.suspend()
+        code, took = agent.stop()
+    assert code == 0
+    assert took < 3, f"the agent took {took:.1f} s to stop"
+    assert not reader.is_running() or reader.status() == psutil.STATUS_ZOMBIE

@@ -8,8 +8,6 @@ import json
 import os
 import sys
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
 
 def main() -> int:
     try:
@@ -51,13 +49,9 @@ def _tied_to_parent() -> bool:
     killed agent must not leave a child holding secrets); then whether that parent is still
     there, as it may have ended before the request was made."""
     from agent.credentials import PARENT_ENV  # noqa: PLC0415
+    from agent.parent_death import die_with_parent  # noqa: PLC0415
 
-    if sys.platform.startswith("linux"):
-        import ctypes  # noqa: PLC0415
-        import signal  # noqa: PLC0415
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    die_with_parent()
     parent = os.environ.get(PARENT_ENV, "")
     return not parent.isdigit() or os.getppid() == int(parent)
 
