@@ -227,7 +227,7 @@ def main(
         )
         return command(args)
     except AgentError as err:
-        print(f"hygiene: {printable(str(err))}", file=sys.stderr)
+        _say(f"hygiene: {printable(str(err))}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -238,8 +238,16 @@ def main(
     except OSError as err:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         reason = (err.strerror or type(err).__name__).lower()
-        print(f"hygiene: cannot write the output: {reason}", file=sys.stderr)
+        _say(f"hygiene: cannot write the output: {reason}")
         return EXIT_USAGE
+
+
+def _say(sentence: str) -> None:
+    """An error's one sentence on stderr; a stderr that cannot take it (full, closed) leaves
+    the exit code to say it."""
+    with contextlib.suppress(OSError):
+        print(sentence, file=sys.stderr)
+        sys.stderr.flush()
 
 
 class _WholeWrites(io.FileIO):
@@ -296,8 +304,7 @@ def console() -> NoReturn:
         pass  # the reader (head, less) went away: as in main()
     except OSError as err:  # a full disk, say: what main() says when a write fails
         reason = (err.strerror or type(err).__name__).lower()
-        with contextlib.suppress(OSError):
-            print(f"hygiene: cannot write the output: {reason}", file=sys.stderr)
+        _say(f"hygiene: cannot write the output: {reason}")
         code = EXIT_USAGE
     with contextlib.suppress(OSError):
         sys.stderr.flush()

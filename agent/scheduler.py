@@ -514,6 +514,8 @@ class Agent:
         try:
             policy = self.load()
         except AgentError as err:
+            if self.stopping.is_set():
+                return True  # stopped while it was read: nothing was refused
             log.error(
                 "the changed policy was not applied: %s; the last good one stays", clause(err)
             )

@@ -98,3 +98,16 @@ def test_a_warning_with_stderr_closed_goes_nowhere_and_the_snooze_is_kept(
     assert done.returncode == 0
     assert done.stdout.decode().startswith("vpn is snoozed until")
     assert list(state.glob("store.db.corrupt-*"))
+
+
+def test_an_error_with_stderr_full_still_exits_2(machine: Machine, tmp_path: Path) -> None:
+    with Path("/dev/full").open("wb") as full:
+        done = run(
+            machine,
+            "policy",
+            "validate",
+            str(tmp_path / "none.yaml"),
+            stdout=subprocess.PIPE,
+            stderr=full,
+        )
+    assert done.returncode == 2

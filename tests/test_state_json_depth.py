@@ -4,7 +4,10 @@ at most one sentence and goes on, the agent starts, and nothing prints a traceba
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +40,19 @@ def test_a_state_file_nested_too_deeply_is_damage_not_a_traceback(
         assert "Traceback" not in done.err, shown
         assert done.code in codes, f"{shown}: exit {done.code}: {done.err[-300:]}"
         assert len(done.err.splitlines()) <= 2, f"{shown}: {done.err[-300:]}"
+
+
+def test_a_damaged_notification_row_is_still_listed(
+    machine: Machine, hygiene_process: Callable[..., Outcome], make_key: Callable[..., Path]
+) -> None:
+    machine.keep_only("ssh_keys")
+    make_key(machine.ssh / "id_ed25519")
+    assert hygiene_process("run", "--once").code == 0
+    store = machine.state / "hygiene-agent" / "store.db"
+    with contextlib.closing(sqlite3.connect(store)) as db, db:
+        assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] >= 1
+        db.execute("UPDATE notifications SET finding_ids = ?", (DEEP,))
+    for argv in (["notifications"], ["notifications", "--json"]):
+        done = hygiene_process(*argv)
+        assert (done.code, done.err) == (0, ""), done.err[-300:]
+        assert "ssh_keys" in done.out

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from agent.files import json_value
 from agent.store.database import Database, StoreError
 from agent.store.findings import add_event
 from agent.store.values import parse, parse_optional, text_or_none, ts
@@ -171,7 +172,11 @@ def _notification(row: tuple[object, ...]) -> NotificationRecord:
         response,
         response_at,
     ) = row
-    ids = json.loads(str(finding_ids))
+    try:
+        found = json_value(str(finding_ids))
+    except ValueError:
+        found = []  # a damaged row still shows; only the findings it named are lost
+    ids = [str(i) for i in found] if isinstance(found, list) else []
     return NotificationRecord(
         id=int(str(record_id)),
         at=parse(at),
