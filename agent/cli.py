@@ -237,9 +237,7 @@ def main(
         return EXIT_OK
     except OSError as err:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        reason = (err.strerror or type(err).__name__).lower()
-        _say(f"hygiene: cannot write the output: {reason}")
-        return EXIT_USAGE
+        return _output_lost(err)
 
 
 def _say(sentence: str) -> None:
@@ -248,6 +246,13 @@ def _say(sentence: str) -> None:
     with contextlib.suppress(OSError):
         print(sentence, file=sys.stderr)
         sys.stderr.flush()
+
+
+def _output_lost(err: OSError) -> int:
+    """Said when stdout would not take what a command wrote; the exit code to end with."""
+    reason = (err.strerror or type(err).__name__).lower()
+    _say(f"hygiene: cannot write the output: {reason}")
+    return EXIT_USAGE
 
 
 class _WholeWrites(io.FileIO):
@@ -303,9 +308,7 @@ def console() -> NoReturn:
     except BrokenPipeError:
         pass  # the reader (head, less) went away: as in main()
     except OSError as err:  # a full disk, say: what main() says when a write fails
-        reason = (err.strerror or type(err).__name__).lower()
-        _say(f"hygiene: cannot write the output: {reason}")
-        code = EXIT_USAGE
+        code = _output_lost(err)
     with contextlib.suppress(OSError):
         sys.stderr.flush()
     os._exit(code)

@@ -26,10 +26,8 @@ class Paths(NamedTuple):
         admin = env.get("HYGIENE_ADMIN_DIR")
         home = Path.home()
         if sys.platform.startswith("linux"):
-            config, state = (
-                _xdg(env, home, "XDG_CONFIG_HOME", ".config"),
-                _xdg(env, home, "XDG_STATE_HOME", ".local/state"),
-            )
+            config = _xdg(env, home, "XDG_CONFIG_HOME", ".config")
+            state = _xdg(env, home, "XDG_STATE_HOME", ".local/state")
             system_dir = Path("/etc") / APP
         else:
             # platformdirs costs 7 ms of start-up (tempfile, shutil, random), a third of

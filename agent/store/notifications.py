@@ -176,7 +176,7 @@ def _notification(row: tuple[object, ...]) -> NotificationRecord:
         found = json_value(str(finding_ids))
     except ValueError:
         found = []  # a damaged row still shows; only the findings it named are lost
-    ids = [str(i) for i in found] if isinstance(found, list) else []
+    ids = found if isinstance(found, list) else []
     return NotificationRecord(
         id=int(str(record_id)),
         at=parse(at),
