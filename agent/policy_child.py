@@ -28,8 +28,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agent.children import die_with_parent, start
 from agent.errors import AgentError
-from agent.parent_death import die_with_parent
 from agent.paths import Paths
 from agent.policy_settings import Policy
 
@@ -76,16 +76,8 @@ def load_apart(
     it cannot be read, ReaderTimedOut after `deadline`; `cancel` (the agent stopping) stops
     the child at once. The child's own faults are said without their traceback."""
     request = pickle.dumps((paths, list(check_ids)))
-    # -I: the child imports only the installed agent, nothing from the working folder.
-    argv = [sys.executable, "-I", "-m", "agent.policy_child"]
     try:
-        child = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=dict(env),
-        )
+        child = start("agent.policy_child", env)
     except OSError as err:
         raise AgentError(f"the policy reader could not start: {err.strerror}") from None
     ends = time.monotonic() + deadline

@@ -5,7 +5,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from agent.checks.base import Check, CheckContext, CheckParams, Every, Timeout
 from agent.checks.ssh_keys import shell_quote
+from agent.children import start
 from agent.credentials import FORMATS, GUESSED, PARENT_ENV, SCANNER_VERSION
 from agent.credentials.locate import stat_key
 from agent.errors import AgentError
@@ -510,11 +510,4 @@ def _and(reasons: Sequence[str]) -> str:
 def _start_scanner(home: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """The scanning child, waiting for its request on stdin."""
     env = {**os.environ, **env, "HOME": str(home), PARENT_ENV: str(os.getpid())}
-    # -I: the scanner imports only the installed agent, nothing from the working folder.
-    return subprocess.Popen(
-        [sys.executable, "-I", "-m", "agent.credentials"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,  # never shown: it could carry a value
-        env=env,
-    )
+    return start("agent.credentials", env)

@@ -48,8 +48,8 @@ def _tied_to_parent() -> bool:
     """On Linux, ask to be killed when the process that started this one ends (a stopped or
     killed agent must not leave a child holding secrets); then whether that parent is still
     there, as it may have ended before the request was made."""
+    from agent.children import die_with_parent  # noqa: PLC0415
     from agent.credentials import PARENT_ENV  # noqa: PLC0415
-    from agent.parent_death import die_with_parent  # noqa: PLC0415
 
     die_with_parent()
     parent = os.environ.get(PARENT_ENV, "")
