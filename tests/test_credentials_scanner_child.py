@@ -28,9 +28,11 @@ from agent.policy import load_policy
 from tests.conftest import Machine
 from tests.desktop import Desktop, wait_for
 
-# Enough .env files for the scan to last 10 s here (4 s for 1,600 on this machine's 2
-# cores); each test stops it a second into its reading.
+# Enough to grade for the scan to take about 3.7 s of the child's CPU here (one weak
+# password per file took 0.7 s once the scanner got quicker, too close to the one second
+# each test waits for); each test stops it a second into its reading.
 FILES = 4000
+LINES = 10
 GONE = 3.0  # well under the scan's own length: the child was stopped, it did not finish
 
 
@@ -45,7 +47,8 @@ def slow_home(machine: Machine) -> Machine:
     for n in range(FILES):
         project = machine.home / "projects" / f"p{n}"
         project.mkdir(parents=True)
-        (project / ".env").write_text(f"DB_PASSWORD=hunter{n}\n")
+        lines = (f"DB_PASSWORD_{i}=hunter{n}x{i}\n" for i in range(LINES))
+        (project / ".env").write_text("".join(lines))
     return machine
 
 
