@@ -6,7 +6,7 @@ WAL mode.
   migrating, setting a damaged one aside) or read-only, the one connection and its lock;
 - ``schema``: the migrations, one step per schema version;
 - one module per kind of record: ``findings`` (with snoozes and events),
-  ``notifications``, ``networks`` (trusted networks), ``scan_cache``.
+  ``notifications``, ``held`` (notices held back), ``networks`` (trusted networks), ``scan_cache``.
 
 Records are NamedTuples, not dataclasses: making a dataclass costs about a millisecond when
 its module loads, and `hygiene status` loads them all to print a few lines.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from agent.store.database import STORE_FILE, StoreError
 from agent.store.findings import Change, CheckState, Event, Findings, FindingState
+from agent.store.held import Held, HeldNotice
 from agent.store.networks import TrustedNetwork, TrustedNetworks
 from agent.store.notifications import NotificationRecord, Notifications
 from agent.store.scan_cache import CachedPath, ScanCache
@@ -31,6 +32,7 @@ __all__ = [
     "CheckState",
     "Event",
     "FindingState",
+    "HeldNotice",
     "NotificationRecord",
     "Store",
     "StoreError",
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 
-class Store(Findings, Notifications, TrustedNetworks, ScanCache):
+class Store(Findings, Notifications, Held, TrustedNetworks, ScanCache):
     """The agent's state in ``<state_dir>/store.db``; thread-safe (one lock, one connection).
 
     The agent opens it once and its checks share it (``CheckContext.store``); a command

@@ -152,6 +152,23 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE scan_cache RENAME COLUMN size TO ctime_ns")
 
 
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
+    # Notices that are due but held back (the hourly cap, quiet hours, a grace period), with
+    # why and when they go, so that status, notifications and the page can say so. The
+    # agent replaces them all after each decision; a row is a notice, not a finding.
+    conn.execute(
+        """CREATE TABLE held (
+            check_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            goes_at TEXT NOT NULL,
+            since TEXT NOT NULL,
+            finding_ids TEXT NOT NULL
+        )"""
+    )
+
+
 def scrub(conn: sqlite3.Connection) -> None:
     """After _v4_to_v5 has committed: fold the WAL into the file and empty it, then rebuild
     the file without its free pages, so that no copy of a deleted row is left on disk.
@@ -173,7 +190,14 @@ STALE_FILES = ("status.txt",)
 
 Migration = Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
+MIGRATIONS: tuple[Migration, ...] = (
+    _v0_to_v1,
+    _v1_to_v2,
+    _v2_to_v3,
+    _v3_to_v4,
+    _v4_to_v5,
+    _v5_to_v6,
+)
 # The version after which the store is scrubbed (see scrub) once the migration has run.
 _SCRUB_AFTER = 5
 
@@ -200,6 +224,7 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
         {"scanner", "path", "device", "inode", "ctime_ns", "mtime_ns", "version", "record"}
     ),
     "snoozes": frozenset({"target", "until", "created_at"}),
+    "held": frozenset({"check_id", "kind", "title", "reason", "goes_at", "since", "finding_ids"}),
     "events": frozenset({"seq", "at", "kind", "target", "check_id", "detail"}),
     "notifications": frozenset(
         {
