@@ -11,16 +11,31 @@ from agent.checks.base import Check, CheckContext
 from agent.engine import run_checks
 from agent.models import CheckResult
 from agent.notify import Backend, Notification, deliver
-from agent.nudge import CheckWords, Notice, plan
+from agent.nudge import CheckWords, Hold, Notice, plan
 from agent.policy_settings import Policy
-from agent.store import Change, NotificationRecord, Store
+from agent.store import Change, HeldNotice, NotificationRecord, Store
+
+
+@dataclass(frozen=True)
+class Told:
+    """What one decision did: the notices sent (delivered or not), those held (recorded in
+    the store, with when they go) and the thank-yous left out for want of room."""
+
+    sent: list[tuple[Notice, NotificationRecord]]
+    held: list[HeldNotice]
+    held_changed: bool
+    dropped: list[Notice]
 
 
 @dataclass(frozen=True)
 class CycleOutcome:
     results: list[CheckResult]
     changes: list[Change]
-    sent: list[tuple[Notice, NotificationRecord]]
+    told: Told
+
+    @property
+    def sent(self) -> list[tuple[Notice, NotificationRecord]]:
+        return self.told.sent
 
 
 def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str, CheckWords]:
@@ -31,6 +46,7 @@ def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str,
             alert_many=check.alert_many,
             advice=policy.settings[check.id].advice or check.advice,
             thanks=check.thanks_when_fixed,
+            topic=check.topic,
         )
         for check in checks
         if policy.settings[check.id].enabled
@@ -48,10 +64,10 @@ def run_cycle(
 ) -> CycleOutcome:
     results = run_checks(policy, checks, ctx)
     changes = store.record_results(results, now)
-    sent = tell(
+    told = tell(
         policy=policy, checks=checks, store=store, backends=backends, changes=changes, now=now
     )
-    return CycleOutcome(results=results, changes=changes, sent=sent)
+    return CycleOutcome(results=results, changes=changes, told=told)
 
 
 def tell(
@@ -62,18 +78,19 @@ def tell(
     backends: Sequence[Backend],
     changes: Sequence[Change],
     now: datetime,
-) -> list[tuple[Notice, NotificationRecord]]:
-    """Send what the nudge says is due now, and log each notice in the store."""
-    notices = plan(
+) -> Told:
+    """Send what the nudge says is due now, log each notice in the store, and record what
+    is held and until when."""
+    decided = plan(
         settings=policy.notify,
         words=check_words(policy, checks),
         current=store.current(now),
         resolved=[change.finding for change in changes if change.kind == "resolved"],
-        delivered_last_hour=store.delivered_since(now - timedelta(hours=1)),
+        delivered=store.delivered_times_since(now - timedelta(hours=1)),
         now=now,
     )
     sent = []
-    for notice in notices:
+    for notice in decided.send:
         notification = Notification(title=notice.title, body=notice.body, urgency=notice.urgency)
         if notice.kind == "fixed":
             # A thank-you needs no answer; a warning offers to snooze or show details.
@@ -89,7 +106,28 @@ def tell(
             replaces_id=store.last_server_id(notice.check),
         )
         sent.append((notice, record))
-    return sent
+    held = _held_records(decided.held, store.held(), now)
+    changed = store.replace_held(held)
+    return Told(sent=sent, held=held, held_changed=changed, dropped=decided.dropped)
+
+
+def _held_records(
+    holds: Sequence[Hold], before: Sequence[HeldNotice], now: datetime
+) -> list[HeldNotice]:
+    """The store's records of `holds`; one held before for the same reason keeps its `since`."""
+    since = {(h.check, h.reason): h.since for h in before}
+    return [
+        HeldNotice(
+            check=h.notice.check,
+            kind=h.notice.kind,
+            title=h.notice.title,
+            reason=h.reason,
+            goes_at=h.goes_at,
+            since=since.get((h.notice.check, h.reason), now),
+            finding_ids=h.notice.finding_ids,
+        )
+        for h in holds
+    ]
 
 
 def send(

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from agent.cycle import CycleOutcome
     from agent.models import CheckResult
     from agent.policy_settings import Policy
-    from agent.store import CheckState, FindingState, NotificationRecord
+    from agent.store import CheckState, FindingState, HeldNotice, NotificationRecord
 
 REPORT_SCHEMA = 1
 
@@ -319,6 +319,72 @@ def _local(moment: datetime) -> str:
     return f"{moment.astimezone():%Y-%m-%d %H:%M}"
 
 
+def _clock(moment: datetime, now: datetime) -> str:
+    """A time today as 14:05, another day's with its date."""
+    local = moment.astimezone()
+    return f"{local:%H:%M}" if local.date() == now.astimezone().date() else _local(moment)
+
+
+_HELD_AS = {
+    "hourly cap": "this hour (the hourly limit of notices is reached)",
+    "quiet hours": "for quiet hours",
+    "grace": "in their grace period (a new problem waits a while before its first notice)",
+}
+
+
+def held_lines(held: Sequence[HeldNotice], now: datetime) -> list[str]:
+    """One sentence per reason: "Held: 4 notices this hour (...); the next goes at 14:05." """
+    out = []
+    for reason, as_written in _HELD_AS.items():
+        these = [h for h in held if h.reason == reason]
+        if not these:
+            continue
+        soonest = min(h.goes_at for h in these)
+        n = len(these)
+        notices = f"{n} notice{'s' if n != 1 else ''}"
+        why = as_written.replace("their", "its") if n == 1 else as_written
+        if soonest > now:
+            when = f"{'the next goes' if n > 1 else 'it goes'} at {_clock(soonest, now)}"
+        else:
+            when = f"due since {_clock(soonest, now)}: it goes when the agent next runs"
+        out.append(f"Held: {notices} {why}; {when}.")
+    return out
+
+
+def held_entry(held: HeldNotice) -> dict[str, Any]:
+    """A held notice as an entry of `hygiene notifications --json`: a notification's keys,
+    not delivered, with `held` saying why and when it goes (null in the others)."""
+    return {
+        "id": None,
+        "at": held.since.isoformat(timespec="seconds"),
+        "check": held.check,
+        "kind": held.kind,
+        "title": held.title,
+        "body": None,
+        "urgency": None,
+        "backend": None,
+        "delivered": False,
+        "reason": held.reason,
+        "server_id": None,
+        "finding_ids": list(held.finding_ids),
+        "response": None,
+        "response_at": None,
+        "held": {"reason": held.reason, "goes_at": held.goes_at.isoformat(timespec="seconds")},
+    }
+
+
+def held_json(held: HeldNotice) -> dict[str, Any]:
+    return {
+        "check": held.check,
+        "kind": held.kind,
+        "title": held.title,
+        "reason": held.reason,
+        "goes_at": held.goes_at.isoformat(timespec="seconds"),
+        "since": held.since.isoformat(timespec="seconds"),
+        "finding_ids": list(held.finding_ids),
+    }
+
+
 def last_recorded(checks: Sequence[CheckState]) -> datetime | None:
     """When the newest result in the store was recorded; None before any audit."""
     return max((c.last_run for c in checks), default=None)
@@ -347,12 +413,16 @@ NOT_AUDITED = (
 
 
 def status_json(
-    failing: Sequence[FindingState], now: datetime, checks: Sequence[CheckState]
+    failing: Sequence[FindingState],
+    now: datetime,
+    checks: Sequence[CheckState],
+    held: Sequence[HeldNotice] = (),
 ) -> dict[str, Any]:
     return {
         "schema": REPORT_SCHEMA,
         "generated_at": now.isoformat(timespec="seconds"),
         "audited": bool(checks),
+        "held": [held_json(h) for h in held],
         "could_not_run": [
             {"check": c.id, "error": c.error, "at": c.last_run.isoformat(timespec="seconds")}
             for c in checks
@@ -388,6 +458,7 @@ def status_text(
     now: datetime,
     checks: Sequence[CheckState],
     *,
+    held: Sequence[HeldNotice] = (),
     width: int = 100,
 ) -> str:
     if not checks:
@@ -432,6 +503,8 @@ def status_text(
         f"{n} finding{'s' if n != 1 else ''} failing.{incomplete} Snooze one with "
         "`hygiene snooze ID 1d`, or a whole check with `hygiene snooze CHECK 1d`."
     )
+    for line in held_lines(held, now):
+        out.extend(textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False))
     return _lines(out)
 
 
@@ -453,13 +526,27 @@ def notification_json(record: NotificationRecord) -> dict[str, Any]:
         "response_at": record.response_at.isoformat(timespec="seconds")
         if record.response_at
         else None,
+        "held": None,
     }
 
 
-def notifications_text(records: Sequence[NotificationRecord], *, width: int = 100) -> str:
-    if not records:
-        return "No notifications yet.\n"
+def notifications_text(
+    records: Sequence[NotificationRecord],
+    *,
+    held: Sequence[HeldNotice] = (),
+    now: datetime | None = None,
+    width: int = 100,
+) -> str:
     out = []
+    if held:
+        at = now or datetime.now(UTC)
+        for line in held_lines(held, at):
+            out.extend(textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False))
+        for h in held:
+            out.append(f"  goes at {_clock(h.goes_at, at)}  {h.check}  {h.kind}  {h.title}")
+        out.append("")
+    if not records:
+        return _lines([*out, "No notifications yet."])
     check_width = max(len(r.check) for r in records)
     kind_width = max(len(r.kind) for r in records)
     for r in records:
@@ -481,7 +568,7 @@ def notifications_text(records: Sequence[NotificationRecord], *, width: int = 10
     return _lines(out)
 
 
-def run_summary(outcome: CycleOutcome) -> str:
+def run_summary(outcome: CycleOutcome, now: datetime) -> str:
     results = outcome.results
     failed = sum(1 for r in results if r.status is Status.fail)
     findings = sum(len(r.findings) for r in results)
@@ -493,11 +580,13 @@ def run_summary(outcome: CycleOutcome) -> str:
         if result.status is Status.error:
             line += f" {result.check} could not run: {(result.error or '').rstrip('.')}."
     delivered = [rec for _, rec in outcome.sent if rec.delivered]
-    if not outcome.sent:
-        line += " Nothing to notify now."
-    else:
+    if outcome.sent:
         line += f" Sent {len(delivered)} of {len(outcome.sent)} notifications."
-    return _lines([line])
+    elif not outcome.told.held:
+        line += " Nothing to notify now."
+    lines = [line]
+    lines += held_lines(outcome.told.held, now)
+    return _lines(lines)
 
 
 def _lines(lines: Sequence[str]) -> str:

@@ -52,7 +52,7 @@ from agent.paths import Paths, builtin_policy_path
 from agent.policy_child import ReaderTimedOut, load_apart
 from agent.policy_settings import Policy
 from agent.report import status_text
-from agent.store import NotificationRecord, Store
+from agent.store import Change, NotificationRecord, Store
 from agent.text import printable
 
 log = logging.getLogger(__name__)
@@ -271,6 +271,7 @@ class Agent:
         self._refused_signature: tuple[object, ...] | None = None
         self._clock_watch = ClockWatch()
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
+        self._next_held: dt.datetime | None = None  # when the soonest held notice goes
         self._store_trouble: str | None = None  # why the store could not be opened afresh
         self._openers: list[subprocess.Popen[bytes]] = []
         self._puller: threading.Thread | None = None
@@ -322,6 +323,8 @@ class Agent:
             self.due.clear()
             self._cycle(due)
             self._malloc.give_back()
+        elif self._held_due() and not self.stopping.is_set():
+            self._tell([], self.clock())
         self._read_answers()
         self._openers = [p for p in self._openers if p.poll() is None]
 
@@ -347,12 +350,19 @@ class Agent:
         self._recorded.clear()
         self.due.update(c.id for c in self.checks if self.policy.settings[c.id].enabled)
 
+    def _held_due(self) -> bool:
+        if time.monotonic() < self._quiet_until:
+            return False  # the notification server failed lately: not yet
+        return self._next_held is not None and self.clock() >= self._next_held
+
     def _sleep(self, wakeup: _Wakeup) -> None:
         # The next policy look is never more than poll_seconds away (tick sets it).
         timeout = self._next_poll - time.monotonic()
         idle = self.scheduler.idle_seconds
         if idle is not None:
             timeout = min(timeout, idle)
+        if self._next_held is not None:
+            timeout = min(timeout, (self._next_held - self.clock()).total_seconds())
         timeout = max(0.0, timeout)
         readable: list[int] = [wakeup.reader.fileno()]
         for backend in self.backends:
@@ -439,8 +449,11 @@ class Agent:
             change.kind == "appeared" for change in changes
         ):
             return
+        self._tell(changes, now)
+
+    def _tell(self, changes: Sequence[Change], now: dt.datetime) -> None:
         try:
-            sent = tell(
+            told = tell(
                 policy=self.policy,
                 checks=self.checks,
                 store=self.store,
@@ -451,7 +464,7 @@ class Agent:
         except AgentError as err:
             log.error("%s; the notices are tried again next time", clause(err))
             return
-        for notice, record in sent:
+        for notice, record in told.sent:
             if record.delivered:
                 log.info("told: %s (%s, via %s)", notice.title, notice.kind, record.backend)
                 self._quiet_until = 0.0
@@ -459,6 +472,21 @@ class Agent:
                 # Retried, but not every turn: a missing server would be tried every second.
                 self._quiet_until = time.monotonic() + 300
                 log.info("notices are tried again within 5m")
+        for notice in told.dropped:
+            log.info("not sent, with no room left this hour: %s (%s)", notice.title, notice.kind)
+        if told.held_changed:
+            for held in told.held:
+                log.info(
+                    "held: %s (%s, %s); it goes at %s",
+                    held.title,
+                    held.check,
+                    held.reason,
+                    held.goes_at.astimezone().strftime("%H:%M"),
+                )
+        soonest = min((h.goes_at for h in told.held), default=None)
+        if soonest is not None and soonest <= now:
+            soonest = now + dt.timedelta(minutes=1)  # never a busy loop on a hold misjudged
+        self._next_held = soonest
 
     def _report(self, results: Sequence[CheckResult], now: dt.datetime) -> None:
         for problem in report_to_fleet(self._fleet, self.policy, results, now):

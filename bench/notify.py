@@ -81,10 +81,11 @@ from agent.store import Store
 paths = Paths.from_environment()
 policy = load_policy(paths, ALL_CHECKS)
 ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(paths.state))
+now = datetime.now(UTC)
 with Store.open(paths.state) as store:
     outcome = run_cycle(policy=policy, checks=ALL_CHECKS, ctx=ctx, store=store,
-                        backends=[PlyerBackend()], now=datetime.now(UTC))
-print(run_summary(outcome), end="")
+                        backends=[PlyerBackend()], now=now)
+print(run_summary(outcome, now), end="")
 """
 
 

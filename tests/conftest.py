@@ -7,15 +7,20 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 from agent.cli import main
 from tests.tools import LIBRARIES, TOOLS
+
+if TYPE_CHECKING:
+    from tests.desktop import Desktop
 
 pytest_plugins = ["tests.desktop", "tests.logins", "tests.netns"]
 
@@ -161,6 +166,37 @@ def hygiene(machine: Machine, capsys: pytest.CaptureFixture[str]) -> Callable[..
         return Outcome(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def at_desktop(
+    machine: Machine,
+    desktop: Desktop,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Outcome]:
+    """`hygiene ARGS` in this process, on the test's desktop (a real dunst), at a moment the
+    test chooses: `at_desktop("run", "--once", at=T0)`."""
+    for key, value in desktop.env.items():
+        monkeypatch.setenv(key, value)
+
+    def run(*argv: str, at: datetime) -> Outcome:
+        capsys.readouterr()
+        code = main(list(argv), clock=lambda: at)
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def local_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is UTC, so that a test can name the times the agent prints."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
 from tests.conftest import Machine, Outcome
 from tests.desktop import Desktop
 
@@ -21,25 +20,15 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def agent(
-    machine: Machine,
-    desktop: Desktop,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Callable[..., Outcome]:
-    """`hygiene ARGS` in this process, on the test's desktop, at a moment the test chooses.
+def agent(machine: Machine, at_desktop: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """`hygiene ARGS` in this process, on the test's desktop, at T0 unless told otherwise.
 
     Only ssh_keys runs: who is signed in to the machine running the tests is not theirs.
     """
     machine.keep_only("ssh_keys")
-    for key, value in desktop.env.items():
-        monkeypatch.setenv(key, value)
 
     def run(*argv: str, at: datetime = T0) -> Outcome:
-        capsys.readouterr()
-        code = main(list(argv), clock=lambda: at)
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
+        return at_desktop(*argv, at=at)
 
     return run
 

@@ -1,17 +1,16 @@
 """The nudge's decisions, on a clock the test sets: grace, reminders, grouping, quiet hours,
-the hourly cap, snoozes, thanks and escalation."""
+the hourly cap and the summary for a burst, what is held and until when, snoozes, thanks
+and escalation."""
 
 from __future__ import annotations
 
-import time as clock
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from agent.models import Severity
-from agent.nudge import CheckWords, Notice, plan
+from agent.nudge import CheckWords, Notice, Plan, plan
 from agent.policy import validated
 from agent.policy_settings import NotifySettings
 from agent.store import FindingState
@@ -22,16 +21,12 @@ WORDS = {
         "An SSH key is not protected", "{n} problems with your SSH keys", "Protect every key."
     ),
     "other": CheckWords("Other problem", "{n} other problems", "Fix the others."),
+    "screen_lock": CheckWords("No screen lock", "{n} lock problems", "Lock.", topic="screen lock"),
+    "vpn": CheckWords("No VPN", "{n} VPN problems", "Connect.", topic="the VPN"),
 }
 
 
-@pytest.fixture(autouse=True)
-def utc_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    clock.tzset()
-    yield
-    monkeypatch.undo()
-    clock.tzset()
+pytestmark = pytest.mark.usefixtures("local_utc")
 
 
 def state(
@@ -60,22 +55,30 @@ def state(
     )
 
 
-def decide(
+def decided(
     current: list[FindingState],
     now: datetime,
     *,
     resolved: list[FindingState] | None = None,
     delivered_last_hour: int = 0,
+    delivered: list[datetime] | None = None,
     **settings: Any,
-) -> list[Notice]:
+) -> Plan:
+    if delivered is None:  # that many, a minute before now
+        delivered = [now - timedelta(minutes=1)] * delivered_last_hour
     return plan(
         settings=validated(NotifySettings, settings),
         words=WORDS,
         current=current,
         resolved=resolved or [],
-        delivered_last_hour=delivered_last_hour,
+        delivered=delivered,
         now=now,
     )
+
+
+def decide(current: list[FindingState], now: datetime, **kwargs: Any) -> list[Notice]:
+    """What is sent now."""
+    return decided(current, now, **kwargs).send
 
 
 def test_high_is_told_at_once_with_its_message_and_advice() -> None:
@@ -172,14 +175,86 @@ def test_quiet_hours_hold_all_but_critical() -> None:
     assert len(decide(findings, night, quiet_hours="09:00-17:00")) == 2
 
 
-def test_hourly_cap_keeps_the_most_serious() -> None:
+def test_more_due_than_the_cap_leaves_room_for_is_one_summary() -> None:
     findings = [
         state("l", Severity.low, check="other", first_seen=T0 - timedelta(days=2)),
         state("c", Severity.critical),
+        state("s", Severity.medium, check="screen_lock", first_seen=T0 - timedelta(hours=2)),
+        state("v", check="vpn"),
     ]
-    notices = decide(findings, T0, max_per_hour=2, delivered_last_hour=1)
-    assert [n.severity for n in notices] == [Severity.critical]
-    assert decide(findings, T0, max_per_hour=2, delivered_last_hour=2) == []
+    (summary,) = decide(findings, T0, max_per_hour=2, delivered_last_hour=1)
+    assert (summary.kind, summary.check) == ("summary", "summary")
+    assert summary.title == "4 things need your attention"
+    # Most serious first, each check by its topic (or its id when it has none).
+    assert summary.body.startswith("Ssh_keys, the VPN, screen lock and other. Details")
+    assert summary.urgency == "critical" and summary.severity is Severity.critical
+    assert sorted(summary.finding_ids) == ["c", "l", "s", "v"]
+    # With room for all four, each check has its own notice.
+    assert len(decide(findings, T0, max_per_hour=4)) == 4
+
+
+def test_a_summary_names_at_most_four_topics() -> None:
+    findings = [state(f"k{i}", check=f"check{i}") for i in range(6)]
+    words = {f"check{i}": CheckWords("A", "{n} A", "Fix.", topic=f"topic {i}") for i in range(6)}
+    (summary,) = plan(
+        settings=validated(NotifySettings, {"max_per_hour": 1}),
+        words=words,
+        current=findings,
+        resolved=[],
+        delivered=[],
+        now=T0,
+    ).send
+    assert summary.body.startswith("Topic 0, topic 1, topic 2, topic 3 and 2 more.")
+    assert len(summary.body) <= 200
+
+
+def test_a_full_hour_holds_everything_until_a_slot_frees() -> None:
+    findings = [state("c", Severity.critical), state("v", check="vpn")]
+    sent_at = [T0 - timedelta(minutes=50), T0 - timedelta(minutes=20)]
+    result = decided(findings, T0, max_per_hour=2, delivered=sent_at)
+    assert result.send == []
+    assert [(h.notice.check, h.reason, h.goes_at) for h in result.held] == [
+        ("ssh_keys", "hourly cap", T0 + timedelta(minutes=10)),
+        ("vpn", "hourly cap", T0 + timedelta(minutes=10)),
+    ]
+    # When that time comes there is room for one: the two go as one summary.
+    (summary,) = decide(findings, T0 + timedelta(minutes=10), max_per_hour=2, delivered=sent_at)
+    assert summary.kind == "summary"
+
+
+def test_quiet_hours_hold_until_they_end() -> None:
+    night = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    result = decided([state("h")], night, quiet_hours="22:00-08:00")
+    assert result.send == []
+    ((notice, reason, goes_at),) = [(h.notice, h.reason, h.goes_at) for h in result.held]
+    assert (notice.check, reason) == ("ssh_keys", "quiet hours")
+    assert goes_at == datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    early = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
+    assert decided([state("h")], early, quiet_hours="22:00-08:00").held[0].goes_at == goes_at
+
+
+def test_a_new_finding_in_grace_is_held_until_its_grace_ends() -> None:
+    fresh = state("m", Severity.medium, check="screen_lock", first_seen=T0)
+    result = decided([fresh], T0 + timedelta(minutes=15))
+    assert result.send == []
+    ((hold),) = result.held
+    assert (hold.notice.check, hold.reason, hold.goes_at) == (
+        "screen_lock",
+        "grace",
+        T0 + timedelta(hours=1),
+    )
+    assert hold.notice.finding_ids == ("m",)
+    # A snoozed or info finding is not held: it is not going to be told.
+    snoozed = fresh._replace(snoozed_until=T0 + timedelta(days=1))
+    assert decided([snoozed], T0 + timedelta(minutes=15)).held == []
+    assert decided([state("i", Severity.info)], T0).held == []
+
+
+def test_thanks_with_no_room_are_dropped_not_held() -> None:
+    fixed = [state("a", times_notified=1, last_notified=T0)]
+    result = decided([], T0, resolved=fixed, max_per_hour=1, delivered_last_hour=1)
+    assert (result.send, result.held) == ([], [])
+    assert [n.kind for n in result.dropped] == ["fixed"]
 
 
 def test_thanks_for_fixed_high_findings_the_person_was_told_about() -> None:
@@ -204,9 +279,9 @@ def test_a_check_that_asks_for_no_thanks_gets_none() -> None:
         words=words,
         current=[],
         resolved=[told],
-        delivered_last_hour=0,
+        delivered=[],
         now=T0,
-    )
+    ).send
     assert notices == []
 
 

@@ -58,6 +58,8 @@ def test_every_check_says_what_it_is_reads_and_keeps() -> None:
         assert c.title and c.rationale and c.advice and c.keeps, c.id
         assert c.reads and all(c.reads), c.id
         assert c.alert and "{n}" in c.alert_many, c.id
+        # A summary notice lists checks by topic: a few words, not its title.
+        assert c.topic and len(c.topic) <= 30 and c.topic != c.title, c.id
         assert isinstance(c.severity, Severity)
         assert len(c.explanation()) > 80, f"{c.id} needs a docstring a person can read"
         assert issubclass(c.Params, CheckParams)

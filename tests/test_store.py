@@ -27,6 +27,7 @@ from agent.models import CheckResult, Finding, Severity, Status
 from agent.store import (
     CachedPath,
     Event,
+    HeldNotice,
     NotificationRecord,
     Store,
     StoreError,
@@ -128,6 +129,21 @@ def store(state: Path) -> Iterator[Store]:
 
 
 # --- schema and migrations -------------------------------------------------------------
+
+
+def test_held_notices_are_replaced_whole_and_written_only_when_they_change(store: Store) -> None:
+    held = [
+        HeldNotice("vpn", "new", "No VPN", "quiet hours", T0 + HOUR, T0, ("v1",)),
+        HeldNotice("ssh_keys", "reminder", "Key", "hourly cap", T0 + MINUTE, T0, ("a", "b")),
+    ]
+    assert store.held() == []
+    assert store.replace_held(held) is True
+    assert store.held() == sorted(held, key=lambda h: h.goes_at)  # the soonest first
+    assert store.replace_held(list(reversed(held))) is False  # the same: nothing written
+    assert store.replace_held(held[:1]) is True
+    assert [h.check for h in store.held()] == ["vpn"]
+    assert store.replace_held([]) is True
+    assert store.held() == []
 
 
 def test_a_new_store_is_created_at_the_current_schema_in_wal_mode(state: Path) -> None:
@@ -526,9 +542,10 @@ def test_the_notification_log_and_counters(store: Store) -> None:
         ("a",),
     )
 
-    assert store.delivered_since(T0) == 3
-    assert store.delivered_since(T0 + 3 * MINUTE) == 2
-    assert store.delivered_since(T0 + HOUR) == 0
+    # Delivered ones only, oldest first: what the hourly cap counts and ages out.
+    assert store.delivered_times_since(T0) == [T0 + k * MINUTE for k in (1, 3, 4)]
+    assert store.delivered_times_since(T0 + 3 * MINUTE) == [T0 + 3 * MINUTE, T0 + 4 * MINUTE]
+    assert store.delivered_times_since(T0 + HOUR) == []
 
     # The newest delivered one of that check that has a server id.
     assert store.last_server_id("ssh_keys") == 41

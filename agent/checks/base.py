@@ -106,6 +106,7 @@ P = TypeVar("P", bound=CheckParams)
 class Check(ABC, Generic[P]):
     id: ClassVar[str]
     title: ClassVar[str]
+    topic: ClassVar[str] = ""  # what a list of problems calls it: "screen lock"
     severity: ClassVar[Severity]
     rationale: ClassVar[str]
     advice: ClassVar[str]

@@ -105,6 +105,7 @@ class CredentialsCheck(Check[CredentialsParams]):
     """
 
     id = "credentials"
+    topic = "passwords in plain text"
     title = "Passwords are strong and kept out of plain text"
     severity = Severity.medium
     rationale = (

@@ -31,6 +31,7 @@ class DiskEncryptionCheck(Check[CheckParams]):
     """
 
     id = "disk_encryption"
+    topic = "disk encryption"
     title = "Your disk is encrypted"
     severity = Severity.high
     rationale = "An unencrypted disk can be read by whoever holds the computer."

@@ -33,6 +33,7 @@ class ExposedServicesCheck(Check[ExposedServicesParams]):
     """
 
     id = "exposed_services"
+    topic = "programs open to the network"
     title = "No program answers the network unless you meant it to"
     severity = Severity.medium
     rationale = "A program listening on the network can be reached by anyone on it."

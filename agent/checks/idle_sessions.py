@@ -46,6 +46,7 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
     """
 
     id = "idle_sessions"
+    topic = "idle sessions"
     title = "No session is left signed in and idle"
     severity = Severity.high
     rationale = "A session left open is open to whoever holds the device."

@@ -268,6 +268,7 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
     """
 
     id = "privacy_settings"
+    topic = "privacy settings"
     title = "Privacy settings share only what you choose"
     severity = Severity.low
     rationale = "Default settings often share more than you would choose to."

@@ -55,6 +55,7 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
     """
 
     id = "remote_sessions"
+    topic = "remote sessions"
     title = "Sessions come from known machines and are not forgotten"
     severity = Severity.high
     rationale = "A login from a machine you do not know is a stranger at your desk."

@@ -140,6 +140,7 @@ class ScreenLockCheck(Check[ScreenLockParams]):
     """
 
     id = "screen_lock"
+    topic = "screen lock"
     title = "The screen locks by itself when you step away"
     severity = Severity.medium
     rationale = "An unlocked screen gives whoever sits down everything you are signed in to."

@@ -46,6 +46,7 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
     """
 
     id = "ssh_authorized_keys"
+    topic = "SSH login keys"
     title = "Only strong keys you know can log in over SSH"
     severity = Severity.high
     rationale = (

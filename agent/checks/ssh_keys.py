@@ -47,6 +47,7 @@ class SshKeysCheck(Check[SshKeysParams]):
     """
 
     id = "ssh_keys"
+    topic = "SSH keys"
     title = "SSH private keys are protected"
     severity = Severity.high
     rationale = (

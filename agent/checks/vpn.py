@@ -54,6 +54,7 @@ class VpnCheck(Check[VpnParams]):
     """
 
     id = "vpn"
+    topic = "the VPN"
     title = "A VPN carries your traffic on networks you do not trust"
     severity = Severity.medium
     rationale = "On a network you do not trust, its owner can watch and tamper with your traffic."

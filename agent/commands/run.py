@@ -82,5 +82,5 @@ def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
             print(f"hygiene: {printable(problem)}", file=sys.stderr)
     finally:
         fleet.close()
-    sys.stdout.write(run_summary(outcome))
+    sys.stdout.write(run_summary(outcome, now))
     return EXIT_OK

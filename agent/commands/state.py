@@ -14,6 +14,7 @@ from agent.instance import running_agent
 from agent.paths import Paths
 from agent.report import (
     freshness,
+    held_entry,
     last_recorded,
     notification_json,
     notifications_text,
@@ -28,27 +29,27 @@ from agent.verdicts import Status
 def status(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
     now = args.clock()
-    failing, checks = [], []
+    failing, checks, held = [], [], []
     # Read-only: creates nothing, and works on a read-only state folder; no store yet is
     # "not audited yet".
     store = Store.open_read_only(paths.state)
     if store is not None:
         with store:
-            failing, checks = store.current(now), store.checks()
+            failing, checks, held = store.current(now), store.checks(), store.held()
     refused = rejections(paths)
     agent_pid = running_agent(paths.state)
     if args.json:
         last = last_recorded(checks)
         print_json(
             {
-                **status_json(failing, now, checks),
+                **status_json(failing, now, checks, held),
                 "policy_rejected": refused,
                 "last_recorded": last.isoformat(timespec="seconds") if last else None,
                 "agent_running": agent_pid is not None,
             }
         )
     else:
-        sys.stdout.write(status_text(failing, now, checks, width=width()))
+        sys.stdout.write(status_text(failing, now, checks, held=held, width=width()))
         if fresh := freshness(checks, now, agent_pid):
             sys.stdout.write(textwrap.fill(fresh, width(), break_on_hyphens=False) + "\n")
         for line in refused:
@@ -65,13 +66,15 @@ def status(args: argparse.Namespace) -> int:
 
 def notifications(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
-    records = []
+    records, held = [], []
     store = Store.open_read_only(paths.state)
     if store is not None:
         with store:
-            records = store.notifications(args.limit)
+            records, held = store.notifications(args.limit), store.held()
     if args.json:
-        print_json([notification_json(r) for r in records])
+        # Held notices first, as entries that were not delivered and say when they go.
+        print_json([*(held_entry(h) for h in held), *(notification_json(r) for r in records)])
     else:
-        sys.stdout.write(notifications_text(records, width=width()))
+        text = notifications_text(records, held=held, now=args.clock(), width=width())
+        sys.stdout.write(text)
     return EXIT_OK

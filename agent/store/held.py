@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from agent.files import json_value
 from agent.store.database import Database
+from agent.store.values import finding_ids as finding_ids_of
 from agent.store.values import parse, ts
 
 REASONS = {
@@ -69,11 +69,6 @@ class Held(Database):
 
 def _held(row: tuple[object, ...]) -> HeldNotice:
     check, kind, title, reason, goes_at, since, finding_ids = row
-    try:
-        found = json_value(str(finding_ids))
-    except ValueError:
-        found = []
-    ids = found if isinstance(found, list) else []
     return HeldNotice(
         check=str(check),
         kind=str(kind),
@@ -81,5 +76,5 @@ def _held(row: tuple[object, ...]) -> HeldNotice:
         reason=str(reason),
         goes_at=parse(goes_at),
         since=parse(since),
-        finding_ids=tuple(str(i) for i in ids),
+        finding_ids=finding_ids_of(finding_ids),
     )

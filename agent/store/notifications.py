@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from agent.files import json_value
 from agent.store.database import Database, StoreError
 from agent.store.findings import add_event
+from agent.store.values import finding_ids as finding_ids_of
 from agent.store.values import parse, parse_optional, text_or_none, ts
 
 _SELECT_NOTIFICATIONS = (
@@ -111,14 +111,14 @@ class Notifications(Database):
             ).fetchall()
         return [_notification(row) for row in rows]
 
-    def delivered_since(self, since: datetime) -> int:
-        """How many notifications were delivered at or after `since`."""
+    def delivered_times_since(self, since: datetime) -> list[datetime]:
+        """When each notification delivered at or after `since` was, oldest first."""
         with self._read("count the notifications in") as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM notifications WHERE delivered = 1 AND at >= ?",
+            rows = conn.execute(
+                "SELECT at FROM notifications WHERE delivered = 1 AND at >= ? ORDER BY at",
                 (ts(since),),
-            ).fetchone()
-        return int(row[0])
+            ).fetchall()
+        return [parse(row[0]) for row in rows]
 
     def last_server_id(self, check: str) -> int | None:
         """The server's id of the newest delivered notification of `check` that has one."""
@@ -172,11 +172,6 @@ def _notification(row: tuple[object, ...]) -> NotificationRecord:
         response,
         response_at,
     ) = row
-    try:
-        found = json_value(str(finding_ids))
-    except ValueError:
-        found = []  # a damaged row still shows; only the findings it named are lost
-    ids = found if isinstance(found, list) else []
     return NotificationRecord(
         id=int(str(record_id)),
         at=parse(at),
@@ -189,7 +184,7 @@ def _notification(row: tuple[object, ...]) -> NotificationRecord:
         delivered=bool(delivered),
         reason=text_or_none(reason),
         server_id=None if server_id is None else int(str(server_id)),
-        finding_ids=tuple(str(i) for i in ids),
+        finding_ids=finding_ids_of(finding_ids),
         response=text_or_none(response),
         response_at=parse_optional(response_at),
     )

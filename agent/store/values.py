@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from agent.files import json_value
+
 
 def ts(moment: datetime) -> str:
     """ISO-8601 UTC text of one fixed width, so text order is time order."""
@@ -22,6 +24,16 @@ def parse_optional(text: object) -> datetime | None:
 
 def text_or_none(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def finding_ids(text: object) -> tuple[str, ...]:
+    """A row's JSON list of finding ids; a damaged one is read as none (the row still shows;
+    only the findings it named are lost)."""
+    try:
+        found = json_value(str(text))
+    except ValueError:
+        return ()
+    return tuple(str(i) for i in found) if isinstance(found, list) else ()
 
 
 def signed(value: int | None) -> int | None:
