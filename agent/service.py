@@ -481,7 +481,8 @@ def uninstall_plan(host: Host, *, reachable: bool, state: ServiceState | None) -
         wants = unit.parent / "default.target.wants"
         desktop = desktop_file_path(host)
         handler = (DropDefaultApp(mimeapps_path(host), URL_MIME, URL_HANDLER), RemoveFile(desktop))
-        # The folders install creates when they are missing, once nothing else is in them.
+        # The folders install creates when they are missing, once nothing else is in them
+        # (not the XDG base folders themselves).
         folders = tuple(
             RemoveFolderIfEmpty(folder, say_kept=False)
             for folder in (wants, unit.parent, unit.parent.parent, desktop.parent)
@@ -506,7 +507,13 @@ def uninstall_plan(host: Host, *, reachable: bool, state: ServiceState | None) -
         steps: list[Step] = []
         if registered:
             steps.append(Run(("launchctl", "bootout", f"gui/{host.uid}/{LABEL}")))
-        steps += [RemoveFile(plist_path(host)), RemoveFolderIfEmpty(mac_log_path(host).parent)]
+        plist = plist_path(host)
+        steps += [
+            RemoveFile(plist),
+            RemoveFolderIfEmpty(mac_log_path(host).parent),
+            # Made by install on an account that had no launch agent yet.
+            RemoveFolderIfEmpty(plist.parent, say_kept=False),
+        ]
         return Plan(tuple(steps))
     steps = []
     if state and state.running:

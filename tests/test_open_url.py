@@ -4,6 +4,7 @@ every other URL changes nothing and is one line on stderr, exit 2."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,3 +195,27 @@ def test_the_person_sees_what_a_link_did_on_the_desktop(
     desktop.clear()
     assert hygiene("open-url", link(token, "snooze", "ssh_keys", "1d") + "&x=1").code == 2
     assert desktop.received(timeout=1.0) == []
+
+
+def test_a_link_to_one_finding_snoozes_that_finding_and_names_its_check(
+    machine: Machine,
+    desktop: Desktop,
+    monkeypatch: pytest.MonkeyPatch,
+    hygiene: Callable[..., Outcome],
+    make_key: Callable[..., Path],
+) -> None:
+    for key, value in desktop.env.items():
+        monkeypatch.setenv(key, value)
+    make_key(machine.ssh / "id_ed25519")
+    machine.keep_only("ssh_keys")
+    assert hygiene("run", "--once").code == 0
+    (finding,) = json.loads(hygiene("status", "--json").out)["failing"]
+    desktop.clear()
+
+    token = page_token(machine)
+    outcome = hygiene("open-url", link(token, "snooze", finding["id"], "1d"))
+    assert outcome.code == 0, outcome.err
+    assert outcome.out.startswith(f"{finding['id']} is snoozed until ")
+    assert list(snoozes(machine)) == [finding["id"]]
+    (got,) = desktop.received(at_least=1)
+    assert got.summary == "Snoozed a finding of ssh_keys for 1 day"

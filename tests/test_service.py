@@ -511,6 +511,7 @@ def test_macos_uninstall_boots_out_then_removes_what_install_made(
         "Ran: launchctl bootout gui/501/hygiene-agent",
         f"Removed {machine.home}/Library/LaunchAgents/hygiene-agent.plist",
         f"Removed {machine.home}/Library/Logs/hygiene-agent",
+        f"Removed {machine.home}/Library/LaunchAgents",
         "The agent no longer runs as a launchd LaunchAgent.",
     ]
 

@@ -56,7 +56,10 @@ def _act(action: links.Action, paths: Paths, args: argparse.Namespace) -> tuple[
         return unsnoozed_sentence(target, ended=ended), title
     length = parse_duration(action.length or "")
     done = snooze_target(paths, target, length, now, verbose=args.verbose)
-    subject = target if done.check == target else f"a finding of {done.check or 'a check'}"
+    if done.check == target:
+        subject = target
+    else:
+        subject = f"a finding of {done.check}" if done.check else "a finding"
     return snoozed_sentence(target, done.until), f"Snoozed {subject} for {_spoken(length)}"
 
 
