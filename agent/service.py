@@ -277,9 +277,9 @@ def render_url_desktop_file(host: Host) -> str:
     # do not find; the desktop file would be skipped.
     if any(ord(c) < 0x20 or c in "\x7f%" for word in command for c in word):
         raise ServiceError(
-            f"hygiene: links cannot be registered: desktop launchers cannot start a program "
+            f"The page's links are not registered: desktop launchers cannot start a program "
             f"whose path holds control characters or % ({printable(command[0])}); install "
-            "hygiene-agent in another folder to use the page's links"
+            "hygiene-agent in another folder to use them"
         )
     exec_line = " ".join([*(desktop_quote(word) for word in command), "%u"])
     return _fill(_template(URL_HANDLER), {"EXEC": exec_line})
@@ -603,7 +603,9 @@ def read_mimeapps(path: Path) -> str:
 
 def _edit_mimeapps(step: SetDefaultApp | DropDefaultApp) -> bool:
     """Carry out the step; False when the file needed no change."""
-    # A mimeapps.list kept in a dotfiles repository is a symbolic link: its target is edited.
+    # A mimeapps.list kept in a dotfiles repository is a symbolic link: its target is
+    # edited, and kept even when empty.
+    linked = step.path.is_symlink()
     path = step.path.resolve()
     before = read_mimeapps(path)
     if isinstance(step, SetDefaultApp):
@@ -613,7 +615,7 @@ def _edit_mimeapps(step: SetDefaultApp | DropDefaultApp) -> bool:
     if after == before:
         return False
     try:
-        if not after:
+        if not after and not linked:
             path.unlink()
             return True
         mode = stat.S_IMODE(path.stat().st_mode) if before else 0o644

@@ -171,7 +171,7 @@ def test_a_path_no_launcher_can_start_is_refused_in_one_sentence(
     with pytest.raises(ServiceError) as refused:
         render_url_desktop_file(host)
     assert str(refused.value).startswith(
-        "hygiene: links cannot be registered: desktop launchers cannot start a program whose "
+        "The page's links are not registered: desktop launchers cannot start a program whose "
         "path holds control characters or % ("
     )
     assert "\n" not in str(refused.value) and "\t" not in str(refused.value)
@@ -185,7 +185,7 @@ def test_the_service_is_installed_all_the_same_and_says_the_links_are_not(
     assert service_command("install", host=host, out=out) == 0
     said = out.getvalue().splitlines()
     assert said[0] == f"Wrote {unit_file(machine)}"
-    assert said[1].startswith("hygiene: links cannot be registered: desktop launchers cannot")
+    assert said[1].startswith("The page's links are not registered: desktop launchers cannot")
     assert not desktop_file(machine).exists()
     assert not mimeapps(machine).exists()
 
@@ -222,6 +222,21 @@ def test_install_adds_one_line_to_a_mimeapps_list_and_uninstall_takes_it_back(
     assert hygiene("service", "uninstall").code == 0
     assert mimeapps(machine).is_symlink()
     assert kept.read_text() == THEIRS
+
+
+def test_a_linked_mimeapps_list_left_empty_stays_where_it_is(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    machine.config.mkdir(parents=True)
+    kept = machine.home / "dotfiles" / "mimeapps.list"
+    kept.parent.mkdir()
+    kept.write_text("")
+    mimeapps(machine).symlink_to(kept)
+    assert hygiene("service", "install").code == 0
+    assert kept.read_text() == f"[Default Applications]\n{MIME}={HANDLER}\n"
+    assert hygiene("service", "uninstall").code == 0
+    assert mimeapps(machine).is_symlink()
+    assert kept.read_text() == ""
 
 
 def test_status_says_when_another_handler_has_the_links(
@@ -282,3 +297,13 @@ def test_the_default_is_set_in_its_section_alone(before: str, after: str) -> Non
 )
 def test_uninstall_takes_only_its_own_entry(before: str, after: str) -> None:
     assert without_default(before, MIME, HANDLER) == after
+
+
+def test_a_mimeapps_list_that_is_no_file_is_one_sentence_and_never_opened(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    machine.config.mkdir(parents=True)
+    os.mkfifo(mimeapps(machine))  # opened, it would block the install for ever
+    outcome = hygiene("service", "install")
+    assert outcome.code == 2
+    assert outcome.err == f"hygiene: cannot read {mimeapps(machine)}: not a regular file\n"
