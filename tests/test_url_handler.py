@@ -201,15 +201,21 @@ image/png=eog.desktop;
 """
 
 
-def test_install_adds_one_line_to_a_mimeapps_list_and_uninstall_takes_it_back(
-    machine: Machine, hygiene: Callable[..., Outcome]
-) -> None:
+def dotfile(machine: Machine, text: str) -> Path:
+    """A mimeapps.list kept as a dotfiles manager keeps it: a link to a file elsewhere."""
     machine.config.mkdir(parents=True)
     kept = machine.home / "dotfiles" / "mimeapps.list"
     kept.parent.mkdir()
-    kept.write_text(THEIRS)
+    kept.write_text(text)
+    mimeapps(machine).symlink_to(kept)
+    return kept
+
+
+def test_install_adds_one_line_to_a_mimeapps_list_and_uninstall_takes_it_back(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    kept = dotfile(machine, THEIRS)
     kept.chmod(0o600)
-    mimeapps(machine).symlink_to(kept)  # as a dotfiles manager keeps it
 
     assert hygiene("service", "install").code == 0
     assert mimeapps(machine).is_symlink()
@@ -227,11 +233,7 @@ def test_install_adds_one_line_to_a_mimeapps_list_and_uninstall_takes_it_back(
 def test_a_linked_mimeapps_list_left_empty_stays_where_it_is(
     machine: Machine, hygiene: Callable[..., Outcome]
 ) -> None:
-    machine.config.mkdir(parents=True)
-    kept = machine.home / "dotfiles" / "mimeapps.list"
-    kept.parent.mkdir()
-    kept.write_text("")
-    mimeapps(machine).symlink_to(kept)
+    kept = dotfile(machine, "")
     assert hygiene("service", "install").code == 0
     assert kept.read_text() == f"[Default Applications]\n{MIME}={HANDLER}\n"
     assert hygiene("service", "uninstall").code == 0
