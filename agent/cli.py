@@ -110,6 +110,12 @@ def _unsnooze(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="ID", help="a check id or a finding id")
 
 
+def _open_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "url", metavar="URL", help="a hygiene: link from the page, such as hygiene:snooze?..."
+    )
+
+
 def _service(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["install", "uninstall", "status"])
     parser.add_argument(
@@ -162,6 +168,13 @@ COMMANDS: dict[str, Command] = {
         "snooze", "snooze", "no notices about a check or finding for a while", _snooze, logs=False
     ),
     "unsnooze": Command("snooze", "unsnooze", "end a snooze", _unsnooze, logs=False),
+    "open-url": Command(
+        "open_url",
+        "open_url",
+        "act on a hygiene: link from the page (what a browser runs)",
+        _open_url,
+        logs=False,
+    ),
     "service": Command("setup", "service", "run the agent as a service of your own", _service),
     "network": Command(
         "setup", "network", "mark the network you are on as trusted, or not", _network

@@ -26,6 +26,9 @@ SNOOZE_LENGTHS = ("1h", "1d", "7d")  # what the page offers; open-url accepts on
 ActionName = Literal["snooze", "unsnooze"]
 _TARGET = re.compile(r"[a-z][a-z0-9_]{0,39}|[0-9a-f]{32}")  # a check id or a finding id
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+# Every character a page's link can hold: no percent-escape, space, control or non-ASCII
+# character, so no two spellings of one link and nothing a decoder could read otherwise.
+_LINK_CHARACTERS = re.compile(r"[A-Za-z0-9_:?&=-]+")
 
 
 class LinkRefused(ValueError):
@@ -72,6 +75,8 @@ def parse(url: str, token: str | None) -> Action:
     scheme, _, rest = url.partition(":")
     if scheme.lower() != "hygiene" or not rest:
         raise LinkRefused("the link is not a hygiene: link")
+    if not _LINK_CHARACTERS.fullmatch(url):
+        raise LinkRefused("the link holds characters a page's link never holds")
     name, _, query = rest.partition("?")
     if name not in ("snooze", "unsnooze"):
         raise LinkRefused("the link asks for an action the page does not offer")

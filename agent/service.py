@@ -28,13 +28,17 @@ from typing import Literal, TextIO
 from xml.sax.saxutils import escape as xml_escape
 
 from agent.errors import AgentError
-from agent.files import write_whole
+from agent.files import read_small_file, write_whole
 from agent.instance import LOCK_FILE, running_agent
 from agent.paths import Paths, shipped
 from agent.text import printable
 
 NAME = "hygiene-agent"
 UNIT = f"{NAME}.service"
+URL_HANDLER = f"{NAME}-url.desktop"  # the desktop file's id, as mimeapps.list names it
+URL_MIME = "x-scheme-handler/hygiene"
+DEFAULTS_SECTION = "[Default Applications]"
+MAX_MIMEAPPS = 1 << 20
 LABEL = NAME
 TASK = NAME
 
@@ -134,6 +138,14 @@ def unit_path(host: Host) -> Path:
     return _xdg_dir(host, "XDG_CONFIG_HOME", ".config") / "systemd" / "user" / UNIT
 
 
+def desktop_file_path(host: Host) -> Path:
+    return _xdg_dir(host, "XDG_DATA_HOME", ".local/share") / "applications" / URL_HANDLER
+
+
+def mimeapps_path(host: Host) -> Path:
+    return _xdg_dir(host, "XDG_CONFIG_HOME", ".config") / "mimeapps.list"
+
+
 def plist_path(host: Host) -> Path:
     return host.home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
 
@@ -155,6 +167,13 @@ def service_file(host: Host) -> Path:
     if host.platform == "darwin":
         return plist_path(host)
     return task_xml_path(host)
+
+
+def installed_files(host: Host) -> tuple[Path, ...]:
+    """The files install writes of its own (not mimeapps.list, which others share)."""
+    if host.platform == "linux":
+        return (unit_path(host), desktop_file_path(host))
+    return (service_file(host),)
 
 
 def where_logs_are(host: Host) -> str:
@@ -229,6 +248,41 @@ def render_systemd_unit(host: Host) -> str:
     if not environment:
         template = template.replace("@ENVIRONMENT@\n", "")
     return _fill(template, {"EXEC_START": exec_start, "ENVIRONMENT": environment})
+
+
+# The Desktop Entry spec ("The Exec key"): these characters make an argument need double
+# quotes; inside them ", `, $ and the backslash take a backslash; and since the key is a
+# string, whose own escapes are undone first, every backslash of that is then written twice.
+_DESKTOP_RESERVED = frozenset(" \t\n\"'\\><~|&;$*?#()`")
+
+
+def desktop_quote(word: str) -> str:
+    text = word.replace("%", "%%")  # % starts a field code anywhere
+    if not any(c in _DESKTOP_RESERVED for c in word):
+        return text
+    quoted = '"' + "".join("\\" + c if c in '"`$\\' else c for c in text) + '"'
+    return quoted.replace("\\", "\\\\")  # the string's escaping, over the quoting
+
+
+def url_handler_command(host: Host) -> tuple[str, ...]:
+    """The command line a browser runs for a hygiene: link, before the URL."""
+    # host.program runs `hygiene run`: the same program, another command.
+    return (*host.program[:-1], "open-url", "--")
+
+
+def render_url_desktop_file(host: Host) -> str:
+    command = url_handler_command(host)
+    # Control characters: the spec has no escape for them in Exec. %: the spec's %% is
+    # read by GLib and xdg-open only after they look for the program, which they then
+    # do not find; the desktop file would be skipped.
+    if any(ord(c) < 0x20 or c in "\x7f%" for word in command for c in word):
+        raise ServiceError(
+            f"The page's links are not registered: desktop launchers cannot start a program "
+            f"whose path holds control characters or % ({printable(command[0])}); install "
+            "hygiene-agent in another folder to use them"
+        )
+    exec_line = " ".join([*(desktop_quote(word) for word in command), "%u"])
+    return _fill(_template(URL_HANDLER), {"EXEC": exec_line})
 
 
 def render_launchd_plist(host: Host) -> bytes:
@@ -306,6 +360,28 @@ class RemoveFile:
 @dataclass(frozen=True)
 class RemoveFolderIfEmpty:
     path: Path
+    # False for a folder install may have found there (~/.config/systemd/user): left as it
+    # is without a word when something else is in it.
+    say_kept: bool = True
+
+
+@dataclass(frozen=True)
+class SetDefaultApp:
+    """In a mimeapps.list: `app` becomes the default application of `mime`."""
+
+    path: Path
+    mime: str
+    app: str
+
+
+@dataclass(frozen=True)
+class DropDefaultApp:
+    """In a mimeapps.list: `app` is no longer the default of `mime`; the file goes when
+    nothing else is in it."""
+
+    path: Path
+    mime: str
+    app: str
 
 
 @dataclass(frozen=True)
@@ -314,7 +390,9 @@ class Run:
     retry_on: tuple[int, ...] = ()
 
 
-Step = WriteFile | MakeFolder | RemoveFile | RemoveFolderIfEmpty | Run
+Step = (
+    WriteFile | MakeFolder | RemoveFile | RemoveFolderIfEmpty | SetDefaultApp | DropDefaultApp | Run
+)
 
 
 @dataclass(frozen=True)
@@ -324,6 +402,7 @@ class Plan:
     # reach, with why.
     manual: tuple[tuple[str, ...], ...] = ()
     manual_reason: str = ""
+    notes: tuple[str, ...] = ()  # what was left out, and why
 
 
 @dataclass(frozen=True)
@@ -349,17 +428,28 @@ NO_USER_MANAGER = (
 def install_plan(host: Host, *, reachable: bool, state: ServiceState | None) -> Plan:
     """`state` is what the manager said before (None when it could not be asked)."""
     if host.platform == "linux":
-        unit = WriteFile(unit_path(host), render_systemd_unit(host).encode())
+        files: tuple[Step, ...] = (WriteFile(unit_path(host), render_systemd_unit(host).encode()),)
+        notes: tuple[str, ...] = ()
+        try:
+            desktop = render_url_desktop_file(host)
+        except ServiceError as err:  # the agent runs all the same; only the links do not
+            notes = (str(err),)
+        else:
+            files += (
+                WriteFile(desktop_file_path(host), desktop.encode()),
+                SetDefaultApp(mimeapps_path(host), URL_MIME, URL_HANDLER),
+            )
         commands = [_systemctl("daemon-reload"), _systemctl("enable", "--now", UNIT)]
         if state and state.running:
             commands.append(_systemctl("restart", UNIT))  # to run the new unit and code
         if not reachable:
             return Plan(
-                (unit,),
+                files,
                 tuple(commands),
                 NO_USER_MANAGER + ". To start the agent now and at every login, run:",
+                notes,
             )
-        return Plan((unit, *(Run(c) for c in commands)))
+        return Plan((*files, *(Run(c) for c in commands)), notes=notes)
     if host.platform == "darwin":
         plist = plist_path(host)
         steps: list[Step] = [
@@ -387,11 +477,19 @@ def uninstall_plan(host: Host, *, reachable: bool, state: ServiceState | None) -
     registered = bool(state and state.registered)
     if host.platform == "linux":
         unit = unit_path(host)
+        # What `systemctl disable` would remove, if the person had enabled it.
+        wants = unit.parent / "default.target.wants"
+        desktop = desktop_file_path(host)
+        handler = (DropDefaultApp(mimeapps_path(host), URL_MIME, URL_HANDLER), RemoveFile(desktop))
+        # The folders install creates when they are missing, once nothing else is in them
+        # (not the XDG base folders themselves).
+        folders = tuple(
+            RemoveFolderIfEmpty(folder, say_kept=False)
+            for folder in (wants, unit.parent, unit.parent.parent, desktop.parent)
+        )
         if not reachable:
-            # What `systemctl disable` would remove, if the person had enabled it.
-            link = unit.parent / "default.target.wants" / UNIT
             return Plan(
-                (RemoveFile(unit), RemoveFile(link)),
+                (RemoveFile(unit), RemoveFile(wants / UNIT), *handler, *folders),
                 (_systemctl("stop", UNIT), _systemctl("daemon-reload")),
                 NO_USER_MANAGER + ". If the agent runs as a service in another session, "
                 "stop it there with:",
@@ -401,13 +499,21 @@ def uninstall_plan(host: Host, *, reachable: bool, state: ServiceState | None) -
                 Run(_systemctl("disable", "--now", UNIT)),
                 RemoveFile(unit),
                 Run(_systemctl("daemon-reload")),
+                *handler,
+                *folders,
             )
         )
     if host.platform == "darwin":
         steps: list[Step] = []
         if registered:
             steps.append(Run(("launchctl", "bootout", f"gui/{host.uid}/{LABEL}")))
-        steps += [RemoveFile(plist_path(host)), RemoveFolderIfEmpty(mac_log_path(host).parent)]
+        plist = plist_path(host)
+        steps += [
+            RemoveFile(plist),
+            RemoveFolderIfEmpty(mac_log_path(host).parent),
+            # Made by install on an account that had no launch agent yet.
+            RemoveFolderIfEmpty(plist.parent, say_kept=False),
+        ]
         return Plan(tuple(steps))
     steps = []
     if state and state.running:
@@ -417,6 +523,107 @@ def uninstall_plan(host: Host, *, reachable: bool, state: ServiceState | None) -
     xml = task_xml_path(host)
     steps += [RemoveFile(xml), RemoveFolderIfEmpty(xml.parent)]
     return Plan(tuple(steps))
+
+
+# mimeapps.list (the XDG MIME Applications spec): which application opens hygiene: links.
+# Edited line by line, so that every other line stays exactly as it was.
+
+
+def _key(line: str) -> str:
+    return line.partition("=")[0].strip()
+
+
+def _apps(line: str) -> list[str]:
+    return [app.strip() for app in line.partition("=")[2].split(";") if app.strip()]
+
+
+def with_default(text: str, mime: str, app: str) -> str:
+    """mimeapps.list `text` with `app` as the default application of `mime`, first in its
+    section; every other line as it was."""
+    entry = f"{mime}={app}"
+    lines: list[str] = []
+    section = ""
+    placed = False
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip()
+            lines.append(line)
+            if section == DEFAULTS_SECTION and not placed:
+                lines.append(entry)
+                placed = True
+        elif not (section == DEFAULTS_SECTION and "=" in line and _key(line) == mime):
+            lines.append(line)
+    if not placed:
+        lines += ([""] if lines and lines[-1].strip() else []) + [DEFAULTS_SECTION, entry]
+    return "\n".join(lines) + "\n"
+
+
+def without_default(text: str, mime: str, app: str) -> str:
+    """mimeapps.list `text` with `app` no longer a default of `mime`; "" when nothing but
+    section headers and blank lines would be left."""
+    lines: list[str] = []
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip()
+        elif section == DEFAULTS_SECTION and "=" in line and _key(line) == mime:
+            others = [other for other in _apps(line) if other != app]
+            if others == _apps(line):
+                lines.append(line)
+            elif others:
+                lines.append(f"{mime}={';'.join(others)}")
+            continue
+        lines.append(line)
+    if all(not line.strip() or line.startswith("[") for line in lines):
+        return ""
+    return "\n".join(lines) + "\n"
+
+
+def default_app(text: str, mime: str) -> str | None:
+    """The default application mimeapps.list `text` names for `mime`."""
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip()
+        elif section == DEFAULTS_SECTION and "=" in line and _key(line) == mime:
+            return next(iter(_apps(line)), None)
+    return None
+
+
+def read_mimeapps(path: Path) -> str:
+    """The text of a mimeapps.list, "" when there is none; raises ServiceError. Bytes that
+    are not UTF-8 are kept as they are (surrogateescape), to be written back unchanged."""
+    try:
+        return read_small_file(path, MAX_MIMEAPPS).decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        raise _os_problem(err, "read", path) from None
+
+
+def _edit_mimeapps(step: SetDefaultApp | DropDefaultApp) -> bool:
+    """Carry out the step; False when the file needed no change."""
+    # A mimeapps.list kept in a dotfiles repository is a symbolic link: its target is
+    # edited, and kept even when empty.
+    linked = step.path.is_symlink()
+    path = step.path.resolve()
+    before = read_mimeapps(path)
+    if isinstance(step, SetDefaultApp):
+        after = with_default(before, step.mime, step.app)
+    else:
+        after = without_default(before, step.mime, step.app)
+    if after == before:
+        return False
+    try:
+        if not after and not linked:
+            path.unlink()
+            return True
+        mode = stat.S_IMODE(path.stat().st_mode) if before else 0o644
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_whole(path, after.encode("utf-8", "surrogateescape"), mode)
+    except OSError as err:
+        raise _os_problem(err, "write", path) from None
+    return True
 
 
 # Asking the service manager.
@@ -603,9 +810,18 @@ def apply(
             except OSError as err:
                 if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise _os_problem(err, "remove", step.path) from None
-                print(f"Kept {step.path}: other files are in it", file=out)
+                if step.say_kept:
+                    print(f"Kept {step.path}: other files are in it", file=out)
             else:
                 print(f"Removed {step.path}", file=out)
+        elif isinstance(step, SetDefaultApp):
+            _edit_mimeapps(step)
+            print(f"Made {step.app} the handler of {step.mime} in {step.path}", file=out)
+        elif isinstance(step, DropDefaultApp):
+            if _edit_mimeapps(step):
+                print(
+                    f"Removed {step.app} as the handler of {step.mime} from {step.path}", file=out
+                )
         else:
             _run(step, host.platform, runner, sleep)
             print(f"Ran: {show_command(step.argv, host.platform)}", file=out)
@@ -636,6 +852,8 @@ def _run(step: Run, platform: Platform, runner: Runner, sleep: Callable[[float],
 
 
 def _print_manual(plan: Plan, host: Host, out: TextIO) -> None:
+    for note in plan.notes:
+        print(note, file=out)
     if plan.manual:
         print(plan.manual_reason, file=out)
         for argv in plan.manual:
@@ -659,6 +877,18 @@ def describe(plan: Plan, host: Host, out: TextIO) -> None:
         elif isinstance(step, RemoveFolderIfEmpty):
             if step.path.is_dir():
                 print(f"Would remove the folder {step.path} if it is empty", file=out)
+        elif isinstance(step, SetDefaultApp):
+            print(
+                f"Would make {step.app} the handler of {step.mime} in {step.path}, with the "
+                f"line {step.mime}={step.app} under {DEFAULTS_SECTION}",
+                file=out,
+            )
+        elif isinstance(step, DropDefaultApp):
+            if default_app(read_mimeapps(step.path), step.mime) == step.app:
+                print(
+                    f"Would remove {step.app} as the handler of {step.mime} from {step.path}",
+                    file=out,
+                )
         else:
             print(f"Would run: {show_command(step.argv, host.platform)}", file=out)
     _print_manual(plan, host, out)
@@ -688,7 +918,7 @@ def service_command(
     if action == "install":
         plan = install_plan(host, reachable=reachable, state=state)
     else:
-        if not service_file(host).exists() and not (state and state.registered):
+        if not any(p.exists() for p in installed_files(host)) and not (state and state.registered):
             print(f"{NAME} is not installed as a service: nothing to remove.", file=out)
             return 0
         plan = uninstall_plan(host, reachable=reachable, state=state)
@@ -732,10 +962,28 @@ def status_text(host: Host, runner: Runner) -> str:
         lines.append("  Installed: no (`hygiene service install` installs it)")
     lines.append(f"  Running:   {_running(state, running_agent(host.state), manager)}")
     lines.append(f"  Logs:      {where_logs_are(host)}")
+    if host.platform == "linux":
+        lines.append(f"  Links:     {_links_handler(host)}")
     if note:
         lines.append(f"  Note:      {note}")
     # What systemctl or launchctl said is outside text: each line shown escaped.
     return "".join(printable(line) + "\n" for line in lines)
+
+
+def _links_handler(host: Host) -> str:
+    """Whether the page's hygiene: links reach `hygiene open-url`."""
+    desktop = desktop_file_path(host)
+    mimeapps = mimeapps_path(host)
+    if not desktop.exists():
+        return "hygiene: links open nothing (`hygiene service install` registers the handler)"
+    try:
+        default = default_app(read_mimeapps(mimeapps), URL_MIME)
+    except ServiceError as err:
+        return f"{desktop} is installed, but {err}"
+    if default == URL_HANDLER:
+        return f"hygiene: links open `hygiene open-url`, {desktop}"
+    chosen = f"makes {default}" if default else "does not make it"
+    return f"{desktop} is installed, but {mimeapps} {chosen} the handler of {URL_MIME}"
 
 
 def _running(state: ServiceState | None, lock_pid: int | None, manager: str) -> str:

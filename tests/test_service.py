@@ -47,6 +47,21 @@ def unit_file(machine: Machine) -> Path:
     return machine.config / "systemd" / "user" / UNIT
 
 
+def desktop_file(machine: Machine) -> Path:
+    return machine.home / ".local" / "share" / "applications" / "hygiene-agent-url.desktop"
+
+
+def mimeapps(machine: Machine) -> Path:
+    return machine.config / "mimeapps.list"
+
+
+def folders_under(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*") if p.is_dir()}
+
+
+LINKS_LINE = "  Links:     hygiene: links open `hygiene open-url`, {}"
+
+
 def verify_unit(path: Path) -> subprocess.CompletedProcess[str]:
     """systemd's own check of a user unit, with a private runtime dir: it starts no manager."""
     analyze = require_tool("systemd-analyze")
@@ -71,7 +86,8 @@ def test_install_writes_a_unit_systemd_accepts_and_says_what_to_run(
     outcome = hygiene("service", "install")
     assert outcome.code == 0, outcome.err
     unit = unit_file(machine)
-    assert files_under(machine.home) - before == {unit.relative_to(machine.home)}
+    made = {unit, desktop_file(machine), mimeapps(machine)}
+    assert files_under(machine.home) - before == {p.relative_to(machine.home) for p in made}
     assert stat.S_IMODE(unit.stat().st_mode) == 0o644
 
     checked = verify_unit(unit)
@@ -84,14 +100,17 @@ def test_install_writes_a_unit_systemd_accepts_and_says_what_to_run(
     # The service keeps its state and reads policies where `hygiene status` in this shell does.
     assert f"Environment=XDG_STATE_HOME={machine.state}\n" in text
     assert f"Environment=XDG_CONFIG_HOME={machine.config}\n" in text
-    assert outcome.out.splitlines()[1:] == [
+    assert outcome.out.splitlines() == [
+        f"Wrote {unit}",
+        f"Wrote {desktop_file(machine)}",
+        "Made hygiene-agent-url.desktop the handler of x-scheme-handler/hygiene in "
+        f"{mimeapps(machine)}",
         "No systemd user manager is reachable from here ($XDG_RUNTIME_DIR/systemd/private is "
         "missing), so nothing was started or stopped. To start the agent now and at every "
         "login, run:",
         "    systemctl --user daemon-reload",
         f"    systemctl --user enable --now {UNIT}",
     ]
-    assert outcome.out.splitlines()[0] == f"Wrote {unit}"
 
 
 def test_dry_run_prints_every_file_and_command_and_changes_nothing(
@@ -104,11 +123,15 @@ def test_dry_run_prints_every_file_and_command_and_changes_nothing(
     assert not (machine.config / "systemd").exists()
 
     unit = unit_file(machine)
+    desktop = desktop_file(machine)
     hygiene("service", "install")
-    written = unit.read_text()
-    unit.unlink()
+    written, handler = unit.read_text(), desktop.read_text()
     assert outcome.out == (
         f"Would write {unit} (mode 0644):\n{written}(end of {unit})\n"
+        f"Would write {desktop} (mode 0644):\n{handler}(end of {desktop})\n"
+        "Would make hygiene-agent-url.desktop the handler of x-scheme-handler/hygiene in "
+        f"{mimeapps(machine)}, with the line "
+        "x-scheme-handler/hygiene=hygiene-agent-url.desktop under [Default Applications]\n"
         "No systemd user manager is reachable from here ($XDG_RUNTIME_DIR/systemd/private is "
         "missing), so nothing was started or stopped. To start the agent now and at every "
         "login, run:\n"
@@ -129,16 +152,32 @@ def test_uninstall_removes_exactly_what_install_made(
     wants.mkdir()
     (wants / UNIT).symlink_to(unit)
 
+    desktop = desktop_file(machine)
     dry = hygiene("service", "uninstall", "--dry-run")
-    assert dry.out.splitlines()[:2] == [f"Would remove {unit}", f"Would remove {wants / UNIT}"]
+    assert dry.out.splitlines()[:4] == [
+        f"Would remove {unit}",
+        f"Would remove {wants / UNIT}",
+        "Would remove hygiene-agent-url.desktop as the handler of x-scheme-handler/hygiene "
+        f"from {mimeapps(machine)}",
+        f"Would remove {desktop}",
+    ]
     assert unit.exists()
 
     outcome = hygiene("service", "uninstall")
     assert outcome.code == 0, outcome.err
     assert files_under(machine.home) == before
+    # The folders it made for them went too; the XDG base folders stay.
+    assert folders_under(machine.home) == {Path(".config"), Path(".local"), Path(".local/share")}
     assert outcome.out.splitlines() == [
         f"Removed {unit}",
         f"Removed {wants / UNIT}",
+        "Removed hygiene-agent-url.desktop as the handler of x-scheme-handler/hygiene from "
+        f"{mimeapps(machine)}",
+        f"Removed {desktop}",
+        f"Removed {wants}",
+        f"Removed {unit.parent}",
+        f"Removed {unit.parent.parent}",
+        f"Removed {desktop.parent}",
         "No systemd user manager is reachable from here ($XDG_RUNTIME_DIR/systemd/private is "
         "missing), so nothing was started or stopped. If the agent runs as a service in "
         "another session, stop it there with:",
@@ -163,15 +202,19 @@ def test_status_says_installed_running_and_where_the_logs_are(
         "  Installed: no (`hygiene service install` installs it)",
         "  Running:   no",
         "  Logs:      journalctl --user -u hygiene-agent",
+        "  Links:     hygiene: links open nothing (`hygiene service install` registers the "
+        "handler)",
         "  Note:      no systemd user manager is reachable from here, so only the agent's lock "
         f"file ({lock_file}) was asked whether it runs",
     ]
     hygiene("service", "install")
     with InstanceLock(machine.state / "hygiene-agent"):  # as `hygiene run` holds it
         after = hygiene("service", "status")
-    assert after.out.splitlines()[1:3] == [
+    assert after.out.splitlines()[1:5] == [
         f"  Installed: yes, {unit_file(machine)}",
         f"  Running:   yes, process {os.getpid()}",
+        "  Logs:      journalctl --user -u hygiene-agent",
+        LINKS_LINE.format(desktop_file(machine)),
     ]
 
 
@@ -289,6 +332,7 @@ def test_with_a_user_manager_install_enables_and_starts_the_service(
         f"  Installed: yes, {unit_file(machine)}",
         "  Running:   yes, process 4242 (systemd: active (running), enabled)",
         "  Logs:      journalctl --user -u hygiene-agent",
+        LINKS_LINE.format(desktop_file(machine)),
     ]
     systemctl.calls()
 
@@ -467,6 +511,7 @@ def test_macos_uninstall_boots_out_then_removes_what_install_made(
         "Ran: launchctl bootout gui/501/hygiene-agent",
         f"Removed {machine.home}/Library/LaunchAgents/hygiene-agent.plist",
         f"Removed {machine.home}/Library/Logs/hygiene-agent",
+        f"Removed {machine.home}/Library/LaunchAgents",
         "The agent no longer runs as a launchd LaunchAgent.",
     ]
 
@@ -624,7 +669,12 @@ def test_the_wheel_carries_the_templates_and_installs_from_anywhere(
     machine: Machine, tmp_path: Path, wheel: Path
 ) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    for template in ("hygiene-agent.service", "hygiene-agent.plist", "hygiene-agent.xml"):
+    for template in (
+        "hygiene-agent.service",
+        "hygiene-agent.plist",
+        "hygiene-agent.xml",
+        "hygiene-agent-url.desktop",
+    ):
         assert f"agent/install/{template}" in names
 
     site = tmp_path / "site"

@@ -1,11 +1,13 @@
 """`hygiene snooze` and `hygiene unsnooze`: no notices about a check or a finding for a
 while. Like status, they answer at once: the policy's limits come from the note its last
-load left (agent.snooze_limits), and a check id from the store or the list of names."""
+load left (agent.snooze_limits), and a check id from the store or the list of names.
+`snooze_target` and `unsnooze_target` are what `hygiene open-url` does for a page's link."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from agent import snooze_limits
 from agent.commands import EXIT_OK
@@ -18,12 +20,33 @@ from agent.text import printable
 SHORTEST_SNOOZE = timedelta(minutes=1)
 
 
+class Snoozed(NamedTuple):
+    check: str | None  # the check the target is or belongs to; None: a finding of no known check
+    until: datetime
+
+
 def snooze(args: argparse.Namespace) -> int:
-    paths = Paths.from_environment()
     try:
         length = parse_duration(args.duration)
     except ValueError as err:
         raise UsageError(f"snooze: {err}") from None  # err quotes the duration, cut short
+    done = snooze_target(
+        Paths.from_environment(), args.target, length, args.clock(), verbose=args.verbose
+    )
+    print(snoozed_sentence(args.target, done.until))
+    return EXIT_OK
+
+
+def unsnooze(args: argparse.Namespace) -> int:
+    ended = unsnooze_target(Paths.from_environment(), args.target, args.clock())
+    print(unsnoozed_sentence(args.target, ended=ended))
+    return EXIT_OK
+
+
+def snooze_target(
+    paths: Paths, target: str, length: timedelta, now: datetime, *, verbose: bool = False
+) -> Snoozed:
+    """Snooze `target` for `length` within the policy's limits; a UsageError says why not."""
     if length < SHORTEST_SNOOZE:
         raise UsageError(f"a snooze lasts at least {format_duration(SHORTEST_SNOOZE)}")
     # The policy in force, as the agent has it (a broken file does not stop a snooze), as
@@ -33,11 +56,10 @@ def snooze(args: argparse.Namespace) -> int:
         from agent.commands.policy import in_force  # noqa: PLC0415 - the one costly way
         from agent.logs import to_stderr  # noqa: PLC0415
 
-        to_stderr(verbose=args.verbose)  # what a policy load warns about, as `check` says it
+        to_stderr(verbose=verbose)  # what a policy load warns about, as `check` says it
         limits = in_force(paths).snooze_limits()
-    now = args.clock()
     with Store.open(paths.state) as store:
-        check = _check_of(store, args.target)
+        check = _check_of(store, target)
         limit = limits.limit(check)
         if length > limit:
             if check is not None and limit < limits.longest:
@@ -49,19 +71,23 @@ def snooze(args: argparse.Namespace) -> int:
                 f"a snooze may last at most {format_duration(limit)} (the policy's "
                 "notify.max_snooze)"
             )
-        store.snooze(args.target, now + length, now)
-    until = (now + length).astimezone()
-    print(f"{printable(args.target)} is snoozed until {until:%Y-%m-%d %H:%M %Z}.")
-    return EXIT_OK
+        store.snooze(target, now + length, now)
+    return Snoozed(check, now + length)
 
 
-def unsnooze(args: argparse.Namespace) -> int:
-    paths = Paths.from_environment()
+def unsnooze_target(paths: Paths, target: str, now: datetime) -> bool:
+    """End the snooze of `target`; False when it was not snoozed."""
     with Store.open(paths.state) as store:
-        _check_of(store, args.target)
-        ended = store.unsnooze(args.target, args.clock())
-    print(f"{printable(args.target)} {'is no longer snoozed' if ended else 'was not snoozed'}.")
-    return EXIT_OK
+        _check_of(store, target)
+        return store.unsnooze(target, now)
+
+
+def snoozed_sentence(target: str, until: datetime) -> str:
+    return f"{printable(target)} is snoozed until {until.astimezone():%Y-%m-%d %H:%M %Z}."
+
+
+def unsnoozed_sentence(target: str, *, ended: bool) -> str:
+    return f"{printable(target)} {'is no longer snoozed' if ended else 'was not snoozed'}."
 
 
 def _check_of(store: Store, target: str) -> str | None:
