@@ -110,6 +110,12 @@ def _unsnooze(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="ID", help="a check id or a finding id")
 
 
+def _page(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--print-path", action="store_true", help="only write the page and print where it is"
+    )
+
+
 def _service(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["install", "uninstall", "status"])
     parser.add_argument(
@@ -162,6 +168,9 @@ COMMANDS: dict[str, Command] = {
         "snooze", "snooze", "no notices about a check or finding for a while", _snooze, logs=False
     ),
     "unsnooze": Command("snooze", "unsnooze", "end a snooze", _unsnooze, logs=False),
+    "page": Command(
+        "page", "page", 'write the "My device" page and open it in your browser', _page
+    ),
     "service": Command("setup", "service", "run the agent as a service of your own", _service),
     "network": Command(
         "setup", "network", "mark the network you are on as trusted, or not", _network
