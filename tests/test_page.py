@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -405,3 +406,72 @@ def test_a_state_folder_that_is_a_file_is_said_without_a_traceback(machine: Mach
     assert (done.code, done.out) == (2, "")
     assert "Traceback" not in done.err
     assert done.err.splitlines()[-1].endswith("cannot be read: not a directory.")
+
+
+# --- the parts, without a browser -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("advice", "commands"),
+    [
+        (
+            "Add a passphrase: ssh-keygen -p -f ~/.ssh/id_rsa (ssh-agent then asks for it once "
+            "per session).",
+            ["ssh-keygen -p -f ~/.ssh/id_rsa"],
+        ),
+        ("Run: chmod 700 ~/.ssh", ["chmod 700 ~/.ssh"]),
+        (
+            "Run: chmod 600 ~/'my keys/id_(old)'; then check that you know every key in it.",
+            ["chmod 600 ~/'my keys/id_(old)'"],
+        ),
+        (
+            'Run: sudo chown "$USER" ~/.ssh/authorized_keys; then check that you know every key',
+            ['sudo chown "$USER" ~/.ssh/authorized_keys'],
+        ),
+        (
+            "If this is a network you trust (your home, your office), mark it once: hygiene "
+            "network trust --label NAME",
+            ["hygiene network trust --label NAME"],
+        ),
+        (
+            "Make a new key with ssh-keygen -t ed25519, put its .pub where the old key is "
+            "accepted.",
+            ["ssh-keygen -t ed25519"],
+        ),
+        (
+            "for the home folder alone, fscrypt can encrypt a new, empty home (fscrypt setup, "
+            "then fscrypt encrypt).",
+            ["fscrypt setup", "fscrypt encrypt"],
+        ),
+        (
+            "keep it in your keyring (for git: git config --global credential.helper libsecret; "
+            "for curl: pass it with --netrc-file). Keep the file private: chmod 600 ~/.netrc.",
+            ["git config --global credential.helper libsecret", "chmod 600 ~/.netrc"],
+        ),
+        ("Stop the program if you do not need it; the hygiene of it is yours.", []),
+    ],
+)
+def test_the_commands_in_advice_are_marked_whole(advice: str, commands: list[str]) -> None:
+    from html import unescape
+
+    from agent.page import advice_html
+
+    marked = advice_html(advice)
+    found = [
+        unescape(re.sub(r"</?span>", "", code))
+        for code in re.findall(r'<code class="cmd">(.*?)</code>', marked)
+    ]
+    assert found == commands
+    assert unescape(re.sub(r"<[^>]+>", "", marked)) == advice  # no word lost or added
+
+
+def test_the_page_module_loads_no_policy_machinery() -> None:
+    # The agent rewrites the page itself, and the resident agent carries no pydantic or YAML.
+    probe = (
+        "import sys, agent.page; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "[]\n"
