@@ -283,11 +283,11 @@ class _Page:
             )
         total = len(self.facts.checks)
         passed = len(self.by_status[Status.passed])
-        parts = [
-            _plural(len(self.facts.findings), "problem"),
-            f"{len(self.by_status[Status.error])} could not run",
-            f"{len(self.by_status[Status.skip])} skipped",
-        ]
+        parts = [_plural(len(self.facts.findings), "problem")]
+        if broken := len(self.by_status[Status.error]):
+            parts.append(f"{broken} could not run")
+        if skipped := len(self.by_status[Status.skip]):
+            parts.append(f"{skipped} skipped")
         last = max(c.last_run for c in self.facts.checks)
         verdict = "good" if passed == total else ("bad" if self.facts.findings else "warn")
         return (
