@@ -248,6 +248,11 @@ class _Page:
         for finding in facts.findings:
             self.findings_of.setdefault(finding.check, []).append(finding)
 
+    def anchored(self, check_id: str) -> str:
+        """The check's id attribute where the page says how it stands; none where its
+        problems already carry it (a check that could not run or is now off keeps them)."""
+        return "" if check_id in self.findings_of else f' id="{_t(check_anchor(check_id))}"'
+
     def title_of(self, check_id: str) -> str:
         check = self.known.get(check_id)
         return check.title if check is not None else check_id
@@ -374,7 +379,7 @@ class _Page:
         if not broken:
             return ""
         items = [
-            f'<li id="{_t(check_anchor(c.id))}"><strong>{_t(self.title_of(c.id))}</strong> '
+            f"<li{self.anchored(c.id)}><strong>{_t(self.title_of(c.id))}</strong> "
             f"(<code>{_t(c.id)}</code>), at {_when(c.last_run)}: "
             f"{_t(c.error or 'no reason was recorded')}</li>"
             for c in broken
@@ -416,14 +421,14 @@ class _Page:
             if why is None and params is not None and not params.enabled:
                 why = f"turned off by {self.policy.origins.get(c.id, {}).get('enabled', 'policy')}"
             items.append(
-                f'<li id="{_t(check_anchor(c.id))}"><strong>{_t(self.title_of(c.id))}</strong> '
+                f"<li{self.anchored(c.id)}><strong>{_t(self.title_of(c.id))}</strong> "
                 f"(<code>{_t(c.id)}</code>): {_t(why or 'no reason was recorded')}</li>"
             )
         return _listing("skipped", "Skipped", items, empty="No check was skipped.")
 
     def passing(self) -> str:
         items = [
-            f'<li id="{_t(check_anchor(c.id))}">{_t(self.title_of(c.id))} '
+            f"<li{self.anchored(c.id)}>{_t(self.title_of(c.id))} "
             f"(<code>{_t(c.id)}</code>), checked {_when(c.last_run)}</li>"
             for c in self.by_status[Status.passed]
         ]

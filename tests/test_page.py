@@ -243,6 +243,11 @@ def test_every_section_renders_in_the_browser(planted: Planted, browser: Any) ->
     catalogue = _text(browser, "#checks")
     assert "SSH private keys are protected" in catalogue and "Keeps:" in catalogue
     assert browser.execute_script("return document.scripts.length") == 0
+    twice = browser.execute_script(
+        "const ids = [...document.querySelectorAll('[id]')].map(e => e.id);"
+        "return ids.filter((id, i) => ids.indexOf(id) !== i)"
+    )
+    assert twice == []
 
 
 def test_the_snooze_links_carry_the_current_token(planted: Planted, browser: Any) -> None:
@@ -475,3 +480,67 @@ def test_the_page_module_loads_no_policy_machinery() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout == "[]\n"
+
+
+def test_a_signed_admin_policy_shows_its_key(machine: Machine, tmp_path: Path) -> None:
+    machine.keep_only("ssh_keys")
+    private = tmp_path / "admin-key"
+    assert _hygiene(machine, "policy", "keygen", "--out", str(private)).code == 0
+    keys = machine.admin / "keys"
+    keys.mkdir(parents=True)
+    (keys / "admin.pub").write_bytes(private.with_name("admin-key.pub").read_bytes())
+    policy = machine.admin_policies / "10-acme.yaml"
+    policy.write_text("schema: 1\nname: acme\nrevision: 7\n")
+    signed = _hygiene(machine, "policy", "sign", str(policy), "--key", str(private))
+    assert signed.code == 0, signed.err
+    key_id = re.search(r"key: ([0-9a-f]+)", policy.with_name("10-acme.yaml.sig").read_text())
+    assert key_id is not None
+    done = _hygiene(machine, "page", "--print-path")
+    assert done.code == 0, done.err
+    text = Path(done.out.strip()).read_text()
+    section = text[text.index('<section id="policy"') : text.index('<section id="checks"')]
+    assert "only signed admin policies are taken" in section
+    assert f"10-acme.yaml (signed by key {key_id.group(1)}" in section
+    assert "(admin, acme, revision 7)" in section
+
+
+def test_a_check_keeps_one_anchor_when_it_has_problems_and_could_not_run(
+    machine: Machine,
+) -> None:
+    from agent.checks import load_checks
+    from agent.commands.policy import in_force
+    from agent.page import Facts, render
+    from agent.paths import Paths
+    from agent.store import CheckState, FindingState
+    from agent.verdicts import Severity, Status
+
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    old = FindingState(
+        id="0" * 32,
+        check="ssh_keys",
+        subject="~/.ssh/id_rsa",
+        severity=Severity.high,
+        message="~/.ssh/id_rsa has no passphrase.",
+        advice="Add a passphrase: ssh-keygen -p -f ~/.ssh/id_rsa",
+        first_seen=now - timedelta(days=1),
+        last_seen=now - timedelta(hours=1),
+        resolved_at=None,
+        snoozed_until=None,
+        times_notified=0,
+        last_notified=None,
+    )
+    facts = Facts(
+        checks=[CheckState("ssh_keys", now, Status.error, "~/.ssh cannot be read")],
+        findings=[old],
+        held=[],
+        snoozes={},
+        notifications=[],
+    )
+    checks = load_checks()
+    page = render(
+        facts, policy=in_force(Paths.from_environment()), checks=checks, token="t" * 43, now=now
+    )
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert sorted(ids) == sorted(set(ids)), "an id is given twice"
+    assert ids.count(check_anchor("ssh_keys")) == 1
+    assert "~/.ssh cannot be read" in page  # said under "Could not run", without the id
