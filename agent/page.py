@@ -17,7 +17,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -270,7 +270,12 @@ class _Page:
             ("checks", "What each check reads"),
         ]
         links = "".join(f'<li><a href="#{key}">{label}</a></li>' for key, label in sections)
-        zone = self.now.astimezone().strftime("%Z (UTC%z)")
+        local = self.now.astimezone()
+        zone = (
+            local.strftime("%Z")
+            if local.utcoffset() == timedelta(0)
+            else local.strftime("%Z (UTC%z)")
+        )
         return (
             '<header><h1>My device</h1><p class="meta">What hygiene-agent knows about this '
             f"computer, written {_when(self.now)}. Times are local, {_t(zone)}. This page is a "
