@@ -116,6 +116,12 @@ def _open_url(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _page(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--print-path", action="store_true", help="only write the page and print where it is"
+    )
+
+
 def _service(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["install", "uninstall", "status"])
     parser.add_argument(
@@ -174,6 +180,9 @@ COMMANDS: dict[str, Command] = {
         "act on a hygiene: link from the page (what a browser runs)",
         _open_url,
         logs=False,
+    ),
+    "page": Command(
+        "page", "page", 'write the "My device" page and open it in your browser', _page
     ),
     "service": Command("setup", "service", "run the agent as a service of your own", _service),
     "network": Command(

@@ -48,6 +48,7 @@ from agent.notify import (
     Notification,
     default_backends,
 )
+from agent.opener import open_with_default, opener_name
 from agent.paths import Paths, builtin_policy_path
 from agent.policy_child import ReaderTimedOut, load_apart
 from agent.policy_settings import Policy
@@ -674,34 +675,17 @@ class Agent:
         log.info("opened the details: %s", path)
 
     def _open(self, path: Path) -> bool:
-        if self.platform == "win32":
-            startfile: Callable[[str], None] | None = getattr(os, "startfile", None)
-            if startfile is None:
-                return False
-            try:
-                startfile(str(path))
-            except OSError as err:
-                log.error("cannot open %s: %s", path, err.strerror or err)
-                return False
-            return True
-        opener = "open" if self.platform == "darwin" else "xdg-open"
         try:
-            self._openers.append(
-                subprocess.Popen(
-                    [opener, str(path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
+            opener = open_with_default(path, self.platform)
         except OSError as err:
             log.error(
                 "cannot open the details with %s (%s); `hygiene status` shows them",
-                opener,
+                opener_name(self.platform),
                 (err.strerror or type(err).__name__).lower(),
             )
             return False
+        if opener is not None:
+            self._openers.append(opener)
         return True
 
     # --- signals ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +91,18 @@ class Machine:
     state: Path
     admin: Path
 
+    @classmethod
+    def at(cls, root: Path) -> Machine:
+        """A machine whose home, config, state and admin folders are under `root`."""
+        machine = cls(
+            home=root / "home",
+            config=root / "home" / ".config",
+            state=root / "home" / ".local" / "state",
+            admin=root / "etc" / "hygiene-agent",
+        )
+        machine.home.mkdir()
+        return machine
+
     @property
     def ssh(self) -> Path:
         path = self.home / ".ssh"
@@ -130,13 +142,7 @@ class Machine:
 
 @pytest.fixture
 def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
-    m = Machine(
-        home=tmp_path / "home",
-        config=tmp_path / "home" / ".config",
-        state=tmp_path / "home" / ".local" / "state",
-        admin=tmp_path / "etc" / "hygiene-agent",
-    )
-    m.home.mkdir()
+    m = Machine.at(tmp_path)
     for key in list(os.environ):
         if key.startswith(("XDG_", "HYGIENE_")) and key != "HYGIENE_REQUIRE_REAL":
             monkeypatch.delenv(key)
@@ -166,6 +172,16 @@ def hygiene(machine: Machine, capsys: pytest.CaptureFixture[str]) -> Callable[..
         return Outcome(code, captured.out, captured.err)
 
     return run
+
+
+def run_hygiene(argv: Sequence[str], env: dict[str, str]) -> Outcome:
+    """The installed `hygiene` console script, run in a child process with `env`."""
+    script = Path(sys.executable).with_name("hygiene")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+    done = subprocess.run(
+        [*command, *argv], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
 
 
 @pytest.fixture
@@ -202,19 +218,9 @@ def local_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def hygiene_process(machine: Machine) -> Callable[..., Outcome]:
     """Run the installed `hygiene` console script in a child process."""
-    script = Path(sys.executable).with_name("hygiene")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
 
     def run(*argv: str, env: dict[str, str] | None = None) -> Outcome:
-        done = subprocess.run(
-            [*command, *argv],
-            env=env or machine.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return Outcome(done.returncode, done.stdout, done.stderr)
+        return run_hygiene(argv, env or machine.env())
 
     return run
 

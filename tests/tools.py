@@ -54,6 +54,8 @@ TOOLS: dict[str, str] = {
     "dpkg-query": "dpkg",
     "setpriv": "util-linux",
     "java": "openjdk-17-jre-headless",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 
 # Shared libraries the tests load with ctypes, and their packages.

@@ -45,7 +45,7 @@ class CheckState(NamedTuple):
     id: str
     last_run: datetime
     status: Status
-    error: str | None
+    error: str | None  # why it could not run (error), or why it was skipped (skip)
 
 
 class Change(NamedTuple):
@@ -72,7 +72,11 @@ class Findings(Database):
         with self._write("save the check results to") as conn:
             snoozes = _active_snoozes(conn, now)
             for result in results:
-                _touch_check(conn, result.check, result.status, result.error, stamp)
+                # A skip keeps its reason where an error keeps its own: the page says why.
+                why = result.error
+                if why is None and result.status is Status.skip and result.notes:
+                    why = "; ".join(result.notes)
+                _touch_check(conn, result.check, result.status, why, stamp)
                 if result.status not in (Status.passed, Status.fail):
                     continue
                 present: dict[str, Finding] = {f.id: f for f in result.findings}

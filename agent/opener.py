@@ -1,0 +1,35 @@
+"""Opening a file with the person's default handler: the page in their browser, the details
+of a notice. One way for the agent and for `hygiene page`."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+
+def opener_name(platform: str) -> str:
+    if platform == "win32":
+        return "os.startfile"
+    return "open" if platform == "darwin" else "xdg-open"
+
+
+def open_with_default(path: Path, platform: str) -> subprocess.Popen[bytes] | None:
+    """Hand `path` to the default handler (xdg-open, open, or os.startfile on Windows) and
+    return at once: the started opener (reap it with poll()), or None where the system opens
+    it itself. Raises OSError when there is no opener or it cannot be started."""
+    if platform == "win32":
+        startfile: Callable[[str], None] | None = getattr(os, "startfile", None)
+        if startfile is None:
+            raise OSError(errno.ENOENT, "os.startfile is missing")
+        startfile(str(path))
+        return None
+    return subprocess.Popen(
+        [opener_name(platform), str(path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
