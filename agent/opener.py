@@ -16,10 +16,16 @@ def opener_name(platform: str) -> str:
     return "open" if platform == "darwin" else "xdg-open"
 
 
-def open_with_default(path: Path, platform: str) -> subprocess.Popen[bytes] | None:
+def open_with_default(
+    path: Path, platform: str, *, anchor: str = ""
+) -> subprocess.Popen[bytes] | None:
     """Hand `path` to the default handler (xdg-open, open, or os.startfile on Windows) and
     return at once: the started opener (reap it with poll()), or None where the system opens
-    it itself. Raises OSError when there is no opener or it cannot be started."""
+    it itself. Raises OSError when there is no opener or it cannot be started.
+
+    `anchor`: open the page at that element, as a file:// URL with a fragment (a browser
+    then scrolls to it); Windows opens the file itself, at its top."""
+    target = path.absolute().as_uri() + f"#{anchor}" if anchor else str(path)
     if platform == "win32":
         startfile: Callable[[str], None] | None = getattr(os, "startfile", None)
         if startfile is None:
@@ -27,7 +33,7 @@ def open_with_default(path: Path, platform: str) -> subprocess.Popen[bytes] | No
         startfile(str(path))
         return None
     return subprocess.Popen(
-        [opener_name(platform), str(path)],
+        [opener_name(platform), target],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

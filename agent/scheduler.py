@@ -36,7 +36,6 @@ from agent.cycle import send, tell
 from agent.durations import format_duration
 from agent.engine import run_checks
 from agent.errors import AgentError, clause
-from agent.files import write_whole
 from agent.fingerprint import Fingerprinter
 from agent.fleet import Outputs
 from agent.instance import InstanceLock
@@ -48,11 +47,12 @@ from agent.notify import (
     Notification,
     default_backends,
 )
+from agent.nudge import SUMMARY
 from agent.opener import open_with_default, opener_name
+from agent.page import check_anchor, finding_anchor, write_page
 from agent.paths import Paths, builtin_policy_path
 from agent.policy_child import ReaderTimedOut, load_apart
 from agent.policy_settings import Policy
-from agent.report import status_text
 from agent.store import Change, NotificationRecord, Store
 from agent.text import printable
 
@@ -273,6 +273,7 @@ class Agent:
         self._clock_watch = ClockWatch()
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
         self._next_held: dt.datetime | None = None  # when the soonest held notice goes
+        self._page_stale = True  # the "My device" page is rewritten at the end of the turn
         self._store_trouble: str | None = None  # why the store could not be opened afresh
         self._openers: list[subprocess.Popen[bytes]] = []
         self._puller: threading.Thread | None = None
@@ -327,6 +328,8 @@ class Agent:
         elif self._held_due() and not self.stopping.is_set():
             self._tell([], self.clock())
         self._read_answers()
+        if self._page_stale and not self.stopping.is_set():
+            self._write_page()
         self._openers = [p for p in self._openers if p.poll() is None]
 
     def _follow_store(self) -> None:
@@ -436,6 +439,8 @@ class Agent:
         self._log_results(results)
         if fresh:
             self._report(results, now)
+        if changes:
+            self._page_stale = True
         for change in changes:
             finding = change.finding
             log.info(
@@ -465,6 +470,8 @@ class Agent:
         except AgentError as err:
             log.error("%s; the notices are tried again next time", clause(err))
             return
+        if told.sent or told.held_changed:
+            self._page_stale = True
         for notice, record in told.sent:
             if record.delivered:
                 log.info("told: %s (%s, via %s)", notice.title, notice.kind, record.backend)
@@ -509,6 +516,7 @@ class Agent:
             self._last_status[result.check] = (result.status, result.error)
             if (result.status, result.error) == before:
                 continue
+            self._page_stale = True
             if result.status is Status.error:
                 log.warning("%s: error: %s", result.check, result.error)
             else:
@@ -645,6 +653,7 @@ class Agent:
         if record is None:
             return  # not one of ours, or from before the store was reset
         now = self.clock()
+        self._page_stale = True  # what the person did shows in the page's history
         if answer.action == SNOOZE_ACTION:
             self._snooze(record, now)
         elif answer.action == DETAILS_ACTION:
@@ -660,33 +669,47 @@ class Agent:
         self.store.record_response(record, f"snoozed it for {format_duration(length)}", now)
         log.info("snoozed for %s: %s", format_duration(length), ", ".join(targets))
 
-    def _open_details(self, record: NotificationRecord, now: dt.datetime) -> None:
-        path = self.paths.state / "status.txt"
-        text = status_text(self.store.current(now), now, self.store.checks())
+    def _write_page(self) -> Path | None:
+        """Write the "My device" page afresh; None (and one log line) when it cannot be."""
         try:
-            # Replaced, never opened for writing: a FIFO put there would block the agent.
-            write_whole(path, text.encode(), 0o600)
+            path = write_page(
+                self.paths,
+                store=self.store,
+                policy=self.policy,
+                checks=self.checks,
+                now=self.clock(),
+            )
         except OSError as err:
-            log.error("cannot write the details to %s: %s", path, err.strerror or err)
-            return
-        if not self._open(path):
-            return
-        self.store.record_response(record, "opened the details", now)
-        log.info("opened the details: %s", path)
+            log.error("cannot write the page in %s: %s", self.paths.state, err.strerror or err)
+            return None
+        except AgentError as err:
+            log.error("%s; the page is written again next time", clause(err))
+            return None
+        self._page_stale = False
+        return path
 
-    def _open(self, path: Path) -> bool:
+    def _open_details(self, record: NotificationRecord, now: dt.datetime) -> None:
+        """The page, at the notice's first finding (a summary: at its top)."""
+        path = self._write_page()
+        if path is None:
+            return
+        if record.check == SUMMARY or not record.finding_ids:
+            anchor = "" if record.check == SUMMARY else check_anchor(record.check)
+        else:
+            anchor = finding_anchor(record.finding_ids[0])
         try:
-            opener = open_with_default(path, self.platform)
+            opener = open_with_default(path, self.platform, anchor=anchor)
         except OSError as err:
             log.error(
-                "cannot open the details with %s (%s); `hygiene status` shows them",
+                "cannot open the page with %s (%s); `hygiene status` shows the same",
                 opener_name(self.platform),
                 (err.strerror or type(err).__name__).lower(),
             )
-            return False
+            return
         if opener is not None:
             self._openers.append(opener)
-        return True
+        self.store.record_response(record, "opened the details", now)
+        log.info("opened the details: %s", path)
 
     # --- signals ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -118,6 +119,24 @@ def test_a_planted_key_is_told_within_seconds_and_its_fix_is_thanked(
     assert agent.log().rstrip().endswith("hygiene: info: stopped")
 
 
+def test_the_agent_rewrites_the_page_when_something_changes(
+    machine: Machine,
+    make_key: Callable[..., Path],
+    start_agent: Callable[..., RunningAgent],
+) -> None:
+    page = machine.state / "hygiene-agent" / "page.html"
+    agent = start_agent()
+    agent.said("ssh_keys: pass")
+    wait_for("the page", lambda: page.exists() or None, 5)
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    assert "id_changed" not in page.read_text()
+    first = page.stat().st_mtime_ns
+    time.sleep(2)  # several turns with nothing new: the page is left as it is
+    assert page.stat().st_mtime_ns == first
+    make_key(machine.ssh / "id_changed")
+    wait_for("the new key on the page", lambda: "~/.ssh/id_changed" in page.read_text() or None, 5)
+
+
 def test_a_second_agent_is_refused_naming_the_first(
     start_agent: Callable[..., RunningAgent], hygiene_process: Callable[..., Outcome]
 ) -> None:
@@ -202,7 +221,7 @@ def test_snooze_1_day_from_the_notification_snoozes_the_finding(
     assert "you snoozed it for 1d at" in text
 
 
-def test_details_opens_the_status_with_the_default_handler(
+def test_details_opens_the_page_at_the_finding_with_the_default_handler(
     machine: Machine,
     desktop: Desktop,
     make_key: Callable[..., Path],
@@ -210,20 +229,26 @@ def test_details_opens_the_status_with_the_default_handler(
     tmp_path: Path,
     hygiene_process: Callable[..., Outcome],
 ) -> None:
-    # xdg-open hands a file to the desktop's handler; here a stand-in records what it got.
+    # xdg-open hands a URL to the desktop's handler; here a stand-in records what it got.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     opened = tmp_path / "opened"
     opener = bin_dir / "xdg-open"
-    opener.write_text(f'#!/bin/sh\ncp "$1" "{opened}"\n')
+    opener.write_text(f'#!/bin/sh\nprintf %s "$1" > "{opened}"\n')
     opener.chmod(0o755)
     agent = start_agent(extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     make_key(machine.ssh / "id_details")
     wait_for("the notice on screen", lambda: desktop.showing() or None, 5)
     desktop.choose_action("Details")
     agent.said("opened the details", timeout=5)
-    wait_for("the handler to receive the file", lambda: opened.exists() or None, 5)
-    assert "~/.ssh/id_details" in opened.read_text()
+    url = wait_for("the handler to receive the page", lambda: opened.exists() or None, 5)
+    assert url
+    (finding,) = json.loads(hygiene_process("status", "--json").out)["failing"]
+    page = machine.state / "hygiene-agent" / "page.html"
+    assert opened.read_text() == f"{page.as_uri()}#f-{finding['id']}"
+    text = page.read_text()
+    assert f'id="f-{finding["id"]}"' in text
+    assert "~/.ssh/id_details" in text
     history = json.loads(hygiene_process("notifications", "--json").out)
     assert history[0]["response"] == "opened the details"
 

@@ -50,6 +50,7 @@ def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
     from agent.cycle import run_cycle  # noqa: PLC0415
     from agent.fleet import Outputs  # noqa: PLC0415
     from agent.notify import default_backends  # noqa: PLC0415
+    from agent.page import write_page  # noqa: PLC0415
     from agent.scheduler import report_to_fleet  # noqa: PLC0415
     from agent.store import Store  # noqa: PLC0415
 
@@ -76,6 +77,11 @@ def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
             backends=default_backends(os.environ, sys.platform),
             now=now,
         )
+        try:
+            write_page(paths, store=store, policy=policy, checks=checks, now=now)
+        except OSError as err:
+            reason = (err.strerror or type(err).__name__).lower()
+            print(f"hygiene: cannot write the page in {paths.state}: {reason}", file=sys.stderr)
     fleet = Outputs(paths.state)
     try:
         for problem in report_to_fleet(fleet, policy, outcome.results, now):
