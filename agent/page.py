@@ -279,7 +279,9 @@ class _Page:
         return (
             '<header><h1>My device</h1><p class="meta">What hygiene-agent knows about this '
             f"computer, written {_when(self.now)}. Times are local, {_t(zone)}. This page is a "
-            "file on this computer: it loads nothing and sends nothing.</p>"
+            "file on this computer: it loads nothing and sends nothing. Its snooze links work "
+            "from its newest copy only (the agent writes it again when something changes): "
+            "if one does nothing, reload the page.</p>"
             f'<nav aria-label="Sections"><ul>{links}</ul></nav></header>'
         )
 

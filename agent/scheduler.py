@@ -274,6 +274,8 @@ class Agent:
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
         self._next_held: dt.datetime | None = None  # when the soonest held notice goes
         self._page_stale = True  # the "My device" page is rewritten at the end of the turn
+        self._snoozes_seen: dict[str, dt.datetime] | None = None
+        self._next_snooze_look = 0.0  # monotonic
         self._store_trouble: str | None = None  # why the store could not be opened afresh
         self._openers: list[subprocess.Popen[bytes]] = []
         self._puller: threading.Thread | None = None
@@ -328,6 +330,7 @@ class Agent:
         elif self._held_due() and not self.stopping.is_set():
             self._tell([], self.clock())
         self._read_answers()
+        self._look_at_snoozes()
         if self._page_stale and not self.stopping.is_set():
             self._write_page()
         self._openers = [p for p in self._openers if p.poll() is None]
@@ -668,6 +671,20 @@ class Agent:
             self.store.snooze(target, now + length, now)
         self.store.record_response(record, f"snoozed it for {format_duration(length)}", now)
         log.info("snoozed for %s: %s", format_duration(length), ", ".join(targets))
+
+    def _look_at_snoozes(self) -> None:
+        """A snooze made or ended outside the agent (`hygiene snooze`, a link on the page), or
+        one that ran out, changes the page: a small read every few seconds notices it."""
+        if time.monotonic() < self._next_snooze_look:
+            return
+        self._next_snooze_look = time.monotonic() + self.poll_seconds
+        try:
+            snoozes = self.store.snoozes(self.clock())
+        except AgentError:
+            return  # the store's trouble is said where it is written
+        if snoozes != self._snoozes_seen:
+            self._page_stale = self._page_stale or self._snoozes_seen is not None
+            self._snoozes_seen = snoozes
 
     def _write_page(self) -> Path | None:
         """Write the "My device" page afresh; None (and one log line) when it cannot be."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -87,6 +88,14 @@ def start_agent(
         yield start
 
 
+def text_of(path: Path) -> str:
+    """A file's text, or nothing while it is not there yet."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def arrived(desktop: Desktop, title: str, timeout: float = 5.0) -> Received:
     def find() -> Received | None:
         return next((n for n in desktop.received(timeout=0) if n.summary == title), None)
@@ -134,7 +143,35 @@ def test_the_agent_rewrites_the_page_when_something_changes(
     time.sleep(2)  # several turns with nothing new: the page is left as it is
     assert page.stat().st_mtime_ns == first
     make_key(machine.ssh / "id_changed")
-    wait_for("the new key on the page", lambda: "~/.ssh/id_changed" in page.read_text() or None, 5)
+    wait_for("the new key on the page", lambda: "~/.ssh/id_changed" in text_of(page) or None, 5)
+
+
+def test_a_snooze_from_a_page_link_shows_on_the_page_the_agent_writes_next(
+    machine: Machine,
+    make_key: Callable[..., Path],
+    start_agent: Callable[..., RunningAgent],
+    hygiene_process: Callable[..., Outcome],
+    desktop: Desktop,
+) -> None:
+    page = machine.state / "hygiene-agent" / "page.html"
+    make_key(machine.ssh / "id_linked")
+    agent = start_agent()
+    wait_for("the key on the page", lambda: "~/.ssh/id_linked" in text_of(page) or None, 10)
+    link = next(re.finditer(r'href="(hygiene:snooze\?target=\w+&amp;for=1d&amp;[^"]+)"',
+                            page.read_text()))[1].replace("&amp;", "&")  # fmt: skip
+    done = hygiene_process("open-url", link, env={**machine.env(), **desktop.env})
+    assert done.code == 0, done.err
+
+    def snoozed() -> list[Received] | None:
+        return [n for n in desktop.received(timeout=0) if "Snoozed" in n.summary] or None
+
+    told = wait_for("the link's notice", snoozed, 5)
+    assert told[0].body_text.endswith("Reload the page to see it.")
+    wait_for("the snooze on the page", lambda: "no notices until" in page.read_text() or None, 10)
+    # The page was written again with a new token: the link it held acts no more.
+    again = hygiene_process("open-url", link, env={**machine.env(), **desktop.env})
+    assert again.code == 2 and "token" in again.err
+    agent.stop()
 
 
 def test_a_second_agent_is_refused_naming_the_first(

@@ -42,7 +42,12 @@ def open_url(args: argparse.Namespace) -> int:
         _tell(f"Could not {action.name} {action.target}", str(err))
         raise
     print(said)
-    _tell(title, said)
+    # A running agent writes the page again within seconds (agent.scheduler notices the
+    # snooze); the page open in the browser shows it once reloaded.
+    from agent.instance import running_agent  # noqa: PLC0415
+
+    reload = " Reload the page to see it." if running_agent(paths.state) is not None else ""
+    _tell(title, said + reload)
     return EXIT_OK
 
 
