@@ -293,7 +293,7 @@ def _expected(kind: str, done: subprocess.CompletedProcess[str]) -> str | None:
         "status": (0, 1),
         "status --json": (0, 1),
         "check": (0, 1),
-        "network untrust": (0, 1),
+        "network untrust": (0, 2),  # 2: the label names no trusted network
         "run --once": (2,),
     }.get(kind, (0,))
     if "Traceback" in done.stderr:
