@@ -119,6 +119,9 @@ class Check(ABC, Generic[P]):
     def __init__(self, params: P) -> None:
         self.params = params
         self.notes: list[str] = []
+        # What a pass means this time, when the title would not be true ("no VPN is needed
+        # on a network you trust" rather than "a VPN carries your traffic").
+        self.passed: str | None = None
 
     def note(self, text: str) -> None:
         """Record something the check could not look at; shown beside its result."""

@@ -18,6 +18,10 @@ VPN_NAMES = (
     "proton*", "mullvad*", "cscotun*", "gpd*", "vpn*",
 )  # fmt: skip
 VPN_KINDS = frozenset({"tun", "wireguard", "ppp", "ipsec"})
+TRUST = (
+    " If this is a network you trust (your home, your office), mark it once: "
+    "hygiene network trust --label NAME"
+)
 
 
 @settings
@@ -86,12 +90,16 @@ class VpnCheck(Check[VpnParams]):
         if any(i.name == out for i in vpns):
             return []
         if self.params.require == "untrusted" and self._trusted(ctx, net):
+            self.passed = "You are on a network you trust, where no VPN is asked for"
             return []
+        always = self.params.require == "always"
+        # Under require: always, trusting the network changes nothing: it is not offered.
         where = (
             "Your policy asks for a VPN on every network"
-            if self.params.require == "always"
+            if always
             else "You are on a network you have not marked as trusted"
         )
+        trust = "" if always else TRUST
         facts = {"route": out, "require": self.params.require}
         if vpns or net.vpn_connections:
             names = ", ".join([i.name for i in vpns] or list(net.vpn_connections))
@@ -103,8 +111,7 @@ class VpnCheck(Check[VpnParams]):
                     f"{where}, and your VPN ({names}) is connected but does not carry your "
                     f"traffic: it leaves through {out} (a split tunnel).",
                     "Set the VPN to carry all traffic (in its settings, 'use this connection "
-                    "for all traffic'; for WireGuard, AllowedIPs = 0.0.0.0/0, ::/0), or, on "
-                    "a network you trust, run: hygiene network trust --label NAME",
+                    "for all traffic'; for WireGuard, AllowedIPs = 0.0.0.0/0, ::/0)." + trust,
                     vpn=names,
                     **facts,
                 )
@@ -115,8 +122,7 @@ class VpnCheck(Check[VpnParams]):
                 "this network",
                 "no VPN",
                 f"{where}, and no VPN is carrying your traffic (it leaves through {out}).",
-                "Connect your VPN now. If this is a network you trust (your home, your "
-                "office), mark it once: hygiene network trust --label NAME",
+                "Connect your VPN now." + trust,
                 **facts,
             )
         ]
