@@ -427,13 +427,15 @@ class Agent:
             self._report(results, now)
         for change in changes:
             finding = change.finding
+            # The id last and alone, as `hygiene snooze` takes it: a colon or a comma after
+            # it would be selected with it by a double click in many terminals.
             log.info(
-                "%s: %s %s: %s (%s)",
+                "%s: %s: %s (%s); id %s",
                 finding.check,
                 change.kind,
-                finding.id,
                 finding.subject,
                 finding.message,
+                finding.id,
             )
         if time.monotonic() < self._quiet_until and not any(
             change.kind == "appeared" for change in changes
@@ -629,7 +631,7 @@ class Agent:
         for target in targets:
             self.store.snooze(target, now + length, now)
         self.store.record_response(record, f"snoozed it for {format_duration(length)}", now)
-        log.info("snoozed for %s: %s", format_duration(length), ", ".join(targets))
+        log.info("snoozed for %s: %s", format_duration(length), " ".join(targets))
 
     def _open_details(self, record: NotificationRecord, now: dt.datetime) -> None:
         path = self.paths.state / "status.txt"

@@ -62,7 +62,7 @@ POLICY = (
     "checks:\n" + "".join(f"  {check}: {{every: 1s}}\n" for check in CHECKS)
 )
 
-_CHANGE = re.compile(r"^hygiene: info: (\w+): (appeared|changed|resolved) (\S+): ")
+_CHANGE = re.compile(r"^hygiene: info: (\w+): (appeared|changed|resolved): .*; id (\S+)$")
 _TOLD = re.compile(r"^hygiene: info: told: (.*) \(([^()]*), via (\S+)\)$")
 IO_ERRORS = ("input/output error", "disk i/o error")
 
