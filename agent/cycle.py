@@ -31,6 +31,7 @@ def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str,
             alert_many=check.alert_many,
             advice=policy.settings[check.id].advice or check.advice,
             thanks=check.thanks_when_fixed,
+            alerts={kind: (one, many) for kind, one, many in check.alerts},
         )
         for check in checks
         if policy.settings[check.id].enabled

@@ -17,7 +17,7 @@ import pytest
 from agent.cli import main
 from tests.tools import LIBRARIES, TOOLS
 
-pytest_plugins = ["tests.desktop", "tests.logins", "tests.netns"]
+pytest_plugins = ["tests.desktop", "tests.logins", "tests.netns", "tests.notices"]
 
 
 def missing_component(message: str) -> NoReturn:

@@ -113,6 +113,8 @@ class Check(ABC, Generic[P]):
     keeps: ClassVar[str]
     alert: ClassVar[str]  # a notification's title for one finding
     alert_many: ClassVar[str]  # ... and for several; "{n}" is their number
+    # Titles by kind of finding: (its reason or the start of it, for one, for several "{n}").
+    alerts: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     thanks_when_fixed: ClassVar[bool] = True  # a "Fixed, thank you" when a told one goes
     Params: ClassVar[type[CheckParams]] = CheckParams
 
@@ -154,15 +156,19 @@ class Check(ABC, Generic[P]):
         reason: str,
         message: str,
         advice: str,
+        *,
+        notice: str,
         **evidence: EvidenceValue,
     ) -> Finding:
-        """A finding whose id depends on what is wrong and where, never on line numbers."""
+        """A finding whose id depends on what is wrong and where, never on line numbers.
+        `notice`: what a notification says of it alone (Finding.notice)."""
         return Finding(
             id=ctx.fingerprint(self.id, subject, reason),
             subject=subject,
             message=message,
             advice=advice,
             evidence={"reason": reason, **evidence},
+            notice=notice,
         )
 
 
