@@ -68,6 +68,8 @@ def test_an_untrusted_network_without_vpn_then_trusted(netns: Netns, machine: Ma
     (finding,) = always["findings"]
     assert finding["advice"] == "Connect your VPN now."
     assert "network trust" not in finding["message"] + finding["advice"]
+    _, table, _ = hygiene_in(netns, machine, "check", "--only", "vpn")
+    assert "vpn" in table and "network trust" not in table  # nor in "why vpn matters"
     settings(machine, "vpn")
     code, out, _ = hygiene_in(netns, machine, "network", "untrust", "--label", "home")
     assert code == 0 and out == "No longer trusting the networks labelled 'home'.\n"
