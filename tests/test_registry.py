@@ -58,6 +58,9 @@ def test_every_check_says_what_it_is_reads_and_keeps() -> None:
         assert c.title and c.rationale and c.advice and c.keeps, c.id
         assert c.reads and all(c.reads), c.id
         assert c.alert and "{n}" in c.alert_many, c.id
+        # Titles by kind: a few words each, the one for several with their number.
+        for kind, one, many in c.alerts:
+            assert kind and one and "{n}" in many and len(many) < 60, (c.id, kind)
         assert isinstance(c.severity, Severity)
         assert len(c.explanation()) > 80, f"{c.id} needs a docstring a person can read"
         assert issubclass(c.Params, CheckParams)
