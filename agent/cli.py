@@ -234,8 +234,14 @@ def main(
 ) -> int:
     """The `hygiene` command. `clock` is for tests that move time instead of waiting, and
     `pull_deadline` for tests that would otherwise wait out a pull's 30 seconds."""
-    arguments = sys.argv[1:] if argv is None else argv
-    args = build_parser(arguments).parse_args(arguments)
+    arguments = _negative_durations(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    if not arguments:
+        # `hygiene` alone: the commands there are, not a complaint about a missing one. A
+        # usage error all the same (exit 2): nothing was done.
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(arguments)
     args.clock = clock or utc_now
     args.pull_deadline = pull_deadline
     chosen = COMMANDS[args.command]
@@ -260,6 +266,19 @@ def main(
     except OSError as err:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return _output_lost(err)
+
+
+def _negative_durations(argv: Sequence[str]) -> list[str]:
+    """`hygiene snooze ID -5m` with the duration read as one, to be refused with the reason,
+    rather than as an unknown option that leaves DURATION "required"."""
+    words = list(argv)
+    if "snooze" not in words or "--" in words:
+        return words
+    at = words.index("snooze") + 1
+    for i in range(at, len(words)):
+        if words[i][1:2].isdigit() and words[i].startswith("-"):
+            return [*words[:i], "--", *words[i:]]
+    return words
 
 
 def _say(sentence: str) -> None:

@@ -47,6 +47,7 @@ def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str,
             advice=policy.settings[check.id].advice or check.advice,
             thanks=check.thanks_when_fixed,
             topic=check.topic,
+            alerts={kind: (one, many) for kind, one, many in check.alerts},
         )
         for check in checks
         if policy.settings[check.id].enabled

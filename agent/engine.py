@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 class _Run:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    passed: str | None = None
     skipped: str | None = None
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -99,7 +100,12 @@ def run_checks(
         else:
             status = Status.fail if run.findings else Status.passed
             results[check.id] = _result(
-                check, params, status, findings=run.findings, notes=run.notes
+                check,
+                params,
+                status,
+                findings=run.findings,
+                notes=run.notes,
+                passed=run.passed if status is Status.passed else None,
             )
     return [results[c.id] for c in selected]
 
@@ -134,6 +140,7 @@ def _run_one(check: type[Check[Any]], params: CheckParams, ctx: CheckContext, ru
     finally:
         if instance is not None:
             run.notes = list(instance.notes)
+            run.passed = instance.passed
         run.done.set()
 
 
@@ -167,6 +174,7 @@ def _result(
     findings: list[Finding] | None = None,
     error: str | None = None,
     notes: list[str] | None = None,
+    passed: str | None = None,
 ) -> CheckResult:
     findings = findings or []
     if params.severity is not None:
@@ -180,7 +188,7 @@ def _result(
         check=check.id,
         status=status,
         severity=severity,
-        title=check.title,
+        title=passed or check.title,
         advice=params.advice or check.advice,
         findings=findings,
         error=error,

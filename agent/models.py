@@ -28,10 +28,16 @@ class Finding:
     # How serious this one is, where a check grades its findings (a weak password is worse
     # than a strong one in plain text); None: the check's severity.
     severity: Severity | None = None
+    # A notice's body when this finding is told alone: what and where in one sentence, and
+    # the one thing to do, in at most agent.wording.BODY_MOST characters. The message and
+    # advice keep the rest.
+    notice: str = ""
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["severity"] = self.severity.value if self.severity is not None else None
+        # The JSON's shape is a contract (DESIGN.md); a notice is the agent's own business.
+        del data["notice"]
         return data
 
 

@@ -11,10 +11,11 @@ goes: the caller records it, so that nothing is held back without a trace.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Literal
 
+from agent import wording
 from agent.models import Severity, Urgency
 from agent.policy_settings import NotifySettings
 from agent.store import FindingState
@@ -32,7 +33,6 @@ URGENCY: dict[Severity, Urgency] = {
 }
 _RAISED: dict[Urgency, Urgency] = {"low": "normal", "normal": "critical", "critical": "critical"}
 _KIND_ORDER: dict[Kind, int] = {"new": 0, "reminder": 1, "fixed": 2, "summary": 0}
-SUBJECTS_SHOWN = 3
 TOPICS_SHOWN = 4
 HOUR = timedelta(hours=1)
 
@@ -46,6 +46,8 @@ class CheckWords:
     advice: str
     thanks: bool = True  # False: no "Fixed, thank you" for this check
     topic: str = ""  # what a summary calls it ("screen lock"); the check id when empty
+    # Titles by kind of finding (Check.alerts): for one, and for several ("{n}").
+    alerts: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,9 @@ def _summary(words: Mapping[str, CheckWords], notices: Sequence[Notice]) -> Noti
         check=SUMMARY,
         kind="summary",
         title=f"{len(notices)} things need your attention",
-        body=_sentence(f"{named}. Details shows each with what to do (or `hygiene status`)."),
+        body=wording.sentence(
+            f"{named}. Details shows each with what to do (or `hygiene status`)."
+        ),
         urgency=max((n.urgency for n in notices), key=urgencies.index),
         severity=severity,
         finding_ids=tuple(fid for n in notices for fid in n.finding_ids),
@@ -252,7 +256,7 @@ def _thanks(
             check=check,
             kind="fixed",
             title="Fixed, thank you",
-            body=_sentence(f"{_subjects(findings)} {'is' if len(findings) == 1 else 'are'} fixed."),
+            body=wording.thanks(findings),
             urgency="low",
             severity=max((f.severity for f in findings), key=lambda s: s.rank),
             finding_ids=tuple(f.id for f in findings),
@@ -273,20 +277,11 @@ def _reminder_due(settings: NotifySettings, finding: FindingState, now: datetime
 
 
 def _title(words: CheckWords, findings: Sequence[FindingState]) -> str:
-    return words.alert if len(findings) == 1 else words.alert_many.format(n=len(findings))
+    return wording.title(words.alert, words.alert_many, words.alerts, findings)
 
 
 def _body(words: CheckWords, findings: Sequence[FindingState]) -> str:
-    if len(findings) == 1:
-        return f"{findings[0].message}\n{findings[0].advice}"
-    return f"{_subjects(findings)}.\n{words.advice}"
-
-
-def _subjects(findings: Sequence[FindingState]) -> str:
-    subjects = list(dict.fromkeys(f.subject for f in findings))
-    shown = ", ".join(subjects[:SUBJECTS_SHOWN])
-    more = len(subjects) - SUBJECTS_SHOWN
-    return f"{shown} and {more} more" if more > 0 else shown
+    return wording.body(findings)
 
 
 def _quiet_end(now: datetime, hours: tuple[time, time]) -> datetime:
@@ -304,8 +299,3 @@ def _within(now: datetime, hours: tuple[time, time]) -> bool:
     if start <= end:
         return start <= local < end
     return local >= start or local < end
-
-
-def _sentence(text: str) -> str:
-    """A subject may start in lower case ("screen lock"); a sentence does not."""
-    return text[:1].upper() + text[1:]

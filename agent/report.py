@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.durations import format_duration, roughly
-from agent.text import printable
+from agent.text import printable, wrap
 from agent.verdicts import Status
 
 if TYPE_CHECKING:
@@ -82,7 +81,7 @@ def audit_table(
 
     lines = [f"{'STATUS':<6}  {'CHECK':<{check_w}}  {'SUBJECT':<{subject_w}}  WHAT TO DO"]
     for status, check_id, subject, texts in rows:
-        wrapped = [w for text in texts for w in textwrap.wrap(text, text_w) or [""]]
+        wrapped = [w for text in texts for w in wrap(text, text_w) or [""]]
         label = f"{status.value.upper():<6}"
         if colour:
             label = f"{_COLOURS[status]}{label}{_RESET}"
@@ -99,7 +98,7 @@ def audit_table(
             after.extend(f"note: {result.check}: {note}" for note in result.notes)
         if result.status is Status.fail:
             after.extend(
-                textwrap.wrap(
+                wrap(
                     result.advice,
                     width,
                     initial_indent=f"why {result.check} matters: ",
@@ -171,19 +170,19 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
             ("keeps", entry["keeps"]),
         ):
             out.extend(
-                textwrap.wrap(
-                    text, width - 2, initial_indent=f"  {label}: ", subsequent_indent="    "
-                )
+                wrap(text, width - 2, initial_indent=f"  {label}: ", subsequent_indent="    ")
             )
         texts = [("reads", read) for read in entry["reads"]]
         texts.append(("reports", _reports_text(entry["reports"])))
-        settings = (f"{k}={json.dumps(v)}" for k, v in entry["settings"].items() if k != "advice")
+        settings = (
+            f"{k}={json.dumps(v, ensure_ascii=False)}"
+            for k, v in entry["settings"].items()
+            if k != "advice"
+        )
         texts.append(("settings", ", ".join(settings)))
         for label, text in texts:
             out.extend(
-                textwrap.wrap(
-                    text, width - 2, initial_indent=f"  {label}: ", subsequent_indent="    "
-                )
+                wrap(text, width - 2, initial_indent=f"  {label}: ", subsequent_indent="    ")
             )
         out.append("")
         for paragraph in entry["explanation"].split("\n\n"):
@@ -192,7 +191,7 @@ def catalogue_text(entries: Sequence[dict[str, Any]], *, width: int = 100) -> st
             for item in items:
                 indent = "    " if item.startswith("- ") else "  "
                 out.extend(
-                    textwrap.wrap(
+                    wrap(
                         " ".join(item.split()),
                         width - 2,
                         initial_indent="  ",
@@ -302,13 +301,13 @@ def policy_text(policy: Policy) -> str:
     out.append("notify:")
     for key, value in data["notify"]["settings"].items():
         origin = data["notify"]["from"].get(key, "the agent's default")
-        out.append(f"  {key}: {json.dumps(value)}  # {origin}")
+        out.append(f"  {key}: {json.dumps(value, ensure_ascii=False)}  # {origin}")
     out.append("checks:")
     for check_id, entry in data["checks"].items():
         out.append(f"  {check_id}:")
         for key, value in entry["settings"].items():
             origin = entry["from"].get(key, "the check's default")
-            out.append(f"    {key}: {json.dumps(value)}  # {origin}")
+            out.append(f"    {key}: {json.dumps(value, ensure_ascii=False)}  # {origin}")
     return _lines(out)
 
 
@@ -462,18 +461,17 @@ def status_text(
     width: int = 100,
 ) -> str:
     if not checks:
-        return "\n".join(textwrap.wrap(NOT_AUDITED, width)) + "\n"
+        return "\n".join(wrap(NOT_AUDITED, width)) + "\n"
     broken = [c for c in checks if c.status is Status.error]
     out: list[str] = []
     for c in broken:
         out.append(f"{'ERROR':<8} {c.id}  could not run at {_local(c.last_run)}")
         out.extend(
-            textwrap.wrap(
+            wrap(
                 c.error or "",
                 width - 9,
                 initial_indent=" " * 9,
                 subsequent_indent=" " * 9,
-                break_on_hyphens=False,  # file names are not words
             )
         )
     if not failing:
@@ -492,9 +490,7 @@ def status_text(
             state += f", snoozed until {_local(f.snoozed_until)}"
         out.append(f"{f.severity.value.upper():<8} {f.check}  {f.subject}  ({state})")
         for text in (f.message, f"-> {f.advice}"):
-            out.extend(
-                textwrap.wrap(text, width - 9, initial_indent=" " * 9, subsequent_indent=" " * 9)
-            )
+            out.extend(wrap(text, width - 9, initial_indent=" " * 9, subsequent_indent=" " * 9))
         out.append(f"{'':9}id {f.id}")
     n = len(failing)
     out.append("")
@@ -504,7 +500,7 @@ def status_text(
         "`hygiene snooze ID 1d`, or a whole check with `hygiene snooze CHECK 1d`."
     )
     for line in held_lines(held, now):
-        out.extend(textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False))
+        out.extend(wrap(line, width))
     return _lines(out)
 
 
@@ -541,7 +537,7 @@ def notifications_text(
     if held:
         at = now or datetime.now(UTC)
         for line in held_lines(held, at):
-            out.extend(textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False))
+            out.extend(wrap(line, width))
         for h in held:
             out.append(f"  goes at {_clock(h.goes_at, at)}  {h.check}  {h.kind}  {h.title}")
         out.append("")
@@ -559,9 +555,7 @@ def notifications_text(
         )
         if not r.delivered and r.reason:
             out.extend(
-                textwrap.wrap(
-                    r.reason, width - 18, initial_indent=" " * 18, subsequent_indent=" " * 18
-                )
+                wrap(r.reason, width - 18, initial_indent=" " * 18, subsequent_indent=" " * 18)
             )
         if r.response and r.response_at:
             out.append(f"{'':18}you {r.response} at {_local(r.response_at)}")

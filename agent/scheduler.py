@@ -446,13 +446,15 @@ class Agent:
             self._page_stale = True
         for change in changes:
             finding = change.finding
+            # The id last and alone, as `hygiene snooze` takes it: a colon or a comma after
+            # it would be selected with it by a double click in many terminals.
             log.info(
-                "%s: %s %s: %s (%s)",
+                "%s: %s: %s (%s); id %s",
                 finding.check,
                 change.kind,
-                finding.id,
                 finding.subject,
                 finding.message,
+                finding.id,
             )
         if time.monotonic() < self._quiet_until and not any(
             change.kind == "appeared" for change in changes
@@ -670,7 +672,7 @@ class Agent:
         for target in targets:
             self.store.snooze(target, now + length, now)
         self.store.record_response(record, f"snoozed it for {format_duration(length)}", now)
-        log.info("snoozed for %s: %s", format_duration(length), ", ".join(targets))
+        log.info("snoozed for %s: %s", format_duration(length), " ".join(targets))
 
     def _look_at_snoozes(self) -> None:
         """A snooze made or ended outside the agent (`hygiene snooze`, a link on the page), or

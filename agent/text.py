@@ -10,6 +10,7 @@ it once on what it shows.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 
@@ -49,3 +50,19 @@ def printable(text: str, *, lines: bool = False) -> str:
 
 
 _JOINERS = frozenset("\u200c\u200d")
+
+
+def wrap(
+    text: str, width: int, *, initial_indent: str = "", subsequent_indent: str = ""
+) -> list[str]:
+    """`text` in lines of at most `width`, broken only at spaces: a command, a path or a
+    hyphenated word (ssh-keygen, /etc/NetworkManager/system-connections/...) stays whole
+    to be pasted, and one longer than the line overflows it rather than being cut."""
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=initial_indent,
+        subsequent_indent=subsequent_indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )

@@ -93,11 +93,17 @@ def network_command(
         else:
             for print_ in current.values():
                 forgotten += store.untrust_network(fingerprint=print_)
+    if not forgotten and label:
+        # A label that names nothing is a mistake in the command (exit 2), not a finding.
+        raise AgentError(
+            f"no trusted network is labelled {printable(label)!r}; "
+            "`hygiene network list` shows the labels"
+        )
     if not forgotten:
-        none = f"No network labelled {label!r} was" if label else "This network was not"
-        print(f"{none} trusted; nothing changed.")
-        return 1
-    print(f"No longer trusting {f'the networks labelled {label!r}' if label else 'this network'}.")
+        print("This network was not trusted; nothing changed.")
+        return 0
+    shown = f"the networks labelled {printable(label)!r}" if label else "this network"
+    print(f"No longer trusting {shown}.")
     return 0
 
 

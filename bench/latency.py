@@ -247,7 +247,7 @@ def report(
     within = sum(w <= TARGET for w in warnings)
     missed = len(rounds) - len(warnings)
     verdict = "ok" if warnings and statistics.median(warnings) <= TARGET else "OVER"
-    print('key planted (ssh-keygen -N "" returned) -> "An SSH key is not protected" at dunst')
+    print('key planted (ssh-keygen -N "" returned) -> "An SSH key has no passphrase" at dunst')
     print(f"    {spread(warnings)}   target <= {TARGET:g} s: {verdict}")
     print(
         f"    {within}/{len(rounds)} rounds within {TARGET:g} s"

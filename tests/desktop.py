@@ -351,6 +351,31 @@ class Desktop:
     def server_running(self) -> bool:
         return self._dunst is not None and self._dunst.poll() is None
 
+    def screenshot(self, path: Path, *, showing: int) -> Path:
+        """The whole X screen as a PNG (ImageMagick's import), as the person sees it once dunst
+        shows `showing` notifications. Take it before received(), which closes them."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wait_for(
+            f"dunst showing {showing} notifications",
+            lambda: True if self.showing() >= showing else None,
+            5.0,
+            None,
+        )
+
+        def drawn() -> bool | None:
+            subprocess.run(
+                [require_tool("import"), "-display", self.env["DISPLAY"], "-window", "root", path],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+            # dunst draws on its next update: until then the screen is one black PNG of a
+            # few hundred bytes.
+            return True if path.stat().st_size > 2000 else None
+
+        wait_for("dunst drawing its notifications", drawn, 5.0, None)
+        return path
+
     # -- talking to the bus ---------------------------------------------------------------
 
     def _call(self, message: Any) -> Any:

@@ -62,7 +62,7 @@ POLICY = (
     "checks:\n" + "".join(f"  {check}: {{every: 1s}}\n" for check in CHECKS)
 )
 
-_CHANGE = re.compile(r"^hygiene: info: (\w+): (appeared|changed|resolved) (\S+): ")
+_CHANGE = re.compile(r"^hygiene: info: (\w+): (appeared|changed|resolved): .*; id (\S+)$")
 _TOLD = re.compile(r"^hygiene: info: told: (.*) \(([^()]*), via (\S+)\)$")
 IO_ERRORS = ("input/output error", "disk i/o error")
 
@@ -293,7 +293,7 @@ def _expected(kind: str, done: subprocess.CompletedProcess[str]) -> str | None:
         "status": (0, 1),
         "status --json": (0, 1),
         "check": (0, 1),
-        "network untrust": (0, 1),
+        "network untrust": (0, 2),  # 2: the label names no trusted network
         "run --once": (2,),
     }.get(kind, (0,))
     if "Traceback" in done.stderr:

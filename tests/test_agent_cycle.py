@@ -50,11 +50,9 @@ def test_a_failing_key_makes_one_notification_then_reminds_on_time(
     first = agent("run", "--once")
     assert first.code == 0, first.err
     (got,) = desktop.received(at_least=1)
-    assert got.summary == "An SSH key is not protected"
+    assert got.summary == "An SSH key has no passphrase"
     assert got.body_text == (
-        "~/.ssh/id_ed25519 has no passphrase: anyone who copies this file can use it.\n"
-        "Add a passphrase: ssh-keygen -p -f ~/.ssh/id_ed25519 (ssh-agent then asks for it once "
-        "per session)."
+        "~/.ssh/id_ed25519 has no passphrase. Add one: ssh-keygen -p -f ~/.ssh/id_ed25519"
     )
     assert (got.urgency, got.appname) == ("normal", "hygiene-agent")  # ssh_keys is high
 
@@ -100,8 +98,10 @@ def test_findings_of_one_check_are_one_notification(
         make_key(machine.ssh / f"id_{name}")
     agent("run", "--once")
     (got,) = desktop.received(at_least=1)
-    assert got.summary == "3 problems with your SSH keys"
-    assert got.body_text.startswith("~/.ssh/id_a, ~/.ssh/id_b, ~/.ssh/id_c.\n")
+    assert got.summary == "3 SSH keys have no passphrase"
+    assert got.body_text == (
+        "3 problems: ~/.ssh/id_a, ~/.ssh/id_b and ~/.ssh/id_c. For what to do: hygiene status"
+    )
 
 
 def test_snooze_silences_until_it_ends_and_a_fix_is_thanked(
@@ -176,7 +176,7 @@ def test_undelivered_without_a_server_then_delivered_when_it_is_back(
     desktop.start_server()
     agent("run", "--once", at=T0 + timedelta(minutes=1))
     (got,) = desktop.received(at_least=1)
-    assert got.summary == "An SSH key is not protected"
+    assert got.summary == "An SSH key has no passphrase"
     assert [r["delivered"] for r in history(agent)] == [True, False]
 
 
@@ -229,7 +229,7 @@ def test_run_once_as_a_process_delivers(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == ("Audited 10 checks: 1 failing (1 finding). Sent 1 of 1 notifications.\n")
-    assert desktop.received(at_least=1)[0].summary == "An SSH key is not protected"
+    assert desktop.received(at_least=1)[0].summary == "An SSH key has no passphrase"
 
 
 def test_canary_never_reaches_the_store_the_notifications_or_output(

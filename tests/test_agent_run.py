@@ -113,7 +113,7 @@ def test_a_planted_key_is_told_within_seconds_and_its_fix_is_thanked(
     agent.said("ssh_keys: pass")
     planted = time.monotonic()
     key = make_key(machine.ssh / "id_planted")
-    notice = arrived(desktop, "An SSH key is not protected")
+    notice = arrived(desktop, "An SSH key has no passphrase")
     assert time.monotonic() - planted < 5
     assert "~/.ssh/id_planted has no passphrase" in notice.text
     assert [label for _, label in notice.actions] == ["Snooze 1 day", "Details"]
@@ -219,7 +219,7 @@ def test_a_broken_policy_is_refused_and_the_last_good_one_keeps_working(
     assert "keeps working with the last good policy" in notice.text
 
     make_key(machine.ssh / "id_later")
-    arrived(desktop, "An SSH key is not protected", timeout=5)  # still checked every second
+    arrived(desktop, "An SSH key has no passphrase", timeout=5)  # still checked every second
 
 
 def test_sighup_reloads_at_once(machine: Machine, start_agent: Callable[..., RunningAgent]) -> None:

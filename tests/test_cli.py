@@ -256,13 +256,43 @@ def test_a_policy_duration_out_of_bounds_is_one_sentence(
         assert "duration" in outcome.err, outcome.err
 
 
-@pytest.mark.parametrize("duration", ["0s", "30s"])
-def test_a_snooze_shorter_than_a_minute_is_refused(
-    machine: Machine, hygiene: Callable[..., Outcome], duration: str
+@pytest.mark.parametrize(
+    ("duration", "said"),
+    [
+        ("0s", "a snooze of 0s would end as it starts; give at least 1m, such as 4h"),
+        ("0m", "a snooze of 0s would end as it starts; give at least 1m, such as 4h"),
+        ("30s", "a snooze lasts at least 1m, got 30s"),
+        (
+            "-5m",
+            "a snooze cannot last a negative time (-5m): it lasts from now, at least 1m; to end "
+            "one early, run hygiene unsnooze ssh_keys",
+        ),
+    ],
+)
+def test_a_snooze_shorter_than_a_minute_is_refused_with_why(
+    machine: Machine, hygiene: Callable[..., Outcome], duration: str, said: str
 ) -> None:
     outcome = hygiene("snooze", "ssh_keys", duration)
-    assert outcome.code == 2
-    assert outcome.err == "hygiene: a snooze lasts at least 1m\n"
+    assert (outcome.code, outcome.out) == (2, "")
+    assert outcome.err == f"hygiene: {said}\n"
+
+
+def test_hygiene_alone_prints_the_short_help(machine: Machine) -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("hygiene"))],
+        env=machine.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")  # a usage error: nothing was done
+    assert done.stderr.startswith("usage: hygiene ")
+    assert "required" not in done.stderr
+    for command in ("check", "status", "snooze", "network", "policy"):
+        assert f"\n    {command} " in done.stderr, done.stderr
 
 
 def test_a_network_label_is_bounded_and_a_missing_one_said_plainly(
@@ -272,8 +302,10 @@ def test_a_network_label_is_bounded_and_a_missing_one_said_plainly(
     assert long.code == 2
     assert long.err == "hygiene: a network's label is 1 to 100 characters, got 101\n"
     missing = hygiene("network", "untrust", "--label", "home")
-    assert missing.code == 1
-    assert missing.out == "No network labelled 'home' was trusted; nothing changed.\n"
+    assert (missing.code, missing.out) == (2, "")
+    assert missing.err == (
+        "hygiene: no trusted network is labelled 'home'; `hygiene network list` shows the labels\n"
+    )
 
 
 def test_status_says_when_results_were_recorded_and_whether_an_agent_keeps_them(
@@ -295,3 +327,56 @@ def test_status_says_when_results_were_recorded_and_whether_an_agent_keeps_them(
         said = " ".join(kept.out.split())
         assert f"the agent is running (process {os.getpid()})" in said
         assert json.loads(hygiene("status", "--json").out)["agent_running"] is True
+
+
+@pytest.mark.parametrize("columns", [44, 60, 100])
+def test_tables_never_break_inside_a_command_or_a_path(
+    machine: Machine,
+    hygiene: Callable[..., Outcome],
+    make_key: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    columns: int,
+) -> None:
+    """What a person copies from the table (ssh-keygen, a path) pastes whole: a line may
+    overflow, a word is never cut or split at its hyphens."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setenv("LINES", "24")
+    key = "id-ed25519-for-the-build-server-at-the-office"
+    make_key(machine.ssh / key)
+    machine.keep_only("ssh_keys")
+    shown = f"~/.ssh/{key}"
+    must_be_whole = ["ssh-keygen", shown, "ssh-agent"]
+    audit = hygiene("check", "--only", "ssh_keys")
+    assert audit.code == 1, audit.err
+    assert hygiene("run", "--once").code == 0
+    status = hygiene("status")
+    catalogue = hygiene("checks")
+    for outcome, words in (
+        (audit, must_be_whole),
+        (status, must_be_whole),
+        (catalogue, ["ssh-keygen", "~/.ssh/authorized_keys", "wpa_supplicant"]),
+    ):
+        tokens = outcome.out.split()
+        for word in words:
+            assert any(word in token for token in tokens), (word, outcome.out)
+        # Nothing ends a line with a hyphen it did not have: no word was split there.
+        assert not [line for line in outcome.out.splitlines() if line.endswith("-")]
+
+
+def test_policy_show_prints_other_languages_as_text_and_escapes_controls(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    machine.user_policies.mkdir(parents=True, exist_ok=True)
+    (machine.user_policies / "10-words.yaml").write_text(
+        'schema: 1\nname: "Ünïcode café"\nchecks:\n  vpn:\n'
+        '    trusted_networks: ["Café Wi-Fi", "evil\\u202egnp.exe"]\n'
+        '    advice: "Connectez-vous à votre VPN, même à l\u2019hôtel"\n',
+        encoding="utf-8",
+    )
+    shown = hygiene("policy", "show")
+    assert shown.code == 0, shown.err
+    assert shown.out.startswith("name: Ünïcode café\n")
+    assert '    advice: "Connectez-vous à votre VPN, même à l\u2019hôtel"  # ' in shown.out
+    # The override is shown as its escape, never acted on.
+    assert '    trusted_networks: ["Café Wi-Fi", "evil\\u202egnp.exe"]  # ' in shown.out
+    assert "\u202e" not in shown.out

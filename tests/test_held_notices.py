@@ -91,7 +91,7 @@ def test_a_first_run_is_one_summary_and_a_full_hour_holds_the_next_until_it_has_
     listed = hygiene("notifications", at=later).out
     assert listed.splitlines()[:2] == [
         "Held: 1 notice this hour (the hourly limit of notices is reached); it goes at 13:00.",
-        "  goes at 13:00  ssh_keys  new  2 problems with your SSH keys",
+        "  goes at 13:00  ssh_keys  new  2 SSH keys have no passphrase",
     ]
     (held,) = held_json(hygiene, later)
     assert (held["check"], held["held"]) == (
@@ -102,7 +102,7 @@ def test_a_first_run_is_one_summary_and_a_full_hour_holds_the_next_until_it_has_
     # At 13:00 the hour has room again: it goes, and nothing is held any more.
     hygiene("run", "--once", at=T0 + timedelta(hours=1))
     sent = desktop.received(at_least=2)[1]
-    assert sent.summary == "2 problems with your SSH keys"
+    assert sent.summary == "2 SSH keys have no passphrase"
     assert held_json(hygiene, T0 + timedelta(hours=1)) == []
     assert "Held" not in hygiene("status", at=T0 + timedelta(hours=1)).out
 
@@ -125,7 +125,7 @@ def test_quiet_hours_hold_a_notice_until_they_end(
 
     hygiene("run", "--once", at=datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
     (got,) = desktop.received(at_least=1)
-    assert got.summary == "An SSH key is not protected"
+    assert got.summary == "An SSH key has no passphrase"
 
 
 def test_the_running_agent_sends_a_held_notice_when_its_time_comes(

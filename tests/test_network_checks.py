@@ -46,9 +46,15 @@ def test_an_untrusted_network_without_vpn_then_trusted(netns: Netns, machine: Ma
         "You are on a network you have not marked as trusted, and no VPN is carrying your "
         "traffic (it leaves through "
     )
+    assert "hygiene network trust --label NAME" in finding["advice"]
     code, out, _ = hygiene_in(netns, machine, "network", "trust", "--label", "home")
     assert code == 0 and "as 'home'" in out
-    assert audit(netns, machine, "vpn")["status"] == "pass"
+    trusted = audit(netns, machine, "vpn")
+    assert trusted["status"] == "pass"
+    # No VPN carries anything here, and the pass says why that is fine.
+    assert trusted["title"] == "You are on a network you trust, where no VPN is asked for"
+    code, out, _ = hygiene_in(netns, machine, "check", "--only", "vpn")
+    assert "You are on a network you trust" in out and "A VPN carries" not in out
     code, out, _ = hygiene_in(netns, machine, "network", "list")
     assert out.startswith("home  [wired, since ") and out.rstrip().endswith("(you are on it)")
     kept = "\n".join(kept_on_disk(machine.state)).lower()
@@ -56,11 +62,26 @@ def test_an_untrusted_network_without_vpn_then_trusted(netns: Netns, machine: Ma
     for form in (mac, mac.replace(":", ""), mac.replace(":", "-")):
         assert form.lower() not in kept + out.lower()
     settings(machine, "vpn", require="always")
-    assert audit(netns, machine, "vpn")["status"] == "fail"
+    always = audit(netns, machine, "vpn")
+    assert always["status"] == "fail"
+    # Trusting the network cannot help under `require: always`: not offered.
+    (finding,) = always["findings"]
+    assert finding["advice"] == "Connect your VPN now."
+    assert "network trust" not in finding["message"] + finding["advice"]
+    _, table, _ = hygiene_in(netns, machine, "check", "--only", "vpn")
+    assert "vpn" in table and "network trust" not in table  # nor in "why vpn matters"
     settings(machine, "vpn")
     code, out, _ = hygiene_in(netns, machine, "network", "untrust", "--label", "home")
-    assert code == 0
+    assert code == 0 and out == "No longer trusting the networks labelled 'home'.\n"
     assert audit(netns, machine, "vpn")["status"] == "fail"
+    # A label that names nothing is a usage error: one sentence on stderr, exit 2.
+    code, out, err = hygiene_in(netns, machine, "network", "untrust", "--label", "home")
+    assert (code, out) == (2, "")
+    assert err == (
+        "hygiene: no trusted network is labelled 'home'; `hygiene network list` shows the labels\n"
+    )
+    code, out, _ = hygiene_in(netns, machine, "network", "untrust")
+    assert (code, out) == (0, "This network was not trusted; nothing changed.\n")
 
 
 def test_an_admin_may_trust_a_gateway_by_its_address(netns: Netns, machine: Machine) -> None:

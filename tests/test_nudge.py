@@ -52,6 +52,8 @@ def state(
         snoozed_until=snoozed_until,
         times_notified=times_notified,
         last_notified=last_notified,
+        reason="no passphrase",
+        notice=f"~/.ssh/{fid} has no passphrase. Add one: ssh-keygen -p -f ~/.ssh/{fid}",
     )
 
 
@@ -88,7 +90,7 @@ def test_high_is_told_at_once_with_its_message_and_advice() -> None:
         "An SSH key is not protected",
         "normal",
     )
-    assert notice.body == "~/.ssh/id_rsa has no passphrase.\nssh-keygen -p -f ~/.ssh/id_rsa"
+    assert notice.body == "~/.ssh/id_rsa has no passphrase. Add one: ssh-keygen -p -f ~/.ssh/id_rsa"
     assert notice.finding_ids == ("id_rsa",)
 
 
@@ -140,7 +142,10 @@ def test_findings_of_one_check_make_one_notice() -> None:
     assert [n.check for n in notices] == ["other", "ssh_keys"]
     ssh = notices[1]
     assert ssh.title == "5 problems with your SSH keys"
-    assert ssh.body == "~/.ssh/key0, ~/.ssh/key1, ~/.ssh/key2 and 2 more.\nProtect every key."
+    assert ssh.body == (
+        "5 problems: ~/.ssh/key0, ~/.ssh/key1, ~/.ssh/key2, ~/.ssh/key3 and ~/.ssh/key4. "
+        "For what to do: hygiene status"
+    )
     assert ssh.finding_ids == tuple(f"key{i}" for i in range(5))
 
 
@@ -266,7 +271,7 @@ def test_thanks_for_fixed_high_findings_the_person_was_told_about() -> None:
     ]
     (notice,) = decide([], T0, resolved=fixed)
     assert (notice.kind, notice.title, notice.urgency) == ("fixed", "Fixed, thank you", "low")
-    assert notice.body == "~/.ssh/a, ~/.ssh/b are fixed."
+    assert notice.body == "~/.ssh/a and ~/.ssh/b are fixed."
     assert decide([], T0, resolved=fixed, thank_you=False) == []
 
 

@@ -60,6 +60,9 @@ def test_every_check_says_what_it_is_reads_and_keeps() -> None:
         assert c.alert and "{n}" in c.alert_many, c.id
         # A summary notice lists checks by topic: a few words, not its title.
         assert c.topic and len(c.topic) <= 30 and c.topic != c.title, c.id
+        # Titles by kind: a few words each, the one for several with their number.
+        for kind, one, many in c.alerts:
+            assert kind and one and "{n}" in many and len(many) < 60, (c.id, kind)
         assert isinstance(c.severity, Severity)
         assert len(c.explanation()) > 80, f"{c.id} needs a docstring a person can read"
         assert issubclass(c.Params, CheckParams)

@@ -55,7 +55,16 @@ class Counting(Check[CountingParams]):
         flag = ctx.paths.home / "flag"
         if not flag.exists():
             return []
-        return [self.finding(ctx, "~/flag", "present", "the flag is there", "Remove the flag.")]
+        return [
+            self.finding(
+                ctx,
+                "~/flag",
+                "present",
+                "the flag is there",
+                "Remove the flag.",
+                notice="~/flag is there. Remove it: rm ~/flag",
+            )
+        ]
 
 
 CHECKS: list[type[Check[Any]]] = [*ALL_CHECKS, Counting]

@@ -151,7 +151,7 @@ def test_a_new_store_is_created_at_the_current_schema_in_wal_mode(state: Path) -
         assert store.path == state / "store.db"
         assert store.current(T0) == []
     db = state / "store.db"
-    assert Store.SCHEMA_VERSION == 6
+    assert Store.SCHEMA_VERSION == 7
     assert user_version(db) == Store.SCHEMA_VERSION
     conn = sqlite3.connect(db)
     try:
@@ -607,7 +607,7 @@ def _newer(db: Path) -> None:
     with Store.open(db.parent) as store:
         store.record_results([result("ssh_keys", finding("a"))], T0)
     conn = sqlite3.connect(db)
-    conn.execute("PRAGMA user_version = 7")
+    conn.execute(f"PRAGMA user_version = {Store.SCHEMA_VERSION + 1}")
     conn.close()
 
 

@@ -83,8 +83,8 @@ def test_commands_beside_the_agent_leave_its_database_whole(
         fds.follow(agent.pid)
         wait_for_line(log, "ssh_keys: pass")
         make_key(machine.ssh / "id_beside")
-        appeared = wait_for_line(log, "ssh_keys: appeared ")
-        finding_id = appeared.split("ssh_keys: appeared ")[1].split(":")[0]
+        appeared = wait_for_line(log, "ssh_keys: appeared: ")
+        finding_id = appeared.split()[-1]  # the last word, as a double click takes it
         for argv in (
             ("status", "--json"),
             ("notifications",),
@@ -99,7 +99,7 @@ def test_commands_beside_the_agent_leave_its_database_whole(
         # through the agent's one connection, from their threads, every second.
         time.sleep(2.5)
         (machine.ssh / "id_beside").unlink()
-        wait_for_line(log, "ssh_keys: resolved ")
+        wait_for_line(log, "ssh_keys: resolved: ")
         after = run(machine, "status", "--json")
     agent_log = log.read_text(errors="replace")
     everything = agent_log + "".join(o.err for o in outcomes.values())
@@ -356,9 +356,9 @@ def test_a_command_never_moves_the_running_agents_store_aside(
         # The agent still writes into store.db, where status reads it.
         _set_user_version(state / "store.db", Store.SCHEMA_VERSION)
         make_key(machine.ssh / "id_after")
-        appeared = wait_for_line(log, "ssh_keys: appeared ")
+        appeared = wait_for_line(log, "ssh_keys: appeared: ")
         shown = run(machine, "status", "--json")
-    finding_id = appeared.split("ssh_keys: appeared ")[1].split(":")[0]
+    finding_id = appeared.split()[-1]  # the last word, as a double click takes it
     assert finding_id in [f["id"] for f in json.loads(shown.out)["failing"]]
     assert "moved to" not in log.read_text()
     # With no agent running, a command sets the newer store aside; and so does the agent's
@@ -415,8 +415,8 @@ def test_the_agent_follows_a_store_deleted_or_replaced_under_it(
         wait_for_line(log, "was deleted or replaced while the agent ran")
         wait_for_line(log, "vpn: ", timeout=10)
         make_key(machine.ssh / "id_after")
-        appeared = wait_for_line(log, "ssh_keys: appeared ")
-        finding_id = appeared.split("ssh_keys: appeared ")[1].split(":")[0]
+        appeared = wait_for_line(log, "ssh_keys: appeared: ")
+        finding_id = appeared.split()[-1]  # the last word, as a double click takes it
         outcomes = [run(machine, *argv) for argv in (("snooze", finding_id, "1h"), ("status",))]
         shown = run(machine, "status", "--json")
         held = _store_fds(agent.pid)

@@ -21,6 +21,7 @@ TOOLS: dict[str, str] = {
     "notify-send": "libnotify-bin",
     "systemd-analyze": "systemd",
     "xdotool": "xdotool",
+    "import": "imagemagick-6.q16",
     "git": "git",
     "wpa_passphrase": "wpasupplicant",
     "rclone": "rclone",
@@ -67,4 +68,5 @@ BROUGHT_BY: dict[str, str] = {
     "dbus-daemon": "dbus",
     "dbus-bin": "dbus",
     "openjdk-17-jre-headless": "openjdk-17-jdk-headless",
+    "imagemagick-6.q16": "imagemagick",
 }

@@ -114,12 +114,17 @@ class Check(ABC, Generic[P]):
     keeps: ClassVar[str]
     alert: ClassVar[str]  # a notification's title for one finding
     alert_many: ClassVar[str]  # ... and for several; "{n}" is their number
+    # Titles by kind of finding: (its reason or the start of it, for one, for several "{n}").
+    alerts: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     thanks_when_fixed: ClassVar[bool] = True  # a "Fixed, thank you" when a told one goes
     Params: ClassVar[type[CheckParams]] = CheckParams
 
     def __init__(self, params: P) -> None:
         self.params = params
         self.notes: list[str] = []
+        # What a pass means this time, when the title would not be true ("no VPN is needed
+        # on a network you trust" rather than "a VPN carries your traffic").
+        self.passed: str | None = None
 
     def note(self, text: str) -> None:
         """Record something the check could not look at; shown beside its result."""
@@ -152,15 +157,19 @@ class Check(ABC, Generic[P]):
         reason: str,
         message: str,
         advice: str,
+        *,
+        notice: str,
         **evidence: EvidenceValue,
     ) -> Finding:
-        """A finding whose id depends on what is wrong and where, never on line numbers."""
+        """A finding whose id depends on what is wrong and where, never on line numbers.
+        `notice`: what a notification says of it alone (Finding.notice)."""
         return Finding(
             id=ctx.fingerprint(self.id, subject, reason),
             subject=subject,
             message=message,
             advice=advice,
             evidence={"reason": reason, **evidence},
+            notice=notice,
         )
 
 

@@ -21,6 +21,7 @@ from agent.credentials.locate import stat_key
 from agent.errors import AgentError
 from agent.models import Finding, Severity
 from agent.settings import STRICT, Doc, HomePath, Limit, settings
+from agent.wording import WHAT_TO_DO, clip, sentence
 
 if TYPE_CHECKING:
     from agent.paths import Paths
@@ -135,6 +136,23 @@ class CredentialsCheck(Check[CredentialsParams]):
     )
     alert = "A password is stored in plain text"
     alert_many = "{n} passwords or tokens are stored in plain text"
+    alerts = (
+        (
+            "weak password",
+            "A weak password is stored in a file",
+            "{n} weak passwords are stored in files",
+        ),
+        (
+            "plaintext password",
+            "A password is stored in plain text",
+            "{n} passwords are stored in plain text",
+        ),
+        (
+            "plaintext token",
+            "A token is stored in plain text",
+            "{n} tokens are stored in plain text",
+        ),
+    )
     Params = CredentialsParams
 
     def __init__(self, params: CredentialsParams) -> None:
@@ -327,6 +345,10 @@ class CredentialsCheck(Check[CredentialsParams]):
             what = f"a token{named}"
         else:
             what = f"the password{named}"
+        # The notice names it shortly ("the password for example.org in ~/.netrc, line 3,");
+        # the message says all of it.
+        brief = f"{what} for {clip(target, 40)}" if target else what
+        brief += f" in {clip(shown, 70)}, line {fact['line']},"
         if target:
             what += f" for {target}"
         where = f"{shown}, line {fact['line']}"
@@ -362,6 +384,11 @@ class CredentialsCheck(Check[CredentialsParams]):
             message=message,
             advice=advice,
             severity=severity,
+            notice=sentence(
+                f"{brief} is weak. Change it, then see {WHAT_TO_DO} to keep it out of the file."
+                if reason == "weak password"
+                else f"{brief} is in plain text. To move it to your keyring: {WHAT_TO_DO}"
+            ),
             evidence={
                 "reason": reason,
                 "format": family,

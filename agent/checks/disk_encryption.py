@@ -5,6 +5,7 @@ import sys
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.models import Finding, Severity
 from agent.probes import disk_encryption
+from agent.wording import clip
 
 _NAMES = {"/": "the system (/)", "~": "your home folder"}
 
@@ -17,6 +18,15 @@ _HOW = {
     "win32": "Turn on BitLocker (Settings > Privacy & security > Device encryption, or "
     "Control Panel > BitLocker Drive Encryption > Turn on BitLocker), and keep the recovery "
     "key somewhere safe.",
+}
+
+
+# The one thing to do, for a notice.
+_SHORT = {
+    "linux": "Encryption comes with installing: back up, then reinstall with 'Encrypt the new "
+    "installation' (LUKS).",
+    "darwin": "Turn on FileVault: System Settings > Privacy & Security > FileVault.",
+    "win32": "Turn on BitLocker: Settings > Privacy & security > Device encryption.",
 }
 
 
@@ -68,6 +78,8 @@ class DiskEncryptionCheck(Check[CheckParams]):
                     f"({how}): whoever holds this computer can read "
                     f"{'them' if both else 'it'} without your password.",
                     _HOW.get(sys.platform, _HOW["linux"]),
+                    notice=f"{what[0].upper()}{what[1:]} {'are' if both else 'is'} not "
+                    f"encrypted ({clip(how, 40)}). {_SHORT.get(sys.platform, _SHORT['linux'])}",
                     mount=volume.mount,
                     device=volume.device,
                 )

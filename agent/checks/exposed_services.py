@@ -9,6 +9,7 @@ from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.models import Finding, Severity
 from agent.probes import listeners
 from agent.settings import Doc, settings
+from agent.wording import clip
 
 # Answered on every network by design: DHCP client replies (68, 546) and multicast DNS
 # (5353, how printers and phones find each other).
@@ -74,6 +75,8 @@ class ExposedServicesCheck(Check[ExposedServicesParams]):
                     "If only this computer uses it, make it listen on 127.0.0.1 (its setting "
                     "is often called bind, listen or host); if you do not need it, stop it. "
                     f"If others should reach it, add {port} or its name to allow.",
+                    notice=f"{clip(program, 40)} answers anyone on the network on port "
+                    f"{port}/{protocol}. Make it listen on 127.0.0.1, or stop it.",
                     port=port,
                     protocol=protocol,
                     program=program,

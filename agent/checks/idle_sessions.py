@@ -12,6 +12,7 @@ from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes import Session, desktop_idle, sessions
 from agent.settings import Doc, Duration, settings
+from agent.wording import clip
 
 
 @settings
@@ -62,6 +63,13 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
     thanks_when_fixed = False
     alert = "A session is signed in and idle"
     alert_many = "{n} sessions are signed in and idle"
+    alerts = (
+        (
+            "idle and unlocked",
+            "Your desktop is idle and unlocked",
+            "{n} desktops are idle and unlocked",
+        ),
+    )
     Params = IdleSessionsParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -104,6 +112,8 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
                     "and its screen is not locked.",
                     "Lock the screen when you step away (Super+L or Ctrl+Alt+L on most "
                     "desktops), and let it lock by itself after a few minutes.",
+                    notice=f"Your desktop has had no input for {roughly(desktop.idle)} and is "
+                    "not locked. Lock it when you step away: Super+L (Ctrl+Alt+L on some).",
                     idle_seconds=int(desktop.idle.total_seconds()),
                     source=desktop.source,
                 )
@@ -116,6 +126,10 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
         origin = f" from {shown(session.host)}" if session.host else ""
         command = end_command(session)
         also = f", or `{command}` from another session" if command else ""
+        brief = f"{clip(user, 30)} on {clip(where, 30)}"
+        if session.host:
+            brief += f" from {clip(shown(session.host), 40)}"
+        end = f"end it: {command}" if command else "type exit in it."
         return self.finding(
             ctx,
             f"{user} on {where}",
@@ -123,6 +137,7 @@ class IdleSessionsCheck(Check[IdleSessionsParams]):
             f"{user} is signed in on {where}{origin} and nothing has been typed there for "
             f"{roughly(idle)}.",
             f"If you are done there, sign out (type `exit` in it{also}).",
+            notice=f"{brief} has had no input for {roughly(idle)}. If you are done there, {end}",
             idle_seconds=int(idle.total_seconds()),
             terminal=where,
         )

@@ -12,6 +12,7 @@ from agent.models import Finding, Severity
 from agent.probes import Setting, SettingRead, SettingValue, desktop, read_settings
 from agent.settings import STRICT, Doc, Limit, Rule, settings
 from agent.text import printable
+from agent.wording import WHAT_TO_DO, clip
 
 # A policy's settings are read by running programs (gsettings) and reading files: the count is
 # bounded so that a long list cannot tie the machine up, and refused in one sentence.
@@ -329,6 +330,7 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
                         setting_id,
                         f"{setting.title}: {setting.why} ({said}).",
                         setting.advice_for(found.kind),
+                        notice=_notice(setting.title, setting.advice_for(found.kind)),
                         setting=setting_id,
                         where=", ".join(source.shown() for source, _ in decided),
                         **({"value": ", ".join(_text(v) for v in numbers)} if numbers else {}),
@@ -344,6 +346,15 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
         chosen = dict(builtin_settings()) if self.params.builtin else {}
         chosen.update(self.params.settings)
         return {k: v for k, v in chosen.items() if k not in self.params.ignore}
+
+
+def _notice(title: str, advice: str) -> str:
+    """The setting's problem and where to change it: the settings path its advice starts with
+    ("Settings > Notifications: ..."), or, for advice that names none, where to read it."""
+    path = advice.split(":", 1)[0].strip() if ":" in advice else ""
+    if " > " in path and len(path) <= 100:
+        return f"{clip(title, 80)}. Change it in {path}."
+    return f"{clip(title, 80)}. What to change: {WHAT_TO_DO}"
 
 
 def _at_most(value: Any, most: int, what: str) -> Any:

@@ -13,6 +13,7 @@ from agent.errors import CheckSkipped, ProbeUnavailable
 from agent.models import Finding, Severity
 from agent.probes import Session, sessions
 from agent.settings import Doc, Duration, Rule, settings
+from agent.wording import clip
 
 
 def _hosts(hosts: list[str]) -> list[str]:
@@ -70,6 +71,14 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
     keeps = "the user, terminal and remote host of a reported session, and since when"
     alert = "A session to look at"
     alert_many = "{n} sessions to look at"
+    alerts = (
+        (
+            "remote session",
+            "Someone is signed in from an unknown machine",
+            "{n} sessions from unknown machines",
+        ),
+        ("old session", "A session has been open for long", "{n} sessions have been open for long"),
+    )
     Params = RemoteSessionsParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -114,6 +123,7 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
         )
         command = end_command(session)
         end = f"end the session with `{command}`" if command else "end the session"
+        brief = f"{clip(user, 30)} is signed in on {clip(where, 30)} from {clip(host, 40)}"
         return self.finding(
             ctx,
             f"{user} from {host}",
@@ -122,18 +132,24 @@ class RemoteSessionsCheck(Check[RemoteSessionsParams]):
             "If you know this machine, add it to allowed_hosts in your policy. If you do not, "
             f"{end}, change your password and remove keys you do not recognise from "
             "~/.ssh/authorized_keys.",
+            notice=f"{brief}, a machine your policy does not list. If it is not you, "
+            + (f"end it: {command}" if command else "end it and change your password."),
             host=host,
             terminal=where,
         )
 
     def _old(self, ctx: CheckContext, session: Session, age: timedelta) -> Finding:
         user, where = user_of(session), terminal_of(session)
+        command = end_command(session)
+        end = f"end it: {command}" if command else "sign out."
         return self.finding(
             ctx,
             f"{user} on {where}",
             f"old session since {session.started.isoformat()}",
             f"{user} has been signed in for {roughly(age)} on {where}.",
             "Sign out of sessions you are not using; a forgotten session is an open door.",
+            notice=f"{clip(user, 30)} has been signed in on {clip(where, 30)} for "
+            f"{roughly(age)}. If you are done there, {end}",
             terminal=where,
         )
 

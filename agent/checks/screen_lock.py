@@ -104,6 +104,45 @@ def advice(found: ScreenLock, most: timedelta, waking: bool = False) -> str:
     return _OTHER.format(secs=secs)
 
 
+def where(found: ScreenLock, most: timedelta, waking: bool = False) -> str:
+    """The one place to change it, for a notice: a settings path or one command."""
+    secs = int(most.total_seconds())
+    mins = max(1, secs // 60)
+    kind, source = found.desktop.kind, found.source
+    if found.disabled_by_admin:
+        return "ask whoever manages this computer to allow the lock screen"
+    if source.startswith("Xfce settings"):
+        return (
+            "Settings > Power Manager > Security"
+            if waking
+            else "Settings > Xfce Screensaver > Lock Screen"
+        )
+    places = {
+        "gnome": "Settings > Privacy > Screen Lock",
+        "cinnamon": "System Settings > Screensaver",
+        "mate": "Control Center > Screensaver",
+        "kde": "System Settings > Screen Locking",
+        "macos": "System Settings > Lock Screen",
+        "windows": "Settings > Accounts > Sign-in options"
+        if waking
+        else "Settings > Personalization > Lock screen > Screen saver",
+    }
+    if kind in places:
+        return places[kind]
+    commands = {
+        "xautolock": f"xautolock -time {mins} -locker i3lock",
+        "xscreensaver": "xscreensaver-settings",
+        "xss-lock": f"xset s {secs}",
+        "swayidle": f"swayidle -w timeout {secs} 'swaylock -f' before-sleep 'swaylock -f'",
+        "xidlehook": f"xidlehook --timer {secs} 'i3lock' ''",
+    }
+    if source in commands:
+        return commands[source]
+    if source in ("light-locker", "hypridle") or source.endswith("-screensaver"):
+        return f"{source}'s own settings"
+    return f"start an idle locker, e.g. swayidle -w timeout {secs} 'swaylock -f'"
+
+
 def _a_minute_at_least(value: timedelta) -> timedelta:
     if value < timedelta(minutes=1):
         raise ValueError(
@@ -157,6 +196,15 @@ class ScreenLockCheck(Check[ScreenLockParams]):
     keeps = "whether the screen locks, after how long, and on waking"
     alert = "Your screen does not lock when you step away"
     alert_many = "Your screen does not lock when you step away ({n} problems)"
+    alerts = (
+        ("locking off", "Screen locking is off", "Screen locking is off ({n} problems)"),
+        ("too late", "Your screen locks too late", "Your screen locks too late ({n} problems)"),
+        (
+            "no lock on resume",
+            "Your screen does not lock on waking",
+            "Your screen does not lock on waking ({n} problems)",
+        ),
+    )
     Params = ScreenLockParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -168,6 +216,8 @@ class ScreenLockCheck(Check[ScreenLockParams]):
             raise CheckSkipped("this computer has no graphical desktop, so no screen to lock")
         most = self.params.max_lock_delay
         how = advice(found, most)
+        place = where(found, most)
+        name = found.desktop.name
         facts = {"desktop": found.desktop.name, "source": found.source, "detail": found.detail}
         findings = []
         if not found.enabled:
@@ -180,6 +230,12 @@ class ScreenLockCheck(Check[ScreenLockParams]):
                         f"Your screen never locks ({found.desktop.name}: {found.detail}): anyone "
                         "at your computer while you are away is signed in as you.",
                         how + "." if found.disabled_by_admin else f"Turn screen locking on: {how}.",
+                        notice=f"Your screen never locks ({name}). "
+                        + (
+                            f"To turn it on, {place}."
+                            if found.disabled_by_admin
+                            else f"Turn locking on: {place}"
+                        ),
                         **facts,
                     ),
                     severity=Severity.high,
@@ -194,6 +250,8 @@ class ScreenLockCheck(Check[ScreenLockParams]):
                     f"Your screen does not lock by itself ({found.desktop.name}: "
                     f"{found.detail}): it stays unlocked until you lock it.",
                     f"Let it lock after a few minutes idle: {how}.",
+                    notice=f"Your screen does not lock by itself ({name}). Let it lock after "
+                    f"{spoken(most)}: {place}",
                     **facts,
                 )
             )
@@ -207,6 +265,8 @@ class ScreenLockCheck(Check[ScreenLockParams]):
                     f"({found.desktop.name}: {found.detail}); your policy asks for at most "
                     f"{spoken(most)}.",
                     f"Shorten the delay: {how}.",
+                    notice=f"Your screen locks only after {spoken(found.locks_after)} idle "
+                    f"({name}); at most {spoken(most)} is asked. Shorten it: {place}",
                     locks_after=int(found.locks_after.total_seconds()),
                     max_lock_delay=int(most.total_seconds()),
                     **facts,
@@ -223,6 +283,8 @@ class ScreenLockCheck(Check[ScreenLockParams]):
                     f"Your screen does not lock when the computer wakes from sleep "
                     f"({found.desktop.name}): opening the lid opens your session.",
                     f"Turn on locking when waking from sleep: {advice(found, most, waking=True)}.",
+                    notice=f"Your screen does not lock when the computer wakes ({name}). Turn "
+                    f"it on: {where(found, most, waking=True)}",
                     **facts,
                 )
             )

@@ -13,6 +13,7 @@ from agent.models import Finding, Severity
 from agent.probes.authorized_keys import AuthorizedKey, AuthorizedKeysFile, read_authorized_keys
 from agent.settings import Doc, HomePath, settings
 from agent.text import printable
+from agent.wording import clip
 
 # The files sshd reads by default (AuthorizedKeysFile in sshd_config(5)).
 DEFAULT_FILES = (".ssh/authorized_keys", ".ssh/authorized_keys2")
@@ -70,6 +71,21 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
     )
     alert = "A problem with the keys that can log in as you"
     alert_many = "{n} problems with the keys that can log in as you"
+    alerts = (
+        (
+            "writable by others",
+            "Others can add keys that log in as you",
+            "Others can add keys that log in as you ({n} files)",
+        ),
+        (
+            "owned by another account",
+            "Another account owns your authorized_keys",
+            "Another account owns {n} of your authorized_keys files",
+        ),
+        ("unreadable", "sshd cannot read your authorized_keys", "sshd cannot read {n} key files"),
+        ("DSA key", "A weak key can log in as you", "{n} weak keys can log in as you"),
+        ("short RSA key", "A weak key can log in as you", "{n} weak keys can log in as you"),
+    )
     Params = SshAuthorizedKeysParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -111,6 +127,8 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
                     "it can add their own key and log in as you.",
                     f"Run: chmod 600 {quoted}; then check that you know every key in it "
                     f"(ssh-keygen -l -f {quoted} lists them).",
+                    notice=f"Others can change {shown} and add their own key. Run: chmod 600 "
+                    f"{quoted}",
                     mode=f"{mode:04o}",
                     keys=keys,
                 )
@@ -125,6 +143,8 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
                     "add its own key and log in as you; sshd also refuses such a file.",
                     f'Run: sudo chown "$USER" {quoted}; then check that you know every key '
                     f"in it (ssh-keygen -l -f {quoted} lists them).",
+                    notice=f"{shown} belongs to another account, which can add its own key. "
+                    f'Run: sudo chown "$USER" {quoted}',
                     owner=found.owner,
                     keys=keys,
                 )
@@ -158,11 +178,16 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
         if found.mode is None:
             message = f"{shown} cannot be reached: you may not open {folder}."
             advice = f"Run: chmod 700 {shell_quote(folder)}"
+            notice = f"sshd cannot reach {shown}: {folder} is closed to you. {advice}"
         else:
             message = f"{shown} cannot be read by you ({found.unreadable})."
             advice = (
                 f"Run: chmod 600 {shell_quote(shown)} (if it belongs to another account, "
                 f'first: sudo chown "$USER" {shell_quote(shown)})'
+            )
+            notice = (
+                f"You cannot read {shown}, so sshd cannot either. Run: chmod 600 "
+                f"{shell_quote(shown)}"
             )
         unreadable = self.finding(
             ctx,
@@ -171,6 +196,7 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
             f"{message} sshd reads it as you, so none of its keys lets you log in, and this "
             "check cannot see which keys it holds.",
             advice,
+            notice=notice,
             keys=None,
         )
         return dataclasses.replace(unreadable, severity=Severity.low)
@@ -204,6 +230,7 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
     ) -> Finding:
         reason, what, severity = weak
         key = lines[0]
+        kind = f"{key.bits}-bit {key.kind.upper()}" if key.bits else key.kind.upper()
         named = _comment(key)
         if all(k.certificate for k in lines):
             what += " (in a certificate)"
@@ -220,6 +247,8 @@ class SshAuthorizedKeysCheck(Check[SshAuthorizedKeysParams]):
             "If you still use this key, make a new one where it lives with ssh-keygen -t "
             f"ed25519 and add its .pub to {quoted}, then delete {where} of {quoted}. "
             "If you do not, just delete it.",
+            notice=f"{shown}, {clip(where, 30)}, lets a weak {kind} key log in as you "
+            f"({clip(named, 30)}). Replace it, or delete the line.",
             line=key.line,
             type=key.kind,
             bits=key.bits,

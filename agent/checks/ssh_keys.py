@@ -66,6 +66,20 @@ class SshKeysCheck(Check[SshKeysParams]):
     keeps = "the file name, key type and size, and what is wrong; never key material"
     alert = "An SSH key is not protected"
     alert_many = "{n} problems with your SSH keys"
+    alerts = (
+        ("no passphrase", "An SSH key has no passphrase", "{n} SSH keys have no passphrase"),
+        (
+            "readable by others",
+            "Others can read an SSH key",
+            "Others can read {n} of your SSH keys",
+        ),
+        ("weak key", "An SSH key is too weak", "{n} SSH keys are too weak"),
+        (
+            "folder open to others",
+            "Your SSH folder is open to others",
+            "{n} SSH folders are open to others",
+        ),
+    )
     Params = SshKeysParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -107,6 +121,7 @@ class SshKeysCheck(Check[SshKeysParams]):
                 "folder open to others",
                 f"{shown} can be {opened_to(mode)} (mode {mode:04o}): {harm}.",
                 f"Run: chmod 700 {shell_quote(shown)}",
+                notice=f"Others can open {shown}. Run: chmod 700 {shell_quote(shown)}",
                 mode=f"{mode:04o}",
             )
         ]
@@ -125,6 +140,8 @@ class SshKeysCheck(Check[SshKeysParams]):
                     f"{shown} has no passphrase: anyone who copies this file can use it.",
                     f"Add a passphrase: ssh-keygen -p -f {shell_quote(shown)} "
                     "(ssh-agent then asks for it once per session).",
+                    notice=f"{shown} has no passphrase. Add one: "
+                    f"ssh-keygen -p -f {shell_quote(shown)}",
                     **facts,
                 )
             )
@@ -137,12 +154,14 @@ class SshKeysCheck(Check[SshKeysParams]):
                     f"{shown} can be {opened_to(key.mode)} (mode {key.mode:04o}); "
                     "a private key must be yours alone.",
                     f"Run: chmod 600 {shell_quote(shown)}",
+                    notice=f"Others can read {shown}. Run: chmod 600 {shell_quote(shown)}",
                     mode=f"{key.mode:04o}",
                     **facts,
                 )
             )
         weak = self._weakness(key)
         if weak:
+            kind = "DSA" if key.key_type == "dsa" else f"{key.bits}-bit RSA"
             found.append(
                 self.finding(
                     ctx,
@@ -151,6 +170,8 @@ class SshKeysCheck(Check[SshKeysParams]):
                     f"{shown} is {weak}.",
                     "Make a new key with ssh-keygen -t ed25519, put its .pub where the old "
                     "key is accepted, then remove the old key from those machines and here.",
+                    notice=f"{shown} is a {kind} key, too weak today. Make a new one: "
+                    "ssh-keygen -t ed25519",
                     **facts,
                 )
             )

@@ -9,6 +9,7 @@ from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.models import Finding, Severity
 from agent.probes import Interface, Network, network
 from agent.settings import Doc, settings
+from agent.wording import clip
 
 # Names VPN clients give their interfaces: OpenVPN and most (tun, tap), WireGuard (wg),
 # PPP-based (ppp), macOS (utun, ipsec), Tailscale, NordVPN (nordlynx), ZeroTier (zt),
@@ -18,6 +19,10 @@ VPN_NAMES = (
     "proton*", "mullvad*", "cscotun*", "gpd*", "vpn*",
 )  # fmt: skip
 VPN_KINDS = frozenset({"tun", "wireguard", "ppp", "ipsec"})
+TRUST = (
+    " If this is a network you trust (your home, your office), mark it once: "
+    "hygiene network trust --label NAME"
+)
 
 
 @settings
@@ -59,8 +64,8 @@ class VpnCheck(Check[VpnParams]):
     severity = Severity.medium
     rationale = "On a network you do not trust, its owner can watch and tamper with your traffic."
     advice = (
-        "Connect your VPN before you use a network you do not trust. On networks you do "
-        "trust (home, office), run: hygiene network trust --label NAME"
+        "Connect your VPN before you use a network you do not trust. Unless your policy asks "
+        "for a VPN everywhere, a network you trust (home, office) can be marked as trusted."
     )
     reads = (
         "the network interfaces and routes (/sys/class/net, /proc/net/route and ipv6_route), "
@@ -74,6 +79,14 @@ class VpnCheck(Check[VpnParams]):
     )
     alert = "Your traffic is not protected on this network"
     alert_many = "Your traffic is not protected on this network ({n} problems)"
+    alerts = (
+        ("no VPN", "No VPN on this network", "No VPN on this network ({n} problems)"),
+        (
+            "split tunnel",
+            "Your VPN does not carry your traffic",
+            "Your VPN does not carry your traffic ({n} problems)",
+        ),
+    )
     Params = VpnParams
 
     def run(self, ctx: CheckContext) -> list[Finding]:
@@ -87,12 +100,17 @@ class VpnCheck(Check[VpnParams]):
         if any(i.name == out for i in vpns):
             return []
         if self.params.require == "untrusted" and self._trusted(ctx, net):
+            self.passed = "You are on a network you trust, where no VPN is asked for"
             return []
+        always = self.params.require == "always"
+        # Under require: always, trusting the network changes nothing: it is not offered.
         where = (
             "Your policy asks for a VPN on every network"
-            if self.params.require == "always"
+            if always
             else "You are on a network you have not marked as trusted"
         )
+        trust = "" if always else TRUST
+        or_trust = "" if always else ", or if you trust it: hygiene network trust --label NAME"
         facts = {"route": out, "require": self.params.require}
         if vpns or net.vpn_connections:
             names = ", ".join([i.name for i in vpns] or list(net.vpn_connections))
@@ -104,8 +122,9 @@ class VpnCheck(Check[VpnParams]):
                     f"{where}, and your VPN ({names}) is connected but does not carry your "
                     f"traffic: it leaves through {out} (a split tunnel).",
                     "Set the VPN to carry all traffic (in its settings, 'use this connection "
-                    "for all traffic'; for WireGuard, AllowedIPs = 0.0.0.0/0, ::/0), or, on "
-                    "a network you trust, run: hygiene network trust --label NAME",
+                    "for all traffic'; for WireGuard, AllowedIPs = 0.0.0.0/0, ::/0)." + trust,
+                    notice=f"Your VPN ({clip(names, 30)}) is up, but your traffic leaves through "
+                    f"{out}. Set it to carry all traffic{or_trust}",
                     vpn=names,
                     **facts,
                 )
@@ -116,8 +135,14 @@ class VpnCheck(Check[VpnParams]):
                 "this network",
                 "no VPN",
                 f"{where}, and no VPN is carrying your traffic (it leaves through {out}).",
-                "Connect your VPN now. If this is a network you trust (your home, your "
-                "office), mark it once: hygiene network trust --label NAME",
+                "Connect your VPN now." + trust,
+                notice=(
+                    f"Your policy asks for a VPN on every network; your traffic leaves through "
+                    f"{out} without one. Connect your VPN."
+                    if always
+                    else f"No VPN carries your traffic on this untrusted network (it leaves "
+                    f"through {out}). Connect your VPN{or_trust}"
+                ),
                 **facts,
             )
         ]

@@ -26,10 +26,22 @@ class Snoozed(NamedTuple):
 
 
 def snooze(args: argparse.Namespace) -> int:
+    shortest = format_duration(SHORTEST_SNOOZE)
+    if args.duration.lstrip().startswith("-"):
+        raise UsageError(
+            f"a snooze cannot last a negative time ({printable(args.duration[:20])}): it "
+            f"lasts from now, at least {shortest}; to end one early, run hygiene unsnooze "
+            f"{printable(args.target)}"
+        )
     try:
         length = parse_duration(args.duration)
     except ValueError as err:
         raise UsageError(f"snooze: {err}") from None  # err quotes the duration, cut short
+    if not length:
+        raise UsageError(
+            f"a snooze of {format_duration(length)} would end as it starts; give at least "
+            f"{shortest}, such as 4h"
+        )
     done = snooze_target(
         Paths.from_environment(), args.target, length, args.clock(), verbose=args.verbose
     )
@@ -47,8 +59,9 @@ def snooze_target(
     paths: Paths, target: str, length: timedelta, now: datetime, *, verbose: bool = False
 ) -> Snoozed:
     """Snooze `target` for `length` within the policy's limits; a UsageError says why not."""
+    shortest = format_duration(SHORTEST_SNOOZE)
     if length < SHORTEST_SNOOZE:
-        raise UsageError(f"a snooze lasts at least {format_duration(SHORTEST_SNOOZE)}")
+        raise UsageError(f"a snooze lasts at least {shortest}, got {format_duration(length)}")
     # The policy in force, as the agent has it (a broken file does not stop a snooze), as
     # its last load noted it; loaded here only when a policy file changed since.
     limits = snooze_limits.recorded(paths)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 
 from agent.admin_layers import rejections
 from agent.commands import EXIT_FAILING, EXIT_OK, print_json, width
@@ -22,7 +21,7 @@ from agent.report import (
     status_text,
 )
 from agent.store import Store
-from agent.text import printable
+from agent.text import printable, wrap
 from agent.verdicts import Status
 
 
@@ -51,12 +50,11 @@ def status(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(status_text(failing, now, checks, held=held, width=width()))
         if fresh := freshness(checks, now, agent_pid):
-            sys.stdout.write(textwrap.fill(fresh, width(), break_on_hyphens=False) + "\n")
+            sys.stdout.write("\n".join(wrap(fresh, width())) + "\n")
         for line in refused:
             sys.stdout.write(
-                "\n".join(textwrap.wrap(printable(line), width() - 9, initial_indent="POLICY   ",
-                                         subsequent_indent=" " * 9, break_on_hyphens=False,
-                                         break_long_words=False))
+                "\n".join(wrap(printable(line), width() - 9, initial_indent="POLICY   ",
+                                 subsequent_indent=" " * 9))
                 + "\n"
             )  # fmt: skip
     # Not audited yet, or a check that could not run: that is not a clean bill of health.

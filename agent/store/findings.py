@@ -1,7 +1,8 @@
 """Findings, checks, snoozes and the history of events.
 
-Only what a check chose to show a person is kept (subject, message, advice); a finding's
-``evidence`` is never written.
+Only what a check chose to show a person is kept (subject, message, advice, its notice) and
+the kind of finding it is (its reason, which picks the notice's title); the rest of a
+finding's ``evidence`` is never written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ DETAIL_MAX = 200
 
 _SELECT_FINDINGS = (
     "SELECT id, check_id, subject, severity, message, advice, first_seen, last_seen, "
-    "resolved_at, times_notified, last_notified FROM findings "
+    "resolved_at, times_notified, last_notified, reason, notice FROM findings "
 )
 
 
@@ -39,6 +40,8 @@ class FindingState(NamedTuple):
     snoozed_until: datetime | None  # the later of an active check- and finding-level snooze
     times_notified: int
     last_notified: datetime | None
+    reason: str = ""  # the kind of finding (evidence["reason"]): "no passphrase"
+    notice: str = ""  # a notice's body for it alone; "" when kept before there was one
 
 
 class CheckState(NamedTuple):
@@ -243,8 +246,10 @@ def _touch_check(
 def _upsert(
     conn: sqlite3.Connection, result: CheckResult, finding: Finding, stamp: str
 ) -> Literal["appeared", "changed"] | None:
-    # Only what a person is shown is kept; `finding.evidence` is never written.
+    # Only what a person is shown is kept, and the kind of finding; the rest of
+    # `finding.evidence` is never written.
     severity = (finding.severity or result.severity).value
+    reason = str(finding.evidence.get("reason") or "")
     row = conn.execute(
         "SELECT severity, message, advice, resolved_at FROM findings WHERE id = ?",
         (finding.id,),
@@ -253,13 +258,14 @@ def _upsert(
         # New, or back after being resolved: a fresh occurrence, not yet told to anyone.
         conn.execute(
             "INSERT INTO findings (id, check_id, subject, severity, message, advice, "
-            "first_seen, last_seen, resolved_at, times_notified, last_notified) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL) "
+            "first_seen, last_seen, resolved_at, times_notified, last_notified, reason, notice) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET check_id = excluded.check_id, "
             "subject = excluded.subject, severity = excluded.severity, "
             "message = excluded.message, advice = excluded.advice, "
             "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
-            "resolved_at = NULL, times_notified = 0, last_notified = NULL",
+            "resolved_at = NULL, times_notified = 0, last_notified = NULL, "
+            "reason = excluded.reason, notice = excluded.notice",
             (
                 finding.id,
                 result.check,
@@ -269,6 +275,8 @@ def _upsert(
                 finding.advice,
                 stamp,
                 stamp,
+                reason,
+                finding.notice,
             ),
         )
         add_event(
@@ -283,7 +291,7 @@ def _upsert(
     old_severity, old_message, old_advice = str(row[0]), str(row[1]), str(row[2])
     conn.execute(
         "UPDATE findings SET check_id = ?, subject = ?, severity = ?, message = ?, "
-        "advice = ?, last_seen = ? WHERE id = ?",
+        "advice = ?, last_seen = ?, reason = ?, notice = ? WHERE id = ?",
         (
             result.check,
             finding.subject,
@@ -291,6 +299,8 @@ def _upsert(
             finding.message,
             finding.advice,
             stamp,
+            reason,
+            finding.notice,
             finding.id,
         ),
     )
@@ -337,6 +347,8 @@ def _finding_state(row: tuple[object, ...], snoozes: dict[str, datetime]) -> Fin
         resolved_at,
         times_notified,
         last_notified,
+        reason,
+        notice,
     ) = row
     until = [t for t in (snoozes.get(str(check)), snoozes.get(str(finding_id))) if t is not None]
     return FindingState(
@@ -352,4 +364,6 @@ def _finding_state(row: tuple[object, ...], snoozes: dict[str, datetime]) -> Fin
         snoozed_until=max(until) if until else None,
         times_notified=int(str(times_notified)),
         last_notified=parse_optional(last_notified),
+        reason=str(reason),
+        notice=str(notice),
     )

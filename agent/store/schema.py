@@ -169,6 +169,13 @@ def _v5_to_v6(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v6_to_v7(conn: sqlite3.Connection) -> None:
+    # A notice says a finding in one short sentence (its notice) under a title picked by its
+    # kind (its reason). A finding kept before has neither until its check runs again.
+    conn.execute("ALTER TABLE findings ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
+    conn.execute("ALTER TABLE findings ADD COLUMN notice TEXT NOT NULL DEFAULT ''")
+
+
 def scrub(conn: sqlite3.Connection) -> None:
     """After _v4_to_v5 has committed: fold the WAL into the file and empty it, then rebuild
     the file without its free pages, so that no copy of a deleted row is left on disk.
@@ -197,6 +204,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v3_to_v4,
     _v4_to_v5,
     _v5_to_v6,
+    _v6_to_v7,
 )
 # The version after which the store is scrubbed (see scrub) once the migration has run.
 _SCRUB_AFTER = 5
@@ -216,6 +224,8 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
             "resolved_at",
             "times_notified",
             "last_notified",
+            "reason",
+            "notice",
         }
     ),
     "checks": frozenset({"id", "first_seen", "last_seen", "last_status", "last_error"}),
