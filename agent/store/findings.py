@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from agent.store.database import Database, StoreError
-from agent.store.values import parse, parse_optional, text_or_none, ts
+from agent.store.values import parse, parse_optional, readable, readable_one, text_or_none, ts
 from agent.verdicts import Severity, Status
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class Findings(Database):
         with self._read("read the current findings in") as conn:
             snoozes = _active_snoozes(conn, now)
             rows = conn.execute(_SELECT_FINDINGS + "WHERE resolved_at IS NULL").fetchall()
-        states = [_finding_state(row, snoozes) for row in rows]
+        states = readable(rows, lambda row: _finding_state(row, snoozes))
         states.sort(key=lambda s: (-s.severity.rank, s.first_seen, s.id))
         return states
 
@@ -120,15 +120,7 @@ class Findings(Database):
             rows = conn.execute(
                 "SELECT id, last_seen, last_status, last_error FROM checks ORDER BY id"
             ).fetchall()
-        return [
-            CheckState(
-                id=str(check_id),
-                last_run=parse(last_seen),
-                status=Status(str(status)),
-                error=text_or_none(error),
-            )
-            for check_id, last_seen, status, error in rows
-        ]
+        return readable(rows, _check_state)
 
     def get(self, finding_id: str, now: datetime) -> FindingState | None:
         with self._read("read a finding in") as conn:
@@ -202,7 +194,7 @@ class Findings(Database):
             params = (target, target)
         with self._read("read the history in") as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
-        return [Event(parse(at), str(kind), str(tgt), str(det)) for at, kind, tgt, det in rows]
+        return readable(rows, lambda r: Event(parse(r[0]), str(r[1]), str(r[2]), str(r[3])))
 
     def _state(
         self, conn: sqlite3.Connection, finding_id: str, snoozes: dict[str, datetime]
@@ -324,14 +316,24 @@ def _check_of(conn: sqlite3.Connection, target: str) -> str | None:
 
 def _active_snoozes(conn: sqlite3.Connection, now: datetime) -> dict[str, datetime]:
     rows = conn.execute("SELECT target, until FROM snoozes WHERE until > ?", (ts(now),)).fetchall()
-    return {str(target): parse(until) for target, until in rows}
+    return dict(readable(rows, lambda r: (str(r[0]), parse(r[1]))))
 
 
 def _state_or_none(
     conn: sqlite3.Connection, finding_id: str, snoozes: dict[str, datetime]
 ) -> FindingState | None:
     row = conn.execute(_SELECT_FINDINGS + "WHERE id = ?", (finding_id,)).fetchone()
-    return None if row is None else _finding_state(row, snoozes)
+    return readable_one(row, lambda r: _finding_state(r, snoozes))
+
+
+def _check_state(row: tuple[object, ...]) -> CheckState:
+    check_id, last_seen, status, error = row
+    return CheckState(
+        id=str(check_id),
+        last_run=parse(last_seen),
+        status=Status(str(status)),
+        error=text_or_none(error),
+    )
 
 
 def _finding_state(row: tuple[object, ...], snoozes: dict[str, datetime]) -> FindingState:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from agent.store.database import Database
 from agent.store.values import finding_ids as finding_ids_of
-from agent.store.values import parse, ts
+from agent.store.values import parse, readable, ts
 
 REASONS = {
     "hourly cap": "the hourly limit of notices is reached",
@@ -38,7 +38,7 @@ class Held(Database):
                 "SELECT check_id, kind, title, reason, goes_at, since, finding_ids FROM held "
                 "ORDER BY goes_at, check_id"
             ).fetchall()
-        return [_held(row) for row in rows]
+        return readable(rows, _held)
 
     def replace_held(self, notices: Sequence[HeldNotice]) -> bool:
         """Make `notices` the held ones; True when that changed anything. Unchanged, nothing

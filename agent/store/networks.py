@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from agent.store.database import Database
-from agent.store.values import parse, ts
+from agent.store.values import parse, readable, ts
 
 
 class TrustedNetwork(NamedTuple):
@@ -40,4 +40,6 @@ class TrustedNetworks(Database):
             rows = conn.execute(
                 "SELECT fingerprint, kind, label, added_at FROM trusted_networks ORDER BY added_at"
             ).fetchall()
-        return [TrustedNetwork(str(f), str(k), str(lb), parse(at)) for f, k, lb, at in rows]
+        return readable(
+            rows, lambda r: TrustedNetwork(str(r[0]), str(r[1]), str(r[2]), parse(r[3]))
+        )

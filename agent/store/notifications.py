@@ -10,7 +10,7 @@ from typing import NamedTuple
 from agent.store.database import Database, StoreError
 from agent.store.findings import add_event
 from agent.store.values import finding_ids as finding_ids_of
-from agent.store.values import parse, parse_optional, text_or_none, ts
+from agent.store.values import parse, parse_optional, readable, readable_one, text_or_none, ts
 
 _SELECT_NOTIFICATIONS = (
     "SELECT id, at, check_id, kind, title, body, urgency, backend, delivered, reason, "
@@ -109,7 +109,7 @@ class Notifications(Database):
                 _SELECT_NOTIFICATIONS + "ORDER BY at DESC, id DESC LIMIT ?",
                 (count,),
             ).fetchall()
-        return [_notification(row) for row in rows]
+        return readable(rows, _notification)
 
     def delivered_times_since(self, since: datetime) -> list[datetime]:
         """When each notification delivered at or after `since` was, oldest first."""
@@ -118,7 +118,7 @@ class Notifications(Database):
                 "SELECT at FROM notifications WHERE delivered = 1 AND at >= ? ORDER BY at",
                 (ts(since),),
             ).fetchall()
-        return [parse(row[0]) for row in rows]
+        return readable(rows, lambda row: parse(row[0]))
 
     def last_server_id(self, check: str) -> int | None:
         """The server's id of the newest delivered notification of `check` that has one."""
@@ -139,7 +139,7 @@ class Notifications(Database):
                 "ORDER BY at DESC, id DESC LIMIT 1",
                 (backend, server_id),
             ).fetchone()
-        return None if row is None else _notification(row)
+        return readable_one(row, _notification)
 
     def record_response(self, record: NotificationRecord, response: str, now: datetime) -> None:
         """What the person did with a notification; the first answer is the one kept."""

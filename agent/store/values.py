@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from agent.files import json_value
 
@@ -24,6 +26,29 @@ def parse_optional(text: object) -> datetime | None:
 
 def text_or_none(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+T = TypeVar("T")
+Row = tuple[object, ...]
+# What reading a damaged value raises: a time that is no time (or out of range), a number
+# or a name (a severity, a status) that is none.
+DAMAGED = (ValueError, TypeError, OverflowError)
+
+
+def readable(rows: Iterable[Row], convert: Callable[[Row], T]) -> list[T]:
+    """Each row as `convert` reads it, leaving out one that is damaged: the rest still
+    shows, and the agent goes on (it writes such a row afresh where it rewrites it)."""
+    out = []
+    for row in rows:
+        try:
+            out.append(convert(row))
+        except DAMAGED:
+            continue
+    return out
+
+
+def readable_one(row: Row | None, convert: Callable[[Row], T]) -> T | None:
+    return None if row is None else next(iter(readable([row], convert)), None)
 
 
 def finding_ids(text: object) -> tuple[str, ...]:
