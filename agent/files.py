@@ -49,6 +49,17 @@ def read_small_file(path: Path, limit: int) -> bytes:
     return data
 
 
+def read_file_head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a regular file, however long it is."""
+    info = path.stat()
+    _require_regular(info, path, info.st_size)
+    fd = os.open(path, _FLAGS | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        _require_regular(info, path, info.st_size)
+        return handle.read(size)
+
+
 def json_value(data: bytes | str) -> Any:
     """A state file's JSON; ValueError when it is not JSON, also when it nests deeper than
     Python's parser goes (a RecursionError otherwise, a traceback for the person)."""

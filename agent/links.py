@@ -1,7 +1,12 @@
 """The `hygiene:` links on the "My device" page: how they are written and how strictly they
-are read. A link acts only when it carries the token of the page written last (kept 0600 in
-the state folder): a link copied from any other web page, or from an older page, does
-nothing. Pure text in and out, and one small file; no check, policy or pydantic here.
+are read. A link acts only when it carries the token of the page written last: a link
+copied from any other web page, or from an older page, does nothing. No check, policy or
+pydantic here.
+
+The token is kept in the page itself (a meta tag at the top of page.html, 0600 in the state
+folder), not in a file beside it: the page is replaced whole, so whoever reads it gets a
+page and its own token, never one writer's page with another's token, and a page that
+could not be written leaves the one before it, and its links, working.
 
     hygiene:snooze?target=ssh_keys&for=1d&token=...
     hygiene:unsnooze?target=3b5ba676136179f4bba22d444135c506&token=...
@@ -17,15 +22,18 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from agent.files import read_small_file, write_whole
+from agent.files import read_file_head, read_small_file, write_whole
 
-TOKEN_FILE = "page-token"  # noqa: S105 - the file's name, not its content
+PAGE_FILE = "page.html"
+PAGE_LIMIT = 16 * 1024 * 1024  # a page this agent writes is well under 1 MB
+HEAD_BYTES = 1024  # the token's meta tag is within the page's first bytes
 MAX_URL = 300  # a valid link is well under 200 characters
 SNOOZE_LENGTHS = ("1h", "1d", "7d")  # what the page offers; open-url accepts only these
 
 ActionName = Literal["snooze", "unsnooze"]
 _TARGET = re.compile(r"[a-z][a-z0-9_]{0,39}|[0-9a-f]{32}")  # a check id or a finding id
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+_TOKEN_META = re.compile(rb'<meta name="hygiene-page-token" content="([A-Za-z0-9_-]{43})">')
 # Every character a page's link can hold: no percent-escape, space, control or non-ASCII
 # character, so no two spellings of one link and nothing a decoder could read otherwise.
 _LINK_CHARACTERS = re.compile(r"[A-Za-z0-9_:?&=-]+")
@@ -43,21 +51,37 @@ class Action:
     length: str | None = None  # snooze only: one of SNOOZE_LENGTHS
 
 
-def new_token(state: Path) -> str:
-    """A fresh token for the page about to be written; every earlier page's links stop
-    working. Raises OSError."""
-    token = secrets.token_urlsafe(32)
-    write_whole(state / TOKEN_FILE, token.encode("ascii"), 0o600)
-    return token
+def new_token() -> str:
+    """A fresh token for the page about to be written."""
+    return secrets.token_urlsafe(32)
+
+
+def token_meta(token: str) -> str:
+    """The tag that keeps `token` in the page; render puts it right after the charset."""
+    return f'<meta name="hygiene-page-token" content="{token}">'
 
 
 def current_token(state: Path) -> str | None:
-    """The token of the page written last, or None when there is none (or it is damaged)."""
+    """The token of the page written last, or None when there is no page (or its token
+    cannot be read: then no link acts until the page is written again)."""
     try:
-        text = read_small_file(state / TOKEN_FILE, 256).decode("ascii", "replace").strip()
+        head = read_file_head(state / PAGE_FILE, HEAD_BYTES)
     except OSError:
         return None
-    return text if _TOKEN.fullmatch(text) else None
+    found = _TOKEN_META.findall(head)
+    return found[0].decode("ascii") if len(found) == 1 else None
+
+
+def rotate_token(state: Path, token: str) -> None:
+    """Give the page written last a new token in place of `token`, after a link used it: a
+    token read off a process list, or the same link opened again, acts no more. Raises
+    OSError; a page that no longer holds `token` (written again meanwhile) is left alone."""
+    path = state / PAGE_FILE
+    page = read_small_file(path, PAGE_LIMIT)
+    if _TOKEN_META.findall(page[:HEAD_BYTES]) != [token.encode("ascii")]:
+        return
+    fresh = new_token().encode("ascii")
+    write_whole(path, page.replace(token.encode("ascii"), fresh), 0o600)
 
 
 def action_url(token: str, action: Action) -> str:
@@ -102,5 +126,9 @@ def parse(url: str, token: str | None) -> Action:
     length = values.get("for")
     if name == "snooze" and length not in SNOOZE_LENGTHS:
         raise LinkRefused(f"a snooze from the page lasts {', '.join(SNOOZE_LENGTHS)}")
-    action: ActionName = "snooze" if name == "snooze" else "unsnooze"
-    return Action(name=action, target=values["target"], length=length)
+    action = Action(
+        name="snooze" if name == "snooze" else "unsnooze", target=values["target"], length=length
+    )
+    if url != action_url(token, action):
+        raise LinkRefused("the link is not written as the page writes it")
+    return action

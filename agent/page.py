@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent.durations import format_duration, roughly
 from agent.files import ensure_private_dir, write_whole
-from agent.links import SNOOZE_LENGTHS, Action, action_url, new_token
+from agent.links import PAGE_FILE, SNOOZE_LENGTHS, Action, action_url, new_token, token_meta
 from agent.store.held import REASONS
 from agent.text import printable
 from agent.verdicts import Status
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from agent.policy_settings import Policy
     from agent.store import CheckState, FindingState, HeldNotice, NotificationRecord, Store
 
-PAGE_FILE = "page.html"
 HISTORY = 200  # notifications shown, newest first
 _LENGTH_WORDS = {"1h": "1 hour", "1d": "1 day", "7d": "7 days"}
 
@@ -132,8 +131,8 @@ def write_page(
     OSError when the state folder cannot take it, StoreError when the store cannot be read."""
     facts = Facts.read(store, now)
     ensure_private_dir(paths.state)
-    # A fresh token: the links of every page written before this one stop working.
-    token = new_token(paths.state)
+    # A fresh token, kept in the page: the links of every page before this one stop working.
+    token = new_token()
     document = render(facts, policy=policy, checks=checks, token=token, now=now)
     path = paths.state / PAGE_FILE
     write_whole(path, document.encode("utf-8"), 0o600)
@@ -179,6 +178,7 @@ def render(
     )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"{token_meta(token)}\n"
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -39,6 +39,7 @@ from agent.errors import AgentError, clause
 from agent.fingerprint import Fingerprinter
 from agent.fleet import Outputs
 from agent.instance import InstanceLock
+from agent.links import PAGE_FILE
 from agent.models import CheckResult, Finding, Severity, Status
 from agent.notify import (
     Answer,
@@ -274,6 +275,8 @@ class Agent:
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
         self._next_held: dt.datetime | None = None  # when the soonest held notice goes
         self._page_stale = True  # the "My device" page is rewritten at the end of the turn
+        self._page_trouble: str | None = None  # why the page could not be written last
+        self._page_retry: float | None = None  # monotonic: when a failed page is tried again
         self._snoozes_seen: dict[str, dt.datetime] | None = None
         self._next_snooze_look = 0.0  # monotonic
         self._store_trouble: str | None = None  # why the store could not be opened afresh
@@ -331,7 +334,9 @@ class Agent:
             self._tell([], self.clock())
         self._read_answers()
         self._look_at_snoozes()
-        if self._page_stale and not self.stopping.is_set():
+        if self._page_retry is not None and time.monotonic() >= self._page_retry:
+            self._page_retry, self._page_stale = None, True
+        if self._page_stale and self._page_retry is None and not self.stopping.is_set():
             self._write_page()
         self._openers = [p for p in self._openers if p.poll() is None]
 
@@ -689,7 +694,8 @@ class Agent:
             self._snoozes_seen = snoozes
 
     def _write_page(self) -> Path | None:
-        """Write the "My device" page afresh; None (and one log line) when it cannot be."""
+        """Write the "My device" page afresh; None when it cannot be. A page that keeps
+        failing is tried once a minute and said once, not every turn."""
         try:
             path = write_page(
                 self.paths,
@@ -698,12 +704,21 @@ class Agent:
                 checks=self.checks,
                 now=self.clock(),
             )
-        except OSError as err:
-            log.error("cannot write the page in %s: %s", self.paths.state, err.strerror or err)
+        except (OSError, AgentError) as err:
+            if isinstance(err, OSError):
+                why = f"cannot write the page {self.paths.state / PAGE_FILE}: "
+                why += (err.strerror or type(err).__name__).lower()
+            else:
+                why = clause(err)
+            if why != self._page_trouble:
+                log.error("%s; it is tried again each minute", why)
+            self._page_trouble = why
+            self._page_stale = False
+            self._page_retry = time.monotonic() + 60
             return None
-        except AgentError as err:
-            log.error("%s; the page is written again next time", clause(err))
-            return None
+        if self._page_trouble is not None:
+            log.info("the page is written again: %s", path)
+        self._page_trouble = None
         self._page_stale = False
         return path
 

@@ -107,7 +107,7 @@ def measure(runs: int) -> int:
             ]
         )  # fmt: skip
         facts = Facts.read(store, now)
-        token = new_token(paths.state)
+        token = new_token()
         rendered: list[float] = []
         written: list[float] = []
         for _ in range(runs):

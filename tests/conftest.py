@@ -151,6 +151,18 @@ def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
     return m
 
 
+def token_page(state: Path) -> str:
+    """A page as `hygiene page` writes it, as far as its links go: its token, which no link
+    of an earlier page carries."""
+    from agent import links
+
+    state.mkdir(parents=True, exist_ok=True)
+    token = links.new_token()
+    head = '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+    (state / links.PAGE_FILE).write_text(f"{head}{links.token_meta(token)}\n</head></html>\n")
+    return token
+
+
 @dataclass
 class Outcome:
     code: int

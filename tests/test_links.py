@@ -4,13 +4,15 @@ repeats it."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
 import pytest
 
 from agent import links
-from agent.links import Action, LinkRefused, action_url, current_token, new_token, parse
+from agent.links import Action, LinkRefused, action_url, current_token, parse
+from tests.conftest import token_page
 
 FINDING = "3b5ba676136179f4bba22d444135c506"
 TOKEN = "A" * 43
@@ -30,9 +32,13 @@ def test_a_link_the_page_writes_is_read_back_as_its_action(action: Action) -> No
     assert parse(action_url(TOKEN, action), TOKEN) == action
 
 
-def test_the_scheme_is_read_in_any_case() -> None:
-    url = action_url(TOKEN, Action("unsnooze", "vpn"))
-    assert parse("HYGIENE" + url.removeprefix("hygiene"), TOKEN) == Action("unsnooze", "vpn")
+def test_only_the_spelling_the_page_writes_acts() -> None:
+    url = action_url(TOKEN, Action("snooze", "vpn", "1d"))
+    assert parse(url, TOKEN) == Action("snooze", "vpn", "1d")
+    reordered = f"hygiene:snooze?token={TOKEN}&for=1d&target=vpn"
+    for other in ("HYGIENE" + url.removeprefix("hygiene"), reordered):
+        with pytest.raises(LinkRefused, match="not written as the page writes it"):
+            parse(other, TOKEN)
 
 
 SNOOZE = f"hygiene:snooze?target=ssh_keys&for=1d&token={TOKEN}"
@@ -103,19 +109,55 @@ def test_no_page_written_means_no_link_is_valid(tmp_path: Path) -> None:
 
 
 def test_a_new_page_makes_every_earlier_link_stale(tmp_path: Path) -> None:
-    first = new_token(tmp_path)
+    first = token_page(tmp_path)
     url = action_url(first, Action("unsnooze", "vpn"))
     assert parse(url, current_token(tmp_path)) == Action("unsnooze", "vpn")
-    assert stat.S_IMODE((tmp_path / links.TOKEN_FILE).stat().st_mode) == 0o600
 
-    second = new_token(tmp_path)
+    second = token_page(tmp_path)
     assert second != first
     with pytest.raises(LinkRefused, match="the page was written again since"):
         parse(url, current_token(tmp_path))
     assert parse(action_url(second, Action("unsnooze", "vpn")), current_token(tmp_path))
 
 
-@pytest.mark.parametrize("content", ["", "short", TOKEN + "!", "\x00" * 43, "é" * 43])
-def test_a_damaged_token_file_is_no_token(tmp_path: Path, content: str) -> None:
-    (tmp_path / links.TOKEN_FILE).write_text(content)
+def test_a_used_token_is_replaced_in_the_page_and_acts_no_more(tmp_path: Path) -> None:
+    token = token_page(tmp_path)
+    page = tmp_path / links.PAGE_FILE
+    url = action_url(token, Action("unsnooze", "vpn"))
+    links.rotate_token(tmp_path, token)
+    fresh = current_token(tmp_path)
+    assert fresh is not None and fresh != token
+    assert token not in page.read_text()
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    with pytest.raises(LinkRefused, match="the page was written again since"):
+        parse(url, fresh)
+    # A page written again meanwhile (another token) is left as it is.
+    links.rotate_token(tmp_path, token)
+    assert current_token(tmp_path) == fresh
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "",
+        '<meta name="hygiene-page-token" content="short">',
+        f'<meta name="hygiene-page-token" content="{TOKEN}!">',
+        '<meta name="hygiene-page-token" content="' + "\x00" * 43 + '">',
+        '<meta name="hygiene-page-token" content="' + "é" * 43 + '">',
+        # Two tokens: which one the page's links carry cannot be told.
+        f'<meta name="hygiene-page-token" content="{TOKEN}">' * 2,
+        # The token further in than a page writes it.
+        " " * links.HEAD_BYTES + f'<meta name="hygiene-page-token" content="{TOKEN}">',
+    ],
+)
+def test_a_page_whose_token_cannot_be_read_has_no_token(tmp_path: Path, head: str) -> None:
+    (tmp_path / links.PAGE_FILE).write_text(f"<!DOCTYPE html><head>{head}</head>")
+    assert current_token(tmp_path) is None
+
+
+def test_a_page_that_is_a_fifo_or_a_folder_has_no_token(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / links.PAGE_FILE)
+    assert current_token(tmp_path) is None
+    (tmp_path / links.PAGE_FILE).unlink()
+    (tmp_path / links.PAGE_FILE).mkdir()
     assert current_token(tmp_path) is None

@@ -13,7 +13,7 @@ import pytest
 
 from agent import links
 from agent.store import Store
-from tests.conftest import Machine, Outcome
+from tests.conftest import Machine, Outcome, token_page
 from tests.desktop import Desktop
 from tests.test_light_commands import heavy, imported
 
@@ -27,8 +27,14 @@ def state_dir(machine: Machine) -> Path:
 
 def page_token(machine: Machine) -> str:
     """A token as writing the page makes one."""
-    state_dir(machine).mkdir(parents=True, exist_ok=True)
-    return links.new_token(state_dir(machine))
+    return token_page(state_dir(machine))
+
+
+def current(machine: Machine) -> str:
+    """The token the page holds now (each link's action gives it a new one)."""
+    token = links.current_token(state_dir(machine))
+    assert token is not None
+    return token
 
 
 def link(token: str, name: links.ActionName, target: str, length: str | None = None) -> str:
@@ -55,10 +61,13 @@ def test_a_valid_link_snoozes_as_hygiene_snooze_does(
     (until,) = snoozes(machine).values()
     assert timedelta(hours=23, minutes=59) < until - datetime.now(UTC) <= timedelta(days=1)
 
-    outcome = hygiene("open-url", link(token, "unsnooze", "ssh_keys"))
+    # Each link's token acts once: opened again, or read off the process list, it is refused.
+    again = hygiene("open-url", link(token, "snooze", "ssh_keys", "1d"))
+    assert again.code == 2 and "token is not the current page's" in again.err
+    outcome = hygiene("open-url", link(current(machine), "unsnooze", "ssh_keys"))
     assert (outcome.code, outcome.out) == (0, "ssh_keys is no longer snoozed.\n")
     assert snoozes(machine) == {}
-    outcome = hygiene("open-url", link(token, "unsnooze", "ssh_keys"))
+    outcome = hygiene("open-url", link(current(machine), "unsnooze", "ssh_keys"))
     assert (outcome.code, outcome.out) == (0, "ssh_keys was not snoozed.\n")
 
 
@@ -182,18 +191,20 @@ def test_the_person_sees_what_a_link_did_on_the_desktop(
     assert (got.urgency, got.actions) == ("low", ())
 
     desktop.clear()
-    assert hygiene("open-url", link(token, "snooze", "ssh_keys", "1h")).code == 0
+    assert hygiene("open-url", link(current(machine), "snooze", "ssh_keys", "1h")).code == 0
     (got,) = desktop.received(at_least=1)
     assert got.summary == "Snoozed ssh_keys for 1 hour"
 
     desktop.clear()
-    assert hygiene("open-url", link(token, "unsnooze", "ssh_keys")).code == 0
+    assert hygiene("open-url", link(current(machine), "unsnooze", "ssh_keys")).code == 0
     (got,) = desktop.received(at_least=1)
     assert got.summary == "Notices about ssh_keys are back on"
 
     # A refused link shows nothing: a page elsewhere must not be able to fill the screen.
     desktop.clear()
-    assert hygiene("open-url", link(token, "snooze", "ssh_keys", "1d") + "&x=1").code == 2
+    assert (
+        hygiene("open-url", link(current(machine), "snooze", "ssh_keys", "1d") + "&x=1").code == 2
+    )
     assert desktop.received(timeout=1.0) == []
 
 

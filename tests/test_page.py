@@ -174,7 +174,6 @@ def _text(driver: Any, selector: str) -> str:
 
 def test_the_page_is_private_and_holds_no_secret(planted: Planted) -> None:
     assert stat.S_IMODE(planted.page.stat().st_mode) == 0o600
-    assert stat.S_IMODE((planted.state / "page-token").stat().st_mode) == 0o600
     assert not [p.name for p in planted.state.iterdir() if p.name.endswith(".tmp")]
     data = planted.page.read_bytes()
     text = data.decode("utf-8")

@@ -338,3 +338,25 @@ def test_an_unusable_state_folder_is_one_sentence_naming_it(
         f"hygiene: The state folder {blocker / 'hygiene-agent'} cannot be created or used: "
         "not a directory.\n"
     )
+
+
+def test_a_page_that_cannot_be_written_is_said_once_and_the_agent_goes_on(
+    machine: Machine, make_agent: Callable[..., Agent], caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = make_agent()
+    page = agent.paths.state / "page.html"
+    page.mkdir(parents=True)  # a folder where the page goes: no one can replace it
+    (machine.home / "flag").touch()
+    with caplog.at_level("INFO", logger="agent.scheduler"):
+        for _ in range(5):
+            agent.tick()
+            for job in agent.scheduler.jobs:
+                job.next_run = dt.datetime.now()  # the check runs each turn: findings come
+    said = [r.getMessage() for r in caplog.records if "cannot write the page" in r.message]
+    assert said == [f"cannot write the page {page}: is a directory; it is tried again each minute"]
+    assert [f.subject for f in agent.store.current(dt.datetime.now(dt.UTC))] == ["~/flag"]
+    page.rmdir()
+    agent._page_retry = 0.0  # a minute later
+    agent.tick()
+    assert page.is_file()
+    assert any("the page is written again" in r.getMessage() for r in caplog.records)

@@ -68,11 +68,11 @@ def is_regular(path: Path) -> bool:
     return stat.S_ISREG(path.lstat().st_mode)
 
 
-def test_the_details_replace_a_fifo_named_page_html_or_page_token(machine: Machine) -> None:
+def test_the_details_replace_a_fifo_named_page_html(machine: Machine) -> None:
     machine.keep_only()
     paths = Paths.from_environment()
     paths.state.mkdir(parents=True, mode=0o700)
-    page, token = fifo(paths.state / "page.html"), fifo(paths.state / "page-token")
+    page = fifo(paths.state / "page.html")
     record = NotificationRecord(
         id=1, at=NOW, check="ssh_keys", kind="appeared", title="t", body="b",
         urgency="normal", backend="log", delivered=False, reason=None, server_id=None,
@@ -81,9 +81,8 @@ def test_the_details_replace_a_fifo_named_page_html_or_page_token(machine: Machi
     # On "win32" here the page is written, and opening it is not tried: not this test's.
     with quiet_agent(platform="win32") as agent:
         assert within(10, lambda: agent._open_details(record, NOW)) is None
-    for written in (page, token):
-        assert is_regular(written)
-        assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert is_regular(page)
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
     assert "My device" in page.read_text()
 
 

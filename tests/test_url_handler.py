@@ -26,7 +26,7 @@ from agent.service import (
     without_default,
 )
 from agent.store import Store
-from tests.conftest import Machine, Outcome, require_tool
+from tests.conftest import Machine, Outcome, require_tool, token_page
 from tests.desktop import Desktop
 from tests.test_service import desktop_file, mimeapps, unit_file
 
@@ -91,8 +91,8 @@ def test_xdg_open_runs_the_handler_and_the_link_snoozes(
     assert hygiene("service", "install").code == 0
     state = machine.state / "hygiene-agent"
     state.mkdir(parents=True, exist_ok=True)
-    old = links.new_token(state)
-    token = links.new_token(state)  # the page was written again
+    old = token_page(state)
+    token = token_page(state)  # the page was written again
     # xdg-utils' generic path (no desktop environment named) with the test's X display and
     # session bus: it reads mimeapps.list and runs the desktop file's Exec line itself.
     env = tool_env(machine, **desktop.env)

@@ -30,8 +30,9 @@ from agent.text import printable
 
 def open_url(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
+    token = links.current_token(paths.state)
     try:
-        action = links.parse(args.url, links.current_token(paths.state))
+        action = links.parse(args.url, token)
     except links.LinkRefused as err:
         # The sentence never quotes the URL, which could be anything.
         print(f"hygiene: refused a hygiene: link: {err}", file=sys.stderr)
@@ -42,11 +43,20 @@ def open_url(args: argparse.Namespace) -> int:
         _tell(f"Could not {action.name} {action.target}", str(err))
         raise
     print(said)
+    # Used once: the same link, or its token read off the process list, acts no more.
+    try:
+        links.rotate_token(paths.state, token or "")
+    except OSError as err:
+        reason = (err.strerror or type(err).__name__).lower()
+        print(f"hygiene: the page's links could not be renewed: {reason}", file=sys.stderr)
     # A running agent writes the page again within seconds (agent.scheduler notices the
     # snooze); the page open in the browser shows it once reloaded.
     from agent.instance import running_agent  # noqa: PLC0415
 
-    reload = " Reload the page to see it." if running_agent(paths.state) is not None else ""
+    if running_agent(paths.state) is not None:
+        reload = " Reload the page to see it."
+    else:
+        reload = " Reload the page before you use its links again."
     _tell(title, said + reload)
     return EXIT_OK
 
