@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from agent import links
 from tests.conftest import Machine, Outcome
 
@@ -22,13 +24,18 @@ def page_links(page: Path) -> list[str]:
     ]
 
 
-def test_pages_written_at_once_keep_their_links_working(
+@pytest.fixture
+def state(
     machine: Machine, make_key: Callable[..., Path], hygiene_process: Callable[..., Outcome]
-) -> None:
+) -> Path:
+    """The state folder after one audit that found an unprotected key."""
     machine.keep_only("ssh_keys")
     make_key(machine.ssh / "id_ed25519")
     assert hygiene_process("run", "--once").code == 0
-    state = machine.state / "hygiene-agent"
+    return machine.state / "hygiene-agent"
+
+
+def test_pages_written_at_once_keep_their_links_working(machine: Machine, state: Path) -> None:
     script = Path(sys.executable).with_name("hygiene")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
     for _ in range(ROUNDS):
@@ -47,12 +54,8 @@ def test_pages_written_at_once_keep_their_links_working(
 
 
 def test_a_page_that_cannot_be_written_leaves_the_last_one_working(
-    machine: Machine, make_key: Callable[..., Path], hygiene_process: Callable[..., Outcome]
+    state: Path, hygiene_process: Callable[..., Outcome]
 ) -> None:
-    machine.keep_only("ssh_keys")
-    make_key(machine.ssh / "id_ed25519")
-    assert hygiene_process("run", "--once").code == 0
-    state = machine.state / "hygiene-agent"
     page = state / links.PAGE_FILE
     assert hygiene_process("page", "--print-path").code == 0
     url = page_links(page)[0]
