@@ -537,14 +537,26 @@ def _apps(line: str) -> list[str]:
     return [app.strip() for app in line.partition("=")[2].split(";") if app.strip()]
 
 
+def _lines(text: str) -> tuple[list[str], str]:
+    """mimeapps.list `text` as its lines, each with its own line ending but the newline
+    (a CR stays on its line), and the ending a new line gets. Only a newline ends a line:
+    a form feed or a Unicode line separator inside a comment leaves it one comment."""
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    crlf = sum(line.endswith("\r") for line in lines) * 2 > len(lines) > 0
+    return lines, "\r" if crlf else ""
+
+
 def with_default(text: str, mime: str, app: str) -> str:
     """mimeapps.list `text` with `app` as the default application of `mime`, first in its
-    section; every other line as it was."""
-    entry = f"{mime}={app}"
+    section; every other line as it was, byte for byte."""
+    old, cr = _lines(text)
+    entry = f"{mime}={app}{cr}"
     lines: list[str] = []
     section = ""
     placed = False
-    for line in text.splitlines():
+    for line in old:
         if line.startswith("["):
             section = line.strip()
             lines.append(line)
@@ -554,16 +566,17 @@ def with_default(text: str, mime: str, app: str) -> str:
         elif not (section == DEFAULTS_SECTION and "=" in line and _key(line) == mime):
             lines.append(line)
     if not placed:
-        lines += ([""] if lines and lines[-1].strip() else []) + [DEFAULTS_SECTION, entry]
+        lines += ([cr] if lines and lines[-1].strip() else []) + [DEFAULTS_SECTION + cr, entry]
     return "\n".join(lines) + "\n"
 
 
 def without_default(text: str, mime: str, app: str) -> str:
     """mimeapps.list `text` with `app` no longer a default of `mime`; "" when nothing but
     section headers and blank lines would be left."""
+    old, cr = _lines(text)
     lines: list[str] = []
     section = ""
-    for line in text.splitlines():
+    for line in old:
         if line.startswith("["):
             section = line.strip()
         elif section == DEFAULTS_SECTION and "=" in line and _key(line) == mime:
@@ -571,7 +584,7 @@ def without_default(text: str, mime: str, app: str) -> str:
             if others == _apps(line):
                 lines.append(line)
             elif others:
-                lines.append(f"{mime}={';'.join(others)}")
+                lines.append(f"{mime}={';'.join(others)}{cr}")
             continue
         lines.append(line)
     if all(not line.strip() or line.startswith("[") for line in lines):
@@ -582,7 +595,7 @@ def without_default(text: str, mime: str, app: str) -> str:
 def default_app(text: str, mime: str) -> str | None:
     """The default application mimeapps.list `text` names for `mime`."""
     section = ""
-    for line in text.splitlines():
+    for line in _lines(text)[0]:
         if line.startswith("["):
             section = line.strip()
         elif section == DEFAULTS_SECTION and "=" in line and _key(line) == mime:
@@ -594,11 +607,14 @@ def read_mimeapps(path: Path) -> str:
     """The text of a mimeapps.list, "" when there is none; raises ServiceError. Bytes that
     are not UTF-8 are kept as they are (surrogateescape), to be written back unchanged."""
     try:
-        return read_small_file(path, MAX_MIMEAPPS).decode("utf-8", "surrogateescape")
+        data = read_small_file(path, MAX_MIMEAPPS)
     except FileNotFoundError:
         return ""
     except OSError as err:
         raise _os_problem(err, "read", path) from None
+    if b"\0" in data or data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ServiceError(f"{printable(str(path))} is not a text file this can edit")
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _edit_mimeapps(step: SetDefaultApp | DropDefaultApp) -> bool:
@@ -606,7 +622,10 @@ def _edit_mimeapps(step: SetDefaultApp | DropDefaultApp) -> bool:
     # A mimeapps.list kept in a dotfiles repository is a symbolic link: its target is
     # edited, and kept even when empty.
     linked = step.path.is_symlink()
-    path = step.path.resolve()
+    try:
+        path = step.path.resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symbolic link loop
+        raise ServiceError(f"cannot follow {printable(str(step.path))}: {err}") from None
     before = read_mimeapps(path)
     if isinstance(step, SetDefaultApp):
         after = with_default(before, step.mime, step.app)
@@ -814,18 +833,26 @@ def apply(
                     print(f"Kept {step.path}: other files are in it", file=out)
             else:
                 print(f"Removed {step.path}", file=out)
-        elif isinstance(step, SetDefaultApp):
-            _edit_mimeapps(step)
-            print(f"Made {step.app} the handler of {step.mime} in {step.path}", file=out)
-        elif isinstance(step, DropDefaultApp):
-            if _edit_mimeapps(step):
-                print(
-                    f"Removed {step.app} as the handler of {step.mime} from {step.path}", file=out
-                )
+        elif isinstance(step, SetDefaultApp | DropDefaultApp):
+            _default_app(step, out)
         else:
             _run(step, host.platform, runner, sleep)
             print(f"Ran: {show_command(step.argv, host.platform)}", file=out)
     _print_manual(plan, host, out)
+
+
+def _default_app(step: SetDefaultApp | DropDefaultApp, out: TextIO) -> None:
+    """Edit mimeapps.list; one that cannot be edited is a note, not the end of the install:
+    the agent runs without the page's links."""
+    try:
+        changed = _edit_mimeapps(step)
+    except ServiceError as err:
+        print(f"Note: the page's links are not registered: {err}", file=out)
+        return
+    if isinstance(step, SetDefaultApp):
+        print(f"Made {step.app} the handler of {step.mime} in {step.path}", file=out)
+    elif changed:
+        print(f"Removed {step.app} as the handler of {step.mime} from {step.path}", file=out)
 
 
 def _write(step: WriteFile) -> None:

@@ -309,3 +309,43 @@ def test_a_mimeapps_list_that_is_no_file_is_one_sentence_and_never_opened(
     outcome = hygiene("service", "install")
     assert outcome.code == 2
     assert outcome.err == f"hygiene: cannot read {mimeapps(machine)}: not a regular file\n"
+
+
+def test_every_other_byte_of_a_mimeapps_list_stays_as_it_was(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    # Windows line ends, a form feed inside a comment (which str.splitlines would end the
+    # comment at, making the rest a live line), a byte that is not UTF-8.
+    theirs = b"[Default Applications]\r\ntext/html=firefox.desktop\r\n# a\x0cb\r\nx=\xff\r\n"
+    machine.config.mkdir(parents=True)
+    mimeapps(machine).write_bytes(theirs)
+    assert hygiene("service", "install").code == 0
+    assert mimeapps(machine).read_bytes() == theirs.replace(
+        b"Applications]\r\n", f"Applications]\r\n{MIME}={HANDLER}\r\n".encode()
+    )
+    assert hygiene("service", "uninstall").code == 0
+    assert mimeapps(machine).read_bytes() == theirs
+
+
+@pytest.mark.parametrize("kind", ["a symbolic link loop", "a folder", "UTF-16"])
+def test_a_mimeapps_list_that_cannot_be_edited_leaves_the_service_installed(
+    machine: Machine, hygiene: Callable[..., Outcome], kind: str
+) -> None:
+    machine.config.mkdir(parents=True)
+    if kind == "a symbolic link loop":
+        mimeapps(machine).symlink_to("mimeapps.list")
+    elif kind == "a folder":
+        mimeapps(machine).mkdir()
+    else:
+        mimeapps(machine).write_bytes("[Default Applications]\n".encode("utf-16"))
+    before = os.path.lexists(mimeapps(machine)) and mimeapps(machine).is_dir()
+    done = hygiene("service", "install")
+    assert done.code == 0, done.err
+    assert "Traceback" not in done.out + done.err
+    assert "Note: the page's links are not registered: " in done.out
+    assert unit_file(machine).exists() and desktop_file(machine).exists()
+    gone = hygiene("service", "uninstall")
+    assert gone.code == 0, gone.err
+    assert "Traceback" not in gone.out + gone.err
+    assert not unit_file(machine).exists()
+    assert mimeapps(machine).is_dir() == before
