@@ -22,6 +22,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from agent import wording
 from agent.durations import format_duration, roughly
 from agent.files import ensure_private_dir, write_whole
 from agent.links import PAGE_FILE, SNOOZE_LENGTHS, Action, action_url, new_token, token_meta
@@ -316,12 +317,10 @@ class _Page:
             out.append("<p>Nothing is failing.</p>")
         for check_id, findings in self.findings_of.items():
             check = self.known.get(check_id)
-            if check is not None and len(findings) > 1:
-                heading = check.alert_many.format(n=len(findings))
-            elif check is not None:
-                heading = check.alert
-            else:
-                heading = check_id
+            heading = check_id
+            if check is not None:  # as its notice says it
+                alerts = {kind: (one, many) for kind, one, many in check.alerts}
+                heading = wording.title(check.alert, check.alert_many, alerts, findings)
             out.append(
                 f'<section class="group" id="{_t(check_anchor(check_id))}" '
                 f'aria-labelledby="{_t(check_anchor(check_id))}-h">'
