@@ -140,7 +140,7 @@ def _summary(words: Mapping[str, CheckWords], notices: Sequence[Notice]) -> Noti
         kind="summary",
         title=f"{len(notices)} things need your attention",
         body=wording.sentence(
-            f"{named}. Details shows each with what to do (or `hygiene status`)."
+            f"{named}. Details shows what to do about each, as does hygiene status."
         ),
         urgency=max((n.urgency for n in notices), key=urgencies.index),
         severity=severity,

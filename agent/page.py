@@ -508,9 +508,11 @@ class _Page:
             out.append("<h3>Not applied as written</h3><ul>")
             out.extend(f"<li>{_t(line)}</li>" for line in refusals)
             out.append("</ul>")
-        if p.warnings:
+        # A refusal is a warning too when the policy is read: said once, above.
+        warnings = [w for w in p.warnings if all(r.error not in w for r in p.refused)]
+        if warnings:
             out.append("<h3>Warnings</h3><ul>")
-            out.extend(f"<li>{_t(line)}</li>" for line in p.warnings)
+            out.extend(f"<li>{_t(line)}</li>" for line in warnings)
             out.append("</ul>")
         out.append(
             "<p>Every setting, with the file it came from: "

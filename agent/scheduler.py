@@ -30,6 +30,7 @@ from typing import Any
 
 import schedule
 
+from agent import wording
 from agent.admin_layers import note_pull_errors, recorded_rejections, url_key
 from agent.checks.base import Check, CheckContext
 from agent.cycle import send, tell
@@ -55,6 +56,7 @@ from agent.paths import Paths, builtin_policy_path
 from agent.policy_child import ReaderTimedOut, load_apart
 from agent.policy_settings import Policy
 from agent.store import Change, NotificationRecord, Store
+from agent.store.notifications import OPENED, POLICY_REFUSED
 from agent.text import printable
 
 log = logging.getLogger(__name__)
@@ -274,6 +276,7 @@ class Agent:
         self._clock_watch = ClockWatch()
         self._quiet_until = 0.0  # after a failed delivery, notices wait until then
         self._next_held: dt.datetime | None = None  # when the soonest held notice goes
+        self._held_said: set[tuple[str, str, dt.datetime]] = set()  # the holds logged
         self._page_stale = True  # the "My device" page is rewritten at the end of the turn
         self._page_trouble: str | None = None  # why the page could not be written last
         self._page_retry: float | None = None  # monotonic: when a failed page is tried again
@@ -492,8 +495,10 @@ class Agent:
                 log.info("notices are tried again within 5m")
         for notice in told.dropped:
             log.info("not sent, with no room left this hour: %s (%s)", notice.title, notice.kind)
-        if told.held_changed:
-            for held in told.held:
+        # Each hold is said once, when it begins or its time changes.
+        holds = {(h.check, h.reason, h.goes_at): h for h in told.held}
+        for key, held in holds.items():
+            if key not in self._held_said:
                 log.info(
                     "held: %s (%s, %s); it goes at %s",
                     held.title,
@@ -501,6 +506,7 @@ class Agent:
                     held.reason,
                     held.goes_at.astimezone().strftime("%H:%M"),
                 )
+        self._held_said = set(holds)
         soonest = min((h.goes_at for h in told.held), default=None)
         if soonest is not None and soonest <= now:
             soonest = now + dt.timedelta(minutes=1)  # never a busy loop on a hold misjudged
@@ -625,10 +631,15 @@ class Agent:
             log.error("%s; snoozes are checked against the policy again next time", clause(err))
 
     def _tell_policy_refused(self, reasons: Sequence[str]) -> None:
-        title = "A policy change was not applied"
-        said = " ".join(f"{reason.rstrip('.')}." for reason in reasons[:3])
-        more = f" And {len(reasons) - 3} more (`hygiene status`)." if len(reasons) > 3 else ""
-        body = f"{said}{more} The agent keeps working with the last good policy."
+        """One short notice; the whole sentences are in the log, `status` and the page. It
+        is not one of the nudge's notices and does not count against their hourly cap."""
+        if len(reasons) == 1:
+            title = "A policy file was not applied"
+            said = reasons[0].rstrip(".").replace(f"{self.paths.home}/", "~/")
+            body = wording.clip(said, 150) + ". Details: hygiene status"
+        else:
+            title = f"{len(reasons)} policy files were not applied"
+            body = "Each was refused as written. Details: hygiene status"
         notification = Notification(title=title, body=body, urgency="normal", actions=())
         with contextlib.suppress(AgentError):
             send(
@@ -636,7 +647,7 @@ class Agent:
                 self.backends,
                 notification,
                 check="policy",
-                kind="policy refused",
+                kind=POLICY_REFUSED,
                 finding_ids=(),
                 at=self.clock(),
             )
@@ -742,7 +753,7 @@ class Agent:
             return
         if opener is not None:
             self._openers.append(opener)
-        self.store.record_response(record, "opened the details", now)
+        self.store.record_response(record, OPENED, now)
         log.info("opened the details: %s", path)
 
     # --- signals ------------------------------------------------------------------------

@@ -55,8 +55,10 @@ def body(findings: Sequence[FindingState]) -> str:
     # A finding kept before notices were short (its notice is empty), or one over the room.
     count = ""
     if len(findings) > 1:
-        one_place = len({f.subject for f in findings}) == 1
-        count = f"{len(findings)} problems{' with ' if one_place else ': '}"
+        # Fewer places than problems ("3 problems with a and b"), or one each ("2 problems: a
+        # and b"): the count never reads as the number of places named.
+        shared = len({f.subject for f in findings}) < len(findings)
+        count = f"{len(findings)} problems{' with ' if shared else ': '}"
     after = f". For what to do: {WHAT_TO_DO}"
     return sentence(f"{count}{subjects(findings, BODY_MOST - len(count) - len(after))}{after}")
 

@@ -214,9 +214,12 @@ def test_a_broken_policy_is_refused_and_the_last_good_one_keeps_working(
         "got 'often'; it is left out until it is mended (no earlier copy of it was good)"
     )
     assert [text for text in agent.log().splitlines() if str(broken) in text] == [line]
-    notice = arrived(desktop, "A policy change was not applied")
-    assert "checks.ssh_keys.every" in notice.text
-    assert "keeps working with the last good policy" in notice.text
+    notice = arrived(desktop, "A policy file was not applied")
+    assert notice.body_text.startswith(
+        "~/.config/hygiene-agent/policies.d/zz-broken.yaml, line 3: checks.ssh_keys.every: "
+    )
+    assert notice.body_text.endswith(". Details: hygiene status")
+    assert len(notice.body_text) <= 200
 
     make_key(machine.ssh / "id_later")
     arrived(desktop, "An SSH key has no passphrase", timeout=5)  # still checked every second

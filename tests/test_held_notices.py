@@ -129,7 +129,10 @@ def test_quiet_hours_hold_a_notice_until_they_end(
 
 
 def test_the_running_agent_sends_a_held_notice_when_its_time_comes(
-    machine: Machine, desktop: Desktop, monkeypatch: pytest.MonkeyPatch
+    machine: Machine,
+    desktop: Desktop,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # No check is due at 08:00 (each runs hourly on the wall clock): the hold alone wakes it.
     machine.keep_only()
@@ -153,10 +156,15 @@ def test_the_running_agent_sends_a_held_notice_when_its_time_comes(
             clock=lambda: now[0],
         )
         try:
-            agent.tick()
-            assert [h.reason for h in store.held()] == ["quiet hours"]
-            agent.tick()
+            with caplog.at_level("INFO", logger="agent.scheduler"):
+                agent.tick()
+                assert [h.reason for h in store.held()] == ["quiet hours"]
+                for job in agent.scheduler.jobs:
+                    job.next_run = datetime.now()  # the check runs again: the hold is the same
+                agent.tick()
             assert desktop.received(timeout=1) == []
+            said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("held:")]
+            assert said == ["held: The flag is there (counting, quiet hours); it goes at 08:00"]
             now[0] = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
             agent.tick()
             (got,) = wait_for("the held notice", lambda: desktop.received(timeout=0) or None, 5)

@@ -99,7 +99,7 @@ def test_several_problems_of_one_check_are_one_short_notice(
     (got,) = desktop.received(at_least=1)
     assert got.summary == "6 problems with your SSH keys"
     assert got.body_text == (
-        "6 problems: ~/.ssh/id_ed25519_for_the_build_server_in_the_basement_of_t…, "
+        "6 problems with ~/.ssh/id_ed25519_for_the_build_server_in_the_basement_of_t…, "
         "~/.ssh/id_home, ~/.ssh/id_laptop_2019, ~/.ssh/id_rsa and ~/.ssh/id_work. "
         "For what to do: hygiene status"
     )

@@ -70,3 +70,15 @@ def test_a_page_that_cannot_be_written_leaves_the_last_one_working(
     assert failed.code == 2 and "cannot write the page" in failed.err
     assert "Traceback" not in failed.err
     assert links.parse(url, links.current_token(state))
+
+
+def test_a_refused_policy_file_is_on_the_page_once(
+    machine: Machine, state: Path, hygiene_process: Callable[..., Outcome]
+) -> None:
+    broken = machine.user_policies / "zz-broken.yaml"
+    broken.write_text("schema: 1\nchecks:\n  ssh_keys: {every: often}\n")
+    done = hygiene_process("page", "--print-path")
+    assert done.code == 0, done.err
+    text = (state / links.PAGE_FILE).read_text()
+    assert text.count("zz-broken.yaml, line 3: checks.ssh_keys.every") == 1
+    assert "left out until it is mended" in text

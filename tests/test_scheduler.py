@@ -226,8 +226,9 @@ def test_a_changed_policy_is_applied_and_a_broken_one_refused_once(
     ]
     assert said == refused  # said once, in one way (the notice aside)
     (notice,) = [n for n in agent.store.notifications() if n.check == "policy"]
-    assert notice.title == "A policy change was not applied"
-    assert "checks.counting.every" in notice.body
+    assert notice.title == "A policy file was not applied"
+    assert "test.yaml, line 3: checks.counting.every" in notice.body
+    assert notice.body.endswith(". Details: hygiene status") and len(notice.body) <= 200
     assert not notice.delivered  # no desktop here; it is in the history all the same
 
     write_policy(machine, "checks:\n  counting: {every: 3h}\n")

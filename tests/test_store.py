@@ -131,6 +131,14 @@ def store(state: Path) -> Iterator[Store]:
 # --- schema and migrations -------------------------------------------------------------
 
 
+def test_the_hourly_cap_does_not_count_the_agents_own_notice_of_a_refused_policy(
+    store: Store,
+) -> None:
+    notify(store, T0, "a")
+    notify(store, T0 + MINUTE, check="policy", kind="policy refused")
+    assert store.delivered_times_since(T0) == [T0]
+
+
 def test_held_notices_are_replaced_whole_and_written_only_when_they_change(store: Store) -> None:
     held = [
         HeldNotice("vpn", "new", "No VPN", "quiet hours", T0 + HOUR, T0, ("v1",)),
@@ -219,8 +227,12 @@ def test_a_version_1_store_keeps_its_notifications_and_gains_answers(state: Path
         assert store.by_server_id("bus", 7) is None  # another backend's numbering
         found = store.by_server_id("dbus", 7)
         assert found is not None and found.id == record.id
+        # Opening the details decides nothing: the snooze after it is what is kept, and the
+        # first decision stays.
+        store.record_response(record, "opened the details", T0)
         store.record_response(record, "snoozed 1 day", T0 + timedelta(minutes=1))
         store.record_response(record, "dismissed", T0 + timedelta(minutes=2))
+        store.record_response(record, "opened the details", T0 + timedelta(minutes=3))
         (answered,) = store.notifications()
     assert answered.response == "snoozed 1 day"
     assert answered.response_at == T0 + timedelta(minutes=1)

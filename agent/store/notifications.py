@@ -18,6 +18,10 @@ _SELECT_NOTIFICATIONS = (
 )
 
 
+OPENED = "opened the details"  # an answer that decides nothing (record_response)
+POLICY_REFUSED = "policy refused"  # the agent's own notice: no finding, not under the cap
+
+
 class NotificationRecord(NamedTuple):
     id: int
     at: datetime
@@ -112,11 +116,13 @@ class Notifications(Database):
         return readable(rows, _notification)
 
     def delivered_times_since(self, since: datetime) -> list[datetime]:
-        """When each notification delivered at or after `since` was, oldest first."""
+        """When each notice about findings delivered at or after `since` was, oldest first:
+        what the hourly cap counts (a policy refusal is the agent's own, and not counted)."""
         with self._read("count the notifications in") as conn:
             rows = conn.execute(
-                "SELECT at FROM notifications WHERE delivered = 1 AND at >= ? ORDER BY at",
-                (ts(since),),
+                "SELECT at FROM notifications WHERE delivered = 1 AND at >= ? AND kind != ? "
+                "ORDER BY at",
+                (ts(since), POLICY_REFUSED),
             ).fetchall()
         return readable(rows, lambda row: parse(row[0]))
 
@@ -142,13 +148,14 @@ class Notifications(Database):
         return readable_one(row, _notification)
 
     def record_response(self, record: NotificationRecord, response: str, now: datetime) -> None:
-        """What the person did with a notification; the first answer is the one kept."""
+        """What the person did with a notification; the first decision is the one kept.
+        Opening the details decides nothing: a snooze or a dismissal after it replaces it."""
         stamp = ts(now)
         with self._write("save your answer to a notification in") as conn:
             cursor = conn.execute(
                 "UPDATE notifications SET response = ?, response_at = ? "
-                "WHERE id = ? AND response IS NULL",
-                (response, stamp, record.id),
+                "WHERE id = ? AND (response IS NULL OR (response = ? AND ? != ?))",
+                (response, stamp, record.id, OPENED, response, OPENED),
             )
             if cursor.rowcount:
                 for target in record.finding_ids or (record.check,):
