@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from html import escape
@@ -26,6 +25,7 @@ from agent import wording
 from agent.durations import format_duration, roughly
 from agent.files import ensure_private_dir, write_whole
 from agent.links import PAGE_FILE, SNOOZE_LENGTHS, Action, action_url, new_token, token_meta
+from agent.quoted import commands
 from agent.store.held import REASONS
 from agent.text import printable
 from agent.verdicts import Status
@@ -38,53 +38,6 @@ if TYPE_CHECKING:
 
 HISTORY = 200  # notifications shown, newest first
 _LENGTH_WORDS = {"1h": "1 hour", "1d": "1 day", "7d": "7 days"}
-
-# Programs whose names start the commands the checks' advice quotes; a name that is also an
-# everyday word (kill, defaults, reg) is left out, so that prose is never marked as a command.
-_PROGRAMS = (
-    "chmod",
-    "chown",
-    "git",
-    "sudo",
-    "ssh-keygen",
-    "hygiene",
-    "gsettings",
-    "kwriteconfig5",
-    "xfconf-query",
-    "xset",
-    "xautolock",
-    "fscrypt",
-    "systemctl",
-    "loginctl",
-    "pkill",
-    "sysadminctl",
-    "pmset",
-    "fdesetup",
-    "powercfg",
-    "manage-bde",
-    "nmcli",
-)
-# A command starts a clause: the first word, or after "Run: ", "(", "; ", "with ", "then ".
-_COMMAND_START = re.compile(
-    r"(?:^|(?<=: )|(?<=\()|(?<=; )|(?<=with )|(?<=run )|(?<=then ))(?:"
-    + "|".join(map(re.escape, _PROGRAMS))
-    + r") "
-)
-# Where a quoted command ends, outside its quotes: the sentence or clause around it goes on.
-_COMMAND_ENDS = ("; ", ")", " (", ", ", ". ", " or ", " then ", " and ")
-
-
-def _command_end(text: str, start: int) -> int:
-    quote = ""
-    for i in range(start, len(text)):
-        c = text[i]
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif text.startswith(_COMMAND_ENDS, i) or (c in ".;" and i == len(text) - 1):
-            return i
-    return len(text)
 
 
 def finding_anchor(finding_id: str) -> str:
@@ -204,28 +157,27 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def advice_html(advice: str) -> str:
-    """The advice escaped, each command it quotes in a <code> that selects whole."""
+    """The advice escaped, each command it quotes (agent.quoted) in a <code> that selects
+    whole; a command written in backticks loses them there."""
     text = printable(advice)
     out: list[str] = []
     done = 0
-    for start in _COMMAND_START.finditer(text):
-        if start.start() < done:
-            continue
-        command = text[start.start() : _command_end(text, start.end())].rstrip()
-        if len(command.split()) < 2:
-            continue
-        out.append(escape(text[done : start.start()]))
+    for start, end in commands(text):
+        command = text[start:end]
+        if command.startswith("`"):
+            command = command[1:-1]
+        out.append(escape(text[done:start]))
         out.append(command_html(command))
-        done = start.start() + len(command)
+        done = end
     out.append(escape(text[done:]))
     return "".join(out)
 
 
 def command_html(command: str) -> str:
-    """A command to copy: one click selects it whole, and a line breaks between its words,
-    never inside one (`ssh-keygen`, `--label`, a path), unless a word is wider than the window."""
-    words = " ".join(f"<span>{escape(printable(word))}</span>" for word in command.split(" "))
-    return f'<code class="cmd">{words}</code>'
+    """A command to copy: one click selects it whole, and no line breaks inside it; one
+    wider than the window scrolls within its own box, the page does not."""
+    # Focusable: one that scrolls can then be scrolled from the keyboard too.
+    return f'<code class="cmd" tabindex="0">{escape(printable(command))}</code>'
 
 
 class _Page:
@@ -620,8 +572,8 @@ nav ul{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;padding:0;mar
 .meta{color:var(--muted);font-size:.9rem}
 code{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.9em;
 background:var(--code);border-radius:4px;padding:.05em .3em}
-code.cmd{user-select:all;-webkit-user-select:all;border:1px solid var(--line);line-height:1.7}
-code.cmd span{display:inline-block;max-width:100%;overflow-wrap:anywhere}
+code.cmd{user-select:all;-webkit-user-select:all;border:1px solid var(--line);line-height:1.7;
+display:inline-block;max-width:100%;overflow-x:auto;white-space:pre;vertical-align:bottom}
 .group{border-left:4px solid var(--bad);padding-left:.75rem;margin:1rem 0}
 .finding,.check{background:var(--card);border:1px solid var(--line);border-radius:6px;
 padding:.75rem;margin:.75rem 0}
@@ -632,6 +584,7 @@ text-transform:uppercase;color:#fff;background:#4d4d4d}
 .sev-critical{background:#7f0000}.sev-high{background:#b3261e}.sev-medium{background:#7a4a00}
 .sev-low{background:#1f4e79}
 .actions{display:flex;flex-wrap:wrap;gap:.25rem .75rem;align-items:baseline}
+.actions>*,dd,li{min-width:0;max-width:100%}
 a.action{display:inline-block;padding:.1rem .6rem;border:1px solid var(--link);
 border-radius:999px;text-decoration:none}
 a.action:hover,a.action:focus{text-decoration:underline}

@@ -76,17 +76,24 @@ def audit_table(
 
     check_w = max([len("CHECK"), *(len(r[1]) for r in rows)])
     subject_w = min(36, max([len("SUBJECT"), *(len(r[2]) for r in rows)]))
-    text_w = max(30, width - (6 + 2 + check_w + 2 + subject_w + 2))
+    text_w = width - (6 + 2 + check_w + 2 + subject_w + 2)
     indent = " " * (6 + 2 + check_w + 2 + subject_w + 2)
+    if text_w < 40:
+        # A narrow terminal: what to do goes under each row, across the whole width, rather
+        # than in a column too thin to read.
+        subject_w, text_w, indent = 0, max(20, width - 4), " " * 4
 
-    lines = [f"{'STATUS':<6}  {'CHECK':<{check_w}}  {'SUBJECT':<{subject_w}}  WHAT TO DO"]
+    head = f"{'STATUS':<6}  {'CHECK':<{check_w}}  {'SUBJECT':<{subject_w}}  WHAT TO DO"
+    if not subject_w:
+        head = f"{'STATUS':<6}  {'CHECK':<{check_w}}  SUBJECT, THEN WHAT TO DO"
+    lines = [head]
     for status, check_id, subject, texts in rows:
         wrapped = [w for text in texts for w in wrap(text, text_w) or [""]]
         label = f"{status.value.upper():<6}"
         if colour:
             label = f"{_COLOURS[status]}{label}{_RESET}"
         if len(subject) > subject_w:
-            lines.append(f"{label}  {check_id:<{check_w}}  {subject}")
+            lines.append(f"{label}  {check_id:<{check_w}}  {subject}".rstrip())
             lines.extend(indent + w for w in wrapped)
             continue
         lines.append(f"{label}  {check_id:<{check_w}}  {subject:<{subject_w}}  {wrapped[0]}")
@@ -106,7 +113,7 @@ def audit_table(
                 )
             )
     after.append("")
-    after.append(summary(policy, results))
+    after.extend(wrap(summary(policy, results), width))
     return "\n".join(lines) + "\n" + _lines(after)
 
 
@@ -488,16 +495,20 @@ def status_text(
         state = f"failing for {roughly(now - f.first_seen)}"
         if f.snoozed_until and f.snoozed_until > now:
             state += f", snoozed until {_local(f.snoozed_until)}"
-        out.append(f"{f.severity.value.upper():<8} {f.check}  {f.subject}  ({state})")
+        head = f"{f.severity.value.upper():<8} {f.check}  {f.subject}  ({state})"
+        out.extend(wrap(head, width, subsequent_indent=" " * 9))
         for text in (f.message, f"-> {f.advice}"):
             out.extend(wrap(text, width - 9, initial_indent=" " * 9, subsequent_indent=" " * 9))
         out.append(f"{'':9}id {f.id}")
     n = len(failing)
     out.append("")
     incomplete = f" {len(broken)} could not run." if broken else ""
-    out.append(
-        f"{n} finding{'s' if n != 1 else ''} failing.{incomplete} Snooze one with "
-        "`hygiene snooze ID 1d`, or a whole check with `hygiene snooze CHECK 1d`."
+    out.extend(
+        wrap(
+            f"{n} finding{'s' if n != 1 else ''} failing.{incomplete} Snooze one with "
+            "`hygiene snooze ID 1d`, or a whole check with `hygiene snooze CHECK 1d`.",
+            width,
+        )
     )
     for line in held_lines(held, now):
         out.extend(wrap(line, width))

@@ -50,19 +50,31 @@ def printable(text: str, *, lines: bool = False) -> str:
 
 
 _JOINERS = frozenset("\u200c\u200d")
+# Stands for a space inside a command while a line is wrapped: textwrap breaks only at its
+# own whitespace, which this private-use character is not.
+_GLUE = "\ue000"
 
 
 def wrap(
     text: str, width: int, *, initial_indent: str = "", subsequent_indent: str = ""
 ) -> list[str]:
-    """`text` in lines of at most `width`, broken only at spaces: a command, a path or a
-    hyphenated word (ssh-keygen, /etc/NetworkManager/system-connections/...) stays whole
-    to be pasted, and one longer than the line overflows it rather than being cut."""
-    return textwrap.wrap(
-        text,
+    """`text` in lines of at most `width`, broken only at spaces and never inside a command
+    it quotes (agent.quoted): a command, a path or a hyphenated word (ssh-keygen,
+    /etc/NetworkManager/system-connections/...) stays whole to be pasted, and one longer
+    than the line overflows it rather than being cut."""
+    from agent.quoted import commands  # noqa: PLC0415 - only where text is laid out
+
+    glued = list(text)
+    for start, end in commands(text):
+        for i in range(start, end):
+            if glued[i] == " ":
+                glued[i] = _GLUE
+    lines = textwrap.wrap(
+        "".join(glued),
         width,
         initial_indent=initial_indent,
         subsequent_indent=subsequent_indent,
         break_on_hyphens=False,
         break_long_words=False,
     )
+    return [line.replace(_GLUE, " ") for line in lines]

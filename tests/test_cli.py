@@ -361,6 +361,58 @@ def test_tables_never_break_inside_a_command_or_a_path(
             assert any(word in token for token in tokens), (word, outcome.out)
         # Nothing ends a line with a hyphen it did not have: no word was split there.
         assert not [line for line in outcome.out.splitlines() if line.endswith("-")]
+    # A command of several words stays on one line, to be copied whole.
+    for outcome in (audit, status):
+        lines = outcome.out.splitlines()
+        assert any(f"ssh-keygen -p -f {shown}" in line for line in lines), outcome.out
+
+
+def test_an_80_column_terminal_gets_lines_of_80_columns(
+    machine: Machine,
+    hygiene: Callable[..., Outcome],
+    make_key: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    make_key(machine.ssh / "id_ed25519")
+    machine.keep_only("ssh_keys", "ssh_authorized_keys")
+    (machine.ssh / "authorized_keys").write_text("")
+    (machine.ssh / "authorized_keys").chmod(0o666)
+    audit = hygiene("check")
+    assert audit.code == 1, audit.err
+    assert hygiene("run", "--once").code == 0
+    for outcome in (audit, hygiene("status")):
+        # Only a word longer than the line (this test's temporary paths) may overflow it.
+        lines = outcome.out.splitlines()
+        long = [line for line in lines if len(line) > 80 and len(line.split()) > 1]
+        assert long == [], outcome.out
+
+
+@pytest.mark.parametrize("width", [20, 30, 44, 60])
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        (
+            "If this is a network you trust, mark it once: hygiene network trust --label NAME",
+            "hygiene network trust --label NAME",
+        ),
+        (
+            "keep it in your keyring (for git: git config --global credential.helper "
+            "libsecret; for curl: pass it with --netrc-file).",
+            "git config --global credential.helper libsecret",
+        ),
+        ("Lock it when idle: xss-lock -- i3lock, in your session start.", "xss-lock -- i3lock"),
+        ("Sessions as `w` shows them, or `loginctl list-sessions`.", "`loginctl list-sessions`"),
+    ],
+)
+def test_a_wrapped_line_never_splits_a_command_it_quotes(
+    text: str, command: str, width: int
+) -> None:
+    from agent.text import wrap
+
+    lines = wrap(text, width)
+    assert any(command in line for line in lines), lines
+    assert " ".join(lines) == text  # nothing lost, nothing added
 
 
 def test_policy_show_prints_other_languages_as_text_and_escapes_controls(
