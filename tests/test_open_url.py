@@ -226,7 +226,7 @@ def test_a_link_to_one_finding_snoozes_that_finding_and_names_its_check(
     token = page_token(machine)
     outcome = hygiene("open-url", link(token, "snooze", finding["id"], "1d"))
     assert outcome.code == 0, outcome.err
-    assert outcome.out.startswith(f"{finding['id']} is snoozed until ")
+    assert outcome.out.startswith(f"~/.ssh/id_ed25519 ({finding['id']}) is snoozed until ")
     assert list(snoozes(machine)) == [finding["id"]]
     (got,) = desktop.received(at_least=1)
-    assert got.summary == "Snoozed a finding of ssh_keys for 1 day"
+    assert got.summary == "Snoozed ~/.ssh/id_ed25519 for 1 day"

@@ -73,9 +73,12 @@ def _act(action: links.Action, paths: Paths, args: argparse.Namespace) -> tuple[
     done = snooze_target(paths, target, length, now, verbose=args.verbose)
     if done.check == target:
         subject = target
+    elif done.subject:
+        subject = done.subject
     else:
         subject = f"a finding of {done.check}" if done.check else "a finding"
-    return snoozed_sentence(target, done.until), f"Snoozed {subject} for {_spoken(length)}"
+    said = snoozed_sentence(target, done.until, done.subject)
+    return said, f"Snoozed {subject} for {_spoken(length)}"
 
 
 def _spoken(length: timedelta) -> str:

@@ -23,6 +23,7 @@ SHORTEST_SNOOZE = timedelta(minutes=1)
 class Snoozed(NamedTuple):
     check: str | None  # the check the target is or belongs to; None: a finding of no known check
     until: datetime
+    subject: str | None = None  # a finding's: what a person knows it by (~/.ssh/id_rsa)
 
 
 def snooze(args: argparse.Namespace) -> int:
@@ -45,7 +46,7 @@ def snooze(args: argparse.Namespace) -> int:
     done = snooze_target(
         Paths.from_environment(), args.target, length, args.clock(), verbose=args.verbose
     )
-    print(snoozed_sentence(args.target, done.until))
+    print(snoozed_sentence(args.target, done.until, done.subject))
     return EXIT_OK
 
 
@@ -85,7 +86,8 @@ def snooze_target(
                 "notify.max_snooze)"
             )
         store.snooze(target, now + length, now)
-    return Snoozed(check, now + length)
+        finding = store.get(target, now)
+    return Snoozed(check, now + length, finding.subject if finding else None)
 
 
 def unsnooze_target(paths: Paths, target: str, now: datetime) -> bool:
@@ -95,8 +97,10 @@ def unsnooze_target(paths: Paths, target: str, now: datetime) -> bool:
         return store.unsnooze(target, now)
 
 
-def snoozed_sentence(target: str, until: datetime) -> str:
-    return f"{printable(target)} is snoozed until {until.astimezone():%Y-%m-%d %H:%M %Z}."
+def snoozed_sentence(target: str, until: datetime, subject: str | None = None) -> str:
+    """"ssh_keys is snoozed until ..."; a finding by its subject, then its id."""
+    named = f"{subject} ({target})" if subject else target
+    return f"{printable(named)} is snoozed until {until.astimezone():%Y-%m-%d %H:%M %Z}."
 
 
 def unsnoozed_sentence(target: str, *, ended: bool) -> str:
