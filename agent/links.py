@@ -14,6 +14,7 @@ could not be written leaves the one before it, and its links, working.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import secrets
@@ -25,6 +26,7 @@ from urllib.parse import quote
 from agent.files import read_file_head, read_small_file, write_whole
 
 PAGE_FILE = "page.html"
+LOCK_FILE = "page.lock"  # held while the page is written or its token renewed
 PAGE_LIMIT = 16 * 1024 * 1024  # a page this agent writes is well under 1 MB
 HEAD_BYTES = 1024  # the token's meta tag is within the page's first bytes
 MAX_URL = 300  # a valid link is well under 200 characters
@@ -72,10 +74,19 @@ def current_token(state: Path) -> str | None:
     return found[0].decode("ascii") if len(found) == 1 else None
 
 
+def page_lock(state: Path) -> contextlib.AbstractContextManager[None]:
+    """The page's writers (write_page, rotate_token's callers) take turns under this: one
+    never puts back a page another has just replaced. Raises OSError."""
+    from agent.instance import exclusive  # noqa: PLC0415
+
+    return exclusive(state / LOCK_FILE)
+
+
 def rotate_token(state: Path, token: str) -> None:
-    """Give the page written last a new token in place of `token`, after a link used it: a
-    token read off a process list, or the same link opened again, acts no more. Raises
-    OSError; a page that no longer holds `token` (written again meanwhile) is left alone."""
+    """Give the page written last a new token in place of `token`, as a link uses it (under
+    page_lock): the same link opened again, at once or later, or its token read off a
+    process list, acts no more. Raises OSError; a page that no longer holds `token` is left
+    alone."""
     path = state / PAGE_FILE
     page = read_small_file(path, PAGE_LIMIT)
     if _TOKEN_META.findall(page[:HEAD_BYTES]) != [token.encode("ascii")]:

@@ -104,6 +104,9 @@ def plan(
     else:
         dropped = []
     warnings.sort(key=_order)
+    # A time after now (the clock was ahead, then set right) counts as now: never as a
+    # notice that keeps the hour full until that time comes.
+    delivered = [min(at, now) for at in delivered]
     budget = max(0, settings.max_per_hour - sum(1 for at in delivered if now - at < HOUR))
     if len(warnings) > budget:
         if budget >= 1 and len(warnings) > 1:
@@ -168,7 +171,7 @@ def _in_grace(
         if not _may_tell(finding, words, now) or finding.times_notified:
             continue
         grace = settings.grace.of(finding.severity.value)
-        if grace is not None and now - finding.first_seen < grace:
+        if grace is not None and timedelta(0) <= now - finding.first_seen < grace:
             by_check.setdefault(finding.check, []).append(finding)
     holds = []
     for check, findings in sorted(by_check.items()):
@@ -267,7 +270,9 @@ def _thanks(
 
 def _past_grace(settings: NotifySettings, finding: FindingState, now: datetime) -> bool:
     grace = settings.grace.of(finding.severity.value)
-    return grace is not None and now - finding.first_seen >= grace
+    # First seen after now (the clock was ahead, then set right): its grace is not waited
+    # for again from a time that may be months away.
+    return grace is not None and (finding.first_seen > now or now - finding.first_seen >= grace)
 
 
 def _reminder_due(settings: NotifySettings, finding: FindingState, now: datetime) -> bool:

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from agent import wording
 from agent.durations import format_duration, roughly
 from agent.files import ensure_private_dir, write_whole
-from agent.links import PAGE_FILE, SNOOZE_LENGTHS, Action, action_url, new_token, token_meta
+from agent.links import (
+    PAGE_FILE,
+    SNOOZE_LENGTHS,
+    Action,
+    action_url,
+    new_token,
+    page_lock,
+    token_meta,
+)
 from agent.quoted import commands
 from agent.store.held import REASONS
 from agent.text import printable
@@ -89,7 +97,8 @@ def write_page(
     token = new_token()
     document = render(facts, policy=policy, checks=checks, token=token, now=now)
     path = paths.state / PAGE_FILE
-    write_whole(path, document.encode("utf-8"), 0o600)
+    with page_lock(paths.state):
+        write_whole(path, document.encode("utf-8"), 0o600)
     return path
 
 

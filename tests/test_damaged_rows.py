@@ -21,6 +21,13 @@ DAMAGE = {
     "notification number": "UPDATE notifications SET server_id = 'abc'",
     "finding severity": "UPDATE findings SET severity = 'bogus'",
     "finding time": "UPDATE findings SET first_seen = 'garbage'",
+    # Where a day added overflows the calendar.
+    "finding at the calendar's end": (
+        "UPDATE findings SET first_seen = '9999-12-31T23:59:59.999999+00:00'"
+    ),
+    "notification at the calendar's end": (
+        "UPDATE notifications SET at = '9999-12-31T23:59:59.999999+00:00'"
+    ),
     "check status": "UPDATE checks SET last_status = 'maybe'",
     "snooze time": "UPDATE snoozes SET until = 'soon'",
 }

@@ -227,6 +227,19 @@ def test_a_full_hour_holds_everything_until_a_slot_frees() -> None:
     assert summary.kind == "summary"
 
 
+def test_times_after_now_from_a_clock_set_back_count_as_now() -> None:
+    # Notices delivered while the clock was months ahead fill this hour, not the next months.
+    ahead = T0 + timedelta(days=180)
+    result = decided(
+        [state("c"), state("v", check="vpn")], T0, max_per_hour=2, delivered=[ahead] * 2
+    )
+    assert {h.goes_at for h in result.held} == {T0 + timedelta(hours=1)}
+    # A finding first seen "in the future" does not wait for its grace until then.
+    later = state("m", Severity.medium, check="screen_lock", first_seen=ahead)
+    result = decided([later], T0)
+    assert result.held == [] and [n.finding_ids for n in result.send] == [("m",)]
+
+
 def test_quiet_hours_hold_until_they_end() -> None:
     night = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
     result = decided([state("h")], night, quiet_hours="22:00-08:00")

@@ -5,6 +5,8 @@ every other URL changes nothing and is one line on stderr, exit 2."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,6 +73,27 @@ def test_a_valid_link_snoozes_as_hygiene_snooze_does(
     assert (outcome.code, outcome.out) == (0, "ssh_keys was not snoozed.\n")
 
 
+def test_one_link_opened_four_times_at_once_acts_once(
+    machine: Machine, hygiene_process: Callable[..., Outcome]
+) -> None:
+    url = link(page_token(machine), "snooze", "ssh_keys", "1d")
+    script = Path(sys.executable).with_name("hygiene")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "agent"]
+    opened = [
+        subprocess.Popen(
+            [*command, "open-url", "--", url],
+            env=machine.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    codes = sorted(p.wait(60) for p in opened)
+    refusals = [p.stderr.read().decode() for p in opened if p.stderr is not None]
+    assert codes == [0, 2, 2, 2], refusals
+    assert sum("token is not the current page's" in r for r in refusals) == 3
+
+
 def test_a_link_keeps_to_the_policy_limits_as_the_command_does(
     machine: Machine, hygiene: Callable[..., Outcome]
 ) -> None:
@@ -84,7 +107,8 @@ def test_a_link_keeps_to_the_policy_limits_as_the_command_does(
     assert "at most 2h" in outcome.err
     assert snoozes(machine) == {}
 
-    assert hygiene("open-url", link(token, "snooze", "ssh_keys", "1h")).code == 0
+    # The refused link used its token up, as any link does: the page's new one acts.
+    assert hygiene("open-url", link(current(machine), "snooze", "ssh_keys", "1h")).code == 0
     assert list(snoozes(machine)) == ["ssh_keys"]
 
 

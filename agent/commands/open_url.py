@@ -30,9 +30,8 @@ from agent.text import printable
 
 def open_url(args: argparse.Namespace) -> int:
     paths = Paths.from_environment()
-    token = links.current_token(paths.state)
     try:
-        action = links.parse(args.url, token)
+        action = _take(args.url, paths)
     except links.LinkRefused as err:
         # The sentence never quotes the URL, which could be anything.
         print(f"hygiene: refused a hygiene: link: {err}", file=sys.stderr)
@@ -43,12 +42,6 @@ def open_url(args: argparse.Namespace) -> int:
         _tell(f"Could not {action.name} {action.target}", str(err))
         raise
     print(said)
-    # Used once: the same link, or its token read off the process list, acts no more.
-    try:
-        links.rotate_token(paths.state, token or "")
-    except OSError as err:
-        reason = (err.strerror or type(err).__name__).lower()
-        print(f"hygiene: the page's links could not be renewed: {reason}", file=sys.stderr)
     # A running agent writes the page again within seconds (agent.scheduler notices the
     # snooze); the page open in the browser shows it once reloaded.
     from agent.instance import running_agent  # noqa: PLC0415
@@ -59,6 +52,23 @@ def open_url(args: argparse.Namespace) -> int:
         reload = " Reload the page before you use its links again."
     _tell(title, said + reload)
     return EXIT_OK
+
+
+def _take(url: str, paths: Paths) -> links.Action:
+    """The action `url` asks for, its token used up: the page gets a new one before
+    anything is done, under the page's lock, so that two opens of one link (at once or one
+    after the other) act once. A page that cannot be renewed refuses the link."""
+    # A link refused as it stands changes nothing, not even the lock file.
+    links.parse(url, links.current_token(paths.state))
+    try:
+        with links.page_lock(paths.state):
+            token = links.current_token(paths.state)
+            action = links.parse(url, token)
+            links.rotate_token(paths.state, token or "")
+    except OSError as err:
+        reason = (err.strerror or str(err)).rstrip(".").lower()
+        raise links.LinkRefused(f"the page's token could not be renewed ({reason})") from None
+    return action
 
 
 def _act(action: links.Action, paths: Paths, args: argparse.Namespace) -> tuple[str, str]:

@@ -98,7 +98,7 @@ def unsnooze_target(paths: Paths, target: str, now: datetime) -> bool:
 
 
 def snoozed_sentence(target: str, until: datetime, subject: str | None = None) -> str:
-    """"ssh_keys is snoozed until ..."; a finding by its subject, then its id."""
+    """ "ssh_keys is snoozed until ..."; a finding by its subject, then its id."""
     named = f"{subject} ({target})" if subject else target
     return f"{printable(named)} is snoozed until {until.astimezone():%Y-%m-%d %H:%M %Z}."
 

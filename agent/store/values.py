@@ -16,8 +16,14 @@ def ts(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+LATEST_YEAR = 9000  # a time after it is damage: adding a day to it could overflow
+
+
 def parse(text: object) -> datetime:
-    return datetime.fromisoformat(str(text)).astimezone(UTC)
+    moment = datetime.fromisoformat(str(text)).astimezone(UTC)
+    if moment.year >= LATEST_YEAR:
+        raise ValueError(f"a time in the year {moment.year}")
+    return moment
 
 
 def parse_optional(text: object) -> datetime | None:
