@@ -533,6 +533,9 @@ def _key(line: str) -> str:
     return line.partition("=")[0].strip()
 
 
+BOM = "\ufeff"
+
+
 def _apps(line: str) -> list[str]:
     return [app.strip() for app in line.partition("=")[2].split(";") if app.strip()]
 
@@ -540,19 +543,31 @@ def _apps(line: str) -> list[str]:
 def _lines(text: str) -> tuple[list[str], str]:
     """mimeapps.list `text` as its lines, each with its own line ending but the newline
     (a CR stays on its line), and the ending a new line gets. Only a newline ends a line:
-    a form feed or a Unicode line separator inside a comment leaves it one comment."""
-    lines = text.split("\n")
+    a form feed or a Unicode line separator inside a comment leaves it one comment. A byte
+    order mark is not part of the first line (_joined puts it back)."""
+    lines = text.removeprefix(BOM).split("\n")
     if lines and not lines[-1]:
         lines.pop()
     crlf = sum(line.endswith("\r") for line in lines) * 2 > len(lines) > 0
     return lines, "\r" if crlf else ""
 
 
+def _joined(lines: list[str], text: str) -> str:
+    """`lines` as a file again, with `text`'s byte order mark and its final newline (or
+    none) as they were."""
+    bom = BOM if text.startswith(BOM) else ""
+    end = "\n" if text.endswith("\n") or not text.removeprefix(BOM) else ""
+    return bom + "\n".join(lines) + end
+
+
 def with_default(text: str, mime: str, app: str) -> str:
     """mimeapps.list `text` with `app` as the default application of `mime`, first in its
-    section; every other line as it was, byte for byte."""
+    section, any other application it named kept after it (uninstall gives them back);
+    every other line as it was, byte for byte."""
     old, cr = _lines(text)
-    entry = f"{mime}={app}{cr}"
+    named = _entries(old, mime)
+    others = [a for line in named for a in dict.fromkeys(_apps(line)) if a != app]
+    entry = _list_line(mime, [app, *others], named[0] if named else "", cr)
     lines: list[str] = []
     section = ""
     placed = False
@@ -567,12 +582,30 @@ def with_default(text: str, mime: str, app: str) -> str:
             lines.append(line)
     if not placed:
         lines += ([cr] if lines and lines[-1].strip() else []) + [DEFAULTS_SECTION + cr, entry]
-    return "\n".join(lines) + "\n"
+    return _joined(lines, text)
+
+
+def _list_line(mime: str, apps: list[str], like: str, cr: str) -> str:
+    """`mime`'s line naming `apps`, ending in ";" as the line it replaces did."""
+    end = ";" if like.rstrip("\r").endswith(";") else ""
+    return f"{mime}={';'.join(apps)}{end}{cr}"
+
+
+def _entries(lines: list[str], mime: str) -> list[str]:
+    """The lines that name `mime`'s default applications."""
+    section, found = "", []
+    for line in lines:
+        if line.startswith("["):
+            section = line.strip()
+        elif section == DEFAULTS_SECTION and "=" in line and _key(line) == mime:
+            found.append(line)
+    return found
 
 
 def without_default(text: str, mime: str, app: str) -> str:
-    """mimeapps.list `text` with `app` no longer a default of `mime`; "" when nothing but
-    section headers and blank lines would be left."""
+    """mimeapps.list `text` with `app` no longer a default of `mime` (any other it named
+    stays); "" when nothing but section headers and blank lines would be left. A
+    [Default Applications] section left empty goes too: install made it."""
     old, cr = _lines(text)
     lines: list[str] = []
     section = ""
@@ -584,12 +617,28 @@ def without_default(text: str, mime: str, app: str) -> str:
             if others == _apps(line):
                 lines.append(line)
             elif others:
-                lines.append(f"{mime}={';'.join(others)}{cr}")
+                lines.append(_list_line(mime, others, line, cr))
             continue
         lines.append(line)
     if all(not line.strip() or line.startswith("[") for line in lines):
         return ""
-    return "\n".join(lines) + "\n"
+    return _joined(_without_empty_defaults(lines), text)
+
+
+def _without_empty_defaults(lines: list[str]) -> list[str]:
+    """`lines` less a [Default Applications] header with no line under it before the next
+    section, and the blank line before it."""
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if line.strip() == DEFAULTS_SECTION:
+            rest = lines[i + 1 :]
+            body = rest[: next((k for k, r in enumerate(rest) if r.startswith("[")), len(rest))]
+            if not any(r.strip() for r in body):
+                if out and not out[-1].strip():
+                    out.pop()
+                continue
+        out.append(line)
+    return out
 
 
 def default_app(text: str, mime: str) -> str | None:
@@ -614,6 +663,10 @@ def read_mimeapps(path: Path) -> str:
         raise _os_problem(err, "read", path) from None
     if b"\0" in data or data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ServiceError(f"{printable(str(path))} is not a text file this can edit")
+    if b"\r" in data and b"\n" not in data:
+        raise ServiceError(
+            f"{printable(str(path))} ends its lines with CR alone, as no reader does"
+        )
     return data.decode("utf-8", "surrogateescape")
 
 
@@ -622,11 +675,8 @@ def _edit_mimeapps(step: SetDefaultApp | DropDefaultApp) -> bool:
     # A mimeapps.list kept in a dotfiles repository is a symbolic link: its target is
     # edited, and kept even when empty.
     linked = step.path.is_symlink()
-    try:
-        path = step.path.resolve()
-    except (OSError, RuntimeError) as err:  # RuntimeError: a symbolic link loop
-        raise ServiceError(f"cannot follow {printable(str(step.path))}: {err}") from None
-    before = read_mimeapps(path)
+    before = _mimeapps_text(step.path)
+    path = step.path.resolve()
     if isinstance(step, SetDefaultApp):
         after = with_default(before, step.mime, step.app)
     else:
@@ -841,6 +891,32 @@ def apply(
     _print_manual(plan, host, out)
 
 
+def _would_default_app(step: SetDefaultApp | DropDefaultApp, out: TextIO) -> None:
+    """What _default_app would do, said as it would say it."""
+    try:
+        _mimeapps_text(step.path)
+    except ServiceError as err:
+        print(f"Note: the page's links would not be registered: {err}", file=out)
+        return
+    if isinstance(step, SetDefaultApp):
+        print(
+            f"Would make {step.app} the handler of {step.mime} in {step.path}, with the "
+            f"line {step.mime}={step.app} first under {DEFAULTS_SECTION}",
+            file=out,
+        )
+    elif default_app(_mimeapps_text(step.path), step.mime) == step.app:
+        print(f"Would remove {step.app} as the handler of {step.mime} from {step.path}", file=out)
+
+
+def _mimeapps_text(path: Path) -> str:
+    """The text at `path`, where a symbolic link leads; raises ServiceError."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symbolic link loop
+        raise ServiceError(f"cannot follow {printable(str(path))}: {err}") from None
+    return read_mimeapps(target)
+
+
 def _default_app(step: SetDefaultApp | DropDefaultApp, out: TextIO) -> None:
     """Edit mimeapps.list; one that cannot be edited is a note, not the end of the install:
     the agent runs without the page's links."""
@@ -904,18 +980,8 @@ def describe(plan: Plan, host: Host, out: TextIO) -> None:
         elif isinstance(step, RemoveFolderIfEmpty):
             if step.path.is_dir():
                 print(f"Would remove the folder {step.path} if it is empty", file=out)
-        elif isinstance(step, SetDefaultApp):
-            print(
-                f"Would make {step.app} the handler of {step.mime} in {step.path}, with the "
-                f"line {step.mime}={step.app} under {DEFAULTS_SECTION}",
-                file=out,
-            )
-        elif isinstance(step, DropDefaultApp):
-            if default_app(read_mimeapps(step.path), step.mime) == step.app:
-                print(
-                    f"Would remove {step.app} as the handler of {step.mime} from {step.path}",
-                    file=out,
-                )
+        elif isinstance(step, SetDefaultApp | DropDefaultApp):
+            _would_default_app(step, out)
         else:
             print(f"Would run: {show_command(step.argv, host.platform)}", file=out)
     _print_manual(plan, host, out)

@@ -131,7 +131,7 @@ def test_dry_run_prints_every_file_and_command_and_changes_nothing(
         f"Would write {desktop} (mode 0644):\n{handler}(end of {desktop})\n"
         "Would make hygiene-agent-url.desktop the handler of x-scheme-handler/hygiene in "
         f"{mimeapps(machine)}, with the line "
-        "x-scheme-handler/hygiene=hygiene-agent-url.desktop under [Default Applications]\n"
+        "x-scheme-handler/hygiene=hygiene-agent-url.desktop first under [Default Applications]\n"
         "No systemd user manager is reachable from here ($XDG_RUNTIME_DIR/systemd/private is "
         "missing), so nothing was started or stopped. To start the agent now and at every "
         "login, run:\n"

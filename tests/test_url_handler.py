@@ -265,13 +265,17 @@ def test_status_says_when_another_handler_has_the_links(
     [
         ("", f"[Default Applications]\n{MIME}={HANDLER}\n"),
         ("[Default Applications]\n", f"[Default Applications]\n{MIME}={HANDLER}\n"),
-        (
+        (  # no newline at its end, and none added
             "[Added Associations]\na=b.desktop",
-            f"[Added Associations]\na=b.desktop\n\n[Default Applications]\n{MIME}={HANDLER}\n",
+            f"[Added Associations]\na=b.desktop\n\n[Default Applications]\n{MIME}={HANDLER}",
         ),
-        (
+        (  # the handlers it named stay, after ours: uninstall gives them back
             f"[Default Applications]\na=b.desktop\n{MIME} = old.desktop\n{MIME}=older.desktop\n",
-            f"[Default Applications]\n{MIME}={HANDLER}\na=b.desktop\n",
+            f"[Default Applications]\n{MIME}={HANDLER};old.desktop;older.desktop\na=b.desktop\n",
+        ),
+        (  # a byte order mark stays first, and is no part of the section's name
+            "\ufeff[Default Applications]\na=b.desktop\n",
+            f"\ufeff[Default Applications]\n{MIME}={HANDLER}\na=b.desktop\n",
         ),
     ],
 )
@@ -287,14 +291,15 @@ def test_the_default_is_set_in_its_section_alone(before: str, after: str) -> Non
         (f"[Default Applications]\n{MIME}={HANDLER}\n", ""),
         (
             f"[Default Applications]\n{MIME}={HANDLER};b.desktop;\n",
-            f"[Default Applications]\n{MIME}=b.desktop\n",
+            f"[Default Applications]\n{MIME}=b.desktop;\n",
         ),
         (
             f"[Default Applications]\n{MIME}=b.desktop\n",
             f"[Default Applications]\n{MIME}=b.desktop\n",
         ),
         (f"[Added Associations]\n{MIME}={HANDLER}\n", f"[Added Associations]\n{MIME}={HANDLER}\n"),
-        (f"# mine\n[Default Applications]\n{MIME}={HANDLER}\n", "# mine\n[Default Applications]\n"),
+        # The section install made, left empty, goes with our line.
+        (f"# mine\n\n[Default Applications]\n{MIME}={HANDLER}\n", "# mine\n"),
     ],
 )
 def test_uninstall_takes_only_its_own_entry(before: str, after: str) -> None:
@@ -352,3 +357,38 @@ def test_a_mimeapps_list_that_cannot_be_edited_leaves_the_service_installed(
     assert "Traceback" not in gone.out + gone.err
     assert not unit_file(machine).exists()
     assert mimeapps(machine).is_dir() == before
+
+
+@pytest.mark.parametrize(
+    "theirs",
+    [
+        b"[Added Associations]\na=b.desktop",  # no newline at its end
+        b"\xef\xbb\xbf[Default Applications]\ntext/html=firefox.desktop\n",  # a byte order mark
+        f"[Default Applications]\n{MIME}=other.desktop;\n".encode(),  # another handler
+    ],
+    ids=["no final newline", "byte order mark", "another handler"],
+)
+def test_install_then_uninstall_gives_back_the_file_as_it_was(
+    machine: Machine, hygiene: Callable[..., Outcome], theirs: bytes
+) -> None:
+    machine.config.mkdir(parents=True)
+    mimeapps(machine).write_bytes(theirs)
+    assert hygiene("service", "install").code == 0
+    assert xdg_default(machine) == HANDLER
+    assert hygiene("service", "uninstall").code == 0
+    assert mimeapps(machine).read_bytes() == theirs
+
+
+def test_a_mimeapps_list_with_cr_alone_is_a_note_and_left_as_it_was(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    theirs = b"[Default Applications]\rtext/html=firefox.desktop\r"
+    machine.config.mkdir(parents=True)
+    mimeapps(machine).write_bytes(theirs)
+    for argv in (["install", "--dry-run"], ["install"], ["uninstall", "--dry-run"], ["uninstall"]):
+        done = hygiene("service", *argv)
+        assert done.code == 0, (argv, done.err)
+        assert "the page's links would not be registered" in done.out or (
+            "the page's links are not registered" in done.out
+        ), (argv, done.out)
+    assert mimeapps(machine).read_bytes() == theirs

@@ -101,7 +101,10 @@ def _spoken(length: timedelta) -> str:
 def _tell(title: str, body: str) -> None:
     """The outcome as a desktop notification: the link was clicked in a browser, and what
     was printed goes nowhere the person looks. Best effort: notify logs what it cannot show."""
+    from agent.logs import to_stderr  # noqa: PLC0415
     from agent.notify import Notification, default_backends, deliver  # noqa: PLC0415
+
+    to_stderr(verbose=False)  # what notify says it could not show, as the other commands say
 
     notice = Notification(
         title=printable(title),
