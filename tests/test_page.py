@@ -365,7 +365,8 @@ def test_page_opens_with_the_default_handler(machine: Machine, tmp_path: Path) -
     bin_dir.mkdir()
     opened = tmp_path / "opened"
     opener = bin_dir / "xdg-open"
-    opener.write_text(f'#!/bin/sh\ncp "$1" "{opened}"\n')
+    # The copy is renamed into place whole: the test never reads one half written.
+    opener.write_text(f'#!/bin/sh\ncp "$1" "{opened}.part" && mv "{opened}.part" "{opened}"\n')
     opener.chmod(0o755)
     env = {**machine.env(), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     done = _hygiene(machine, "page", env=env)
@@ -373,7 +374,7 @@ def test_page_opens_with_the_default_handler(machine: Machine, tmp_path: Path) -
     page = machine.state / "hygiene-agent" / "page.html"
     assert done.out == f"Opened {page} in your browser.\n"
     for _ in range(100):
-        if opened.exists() and opened.stat().st_size:
+        if opened.exists():
             break
         time.sleep(0.05)
     assert opened.read_bytes() == page.read_bytes()
