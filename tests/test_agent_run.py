@@ -274,7 +274,8 @@ def test_details_opens_the_page_at_the_finding_with_the_default_handler(
     bin_dir.mkdir()
     opened = tmp_path / "opened"
     opener = bin_dir / "xdg-open"
-    opener.write_text(f'#!/bin/sh\nprintf %s "$1" > "{opened}.part" && mv "{opened}.part" "{opened}"\n')
+    part = f"{opened}.part"  # renamed into place whole: never read half written
+    opener.write_text(f'#!/bin/sh\nprintf %s "$1" > "{part}" && mv "{part}" "{opened}"\n')
     opener.chmod(0o755)
     agent = start_agent(extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     make_key(machine.ssh / "id_details")
