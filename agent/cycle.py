@@ -44,7 +44,6 @@ def check_words(policy: Policy, checks: Sequence[type[Check[Any]]]) -> dict[str,
         check.id: CheckWords(
             alert=check.alert,
             alert_many=check.alert_many,
-            advice=policy.settings[check.id].advice or check.advice,
             thanks=check.thanks_when_fixed,
             topic=check.topic,
             alerts={kind: (one, many) for kind, one, many in check.alerts},

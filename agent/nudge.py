@@ -39,11 +39,11 @@ HOUR = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class CheckWords:
-    """What a notice about a check says: its alert titles and the policy's advice."""
+    """What a notice about a check says: its alert titles, and what a summary calls it.
+    (What to do is each finding's own notice, agent.wording.)"""
 
     alert: str
     alert_many: str
-    advice: str
     thanks: bool = True  # False: no "Fixed, thank you" for this check
     topic: str = ""  # what a summary calls it ("screen lock"); the check id when empty
     # Titles by kind of finding (Check.alerts): for one, and for several ("{n}").

@@ -17,12 +17,10 @@ from agent.store import FindingState
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WORDS = {
-    "ssh_keys": CheckWords(
-        "An SSH key is not protected", "{n} problems with your SSH keys", "Protect every key."
-    ),
-    "other": CheckWords("Other problem", "{n} other problems", "Fix the others."),
-    "screen_lock": CheckWords("No screen lock", "{n} lock problems", "Lock.", topic="screen lock"),
-    "vpn": CheckWords("No VPN", "{n} VPN problems", "Connect.", topic="the VPN"),
+    "ssh_keys": CheckWords("An SSH key is not protected", "{n} problems with your SSH keys"),
+    "other": CheckWords("Other problem", "{n} other problems"),
+    "screen_lock": CheckWords("No screen lock", "{n} lock problems", topic="screen lock"),
+    "vpn": CheckWords("No VPN", "{n} VPN problems", topic="the VPN"),
 }
 
 
@@ -200,7 +198,7 @@ def test_more_due_than_the_cap_leaves_room_for_is_one_summary() -> None:
 
 def test_a_summary_names_at_most_four_topics() -> None:
     findings = [state(f"k{i}", check=f"check{i}") for i in range(6)]
-    words = {f"check{i}": CheckWords("A", "{n} A", "Fix.", topic=f"topic {i}") for i in range(6)}
+    words = {f"check{i}": CheckWords("A", "{n} A", topic=f"topic {i}") for i in range(6)}
     (summary,) = plan(
         settings=validated(NotifySettings, {"max_per_hour": 1}),
         words=words,
@@ -291,7 +289,7 @@ def test_thanks_for_fixed_high_findings_the_person_was_told_about() -> None:
 def test_a_check_that_asks_for_no_thanks_gets_none() -> None:
     # idle_sessions: typing into a terminal again is not a fix to thank anyone for.
     told = state("idle", check="quiet", times_notified=1, last_notified=T0)
-    words = {**WORDS, "quiet": CheckWords("Idle", "{n} idle", "Sign out.", thanks=False)}
+    words = {**WORDS, "quiet": CheckWords("Idle", "{n} idle", thanks=False)}
     notices = plan(
         settings=NotifySettings(),
         words=words,
