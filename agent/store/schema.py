@@ -192,7 +192,8 @@ def scrub(conn: sqlite3.Connection) -> None:
 
 
 # Files beside the store that a version before schema 5 may have left holding a message
-# made from a value ("the last Details you opened"); written again when next needed.
+# made from a value ("the last Details you opened"). No longer written: Details opens the
+# page (agent/page.py) since schema 6.
 STALE_FILES = ("status.txt",)
 
 Migration = Callable[[sqlite3.Connection], None]
