@@ -73,10 +73,15 @@ def _policy(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the private key; the public key goes to PATH.pub (default: ./hygiene-policy-key)",
     )
-    sign = actions.add_parser("sign", help="sign a policy file with a private key (FILE.sig)")
+    sign = actions.add_parser("sign", help="sign a policy file with private keys (FILE.sig)")
     sign.add_argument("file", type=Path, metavar="FILE")
     sign.add_argument(
-        "--key", type=Path, required=True, metavar="KEY", help="from `hygiene policy keygen`"
+        "--key",
+        type=Path,
+        required=True,
+        action="append",
+        metavar="KEY",
+        help="from `hygiene policy keygen`; give --key twice while rotating (old and new)",
     )
     verify = actions.add_parser("verify", help="check a policy file's signature (FILE.sig)")
     verify.add_argument("file", type=Path, metavar="FILE")

@@ -8,11 +8,18 @@ copy KEY.pub into the admin folder's keys/ (/etc/hygiene-agent/keys); every `*.p
 is a trusted key.
 
 Signatures. FILE.sig sits beside FILE and signs its exact bytes (at most 1 MiB). It is
-ASCII text of exactly three lines:
+ASCII text: a header line, then one pair of lines per signing key (at most 8 keys):
 
     hygiene-agent signature 1
     key: <key id>
     signature: <base64 of the 64-byte Ed25519 signature of FILE>
+    key: <another key id>
+    signature: <...>
+
+A device accepts the file when any signature is by a key it trusts and matches, so an admin
+rotating keys signs with the old key and the new one while devices learn the new one: no
+day when every device must change at once. (A file with one signature is the three lines
+every version has written.)
 
 The signature is plain RFC 8032 Ed25519, so other tools can check it: decode the base64
 to a file RAW, then `openssl pkeyutl -verify -pubin -inkey KEY.pub -rawin -in FILE
@@ -31,7 +38,7 @@ import errno
 import hashlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +62,7 @@ PUBLIC_SUFFIX = ".pub"
 _HEADER = "hygiene-agent signature 1"
 _KEY_ID_DIGITS = 16
 _SIGNATURE_BYTES = 64
+MAX_SIGNERS = 8
 
 
 class SigningError(AgentError):
@@ -166,18 +174,23 @@ def _create(path: Path, data: bytes, mode: int) -> None:
 # --- sign --------------------------------------------------------------------------
 
 
-def sign(file: Path, private_key: Path) -> Path:
-    """Sign the exact bytes of `file` with the key in `private_key`; returns FILE.sig."""
+def sign(file: Path, private_keys: Sequence[Path]) -> Path:
+    """Sign the exact bytes of `file` with each key in `private_keys`; returns FILE.sig."""
+    if not 1 <= len(private_keys) <= MAX_SIGNERS:
+        raise SigningError(f"sign with 1 to {MAX_SIGNERS} keys, not {len(private_keys)}")
     data = _read_signed_file(file)
-    key = _load_private_key(private_key)
-    signature = key.sign(data)
-    text = (
-        f"{_HEADER}\n"
-        f"key: {key_id(key.public_key())}\n"
-        f"signature: {base64.b64encode(signature).decode('ascii')}\n"
-    )
+    lines = [_HEADER]
+    signers: set[str] = set()
+    for path in private_keys:
+        key = _load_private_key(path)
+        signer = key_id(key.public_key())
+        if signer in signers:
+            raise SigningError(f"{_shown(path)} is key {signer} again; give each key once")
+        signers.add(signer)
+        signature = base64.b64encode(key.sign(data)).decode("ascii")
+        lines += [f"key: {signer}", f"signature: {signature}"]
     target = signature_path(file)
-    _replace(target, text.encode("ascii"))
+    _replace(target, ("\n".join(lines) + "\n").encode("ascii"))
     return target
 
 
@@ -285,30 +298,40 @@ def _load_public_key(path: Path) -> Ed25519PublicKey | str:
 
 
 def verify(data: bytes, signature: bytes | None, anchors: Anchors) -> Verdict:
-    """Whether `signature` (the bytes of a .sig file) signs `data` with a trusted key."""
+    """Whether `signature` (the bytes of a .sig file) signs `data` with a trusted key: any
+    one of its signatures by a trusted key that matches is enough."""
     if signature is None:
         return Verdict(False, None, "no signature")
     parsed = _parse_signature(signature)
     if parsed is None:
         return Verdict(False, None, "the signature file is not one hygiene-agent wrote")
-    signer, raw = parsed
-    trusted = anchors.keys.get(signer)
-    if trusted is None:
+    mismatched: str | None = None
+    for signer, raw in parsed:
+        trusted = anchors.keys.get(signer)
+        if trusted is None:
+            continue
+        try:
+            trusted.key.verify(raw, data)
+        except InvalidSignature:
+            mismatched = mismatched or signer
+            continue
+        return Verdict(True, signer, f"signed by key {signer} ({trusted.file})")
+    if mismatched is not None:
         return Verdict(
             False,
-            signer,
-            f"signed by key {signer}, which is not among the trusted keys in "
-            f"{_shown(anchors.folder)}",
-        )
-    try:
-        trusted.key.verify(raw, data)
-    except InvalidSignature:
-        return Verdict(
-            False,
-            signer,
+            mismatched,
             "the signature does not match the file (tampered, or signed by another key)",
         )
-    return Verdict(True, signer, f"signed by key {signer} ({trusted.file})")
+    signers = [signer for signer, _ in parsed]
+    if len(signers) == 1:
+        named = f"key {signers[0]}, which is not"
+    else:
+        named = f"keys {', '.join(signers)}, none of which is"
+    return Verdict(
+        False,
+        signers[0],
+        f"signed by {named} among the trusted keys in {_shown(anchors.folder)}",
+    )
 
 
 def verify_file(path: Path, anchors: Anchors) -> Verdict:
@@ -331,24 +354,36 @@ def verify_file(path: Path, anchors: Anchors) -> Verdict:
     return verify(data, signature, anchors)
 
 
-def _parse_signature(blob: bytes) -> tuple[str, bytes] | None:
-    """(key id, raw signature) from a .sig file, or None when it is not in our format."""
+def _parse_signature(blob: bytes) -> list[tuple[str, bytes]] | None:
+    """[(key id, raw signature), ...] from a .sig file, or None when it is not in our
+    format (a key given twice included)."""
     try:
         text = blob.decode("ascii")
     except UnicodeDecodeError:
         return None
     # Tolerate CRLF line ends and a missing final newline (a file passed through Windows).
     lines = text.replace("\r\n", "\n").rstrip("\n").split("\n")
-    if len(lines) != 3 or lines[0] != _HEADER:
+    pairs = (len(lines) - 1) // 2
+    if lines[0] != _HEADER or len(lines) % 2 != 1 or not 1 <= pairs <= MAX_SIGNERS:
         return None
+    found: list[tuple[str, bytes]] = []
+    for n in range(pairs):
+        one = _parse_pair(lines[1 + 2 * n], lines[2 + 2 * n])
+        if one is None or one[0] in (signer for signer, _ in found):
+            return None
+        found.append(one)
+    return found
+
+
+def _parse_pair(key_line: str, signature_line: str) -> tuple[str, bytes] | None:
     key_prefix, sig_prefix = "key: ", "signature: "
-    if not (lines[1].startswith(key_prefix) and lines[2].startswith(sig_prefix)):
+    if not (key_line.startswith(key_prefix) and signature_line.startswith(sig_prefix)):
         return None
-    signer = lines[1].removeprefix(key_prefix)
+    signer = key_line.removeprefix(key_prefix)
     if len(signer) != _KEY_ID_DIGITS or any(c not in "0123456789abcdef" for c in signer):
         return None
     try:
-        raw = base64.b64decode(lines[2].removeprefix(sig_prefix), validate=True)
+        raw = base64.b64decode(signature_line.removeprefix(sig_prefix), validate=True)
     except (binascii.Error, ValueError):
         return None
     if len(raw) != _SIGNATURE_BYTES:

@@ -252,3 +252,69 @@ def test_a_signed_policy_that_does_not_read_is_rejected_and_the_last_good_stays(
     )
     assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
     assert bits_and_origin(hygiene)[0] == 4096
+
+
+def test_keys_rotate_without_a_flag_day(
+    machine: Machine, hygiene: Callable[..., Outcome], admin_key: Path, tmp_path: Path
+) -> None:
+    """The runbook in the README, step by step, on a device: every revision along the way is
+    applied, and none is refused."""
+    new_key = tmp_path / "new-key"
+    assert hygiene("policy", "keygen", "--out", str(new_key)).code == 0
+    keys = machine.admin / "keys"
+
+    # 1. Sign with the old key and the new one; devices that know only the old key accept.
+    path = admin_policy(machine, 2, 3072)
+    signed = hygiene("policy", "sign", str(path), "--key", str(admin_key), "--key", str(new_key))
+    assert signed.code == 0, signed.err
+    assert signed.out.startswith(f"{path}.sig: signed by keys ")
+    assert len(Path(f"{path}.sig").read_text().splitlines()) == 5
+    bits, origin = bits_and_origin(hygiene)
+    assert (bits, origin.endswith("(admin.pub))")) == (3072, True)
+
+    # 2. Devices learn the new key, then forget the old one: still accepted, by the new key.
+    shutil.copy(new_key.with_name("new-key.pub"), keys / "new.pub")
+    assert bits_and_origin(hygiene)[0] == 3072
+    (keys / "admin.pub").unlink()
+    bits, origin = bits_and_origin(hygiene)
+    assert (bits, origin.endswith("(new.pub))")) == (3072, True)
+
+    # 3. From now on the new key alone signs; a file signed by the old key alone is refused.
+    path = admin_policy(machine, 3, 4096)
+    assert hygiene("policy", "sign", str(path), "--key", str(new_key)).code == 0
+    assert bits_and_origin(hygiene)[0] == 4096
+    path = admin_policy(machine, 4, 2048)
+    assert hygiene("policy", "sign", str(path), "--key", str(admin_key)).code == 0
+    data = shown(hygiene)
+    assert data["checks"]["ssh_keys"]["settings"]["min_rsa_bits"] == 4096  # the last good
+    assert "which is not among the trusted keys" in " ".join(data["admin"]["rejected"])
+
+
+def test_several_signatures_none_trusted_or_one_forged(
+    machine: Machine, hygiene: Callable[..., Outcome], admin_key: Path, tmp_path: Path
+) -> None:
+    others = [tmp_path / "b-key", tmp_path / "c-key"]
+    for key in others:
+        assert hygiene("policy", "keygen", "--out", str(key)).code == 0
+    path = admin_policy(machine, 1, 3072)
+    argv = ["policy", "sign", str(path), "--key", str(others[0]), "--key", str(others[1])]
+    assert hygiene(*argv).code == 0
+    verdict = hygiene("policy", "verify", str(path))
+    assert verdict.code == 1
+    assert ", none of which is among the trusted keys in " in verdict.out
+
+    # A trusted key's signature that does not match is not saved by an untrusted one.
+    argv = ["policy", "sign", str(path), "--key", str(others[0]), "--key", str(admin_key)]
+    assert hygiene(*argv).code == 0
+    path.write_text(path.read_text().replace("3072", "1024"))
+    verdict = hygiene("policy", "verify", str(path))
+    assert verdict.code == 1 and "does not match the file" in verdict.out
+
+    # One key twice is refused when signing, and such a file is not read as ours.
+    twice = hygiene("policy", "sign", str(path), "--key", str(admin_key), "--key", str(admin_key))
+    assert twice.code == 2 and "give each key once" in twice.err
+    sig = Path(f"{path}.sig")
+    header, key, signature = sig.read_text().splitlines()[:3]
+    sig.write_text(f"{header}\n{key}\n{signature}\n{key}\n{signature}\n")
+    verdict = hygiene("policy", "verify", str(path))
+    assert "the signature file is not one hygiene-agent wrote" in verdict.out

@@ -104,9 +104,10 @@ def _keygen(args: argparse.Namespace) -> int:
 def _sign(args: argparse.Namespace) -> int:
     from agent.signing import private_key_id, sign  # noqa: PLC0415 - cryptography: sign only
 
-    signer = private_key_id(args.key)
+    signers = [private_key_id(key) for key in args.key]
     target = sign(args.file, args.key)
-    print(f"{printable(str(target))}: signed by key {signer}")
+    keys = f"key {signers[0]}" if len(signers) == 1 else f"keys {', '.join(signers)}"
+    print(f"{printable(str(target))}: signed by {keys}")
     return EXIT_OK
 
 
