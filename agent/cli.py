@@ -83,6 +83,9 @@ def _policy(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="from `hygiene policy keygen`; give --key twice while rotating (old and new)",
     )
+    actions.add_parser(
+        "pull", help="pull every policy source now, say what changed, and apply it at once"
+    )
     verify = actions.add_parser("verify", help="check a policy file's signature (FILE.sig)")
     verify.add_argument("file", type=Path, metavar="FILE")
     verify.add_argument(

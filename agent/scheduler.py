@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import schedule
 
@@ -58,6 +58,9 @@ from agent.policy_settings import Policy
 from agent.store import Change, NotificationRecord, Store
 from agent.store.notifications import OPENED, POLICY_REFUSED
 from agent.text import printable
+
+if TYPE_CHECKING:
+    from agent.sources import Pulled  # agent.sources loads only when an admin names sources
 
 log = logging.getLogger(__name__)
 
@@ -167,24 +170,39 @@ def pull_due(
     every: dt.timedelta,
     *,
     deadline: float = PULL_DEADLINE,
+    every_source: bool = False,
 ) -> bool:
-    """Pull each source that is due (agent.sources keeps the backoff), side by side, each
-    within `deadline` seconds all told; True when one changed."""
+    """Pull each source that is due, or `every_source` at once; True when one changed."""
+    pulled = pull_sources(urls, cache, now, every, deadline=deadline, every_source=every_source)
+    return any(p.changed for p in pulled.values())
+
+
+def pull_sources(
+    urls: Sequence[str],
+    cache: Path,
+    now: dt.datetime,
+    every: dt.timedelta,
+    *,
+    deadline: float = PULL_DEADLINE,
+    every_source: bool = False,
+) -> dict[str, Pulled]:
+    """Pull each source that is due (agent.sources keeps the backoff), or `every_source` at
+    once (SIGHUP, `hygiene policy pull`), side by side, each within `deadline` seconds all
+    told; what each pull did, by address. Each failure and change is logged and noted."""
     from agent.sources import due, pull_each, shown_url  # noqa: PLC0415 - only when an admin names sources
 
-    changed = False
     outcome: dict[str, str | None] = {}
-    wanted = [url for url in urls if due(url, cache, now, every)]
-    for url, pulled in pull_each(wanted, cache, now, deadline=deadline, every=every).items():
+    wanted = [url for url in urls if every_source or due(url, cache, now, every)]
+    done = pull_each(wanted, cache, now, deadline=deadline, every=every)
+    for url, pulled in done.items():
         if pulled.error:
             log.warning("%s", pulled.error)
         elif pulled.changed:
             log.info("policy source %s changed", shown_url(pulled.url))
         outcome[url_key(url)] = pulled.error
-        changed = changed or pulled.changed
     if outcome:
         note_pull_errors(cache.parent, outcome)
-    return changed
+    return done
 
 
 def policy_signature(paths: Paths) -> tuple[object, ...]:
@@ -258,6 +276,7 @@ class Agent:
         self.source_look_seconds = source_look_seconds
         self.stopping = stopping or threading.Event()
         self.reload_requested = False
+        self.pull_requested = False  # SIGHUP: pull every policy source at once
         self.scheduler = schedule.Scheduler()
         self.due: set[str] = set()
         # The checks reach the store through this one connection (agent.checks.base
@@ -395,19 +414,31 @@ class Agent:
         deadline and pull_due returns within them, so the puller always ends and the next
         look happens."""
         urls = list(self.policy.pull.urls)
-        if not urls or time.monotonic() < self._next_pull:
+        now_wanted = self.pull_requested
+        if not urls or (time.monotonic() < self._next_pull and not now_wanted):
             return
         if self._puller is not None and self._puller.is_alive():
             return
-        self._next_pull = time.monotonic() + self.source_look_seconds
+        self.pull_requested = False
+        every = self.policy.pull.every
+        # Looked at once a minute, or as often as `every` asks when that is more often.
+        look = min(self.source_look_seconds, every.total_seconds())
+        self._next_pull = time.monotonic() + look
         self._puller = threading.Thread(
-            target=self._pull, args=(urls, self.policy.pull.every), name="pull", daemon=True
+            target=self._pull, args=(urls, every, now_wanted), name="pull", daemon=True
         )
         self._puller.start()
 
-    def _pull(self, urls: Sequence[str], every: dt.timedelta) -> None:
+    def _pull(self, urls: Sequence[str], every: dt.timedelta, every_source: bool) -> None:
         cache = self.paths.state / "sources"
-        changed = pull_due(urls, cache, self.clock(), every, deadline=self.pull_deadline)
+        changed = pull_due(
+            urls,
+            cache,
+            self.clock(),
+            every,
+            deadline=self.pull_deadline,
+            every_source=every_source,
+        )
         if changed:
             self.reload_requested = True  # read by the loop's next turn
 
@@ -604,6 +635,11 @@ class Agent:
             for check in self.checks
             if policy.settings[check.id] != self.policy.settings[check.id]
         ]
+        if policy.report != self.policy.report:
+            # What the fleet reports carry changed: every result is written to them at the
+            # next cycle, which is now, not when each would next be rewritten.
+            self._recorded.clear()
+            changed = [check.id for check in self.checks]
         self.policy = policy
         self._apply_log_level()
         self._schedule_all(run_now=changed)
@@ -773,6 +809,7 @@ class Agent:
         def reload(signum: int, frame: object) -> None:
             del signum, frame
             self.reload_requested = True
+            self.pull_requested = True  # and every policy source, at once
 
         wanted: list[tuple[int, Callable[[int, Any], None]]] = [
             (signal.SIGTERM, stop),

@@ -385,3 +385,76 @@ def test_fleet_reports_from_the_running_agent(
     )
     assert "canary_subject2" not in (textfiles / "hygiene.prom").read_text()
     assert agent.stop()[0] == 0
+
+
+def served_source(machine: Machine, tmp_path: Path, every: str) -> Path:
+    """An admin policy naming one file:// source, pulled each `every`; that source's file,
+    revision 1 of policy "fleet"."""
+    served = tmp_path / "served" / "fleet.yaml"
+    served.parent.mkdir()
+    served.write_text("schema: 1\nname: fleet\nrevision: 1\n")
+    (machine.admin_policies / "10-site.yaml").write_text(
+        f"schema: 1\nname: site\nsources: {{urls: ['file://{served}'], every: {every}}}\n"
+    )
+    return served
+
+
+def test_policy_pull_says_what_changed_and_the_agent_applies_it_at_once(
+    machine: Machine,
+    start_agent: Callable[..., RunningAgent],
+    hygiene_process: Callable[..., Outcome],
+    tmp_path: Path,
+) -> None:
+    served = served_source(machine, tmp_path, "1h")
+    url = f"file://{served}"
+    agent = start_agent()
+    agent.said("policy loaded: fleet, revision 1", timeout=10)
+    served.write_text("schema: 1\nname: fleet\nrevision: 2\n")
+    pulled = hygiene_process("policy", "pull")
+    assert pulled.code == 0, pulled.err
+    assert pulled.out.splitlines() == [
+        f"{url}: changed (fleet, revision 1 -> 2)",
+        f"The running agent (process {agent.process.pid}) applies it now.",
+    ]
+    agent.said("policy loaded: fleet, revision 2", timeout=5)  # not in an hour (`every`)
+    again = hygiene_process("policy", "pull")
+    assert again.out.splitlines()[0] == f"{url}: unchanged (fleet, revision 2)"
+
+
+def test_sighup_pulls_every_source_at_once(
+    machine: Machine, start_agent: Callable[..., RunningAgent], tmp_path: Path
+) -> None:
+    served = served_source(machine, tmp_path, "1h")
+    agent = start_agent()
+    agent.said("policy loaded: fleet, revision 1", timeout=10)
+    served.write_text("schema: 1\nname: fleet\nrevision: 2\n")
+    agent.process.send_signal(signal.SIGHUP)
+    agent.said("policy loaded: fleet, revision 2", timeout=3)
+
+
+def test_a_source_is_pulled_as_often_as_every_says(
+    machine: Machine, start_agent: Callable[..., RunningAgent], tmp_path: Path
+) -> None:
+    # Before, sources were looked at once a minute at most, whatever `every` said.
+    served = served_source(machine, tmp_path, "2s")
+    agent = start_agent()
+    agent.said("policy loaded: fleet, revision 1", timeout=10)
+    served.write_text("schema: 1\nname: fleet\nrevision: 2\n")
+    agent.said("policy loaded: fleet, revision 2", timeout=8)
+
+
+def test_a_changed_report_setting_applies_at_the_next_cycle(
+    machine: Machine, start_agent: Callable[..., RunningAgent], tmp_path: Path
+) -> None:
+    # Nothing changes in the results: before, they reached the new output only when each
+    # was next rewritten, up to 10 minutes later.
+    textfiles = tmp_path / "textfiles"
+    textfiles.mkdir()
+    agent = start_agent()
+    agent.said("ssh_keys: pass")
+    (machine.admin_policies / "20-report.yaml").write_text(
+        f"schema: 1\nreport: {{prometheus_dir: '{textfiles}'}}\n"
+    )
+    prom = textfiles / "hygiene.prom"
+    wait_for("hygiene.prom", lambda: prom.exists() or None, 10)
+    assert 'hygiene_check_status{check="ssh_keys"' in prom.read_text()

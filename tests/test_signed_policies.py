@@ -314,7 +314,7 @@ def test_several_signatures_none_trusted_or_one_forged(
     twice = hygiene("policy", "sign", str(path), "--key", str(admin_key), "--key", str(admin_key))
     assert twice.code == 2 and "give each key once" in twice.err
     sig = Path(f"{path}.sig")
-    header, key, signature = sig.read_text().splitlines()[:3]
-    sig.write_text(f"{header}\n{key}\n{signature}\n{key}\n{signature}\n")
+    header, key_line, signature = sig.read_text().splitlines()[:3]
+    sig.write_text(f"{header}\n{key_line}\n{signature}\n{key_line}\n{signature}\n")
     verdict = hygiene("policy", "verify", str(path))
     assert "the signature file is not one hygiene-agent wrote" in verdict.out

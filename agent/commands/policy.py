@@ -4,6 +4,8 @@ And the policy in force, as the other commands that need it load it."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -53,6 +55,8 @@ def policy(args: argparse.Namespace) -> int:
         return _sign(args)
     if args.action == "verify":
         return _verify(args)
+    if args.action == "pull":
+        return _pull(args)
     print_json(json_schema(load_checks()))
     return EXIT_OK
 
@@ -109,6 +113,54 @@ def _sign(args: argparse.Namespace) -> int:
     keys = f"key {signers[0]}" if len(signers) == 1 else f"keys {', '.join(signers)}"
     print(f"{printable(str(target))}: signed by {keys}")
     return EXIT_OK
+
+
+def _pull(args: argparse.Namespace) -> int:
+    """Every source the admin policies name, pulled now whatever their `every`; one line
+    each (changed, unchanged, or why not), the policies in force from them before and after,
+    and a running agent told to apply them at once (SIGHUP)."""
+    from agent.instance import running_agent  # noqa: PLC0415
+    from agent.scheduler import PULL_DEADLINE, pull_sources  # noqa: PLC0415
+    from agent.sources import shown_url  # noqa: PLC0415
+
+    paths = Paths.from_environment()
+    before = in_force(paths)
+    urls = list(before.pull.urls)
+    if not urls:
+        print("No policy sources: an admin policy names them under sources: urls.")
+        return EXIT_OK
+    deadline = PULL_DEADLINE if args.pull_deadline is None else args.pull_deadline
+    pulled = pull_sources(
+        urls, paths.state / "sources", args.clock(), before.pull.every,
+        deadline=deadline, every_source=True,
+    )  # fmt: skip
+    after = in_force(paths)
+    for url in urls:
+        one = pulled[url]
+        shown = shown_url(url)
+        if one.error:
+            print(f"{printable(shown)}: not pulled: {printable(one.error)}")
+            continue
+        # A pulled layer is named by its address, then when it was pulled and its signer.
+        old, new = (_layer_of(p, shown) for p in (before, after))
+        named = ""
+        if new is not None and new[2] is not None:
+            revision = f"{new[3]}"
+            if one.changed and old is not None and old[3] != new[3]:
+                revision = f"{old[3]} -> {new[3]}"
+            named = f" ({printable(new[2])}, revision {revision})"
+        print(f"{printable(shown)}: {'changed' if one.changed else 'unchanged'}{named}")
+    for line in after.rejected:
+        print(f"hygiene: {printable(line)}", file=sys.stderr)
+    pid = running_agent(paths.state)
+    if pid and hasattr(signal, "SIGHUP"):
+        os.kill(pid, signal.SIGHUP)
+        print(f"The running agent (process {pid}) applies it now.")
+    return EXIT_FAILING if any(p.error for p in pulled.values()) or after.rejected else EXIT_OK
+
+
+def _layer_of(policy: Policy, shown: str) -> tuple[str, str, str | None, int | None] | None:
+    return next((la for la in policy.layers if la[0].split(" (pulled ")[0] == shown), None)
 
 
 def _verify(args: argparse.Namespace) -> int:
