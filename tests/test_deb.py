@@ -130,6 +130,14 @@ def test_installed_for_every_person_then_removed_leaving_their_state(
         kept = files_of(state)
         assert "install.key" in kept
 
+        # Installing over itself, as an upgrade does: postinst makes the venv afresh.
+        again = run(
+            require_tool("unshare"), "--net", require_tool("dpkg"), "-i", str(installed_deb)
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert run(str(COMMAND), "--version").returncode == 0
+        assert ENABLED.resolve() == UNIT
+
         remove = run(require_tool("dpkg"), "-r", PACKAGE)
         assert remove.returncode == 0, remove.stderr
         assert not PREFIX.exists()
