@@ -744,8 +744,10 @@ class Outputs:
         osquery: bool,
         jsonl: bool,
         prometheus_dir: Path | None,
+        host: str | None = None,
     ) -> list[str]:
-        """Every output asked for; what could not be written, one sentence each."""
+        """Every output asked for; what could not be written, one sentence each. `host`:
+        the name the admin policy gives this device in the JSON lines."""
         self.latest.update({r.check: r for r in results})
         current = list(self.latest.values())
         problems = []
@@ -763,7 +765,8 @@ class Outputs:
         if jsonl:
             path = self.folder / EVENTS_FILE
             try:
-                append_events(path, changes(self.previous or None, current, at=at, details=details))
+                events = changes(self.previous or None, current, at=at, details=details, host=host)
+                append_events(path, events)
                 self.previous = snapshot(current)
             except FleetError as err:
                 problems.append(str(err))

@@ -490,7 +490,7 @@ class _Page:
             "JSON lines": report.jsonl,
             "Prometheus": report.prometheus_dir is not None,
         }
-        fields = reported_fields(report.details)
+        fields = reported_fields(report.details, host=report.host is not None)
         reports = [f"{out}: {', '.join(names)}" for out, names in fields.items() if asked[out]]
         out = [
             _open_section("checks", "What each check reads and keeps"),

@@ -153,6 +153,18 @@ class SourcesSettings:
     )
 
 
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})")
+
+
+def _host_name(value: str) -> str:
+    if not _HOST.fullmatch(value):
+        raise ValueError(
+            "a host name is 1 to 63 letters, digits, dots, hyphens or underscores, starting "
+            f"with a letter or digit, got {value!r}"
+        )
+    return value
+
+
 @settings
 class ReportSettings:
     """Admin files only: what the agent writes for the fleet tools admins already run."""
@@ -167,6 +179,13 @@ class ReportSettings:
     prometheus_dir: Annotated[
         Annotated[str, Rule(_absolute)] | None,
         Doc("node_exporter's textfile collector folder to write hygiene.prom into."),
+    ] = None
+    host: Annotated[
+        Annotated[str, Rule(_host_name)] | None,
+        Doc(
+            'A name for this device in each JSON lines event (its "host" field); the '
+            "machine's own name is never written."
+        ),
     ] = None
 
 

@@ -135,7 +135,7 @@ def catalogue(checks: Sequence[type[Check[Any]]], policy: Policy) -> list[dict[s
     """What each check is, reads, keeps, reports and is set to: what `hygiene checks` shows."""
     from agent.fleet import reported_fields  # noqa: PLC0415 - only for this listing
 
-    fields = reported_fields(policy.report.details)
+    fields = reported_fields(policy.report.details, host=policy.report.host is not None)
     asked = {
         "osquery SQLite": policy.report.osquery,
         "JSON lines": policy.report.jsonl,

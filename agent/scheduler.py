@@ -140,6 +140,7 @@ def report_to_fleet(
         osquery=settings.osquery,
         jsonl=settings.jsonl,
         prometheus_dir=Path(settings.prometheus_dir) if settings.prometheus_dir else None,
+        host=settings.host,
     )
 
 

@@ -41,7 +41,7 @@ from agent.fleet import (
     write_sqlite,
 )
 from agent.models import CheckResult, Finding, Severity, Status
-from tests.conftest import REPO, as_nobody, require_root, require_tool
+from tests.conftest import REPO, Machine, Outcome, as_nobody, require_root, require_tool
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DOCS = REPO / "docs" / "fleet.md"
@@ -1058,3 +1058,29 @@ def test_outputs_turned_off_do_not_linger(tmp_path: Path) -> None:
     assert write(audit(), details=False, osquery=False) == []
     assert not list(folder.glob("hygiene.db*"))
     outputs.close()
+
+
+def test_the_host_an_admin_names_is_in_each_event_and_nothing_else_names_one(
+    machine: Machine, hygiene_process: Callable[..., Outcome], make_key: Callable[..., Path]
+) -> None:
+    machine.keep_only("ssh_keys")
+    (machine.admin_policies / "20-report.yaml").write_text(
+        "schema: 1\nreport: {host: ws-17.example}\n"
+    )
+    assert hygiene_process("run", "--once").code == 0
+    events = lines_of(machine.state / "hygiene-agent" / "report" / EVENTS_FILE)
+    assert events and {e["host"] for e in events} == {"ws-17.example"}
+    shown = {c["id"]: c for c in json.loads(hygiene_process("checks", "--json").out)}
+    assert "host" in shown["ssh_keys"]["reports"]["JSON lines"]
+
+    # Without it, no event carries a host (a new key makes one); a name that is not one is
+    # refused, as written.
+    (machine.admin_policies / "20-report.yaml").write_text("schema: 1\n")
+    make_key(machine.ssh / "id_ed25519")
+    assert hygiene_process("run", "--once").code == 0
+    events = lines_of(machine.state / "hygiene-agent" / "report" / EVENTS_FILE)
+    assert events[-1]["check"] == "ssh_keys" and "host" not in events[-1]
+    bad = machine.admin_policies / "20-report.yaml"
+    bad.write_text("schema: 1\nreport: {host: 'ws 17; rm -rf /'}\n")
+    refused = hygiene_process("policy", "validate", str(bad))
+    assert refused.code == 2 and "report.host: a host name is 1 to 63 letters" in refused.err
