@@ -458,3 +458,30 @@ def test_a_changed_report_setting_applies_at_the_next_cycle(
     prom = textfiles / "hygiene.prom"
     wait_for("hygiene.prom", lambda: prom.exists() or None, 10)
     assert 'hygiene_check_status{check="ssh_keys"' in prom.read_text()
+
+
+def test_policy_pull_says_a_refused_copy_and_a_refused_admin_file(
+    machine: Machine, hygiene_process: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    served = served_source(machine, tmp_path, "1h")
+    url = f"file://{served}"
+    served.write_text("schema: 1\nname: fleet\nrevision: 3\n")
+    assert hygiene_process("policy", "pull").out.splitlines() == [
+        f"{url}: changed (fleet, revision 3)"
+    ]
+    served.write_text("schema: 1\nname: fleet\nrevision: 4\nchecks: {ssh_keys: {every: often}}\n")
+    done = hygiene_process("policy", "pull")
+    assert done.code == 1
+    (line,) = done.out.splitlines()
+    assert line.startswith(f"{url}: rejected: ") and "last good copy" in line, line
+    assert done.err.count("was rejected") == 1  # said once
+
+    # The admin file naming the sources refused on a device that never had a good copy of
+    # it: no claim that there are no sources, and exit 1.
+    (machine.admin_policies / "10-site.yaml").write_text("schema: 1\nname: [site\n")
+    fresh = {**machine.env(), "XDG_STATE_HOME": str(tmp_path / "fresh-state")}
+    done = hygiene_process("policy", "pull", env=fresh)
+    assert done.code == 1
+    assert done.out == (
+        "No policy sources are in force: an admin policy that may name them was refused.\n"
+    )

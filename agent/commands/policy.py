@@ -11,6 +11,8 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from agent.admin_layers import pull_errors
 from agent.checks import load_checks
 from agent.checks.base import Check
@@ -117,16 +119,21 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     """Every source the admin policies name, pulled now whatever their `every`; one line
-    each (changed, unchanged, or why not), the policies in force from them before and after,
-    and a running agent told to apply them at once (SIGHUP)."""
-    from agent.instance import running_agent  # noqa: PLC0415
+    each (changed, unchanged, rejected, or why not pulled), and a running agent told to
+    apply them at once (SIGHUP). Each refusal is said once, on stderr."""
     from agent.scheduler import PULL_DEADLINE, pull_sources  # noqa: PLC0415
     from agent.sources import shown_url  # noqa: PLC0415
 
     paths = Paths.from_environment()
-    before = in_force(paths)
+    checks = load_checks()
+    before = load_policy(paths, checks, keep_going=True)  # its warnings: said after the pull
     urls = list(before.pull.urls)
     if not urls:
+        for line in before.rejected:
+            print(f"hygiene: {printable(line)}", file=sys.stderr)
+        if before.rejected:
+            print("No policy sources are in force: an admin policy that may name them was refused.")
+            return EXIT_FAILING
         print("No policy sources: an admin policy names them under sources: urls.")
         return EXIT_OK
     deadline = PULL_DEADLINE if args.pull_deadline is None else args.pull_deadline
@@ -134,29 +141,57 @@ def _pull(args: argparse.Namespace) -> int:
         urls, paths.state / "sources", args.clock(), before.pull.every,
         deadline=deadline, every_source=True,
     )  # fmt: skip
-    after = in_force(paths)
+    after = load_policy(paths, checks, keep_going=True)
     for url in urls:
-        one = pulled[url]
-        shown = shown_url(url)
-        if one.error:
-            print(f"{printable(shown)}: not pulled: {printable(one.error)}")
-            continue
-        # A pulled layer is named by its address, then when it was pulled and its signer.
-        old, new = (_layer_of(p, shown) for p in (before, after))
-        named = ""
-        if new is not None and new[2] is not None:
-            revision = f"{new[3]}"
-            if one.changed and old is not None and old[3] != new[3]:
-                revision = f"{old[3]} -> {new[3]}"
-            named = f" ({printable(new[2])}, revision {revision})"
-        print(f"{printable(shown)}: {'changed' if one.changed else 'unchanged'}{named}")
+        print(_pulled_line(url, pulled[url], before, after, shown_url(url)))
     for line in after.rejected:
         print(f"hygiene: {printable(line)}", file=sys.stderr)
-    pid = running_agent(paths.state)
-    if pid and hasattr(signal, "SIGHUP"):
-        os.kill(pid, signal.SIGHUP)
-        print(f"The running agent (process {pid}) applies it now.")
+    _tell_agent(paths)
     return EXIT_FAILING if any(p.error for p in pulled.values()) or after.rejected else EXIT_OK
+
+
+def _pulled_line(url: str, one: Any, before: Policy, after: Policy, shown: str) -> str:
+    """`URL: changed (fleet, revision 1 -> 2)`, `unchanged (...)`, `rejected: ...` or
+    `not pulled: ...`."""
+    del url
+    if one.error:
+        return f"{printable(shown)}: not pulled: {printable(one.error)}"
+    refused = next((line for line in after.rejected if line.startswith(shown)), None)
+    if one.changed and refused is not None:
+        why = refused.removeprefix(shown).lstrip().removeprefix("was rejected:").lstrip()
+        return f"{printable(shown)}: rejected: {printable(why)}"
+    # A pulled layer is named by its address, then when it was pulled and its signer.
+    old, new = (_layer_of(p, shown) for p in (before, after))
+    named = ""
+    if new is not None and new[2] is not None:
+        revision = f"{new[3]}"
+        if one.changed and old is not None and old[3] != new[3]:
+            revision = f"{old[3]} -> {new[3]}"
+        named = f" ({printable(new[2])}, revision {revision})"
+    return f"{printable(shown)}: {'changed' if one.changed else 'unchanged'}{named}"
+
+
+def _tell_agent(paths: Paths) -> None:
+    """SIGHUP to the agent holding the lock, once it is seen to be `hygiene run`: the lock
+    file's number alone could name any process."""
+    from agent.instance import running_agent  # noqa: PLC0415
+
+    pid = running_agent(paths.state)
+    if not pid or not hasattr(signal, "SIGHUP"):
+        return
+    try:
+        words = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        words = []
+    if "run" not in words or not any(w.endswith(("hygiene", "agent")) for w in words):
+        print(f"The agent's lock names process {pid}, which is not hygiene run; not told.")
+        return
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as err:
+        print(f"The running agent (process {pid}) could not be told: {err.strerror}.")
+        return
+    print(f"The running agent (process {pid}) applies it now.")
 
 
 def _layer_of(policy: Policy, shown: str) -> tuple[str, str, str | None, int | None] | None:
