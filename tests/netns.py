@@ -16,13 +16,21 @@ to it what a test needs:
   the main table (the one via the gateway, if any): afterwards the only IPv4 default route is
   the one through DEV, with no gateway. IPv6 default routes are left as they are.
 - `serve(address, port)`: a TCP server listening there until the test ends; returns its pid.
+- `uplink(host_address, address)`: a veth pair to the machine's own (root) namespace,
+  `address`/24 on this end (eth0) and `host_address`/24 on the root's, so that a program on
+  the machine (a Prometheus server) reaches a server in here at `address`.
+- `spawn(*argv, env=..., log=...)`: a long-running command inside the namespace, its output
+  into `log`, killed when the test ends if it is still running.
 - `run(*argv)`: a command inside the namespace (`ip netns exec`), output captured as text;
   `ip(*args)`: `ip -n NAME args`, which must succeed.
 
+`make_netns` gives as many namespaces as a test asks for, each one such a `Netns`.
+
 Namespace names carry the pid and a counter, so parallel runs do not collide; interface
-names are private to each namespace. Everything is torn down when the test ends, failed or
-not: the processes held for it are killed, then both namespaces are deleted (which removes
-their devices). It needs root and `ip`; without them it skips, or fails when
+names are private to each namespace (an uplink's root end is named after its namespace).
+Everything is torn down when the test ends, failed or not: the processes held for it are
+killed, then the namespaces are deleted (which removes their devices, an uplink's root end
+with them). It needs root and `ip`; without them it skips, or fails when
 HYGIENE_REQUIRE_REAL=1.
 """
 
@@ -36,8 +44,9 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -148,6 +157,35 @@ class Netns:
         """A TCP server listening on address:port inside the namespace until the test ends."""
         return self._start("listening", sys.executable, "-c", _SERVER, address, str(port)).pid
 
+    def uplink(self, host_address: str, address: str) -> None:
+        """A veth pair to the root namespace: `address`/24 on eth0 here, `host_address`/24
+        on the root's end."""
+        host_end = f"{self.name}u"
+        pair = ("type", "veth", "peer", "name", "eth0", "netns", self.name)
+        _ip(self.ip_tool, "link", "add", host_end, *pair)
+        _ip(self.ip_tool, "address", "add", f"{host_address}/24", "dev", host_end)
+        _ip(self.ip_tool, "link", "set", host_end, "up")
+        self.ip("link", "set", "lo", "up")
+        self.ip("address", "add", f"{address}/24", "dev", "eth0")
+        self.ip("link", "set", "eth0", "up")
+
+    def spawn(
+        self, *argv: str, env: Mapping[str, str] | None = None, log: Path
+    ) -> subprocess.Popen[str]:
+        """A long-running command inside the namespace, its output into `log`; killed when
+        the test ends if it is still running."""
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [self.ip_tool, "netns", "exec", self.name, *argv],
+                env=None if env is None else dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        self.processes.append(process)
+        return process
+
     def _start(self, ready: str, *argv: str) -> subprocess.Popen[str]:
         # `ip netns exec` execs the command: the pid is the command's own.
         process = subprocess.Popen(
@@ -201,14 +239,34 @@ def _ip(*argv: str) -> str:
     return done.stdout
 
 
+@contextlib.contextmanager
+def _namespaces() -> Iterator[Callable[[], Netns]]:
+    ip_tool = require_tool("ip")
+    require_root("network namespaces need root (ip netns add, ip tuntap)")
+    made: list[Netns] = []
+
+    def make() -> Netns:
+        namespace = Netns(f"hyg{os.getpid()}n{next(_names)}", ip_tool)
+        _ip(ip_tool, "netns", "add", namespace.name)
+        made.append(namespace)
+        return namespace
+
+    try:
+        yield make
+    finally:
+        for namespace in made:
+            namespace.close()
+
+
 @pytest.fixture
 def netns() -> Iterator[Netns]:
     """An empty network namespace for this test, deleted with all it holds afterwards."""
-    ip_tool = require_tool("ip")
-    require_root("network namespaces need root (ip netns add, ip tuntap)")
-    namespace = Netns(f"hyg{os.getpid()}n{next(_names)}", ip_tool)
-    _ip(ip_tool, "netns", "add", namespace.name)
-    try:
-        yield namespace
-    finally:
-        namespace.close()
+    with _namespaces() as make:
+        yield make()
+
+
+@pytest.fixture
+def make_netns() -> Iterator[Callable[[], Netns]]:
+    """Empty network namespaces, as many as the test makes, deleted with all they hold."""
+    with _namespaces() as make:
+        yield make

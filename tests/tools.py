@@ -45,6 +45,8 @@ TOOLS: dict[str, str] = {
     "mount": "mount",
     "umount": "mount",
     "prometheus-node-exporter": "prometheus-node-exporter",
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
     "sqlite3": "sqlite3",
     "openssl": "openssl",
     "install": "coreutils",
