@@ -98,6 +98,7 @@ class Netns:
     ip_tool: str
     peers: list[str] = field(default_factory=list)  # other namespaces made for this test
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    uplinks: list[str] = field(default_factory=list)  # their ends in the root namespace
     tuns: int = 0
 
     def run(
@@ -163,6 +164,7 @@ class Netns:
         host_end = f"{self.name}u"
         pair = ("type", "veth", "peer", "name", "eth0", "netns", self.name)
         _ip(self.ip_tool, "link", "add", host_end, *pair)
+        self.uplinks.append(host_end)
         _ip(self.ip_tool, "address", "add", f"{host_address}/24", "dev", host_end)
         _ip(self.ip_tool, "link", "set", host_end, "up")
         self.ip("link", "set", "lo", "up")
@@ -223,6 +225,15 @@ class Netns:
                 process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.communicate(timeout=START_TIMEOUT)
+        # Deleting one end of a veth pair removes both at once; a namespace's devices go
+        # some moments after `ip netns delete`, too late for a test that follows at once.
+        for device in self.uplinks:
+            subprocess.run(
+                [self.ip_tool, "link", "delete", device],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
         for namespace in [self.name, *self.peers]:
             subprocess.run(
                 [self.ip_tool, "netns", "delete", namespace],
@@ -230,6 +241,16 @@ class Netns:
                 timeout=60,
                 check=False,
             )
+
+
+def free_subnets(count: int, prefix: str = "10.213") -> list[str]:
+    """`count` networks PREFIX.N (N from 0 up) that no route of the root namespace uses,
+    so that a run beside another, or after one that was killed, takes others."""
+    routes = json.loads(_ip(require_tool("ip"), "-j", "-4", "route", "show"))
+    used = {str(route.get("dst", "")).split("/")[0] for route in routes}
+    free = [f"{prefix}.{n}" for n in range(256) if f"{prefix}.{n}.0" not in used]
+    assert len(free) >= count, f"no {count} free networks in {prefix}.0.0/16"
+    return free[:count]
 
 
 def _ip(*argv: str) -> str:
