@@ -76,6 +76,7 @@ class Judged(NamedTuple):
     source: str  # the label with its state, for `policy show`: "... (signed by key ab12...)"
     rejection: str | None  # one sentence, when the candidate itself was refused
     accepted: Accepted | None = None  # remembered by Gate.accept once it has loaded
+    signer: str | None = None  # the key whose signature is taken for what is loaded
 
 
 class Gate:
@@ -175,7 +176,9 @@ class Gate:
                 "(an old policy sent again)",
             )
         accepted = Accepted(candidate.key, name, revision, verdict.key_id, data, signature)
-        return Judged(candidate.path, f"{candidate.label} ({verdict.reason})", None, accepted)
+        return Judged(
+            candidate.path, f"{candidate.label} ({verdict.reason})", None, accepted, verdict.key_id
+        )
 
     def refuse(self, candidate: Candidate, why: str) -> Judged:
         """The candidate is not taken; its last good copy, when there is one, is."""
@@ -190,6 +193,7 @@ class Gate:
                 kept,
                 f"{candidate.label} (the last good copy{revision}{signer})",
                 rejection + "; its last good copy stays in force.",
+                signer=known.get("signer"),
             )
         return Judged(None, candidate.label, rejection + "; no earlier copy was accepted.")
 
@@ -293,6 +297,25 @@ def note_pull_errors(state: Path, errors: dict[str, str | None]) -> None:
     known.update(errors)
     with contextlib.suppress(OSError):
         _write(path, json.dumps({k: v for k, v in known.items() if v}).encode())
+
+
+def report_errors(paths: Paths) -> list[str]:
+    """What the fleet reports could not write at the agent's last cycle, one sentence each."""
+    found = _read_json(paths.state / "report-errors.json", [])
+    return [str(e) for e in found] if isinstance(found, list) else []
+
+
+def note_report_errors(state: Path, errors: list[str]) -> None:
+    """What the last cycle could not write, for `hygiene status` and `policy show`; written
+    only when it changed (the agent calls this every cycle)."""
+    path = state / "report-errors.json"
+    if _read_json(path, []) == errors:
+        return
+    with contextlib.suppress(OSError):
+        if errors:
+            _write(path, json.dumps(errors).encode())
+        else:
+            path.unlink(missing_ok=True)
 
 
 def forget_pull_errors(state: Path, keys: set[str]) -> None:

@@ -62,7 +62,7 @@ def run_cycle(
     backends: Sequence[Backend],
     now: datetime,
 ) -> CycleOutcome:
-    results = run_checks(policy, checks, ctx)
+    results = run_checks(policy, checks, ctx, today=now.astimezone().date())
     changes = store.record_results(results, now)
     told = tell(
         policy=policy, checks=checks, store=store, backends=backends, changes=changes, now=now

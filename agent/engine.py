@@ -10,9 +10,11 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agent import exceptions
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.errors import AgentError, CheckSkipped
 from agent.models import CheckResult, Finding, Status
@@ -41,12 +43,15 @@ def run_checks(
     *,
     abandoned: dict[str, threading.Thread] | None = None,
     cancel: threading.Event | None = None,
+    today: date | None = None,
 ) -> list[CheckResult]:
     """Run the selected checks side by side, each within its own timeout.
 
     `abandoned` is for a caller that runs checks again and again (the background agent): a
     check that overran its timeout is kept there and not started again while it still runs.
     `cancel` stops the waiting early; the checks not finished by then are reported as errors.
+    The admin policy's exceptions in force `today` (this computer's date by default) are laid
+    over the findings (agent.exceptions).
     """
     selected = [c for c in checks if not only or c.id in only]
     started: list[tuple[type[Check[Any]], CheckParams, _Run, float]] = []
@@ -55,7 +60,13 @@ def run_checks(
         params = policy.settings[check.id]
         if not params.enabled:
             where = policy.origins[check.id].get("enabled", "the policy")
-            results[check.id] = _result(check, params, Status.skip, notes=[f"disabled by {where}"])
+            results[check.id] = _result(
+                check,
+                params,
+                Status.skip,
+                notes=[f"disabled by {where}"],
+                skip_reason=policy.skip_reason(check.id),
+            )
             continue
         stuck = abandoned.get(check.id) if abandoned is not None else None
         if stuck is not None and stuck.is_alive():
@@ -96,7 +107,9 @@ def run_checks(
                 check, params, Status.error, error=run.error, notes=run.notes
             )
         elif run.skipped is not None:
-            results[check.id] = _result(check, params, Status.skip, notes=[run.skipped])
+            results[check.id] = _result(
+                check, params, Status.skip, notes=[run.skipped], skip_reason="not_applicable"
+            )
         else:
             status = Status.fail if run.findings else Status.passed
             results[check.id] = _result(
@@ -107,6 +120,9 @@ def run_checks(
                 notes=run.notes,
                 passed=run.passed if status is Status.passed else None,
             )
+    if policy.exceptions:
+        day = today or date.today()
+        return [exceptions.apply(results[c.id], policy.exceptions, day) for c in selected]
     return [results[c.id] for c in selected]
 
 
@@ -175,6 +191,7 @@ def _result(
     error: str | None = None,
     notes: list[str] | None = None,
     passed: str | None = None,
+    skip_reason: str | None = None,
 ) -> CheckResult:
     findings = findings or []
     if params.severity is not None:
@@ -193,4 +210,5 @@ def _result(
         findings=findings,
         error=error,
         notes=notes or [],
+        skip_reason=skip_reason,
     )

@@ -8,7 +8,12 @@ ready-to-paste configuration):
   auto_table_construction, in WAL mode so that osquery can read while a cycle is written.
 - ``events.jsonl``: one JSON object per line for each check whose status or finding count
   changed, rotated by size for Fluent Bit, Vector or Wazuh's logcollector.
-- ``hygiene.prom``: gauges for node_exporter's textfile collector, replaced atomically.
+- ``hygiene-<uid>.prom``: gauges for node_exporter's textfile collector, replaced
+  atomically; one file per person on a shared computer, named by numeric uid.
+
+Besides each check's status, every output says what the agent itself is: its version, a
+heartbeat (the time of its last cycle, so that a stopped agent is a query away), the policy
+layers in force (name, revision, hash, signing key) and what was refused or not written.
 
 By default only each check's status and counts leave: no subject, path, message or host
 name. An admin policy may ask for details (``details=True``), which adds finding subjects
@@ -29,7 +34,8 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -37,6 +43,7 @@ from agent import sqlite_codes as sq
 from agent.errors import AgentError
 from agent.files import write_whole
 from agent.models import CheckResult, Severity, Status
+from agent.policy_settings import LayerInfo
 from agent.text import printable
 
 if sys.platform != "win32":
@@ -45,10 +52,11 @@ if sys.platform != "win32":
 REPORT_FOLDER = "report"
 SQLITE_FILE = "hygiene.db"
 EVENTS_FILE = "events.jsonl"
-PROM_FILE = "hygiene.prom"
+PROM_FILE = "hygiene.prom"  # layout 1's one file per folder; removed when it is this user's
 
-# The SQLite layout's version, in PRAGMA user_version and in meta; bump it with the docs.
-LAYOUT_VERSION = 1
+# The layout's version: in PRAGMA user_version and meta, and in each JSON lines event and
+# hygiene_agent_info; bump it with the docs.
+LAYOUT_VERSION = 2
 PRODUCER = "hygiene-agent"
 
 DEFAULT_MAX_BYTES = 1 << 20
@@ -59,18 +67,69 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 # Less free space than this, and an I/O error from SQLite means the disk is full.
 _NEARLY_FULL = 64 * 1024
 
+# A JSON lines "agent" event goes out when what it says changes, and at least this often.
+AGENT_EVENT_EVERY = timedelta(hours=1)
+
+SKIP_REASONS = ("not_applicable", "disabled_by_user", "disabled_by_admin", "excepted")
+PROBLEM_KINDS = ("rejected", "pull_failed", "user_file_refused", "report_failed")
+
 _HYGIENE_COLUMNS = (
     "check_id",
     "status",
+    "skip_reason",
     "severity",
     "findings",
+    "excepted",
+    "excepted_until",
     "notes",
     "updated_at",
     "updated_at_unix",
 )
+_AGENT_COLUMNS = (
+    "version",
+    "uid",
+    "heartbeat_at",
+    "heartbeat_at_unix",
+    "policy_name",
+    "policy_revision",
+    "problems",
+)
+_LAYER_COLUMNS = ("position", "level", "source", "name", "revision", "sha256", "signer")
+_PROBLEM_COLUMNS = ("kind", "sentence")
 _FINDINGS_COLUMNS = ("check_id", "finding_id", "subject", "severity", "message")
 _META_KEYS = ("producer", "layout", "details", "updated_at")
-_EVENT_FIELDS = ("time", "host", "check", "status", "severity", "findings", "previous_status")
+_EVENT_FIELDS = (
+    "event",
+    "time",
+    "host",
+    "check",
+    "status",
+    "skip_reason",
+    "severity",
+    "findings",
+    "excepted",
+    "excepted_until",
+    "previous_status",
+)
+_AGENT_EVENT_FIELDS = ("event", "time", "host", "layout", *_AGENT_COLUMNS[:2], "policy", "problems")
+
+
+@dataclass(frozen=True)
+class AgentFacts:
+    """What the reports say about the agent itself. `layers`: the policy layers in force,
+    lowest first, with a person's own files already stripped of their path; `problems`:
+    (kind, sentence or None), kind one of PROBLEM_KINDS, sentences free of the home folder."""
+
+    version: str
+    uid: int | None
+    policy_name: str
+    policy_revision: int
+    layers: Sequence[LayerInfo] = ()
+    problems: Sequence[tuple[str, str | None]] = field(default_factory=list)
+
+    def said(self) -> tuple[object, ...]:
+        """What an "agent" event says, to tell when it changed."""
+        return (self.version, self.uid, tuple(self.layers), tuple(self.problems))
 
 
 class FleetError(AgentError):
@@ -86,20 +145,19 @@ def reported_fields(details: bool, *, host: bool = False) -> dict[str, list[str]
     """For each output, the fields that leave this process: what `hygiene checks` shows.
     `host`: the admin policy names a host for the JSON lines."""
     sqlite_fields = [f"hygiene.{column}" for column in _HYGIENE_COLUMNS]
+    sqlite_fields += [f"hygiene_agent.{column}" for column in _AGENT_COLUMNS]
+    sqlite_fields += [f"hygiene_policy.{column}" for column in _LAYER_COLUMNS]
+    sqlite_fields += [f"hygiene_problems.{column}" for column in _PROBLEM_COLUMNS]
     sqlite_fields += [f"meta.{key}" for key in _META_KEYS]
     event_fields = [f for f in _EVENT_FIELDS if host or f != "host"]
+    event_fields += [f for f in _AGENT_EVENT_FIELDS if f not in _EVENT_FIELDS]
     if details:
         sqlite_fields += [f"hygiene_findings.{column}" for column in _FINDINGS_COLUMNS]
         event_fields.append("subjects")
     return {
         "osquery SQLite": sqlite_fields,
         "JSON lines": event_fields,
-        "Prometheus": [
-            "hygiene_check_failing{check}",
-            "hygiene_check_status{check,status}",
-            "hygiene_findings{check,severity}",
-            "hygiene_last_audit_timestamp_seconds",
-        ],
+        "Prometheus": [f"{name}{{{','.join(labels)}}}" for name, labels in _PROM_SERIES],
     }
 
 
@@ -122,10 +180,17 @@ class SqliteReport:
         self._conn: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
 
-    def write(self, results: Sequence[CheckResult], at: datetime, details: bool) -> None:
-        """Replace the rows of ``hygiene`` (and ``hygiene_findings`` with details) in one
-        transaction; a database held locked by another process is retried for
-        `lock_timeout` seconds. A check reported twice keeps its last result."""
+    def write(
+        self,
+        results: Sequence[CheckResult],
+        at: datetime,
+        details: bool,
+        agent: AgentFacts | None = None,
+    ) -> None:
+        """Replace every row (of ``hygiene``, the agent's tables, and ``hygiene_findings``
+        with details) in one transaction; a database held locked by another process is
+        retried for `lock_timeout` seconds. A check reported twice keeps its last result.
+        `at` is the heartbeat as well as the audit's time."""
         stamp, unix = _stamp(at), _unix(at)
         latest = _latest(results)
         deadline = time.monotonic() + self.lock_timeout
@@ -135,7 +200,13 @@ class SqliteReport:
                 remaining = max(0.1, deadline - time.monotonic())
                 conn.execute(f"PRAGMA busy_timeout = {int(remaining * 1000):d}")
                 _replace_rows(
-                    conn, self.path, latest=latest, stamp=stamp, unix=unix, details=details
+                    conn,
+                    self.path,
+                    latest=latest,
+                    stamp=stamp,
+                    unix=unix,
+                    details=details,
+                    agent=agent,
                 )
             except sqlite3.Error as err:
                 self.close()
@@ -213,11 +284,12 @@ def write_sqlite(
     at: datetime,
     details: bool,
     *,
+    agent: AgentFacts | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Write one cycle to the osquery report and close it (see `SqliteReport.write`)."""
     with SqliteReport(path, lock_timeout=lock_timeout) as report:
-        report.write(results, at, details)
+        report.write(results, at, details, agent)
 
 
 def previous_from_sqlite(path: Path) -> dict[str, tuple[str, int]] | None:
@@ -253,11 +325,13 @@ def _replace_rows(
     stamp: str,
     unix: int,
     details: bool,
+    agent: AgentFacts | None,
 ) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         _ensure_layout(conn, path)
         _fill(conn, latest, stamp, unix, details)
+        _fill_agent(conn, agent, stamp, unix)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -298,13 +372,39 @@ def _ensure_layout(conn: sqlite3.Connection, path: Path) -> None:
         """CREATE TABLE hygiene (
             check_id TEXT PRIMARY KEY NOT NULL,
             status TEXT NOT NULL,
+            skip_reason TEXT,
             severity TEXT NOT NULL,
             findings INTEGER NOT NULL,
+            excepted INTEGER NOT NULL,
+            excepted_until TEXT,
             notes INTEGER NOT NULL,
             updated_at TEXT NOT NULL,
             updated_at_unix INTEGER NOT NULL
         )"""
     )
+    conn.execute(
+        """CREATE TABLE hygiene_agent (
+            version TEXT NOT NULL,
+            uid INTEGER,
+            heartbeat_at TEXT NOT NULL,
+            heartbeat_at_unix INTEGER NOT NULL,
+            policy_name TEXT NOT NULL,
+            policy_revision INTEGER NOT NULL,
+            problems INTEGER NOT NULL
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE hygiene_policy (
+            position INTEGER PRIMARY KEY NOT NULL,
+            level TEXT NOT NULL,
+            source TEXT,
+            name TEXT,
+            revision INTEGER,
+            sha256 TEXT NOT NULL,
+            signer TEXT
+        )"""
+    )
+    conn.execute("CREATE TABLE hygiene_problems (kind TEXT NOT NULL, sentence TEXT)")
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
     conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION:d}")
 
@@ -318,14 +418,18 @@ def _fill(
 ) -> None:
     conn.execute("DELETE FROM hygiene")
     conn.executemany(
-        "INSERT INTO hygiene (check_id, status, severity, findings, notes, updated_at, "
-        "updated_at_unix) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO hygiene (check_id, status, skip_reason, severity, findings, excepted, "
+        "excepted_until, notes, updated_at, updated_at_unix) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 _clean(r.check),
                 r.status.value,
+                _skip_reason(r),
                 r.severity.value,
                 len(r.findings),
+                len(r.excepted),
+                None if (end := excepted_until(r)) is None else end.isoformat(),
                 len(r.notes),
                 stamp,
                 unix,
@@ -371,6 +475,54 @@ def _fill(
             ("updated_at", stamp),
         ],
     )
+
+
+def _fill_agent(conn: sqlite3.Connection, agent: AgentFacts | None, stamp: str, unix: int) -> None:
+    conn.execute("DELETE FROM hygiene_agent")
+    conn.execute("DELETE FROM hygiene_policy")
+    conn.execute("DELETE FROM hygiene_problems")
+    if agent is None:
+        return
+    conn.execute(
+        "INSERT INTO hygiene_agent (version, uid, heartbeat_at, heartbeat_at_unix, "
+        "policy_name, policy_revision, problems) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            _clean(agent.version),
+            agent.uid,
+            stamp,
+            unix,
+            _clean(agent.policy_name),
+            agent.policy_revision,
+            len(agent.problems),
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO hygiene_policy (position, level, source, name, revision, sha256, signer) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(n, *_layer_row(layer)) for n, layer in enumerate(agent.layers)],
+    )
+    conn.executemany(
+        "INSERT INTO hygiene_problems (kind, sentence) VALUES (?, ?)",
+        [(kind, None if s is None else _clean(s)) for kind, s in agent.problems],
+    )
+
+
+def _layer_row(layer: LayerInfo) -> tuple[object, ...]:
+    source = None if layer.level == "user" else _clean(layer.source)
+    name = None if layer.name is None else _clean(layer.name)
+    signer = None if layer.signer is None else _clean(layer.signer)
+    return (layer.level, source, name, layer.revision, layer.sha256, signer)
+
+
+def _skip_reason(result: CheckResult) -> str | None:
+    if result.status is not Status.skip:
+        return None
+    return result.skip_reason or "not_applicable"
+
+
+def excepted_until(result: CheckResult) -> date | None:
+    """The soonest end of the exceptions that cover a finding of the check, if any."""
+    return min((e.until for e in result.excepted), default=None)
 
 
 def _existing_regular(path: Path) -> bool:
@@ -451,20 +603,42 @@ def changes(
         before = None if previous is None else previous.get(result.check)
         if previous is not None and before == now:
             continue
-        event: dict[str, object] = {"time": stamp}
+        event: dict[str, object] = {"event": "check", "time": stamp}
         if host is not None:
             event["host"] = _clean(host)
-        event |= {
-            "check": _clean(result.check),
-            "status": now[0],
-            "severity": result.severity.value,
-            "findings": now[1],
-            "previous_status": None if before is None else before[0],
-        }
+        event |= {"check": _clean(result.check), "status": now[0]}
+        if (reason := _skip_reason(result)) is not None:
+            event["skip_reason"] = reason
+        event |= {"severity": result.severity.value, "findings": now[1]}
+        if result.excepted:
+            end = excepted_until(result)
+            event |= {"excepted": len(result.excepted), "excepted_until": str(end)}
+        event["previous_status"] = None if before is None else before[0]
         if details:
             event["subjects"] = [_clean(f.subject) for f in result.findings]
         events.append(event)
     return events
+
+
+def agent_event(agent: AgentFacts, at: datetime, *, host: str | None = None) -> dict[str, object]:
+    """The JSON lines event that says what the agent is: written on its first cycle, when
+    its version, policy or problems change, and every AGENT_EVENT_EVERY as a heartbeat."""
+    event: dict[str, object] = {"event": "agent", "time": _stamp(at)}
+    if host is not None:
+        event["host"] = _clean(host)
+    event |= {
+        "layout": LAYOUT_VERSION,
+        "version": _clean(agent.version),
+        "uid": agent.uid,
+        "policy": [
+            dict(zip(_LAYER_COLUMNS[1:], _layer_row(layer), strict=True)) for layer in agent.layers
+        ],
+        "problems": [
+            {"kind": kind, "sentence": None if s is None else _clean(s)}
+            for kind, s in agent.problems
+        ],
+    }
+    return event
 
 
 def append_events(
@@ -586,53 +760,124 @@ def _exclusive(folder: Path) -> Iterator[None]:
 # --- Prometheus: textfile collector -----------------------------------------------------
 
 
-def prometheus_text(results: Sequence[CheckResult], at: datetime) -> str:
-    """The textfile collector's content: check ids, statuses and severities only."""
+_PROM_SERIES = (
+    ("hygiene_check_failing", ("check", "uid")),
+    ("hygiene_check_status", ("check", "status", "uid")),
+    ("hygiene_check_skip_reason", ("check", "reason", "uid")),
+    ("hygiene_findings", ("check", "severity", "uid")),
+    ("hygiene_excepted_findings", ("check", "uid")),
+    ("hygiene_last_audit_timestamp_seconds", ("uid",)),
+    ("hygiene_agent_heartbeat_timestamp_seconds", ("uid",)),
+    ("hygiene_agent_info", ("version", "layout", "uid")),
+    ("hygiene_policy_layer_info", ("level", "name", "revision", "sha256", "signer", "uid")),
+    ("hygiene_policy_problems", ("kind", "uid")),
+)
+_PROM_HELP = {
+    "hygiene_check_failing": "1 when the check failed in the last audit, else 0.",
+    "hygiene_check_status": "The check's status in the last audit (1) among all (0).",
+    "hygiene_check_skip_reason": "Why a skipped check did not run (1) among all reasons (0).",
+    "hygiene_findings": "Findings of the check in the last audit, by severity.",
+    "hygiene_excepted_findings": "Findings an admin policy's exception covers.",
+    "hygiene_last_audit_timestamp_seconds": "When the last audit finished (Unix time).",
+    "hygiene_agent_heartbeat_timestamp_seconds": "When the agent last ran a cycle (Unix time).",
+    "hygiene_agent_info": "The agent's version and report layout (always 1).",
+    "hygiene_policy_layer_info": "Each policy layer in force (always 1).",
+    "hygiene_policy_problems": "Policies refused, sources not pulled, reports not written.",
+}
+
+
+def prometheus_text(
+    results: Sequence[CheckResult],
+    at: datetime,
+    agent: AgentFacts | None = None,
+    *,
+    last_audit: datetime | None = None,
+) -> str:
+    """The textfile collector's content: check ids, statuses, severities and the agent's
+    own state; with a numeric `uid` label when `agent` has one. `at`: the heartbeat;
+    `last_audit`: when a check last ran (`at` when not given)."""
     latest = list(_latest(results).values())
-    out = [
-        "# HELP hygiene_check_failing 1 when the check failed in the last audit, else 0.",
-        "# TYPE hygiene_check_failing gauge",
-    ]
-    out += [
-        f'hygiene_check_failing{{check="{_label(r.check)}"}} {int(r.status is Status.fail)}'
-        for r in latest
-    ]
-    out += [
-        "# HELP hygiene_check_status The check's status in the last audit (1) among all (0).",
-        "# TYPE hygiene_check_status gauge",
-    ]
-    out += [
-        f'hygiene_check_status{{check="{_label(r.check)}",status="{s.value}"}} {int(r.status is s)}'
-        for r in latest
-        for s in Status
-    ]
-    out += [
-        "# HELP hygiene_findings Findings of the check in the last audit, by severity.",
-        "# TYPE hygiene_findings gauge",
-    ]
+    uid = None if agent is None or agent.uid is None else str(agent.uid)
+    rows: dict[str, list[str]] = {name: [] for name, _ in _PROM_SERIES}
+
+    def add(series: str, value: int, **labels: str) -> None:
+        if uid is not None:
+            labels["uid"] = uid
+        inside = ",".join(f'{key}="{_label(v)}"' for key, v in labels.items())
+        rows[series].append(f"{series}{{{inside}}} {value}" if inside else f"{series} {value}")
+
     for r in latest:
+        add("hygiene_check_failing", int(r.status is Status.fail), check=r.check)
+        for status in Status:
+            add("hygiene_check_status", int(r.status is status), check=r.check, status=status.value)
+        reason = _skip_reason(r)
+        for one in SKIP_REASONS:
+            add("hygiene_check_skip_reason", int(reason == one), check=r.check, reason=one)
         counts = dict.fromkeys(Severity, 0)
         for finding in r.findings:
             counts[finding.severity or r.severity] += 1
-        out += [
-            f'hygiene_findings{{check="{_label(r.check)}",severity="{severity.value}"}} {n}'
-            for severity, n in counts.items()
-        ]
-    out += [
-        "# HELP hygiene_last_audit_timestamp_seconds When the last audit finished (Unix time).",
-        "# TYPE hygiene_last_audit_timestamp_seconds gauge",
-        f"hygiene_last_audit_timestamp_seconds {_unix(at)}",
-    ]
+        for severity, n in counts.items():
+            add("hygiene_findings", n, check=r.check, severity=severity.value)
+        add("hygiene_excepted_findings", len(r.excepted), check=r.check)
+    add("hygiene_last_audit_timestamp_seconds", _unix(last_audit or at))
+    if agent is not None:
+        add("hygiene_agent_heartbeat_timestamp_seconds", _unix(at))
+        add("hygiene_agent_info", 1, version=agent.version, layout=str(LAYOUT_VERSION))
+        for layer in agent.layers:
+            add(
+                "hygiene_policy_layer_info",
+                1,
+                level=layer.level,
+                name=layer.name or "",
+                revision="" if layer.revision is None else str(layer.revision),
+                sha256=layer.sha256,
+                signer=layer.signer or "",
+            )
+        kinds = [kind for kind, _ in agent.problems]
+        for kind in PROBLEM_KINDS:
+            add("hygiene_policy_problems", kinds.count(kind), kind=kind)
+    out: list[str] = []
+    for name, _ in _PROM_SERIES:
+        if rows[name]:
+            out += [f"# HELP {name} {_PROM_HELP[name]}", f"# TYPE {name} gauge", *rows[name]]
     return "\n".join(out) + "\n"
 
 
-def write_prometheus(directory: Path, results: Sequence[CheckResult], at: datetime) -> None:
-    """Replace ``<directory>/hygiene.prom`` atomically (a temporary file in the same folder,
-    then a rename), 0644 so that node_exporter can read it under its own user."""
-    data = prometheus_text(results, at).encode()
-    target = directory / PROM_FILE
-    # Status only, and node_exporter runs under its own user: a folder made here is 0755.
-    _make_folder(directory, f"The folder {directory} for the Prometheus textfile", 0o755)
+def prom_file(uid: int | None) -> str:
+    """The textfile's name: one per person, by numeric uid (never the user name)."""
+    return PROM_FILE if uid is None else f"hygiene-{uid:d}.prom"
+
+
+def write_prometheus(
+    directory: Path,
+    results: Sequence[CheckResult],
+    at: datetime,
+    agent: AgentFacts | None = None,
+    *,
+    last_audit: datetime | None = None,
+) -> None:
+    """Replace ``<directory>/hygiene-<uid>.prom`` atomically (a temporary file in the same
+    folder, then a rename), 0644 so that node_exporter can read it under its own user. The
+    folder is the admin's to make: a missing one is an error, never created here (made by
+    the person's agent, it would belong to the person, and node_exporter reads it as root)."""
+    uid = None if agent is None else agent.uid
+    data = prometheus_text(results, at, agent, last_audit=last_audit).encode()
+    target = directory / prom_file(uid)
+    try:
+        folder = directory.stat()
+    except FileNotFoundError:
+        folder = None
+    except OSError as err:  # a folder on the way that the person may not enter
+        raise FleetError(
+            f"Cannot write the Prometheus textfile {target}: {_reason(err)}."
+        ) from None
+    if folder is None or not stat.S_ISDIR(folder.st_mode):
+        why = "it does not exist" if folder is None else "it is not a folder"
+        raise FleetError(
+            f"Cannot write the Prometheus textfile {target}: {why}; the agent does not "
+            "create it (make it for node_exporter, writable by the people whose agents "
+            "report there)."
+        )
     try:
         write_whole(target, data, 0o644)
         _sync_folder(directory)
@@ -640,6 +885,16 @@ def write_prometheus(directory: Path, results: Sequence[CheckResult], at: dateti
         raise FleetError(
             f"Cannot write the Prometheus textfile {target}: {_reason(err)}."
         ) from None
+    if uid is not None:
+        _drop_old_prom(directory / PROM_FILE, uid)
+
+
+def _drop_old_prom(path: Path, uid: int) -> None:
+    """Layout 1's ``hygiene.prom``, when this person's agent wrote it: left there, it would
+    be read beside the new file for ever. Another person's is theirs to remove."""
+    with suppress(OSError):
+        if path.lstat().st_uid == uid and stat.S_ISREG(path.lstat().st_mode):
+            path.unlink()
 
 
 def _label(value: str) -> str:
@@ -727,13 +982,21 @@ def _reason(err: OSError) -> str:
 
 class Outputs:
     """The outputs a policy's `report:` asks for, written after each cycle with every
-    check's latest result (a cycle runs only the checks that are due)."""
+    check's latest result (a cycle runs only the checks that are due), and the agent's
+    heartbeat. What could not be written last time is reported by the outputs that can."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, failures: Sequence[str] = ()) -> None:
+        """`failures`: what the last cycle could not write, as noted for `hygiene status`
+        (a new process says it too)."""
         self.folder = state_dir / REPORT_FOLDER
         self.latest: dict[str, CheckResult] = {}
         self.previous: dict[str, tuple[str, int]] | None = None
+        # What the last write could not write, one sentence each.
+        self.failures: list[str] = list(failures)
         self._sqlite: SqliteReport | None = None
+        self._last_audit: datetime | None = None
+        self._agent_said: tuple[object, ...] | None = None
+        self._agent_said_at: datetime | None = None
 
     def write(
         self,
@@ -745,11 +1008,25 @@ class Outputs:
         jsonl: bool,
         prometheus_dir: Path | None,
         host: str | None = None,
+        agent: AgentFacts | None = None,
     ) -> list[str]:
-        """Every output asked for; what could not be written, one sentence each. `host`:
-        the name the admin policy gives this device in the JSON lines."""
+        """Every output asked for; what could not be written, one sentence each. `results`
+        may be empty: a heartbeat. `host`: the name the admin policy gives this device in
+        the JSON lines."""
         self.latest.update({r.check: r for r in results})
+        if results or self._last_audit is None:
+            self._last_audit = at
         current = list(self.latest.values())
+        if agent is not None and self.failures:
+            failed = [("report_failed", home_free(f)) for f in self.failures]
+            agent = AgentFacts(
+                agent.version,
+                agent.uid,
+                agent.policy_name,
+                agent.policy_revision,
+                agent.layers,
+                [*agent.problems, *failed],
+            )
         problems = []
         problems += self._forget(osquery=osquery, details=details)
         if jsonl and self.previous is None:
@@ -759,22 +1036,29 @@ class Outputs:
             try:
                 if self._sqlite is None:
                     self._sqlite = SqliteReport(self.folder / SQLITE_FILE)
-                self._sqlite.write(current, at, details)
+                self._sqlite.write(current, at, details, agent)
             except FleetError as err:
                 problems.append(str(err))
         if jsonl:
             path = self.folder / EVENTS_FILE
             try:
                 events = changes(self.previous or None, current, at=at, details=details, host=host)
+                said = None if agent is None else agent.said()
+                due = self._agent_said_at is None or at - self._agent_said_at >= AGENT_EVENT_EVERY
+                if agent is not None and (said != self._agent_said or due):
+                    events.insert(0, agent_event(agent, at, host=host))
                 append_events(path, events)
                 self.previous = snapshot(current)
+                if agent is not None and (said != self._agent_said or due):
+                    self._agent_said, self._agent_said_at = said, at
             except FleetError as err:
                 problems.append(str(err))
         if prometheus_dir is not None:
             try:
-                write_prometheus(prometheus_dir, current, at)
+                write_prometheus(prometheus_dir, current, at, agent, last_audit=self._last_audit)
             except FleetError as err:
                 problems.append(str(err))
+        self.failures = problems
         return problems
 
     def _forget(self, *, osquery: bool, details: bool) -> list[str]:
@@ -805,3 +1089,9 @@ class Outputs:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
+
+
+def home_free(sentence: str) -> str:
+    """A sentence with the home folder's path as ``~``: the path names the person."""
+    home = str(Path.home()).rstrip(os.sep)
+    return sentence.replace(home + os.sep, "~" + os.sep) if home else sentence

@@ -6,11 +6,12 @@ Plain dataclasses: checks make them in the resident agent, where pydantic is not
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 from agent.verdicts import Severity, Status, Urgency
 
-__all__ = ["CheckResult", "EvidenceValue", "Finding", "Severity", "Status", "Urgency"]
+__all__ = ["CheckResult", "EvidenceValue", "Excepted", "Finding", "Severity", "Status", "Urgency"]
 
 
 EvidenceValue = str | int | float | bool | None
@@ -41,6 +42,19 @@ class Finding:
         return data
 
 
+@dataclass(frozen=True, kw_only=True)
+class Excepted:
+    """A finding an admin policy's exception covers until `until` (a date, inclusive)."""
+
+    finding: Finding
+    until: date
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        until = self.until.isoformat()
+        return {**self.finding.as_json(), "excepted_until": until, "reason": self.reason}
+
+
 @dataclass(kw_only=True)
 class CheckResult:
     check: str
@@ -51,6 +65,10 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Why a skipped check did not run, as the fleet reports class it: "not_applicable",
+    # "disabled_by_user", "disabled_by_admin" or "excepted"; None unless status is skip.
+    skip_reason: str | None = None
+    excepted: list[Excepted] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -62,4 +80,6 @@ class CheckResult:
             "findings": [finding.as_json() for finding in self.findings],
             "error": self.error,
             "notes": list(self.notes),
+            "skip_reason": self.skip_reason,
+            "excepted": [e.as_json() for e in self.excepted],
         }

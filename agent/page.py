@@ -300,7 +300,9 @@ class _Page:
         if f.times_notified and f.last_notified:
             state += f"; told {_plural(f.times_notified, 'time')}, last {_when(f.last_notified)}"
         snoozed = f.snoozed_until is not None and f.snoozed_until > self.now
-        if snoozed and f.snoozed_until is not None:
+        if f.excepted is not None:
+            state += f"; {f.excepted.said()}"
+        elif snoozed and f.snoozed_until is not None:
             state += f"; snoozed until {_when(f.snoozed_until)}"
         severity = _t(f.severity.value)
         return (
@@ -439,7 +441,7 @@ class _Page:
             + (f", {_t(name)}" if name and level == "admin" else "")
             + (f", revision {revision}" if revision is not None and level == "admin" else "")
             + ")</span></li>"
-            for source, level, name, revision in p.layers
+            for source, level, name, revision, *_ in p.layers
         ) or "".join(f"<li>{_t(source)}</li>" for source in p.sources)
         notify = p.notify
         quiet = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -44,7 +45,10 @@ from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.paths import Paths
 from agent.paths import builtin_policy_path as builtin_policy_path  # noqa: PLC0414 - also here
 from agent.policy_settings import (
+    MAX_EXCEPTIONS,
     MAX_SOURCES,
+    ExceptionRule,
+    LayerInfo,
     Level,
     LogLevel,
     NotifySettings,
@@ -60,6 +64,7 @@ SCHEMA_VERSION = 1
 BUILTIN = "built-in default"
 TOP_LEVEL_KEYS = (
     "schema", "name", "revision", "log_level", "notify", "checks", "locked", "sources", "report",
+    "exceptions",
 )  # fmt: skip
 
 CheckClasses = Sequence[type[Check[Any]]]
@@ -78,6 +83,9 @@ class PolicyLayer:
     log_level: LogLevel | None = None
     sources: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
+    sha256: str = ""
+    signer: str | None = None
+    exceptions: list[dict[str, Any]] | None = None
 
 
 def policy_files(folder: Path) -> list[Path]:
@@ -145,6 +153,7 @@ def load_policy(
             f"HYGIENE_ADMIN_DIR replaces the admin folder {hidden}: its policies and locks "
             "are not in force"
         )
+    problems = _problems(paths, refused, rejected)
     rejected = [r.sentence for r in refused] + rejected
     gate.record(rejected)
     if keep_going and not extra:  # the policy in force, as the agent has it
@@ -155,7 +164,24 @@ def load_policy(
         rejected=rejected,
         refused=refused,
         warnings=[*policy.warnings, *gate.warnings, *rejected],
+        problems=problems,
     )
+
+
+def _problems(
+    paths: Paths, refused: Sequence[Refusal], rejected: Sequence[str]
+) -> list[tuple[str, str | None]]:
+    """The refusals as the fleet reports carry them. A person's own file is reported without
+    its sentence: it may quote what the person wrote, and it is theirs, not the admin's."""
+    mine = str(paths.user_policies)
+    problems: list[tuple[str, str | None]] = []
+    for refusal in refused:
+        if refusal.source.startswith(mine):
+            problems.append(("user_file_refused", None))
+        else:
+            problems.append(("rejected", refusal.sentence))
+    problems += [("rejected", sentence) for sentence in rejected]
+    return problems
 
 
 def _folder(
@@ -268,12 +294,13 @@ def _admitted(
         if fallback.path is None:
             return []
         try:
-            return [load(fallback.path, Level.admin, fallback.source)]
+            kept = load(fallback.path, Level.admin, fallback.source)
         except PolicyError:
             return []
+        return [dataclasses.replace(kept, signer=fallback.signer)]
     if judged.accepted is not None:
         gate.accept(judged.accepted)
-    return [layer]
+    return [dataclasses.replace(layer, signer=judged.signer)]
 
 
 def _pulled(
@@ -372,6 +399,8 @@ def load_bytes(
         log_level=parsed.get("log_level"),
         sources=parsed.get("sources"),
         report=parsed.get("report"),
+        sha256=hashlib.sha256(data).hexdigest(),
+        exceptions=parsed.get("exceptions"),
     )
 
 
@@ -505,6 +534,7 @@ def combine(
                 )
                 continue
             admin_only[key] = {**admin_only.get(key, {}), **value}
+    exceptions = _exceptions(layers, checks, warnings, validators)
     if "sources" in admin_only:
         # Each admin file's sources add up; a later file's `every` wins, as any setting does.
         urls, left_out = source_urls(layers)
@@ -531,9 +561,53 @@ def combine(
         log_level=logged[-1].log_level if logged and logged[-1].log_level else "info",
         log_level_origin=logged[-1].source if logged else None,
         pull=validators.validate(SourcesSettings, admin_only.get("sources", {})),
-        layers=[(la.source, la.level.name, la.name, la.revision) for la in layers],
+        layers=[
+            LayerInfo(la.source, la.level.name, la.name, la.revision, la.sha256, la.signer)
+            for la in layers
+        ],
         report=validators.validate(ReportSettings, admin_only.get("report", {})),
+        exceptions=exceptions,
     )
+
+
+def _exceptions(
+    layers: Sequence[PolicyLayer],
+    checks: CheckClasses,
+    warnings: list[str],
+    validators: Validators,
+) -> list[ExceptionRule]:
+    """Every admin file's exceptions, in order; a user file cannot grant one."""
+    known = {check.id for check in checks}
+    rules: list[ExceptionRule] = []
+    for layer in layers:
+        if not layer.exceptions:
+            continue
+        if layer.level is not Level.admin:
+            warnings.append(
+                f"{layer.source}: exceptions are only honoured in admin policy files; ignored here."
+            )
+            continue
+        for n, item in enumerate(layer.exceptions):
+            try:
+                rule = validators.validate(ExceptionRule, item)
+            except Invalid as err:
+                raise PolicyError(
+                    layer.source, _phrase(err.first, None), field=f"exceptions.{n}"
+                ) from None
+            if rule.check not in known:
+                raise PolicyError(
+                    layer.source,
+                    f"no check is called {rule.check!r}",
+                    field=f"exceptions.{n}.check",
+                )
+            if rule.finding is not None and rule.subject is not None:
+                raise PolicyError(
+                    layer.source,
+                    "an exception names a finding or a subject pattern, not both",
+                    field=f"exceptions.{n}",
+                )
+            rules.append(rule)
+    return rules
 
 
 def source_urls(layers: Iterable[PolicyLayer]) -> tuple[list[str], int]:
@@ -660,6 +734,15 @@ def policy_file_model(checks: CheckClasses, unloaded: Collection[str] = ()) -> t
         report=(
             ReportSettings | None,
             Field(default=None, description="Admin files only: what fleet tools can read."),
+        ),
+        exceptions=(
+            list[ExceptionRule] | None,
+            Field(
+                default=None,
+                max_length=MAX_EXCEPTIONS,
+                description="Admin files only: findings the person is not told about until a "
+                "date, each with the reason shown to them.",
+            ),
         ),
     )
 

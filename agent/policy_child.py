@@ -39,6 +39,7 @@ DEADLINE = 60.0
 _LOOK = 0.2  # how often the wait looks whether the agent is stopping
 # What settings hold besides the agent's own classes and Python's plain values.
 _STANDARD = {
+    ("datetime", "date"),
     ("datetime", "timedelta"),
     ("datetime", "time"),
     ("pathlib", "PosixPath"),

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from agent.settings import STRICT, Doc, Duration, Limit, Rule, Text, settings
 from agent.snooze_limits import SnoozeLimits
@@ -24,10 +24,65 @@ MAX_SOURCES = 20  # policy sources pulled, all admin files' together
 LogLevel = Literal["error", "warning", "info", "debug"]
 
 
+class LayerInfo(NamedTuple):
+    """One policy layer as the agent read it, for `policy show` and the fleet reports."""
+
+    source: str
+    level: str  # "default" | "user" | "admin"
+    name: str | None
+    revision: int | None
+    sha256: str = ""  # of the file's bytes as read
+    signer: str | None = None  # the id of the key whose signature was taken (admin files)
+
+
 class Level(IntEnum):
     default = 0
     user = 1
     admin = 2
+
+
+EXCEPTION_DAYS = 90  # an exception ends at most this many days after the policy is read
+MAX_EXCEPTIONS = 100
+_PLAIN = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _within_reach(value: date) -> date:
+    latest = date.today() + timedelta(days=EXCEPTION_DAYS)
+    if value > latest:
+        raise ValueError(
+            f"an exception ends at most {EXCEPTION_DAYS} days ahead (by {latest.isoformat()}), "
+            f"got {value.isoformat()}"
+        )
+    return value
+
+
+@settings
+class ExceptionRule:
+    """Admin files only: a finding the person is not told about until a date, and why."""
+
+    check: Annotated[
+        str, Limit(pattern=r"^[a-z][a-z0-9_]{0,63}$"), Doc("The check's id, such as ssh_keys.")
+    ]
+    finding: Annotated[
+        str | None,
+        Limit(pattern=r"^[0-9a-f]{8,64}$"),
+        Doc("One finding's id, as `hygiene status --json` shows it; or give subject."),
+    ] = None
+    subject: Annotated[
+        str | None,
+        Limit(min_length=1, max_length=200, pattern=_PLAIN),
+        Doc('The findings whose subject matches this pattern (* and ?), such as "~/.ssh/ci_*".'),
+    ] = None
+    until: Annotated[
+        date,
+        Rule(_within_reach),
+        Doc(f"The last day it holds (YYYY-MM-DD), at most {EXCEPTION_DAYS} days ahead."),
+    ]
+    reason: Annotated[
+        str,
+        Limit(min_length=1, max_length=200, pattern=_PLAIN),
+        Doc("Why, in a few words: shown to the person and reported."),
+    ]
 
 
 @dataclass(frozen=True)
@@ -207,12 +262,27 @@ class Policy:
     log_level_origin: str | None = None
     pull: SourcesSettings = field(default_factory=SourcesSettings)  # the admins' `sources:`
     report: ReportSettings = field(default_factory=ReportSettings)
+    exceptions: list[ExceptionRule] = field(default_factory=list)  # the admins' `exceptions:`
     # How admin policies are trusted: "signed" (keys installed) or "unsigned".
     trust: str = "unsigned"
     rejected: list[str] = field(default_factory=list)  # policies refused, one sentence each
     refused: list[Refusal] = field(default_factory=list)  # of them, the files not applied
-    # Each layer as read, lowest first: (source, "default" | "user" | "admin", name, revision).
-    layers: list[tuple[str, str, str | None, int | None]] = field(default_factory=list)
+    layers: list[LayerInfo] = field(default_factory=list)  # each layer as read, lowest first
+    # What an admin should know about the policy: (kind, sentence), kind "rejected" (an admin
+    # file or source refused) or "user_file_refused" (no sentence: the person's own file).
+    problems: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def level_of(self, source: str) -> str:
+        """The level ("default", "user", "admin") of the layer named `source`."""
+        return next((la.level for la in self.layers if la.source == source), "default")
+
+    def skip_reason(self, check: str) -> str:
+        """Why a check turned off is off: "disabled_by_user" when a user file turned it off,
+        else "disabled_by_admin" (an admin file, or the built-in default the admin keeps)."""
+        origin = self.origins.get(check, {}).get("enabled")
+        if origin is not None and self.level_of(origin) == "user":
+            return "disabled_by_user"
+        return "disabled_by_admin"
 
     def snooze_limits(self) -> SnoozeLimits:
         return SnoozeLimits(

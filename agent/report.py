@@ -51,8 +51,14 @@ def audit_json(
 def audit_table(
     policy: Policy, results: Sequence[CheckResult], *, width: int = 100, colour: bool = False
 ) -> str:
-    rows: list[tuple[Status, str, str, list[str]]] = []
+    rows: list[tuple[Status | None, str, str, list[str]]] = []
     for result in results:
+        for excepted in result.excepted:
+            said = f"{excepted.finding.message}; excepted until {excepted.until.isoformat()} "
+            said += f"by your administrator: {excepted.reason}"
+            rows.append((None, result.check, excepted.finding.subject, [said]))
+        if result.excepted and not result.findings:
+            continue
         if result.findings:
             for finding in result.findings:
                 rows.append(
@@ -89,9 +95,9 @@ def audit_table(
     lines = [head]
     for status, check_id, subject, texts in rows:
         wrapped = [w for text in texts for w in wrap(text, text_w) or [""]]
-        label = f"{status.value.upper():<6}"
+        label = f"{status.value.upper() if status else 'EXCEPT':<6}"
         if colour:
-            label = f"{_COLOURS[status]}{label}{_RESET}"
+            label = f"{_COLOURS[status or Status.skip]}{label}{_RESET}"
         if len(subject) > subject_w:
             lines.append(f"{label}  {check_id:<{check_w}}  {subject}".rstrip())
             lines.extend(indent + w for w in wrapped)
@@ -256,10 +262,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
             "report": _as_written(policy.report),
             "rejected": policy.rejected,
         },
-        "layers": [
-            {"source": source, "level": level, "name": name, "revision": revision}
-            for source, level, name, revision in policy.layers
-        ],
+        "layers": [layer._asdict() for layer in policy.layers],
     }
 
 
@@ -271,9 +274,10 @@ def policy_text(policy: Policy) -> str:
         f"revision: {policy.revision}",
         "sources:  # lowest first; later ones win",
         *(
-            f"  - {source}"
-            + (f"  # {name}, revision {revision}" if level == "admin" and name else "")
-            for source, level, name, revision in policy.layers
+            f"  - {la.source}"
+            + (f"  # {la.name}, revision {la.revision}" if la.level == "admin" and la.name else "")
+            + (f"; sha256 {la.sha256[:16]}" if la.level == "admin" and la.name else "")
+            for la in policy.layers
         ),
         "admin policies: "
         + (
@@ -419,11 +423,14 @@ NOT_AUDITED = (
 
 
 def status_json(
-    failing: Sequence[FindingState],
+    current: Sequence[FindingState],
     now: datetime,
     checks: Sequence[CheckState],
     held: Sequence[HeldNotice] = (),
 ) -> dict[str, Any]:
+    """`current`: the unresolved findings; those an admin's exception covers are listed
+    apart, under "excepted", with its end and reason."""
+    failing = [f for f in current if f.excepted is None]
     return {
         "schema": REPORT_SCHEMA,
         "generated_at": now.isoformat(timespec="seconds"),
@@ -456,11 +463,24 @@ def status_json(
             }
             for f in failing
         ],
+        "excepted": [
+            {
+                "id": f.id,
+                "check": f.check,
+                "severity": f.severity.value,
+                "subject": f.subject,
+                "message": f.message,
+                "until": f.excepted.until.isoformat(),
+                "reason": f.excepted.reason,
+            }
+            for f in current
+            if f.excepted is not None
+        ],
     }
 
 
 def status_text(
-    failing: Sequence[FindingState],
+    current: Sequence[FindingState],
     now: datetime,
     checks: Sequence[CheckState],
     *,
@@ -469,6 +489,33 @@ def status_text(
 ) -> str:
     if not checks:
         return "\n".join(wrap(NOT_AUDITED, width)) + "\n"
+    failing = [f for f in current if f.excepted is None]
+    excepted = [f for f in current if f.excepted is not None]
+    told = _lines(_excepted_lines(excepted, width)) if excepted else ""
+    return _status_text(failing, now, checks, held=held, width=width) + told
+
+
+def _excepted_lines(excepted: Sequence[FindingState], width: int) -> list[str]:
+    out = [""]
+    for f in excepted:
+        if f.excepted is None:
+            continue
+        out.extend(
+            wrap(f"{'EXCEPTED':<8} {f.check}  {f.subject}", width, subsequent_indent=" " * 9)
+        )
+        for text in (f.message, f.excepted.said()):
+            out.extend(wrap(text, width - 9, initial_indent=" " * 9, subsequent_indent=" " * 9))
+    return out
+
+
+def _status_text(
+    failing: Sequence[FindingState],
+    now: datetime,
+    checks: Sequence[CheckState],
+    *,
+    held: Sequence[HeldNotice],
+    width: int,
+) -> str:
     broken = [c for c in checks if c.status is Status.error]
     out: list[str] = []
     for c in broken:

@@ -30,15 +30,22 @@ from typing import TYPE_CHECKING, Any
 
 import schedule
 
-from agent import wording
-from agent.admin_layers import note_pull_errors, recorded_rejections, url_key
+from agent import __version__, wording
+from agent.admin_layers import (
+    note_pull_errors,
+    note_report_errors,
+    pull_errors,
+    recorded_rejections,
+    report_errors,
+    url_key,
+)
 from agent.checks.base import Check, CheckContext
 from agent.cycle import send, tell
 from agent.durations import format_duration
 from agent.engine import run_checks
 from agent.errors import AgentError, clause
 from agent.fingerprint import Fingerprinter
-from agent.fleet import Outputs
+from agent.fleet import AgentFacts, Outputs, home_free
 from agent.instance import InstanceLock
 from agent.links import PAGE_FILE
 from agent.models import CheckResult, Finding, Severity, Status
@@ -80,6 +87,8 @@ LOG_LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": loggin
 
 
 UNCHANGED_REWRITE_SECONDS = 600.0
+# The fleet reports' heartbeat is written every cycle, and at least this often without one.
+HEARTBEAT_SECONDS = 300.0
 
 
 def _outcome(result: CheckResult) -> tuple[object, ...]:
@@ -127,21 +136,43 @@ class _Wakeup:
 
 
 def report_to_fleet(
-    outputs: Outputs, policy: Policy, results: Sequence[CheckResult], now: dt.datetime
+    outputs: Outputs,
+    policy: Policy,
+    results: Sequence[CheckResult],
+    now: dt.datetime,
+    paths: Paths,
 ) -> list[str]:
-    """The fleet outputs the policy's `report:` asks for; what failed, one sentence each.
-    Refused policy files are reported as the pseudo-check "policy": failing, one finding
-    per refusal (its sentence, escaped, leaves only when the admin asks for details)."""
+    """The fleet outputs the policy's `report:` asks for, with the agent's heartbeat (every
+    call is one; `results` may be empty); what failed, one sentence each, also noted for
+    `hygiene status`. Refused policy files are reported as the pseudo-check "policy":
+    failing, one finding per refusal (its sentence leaves only when the admin asks for
+    details), and in the agent's problems (an admin's file's sentence always)."""
     settings = policy.report
-    return outputs.write(
-        [*results, _refusals_result(policy)],
+    problems = [
+        (kind, None if sentence is None else home_free(sentence))
+        for kind, sentence in policy.problems
+    ]
+    problems += [("pull_failed", home_free(error)) for error in pull_errors(paths)]
+    agent = AgentFacts(
+        version=__version__,
+        uid=os.getuid() if hasattr(os, "getuid") else None,
+        policy_name=policy.name,
+        policy_revision=policy.revision,
+        layers=policy.layers,
+        problems=problems,
+    )
+    failed = outputs.write(
+        [*results, _refusals_result(policy)] if results else [],
         now,
         details=settings.details,
         osquery=settings.osquery,
         jsonl=settings.jsonl,
         prometheus_dir=Path(settings.prometheus_dir) if settings.prometheus_dir else None,
         host=settings.host,
+        agent=agent,
     )
+    note_report_errors(paths.state, [home_free(f) for f in failed])
+    return failed
 
 
 def _refusals_result(policy: Policy) -> CheckResult:
@@ -305,7 +336,9 @@ class Agent:
         self._store_trouble: str | None = None  # why the store could not be opened afresh
         self._openers: list[subprocess.Popen[bytes]] = []
         self._puller: threading.Thread | None = None
-        self._fleet = Outputs(paths.state)
+        self._fleet = Outputs(paths.state, failures=report_errors(paths))
+        self._fleet_said: list[str] = []  # the report failures logged, said again on change
+        self._next_heartbeat = 0.0  # monotonic: the fleet reports' heartbeat is due
         self._next_pull = 0.0  # monotonic; sources are looked at once a minute at most
         self._malloc = malloc or Malloc(platform)
         self._apply_log_level()
@@ -355,6 +388,8 @@ class Agent:
             self._malloc.give_back()
         elif self._held_due() and not self.stopping.is_set():
             self._tell([], self.clock())
+        if time.monotonic() >= self._next_heartbeat and not self.stopping.is_set():
+            self._report([], self.clock())  # no check was due for a while: still alive
         self._read_answers()
         self._look_at_snoozes()
         if self._page_retry is not None and time.monotonic() >= self._page_retry:
@@ -467,6 +502,7 @@ class Agent:
             only=due,
             abandoned=self._abandoned,
             cancel=self.stopping,
+            today=self.clock().astimezone().date(),
         )
         if self.stopping.is_set():
             return  # a half-done audit is not recorded
@@ -480,8 +516,7 @@ class Agent:
         for result in fresh:
             self._recorded[result.check] = (_outcome(result), time.monotonic())
         self._log_results(results)
-        if fresh:
-            self._report(results, now)
+        self._report(results, now)  # every cycle: the heartbeat, if nothing else
         if changes:
             self._page_stale = True
         for change in changes:
@@ -545,8 +580,13 @@ class Agent:
         self._next_held = soonest
 
     def _report(self, results: Sequence[CheckResult], now: dt.datetime) -> None:
-        for problem in report_to_fleet(self._fleet, self.policy, results, now):
-            log.error("%s", problem)
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+        failed = report_to_fleet(self._fleet, self.policy, results, now, self.paths)
+        if failed != self._fleet_said:
+            # Each failure once while it lasts (a cycle can come every few seconds).
+            for problem in failed:
+                log.error("%s", problem)
+            self._fleet_said = failed
 
     def _worth_recording(self, result: CheckResult) -> bool:
         # A cheap check runs every few seconds; writing the same outcome each time would

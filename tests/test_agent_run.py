@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.fleet import prom_file
 from tests.conftest import Machine, Outcome, require_tool
 from tests.desktop import Desktop, Received, wait_for
 from tests.test_privacy import PASSPHRASE, kept_on_disk, secret_fragments
@@ -343,6 +344,8 @@ def test_fleet_reports_from_the_running_agent(
     sqlite3_tool = require_tool("sqlite3")
     make_key(machine.ssh / "id_canary_subject")
     textfiles = tmp_path / "node-exporter"
+    textfiles.mkdir()
+    prom_path = textfiles / prom_file(os.getuid())
     (machine.admin_policies / "report.yaml").write_text(
         f"schema: 1\nreport: {{prometheus_dir: '{textfiles}'}}\n"
     )
@@ -364,11 +367,12 @@ def test_fleet_reports_from_the_running_agent(
     for _ in range(5):  # read while the agent keeps writing every second
         assert row() == "ssh_keys|fail|high|1"
         time.sleep(0.5)
-    prom = (textfiles / "hygiene.prom").read_text()
-    assert 'hygiene_check_failing{check="ssh_keys"} 1' in prom
+    prom = prom_path.read_text()
+    assert f'hygiene_check_failing{{check="ssh_keys",uid="{os.getuid()}"}} 1' in prom
     events = [json.loads(line) for line in (report / "events.jsonl").read_text().splitlines()]
-    assert {"check": "ssh_keys", "status": "fail", "findings": 1}.items() <= events[0].items()
-    outputs = [database, report / "events.jsonl", textfiles / "hygiene.prom"]
+    assert events[0]["event"] == "agent"
+    assert {"check": "ssh_keys", "status": "fail", "findings": 1}.items() <= events[1].items()
+    outputs = [database, report / "events.jsonl", prom_path]
     for path in [*outputs, *report.glob("hygiene.db-*")]:
         assert b"canary_subject" not in path.read_bytes(), path
     assert agent.stop()[0] == 0
@@ -383,7 +387,7 @@ def test_fleet_reports_from_the_running_agent(
         lambda: "canary_subject2" in (report / "events.jsonl").read_text() or None,
         10,
     )
-    assert "canary_subject2" not in (textfiles / "hygiene.prom").read_text()
+    assert "canary_subject2" not in prom_path.read_text()
     assert agent.stop()[0] == 0
 
 
@@ -455,8 +459,8 @@ def test_a_changed_report_setting_applies_at_the_next_cycle(
     (machine.admin_policies / "20-report.yaml").write_text(
         f"schema: 1\nreport: {{prometheus_dir: '{textfiles}'}}\n"
     )
-    prom = textfiles / "hygiene.prom"
-    wait_for("hygiene.prom", lambda: prom.exists() or None, 10)
+    prom = textfiles / prom_file(os.getuid())
+    wait_for(prom.name, lambda: prom.exists() or None, 10)
     assert 'hygiene_check_status{check="ssh_keys"' in prom.read_text()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import __version__ as VERSION
 from tests.conftest import REPO, missing_component, require_tool
 
 PACKAGE = "hygiene-agent"
@@ -154,3 +156,92 @@ def test_installed_for_every_person_then_removed_leaving_their_state(
         assert files_of(state) == kept
     finally:
         shutil.rmtree(home)
+
+
+def account(name: str, home: Path) -> int:
+    """A real account, as `useradd` makes one; its uid."""
+    made = run(require_tool("useradd"), "--home-dir", str(home), "--create-home",
+               "--shell", "/usr/sbin/nologin", "--user-group", name)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return pwd.getpwnam(name).pw_uid
+
+
+def test_two_people_on_one_computer_each_report_their_own_prometheus_file(
+    installed_deb: Path,
+) -> None:
+    """The package installed once; two accounts each run the agent (as the user unit would
+    at their login); node_exporter reads one file per person from a sticky shared folder."""
+    from tests.test_fleet import node_exporter_on, scrape, value
+
+    install = run(require_tool("unshare"), "--net", require_tool("dpkg"), "-i", str(installed_deb))
+    assert install.returncode == 0, install.stdout + install.stderr
+    tag = os.urandom(3).hex()
+    names = {"dirty": f"hyg-ann-{tag}", "clean": f"hyg-bob-{tag}"}
+    homes = Path(tempfile.mkdtemp(prefix="hygiene-deb-people-"))
+    homes.chmod(0o755)  # each account reaches its own home in it
+    # Outside pytest's own folder, which only root may enter; sticky, as node_exporter's
+    # shared folder is (docs/fleet.md): each person writes and replaces only their own file.
+    shared = Path(tempfile.mkdtemp(prefix="hygiene-deb-textfile-"))
+    shared.chmod(0o1777)
+    policy = Path("/etc/hygiene-agent/policies.d/50-test-fleet.yaml")
+    policy.write_text(
+        f"schema: 1\nname: fleet\nrevision: 1\nreport: {{prometheus_dir: '{shared}'}}\n"
+    )
+    made: list[str] = []
+    try:
+        uids = {}
+        for role, name in names.items():
+            uids[role] = account(name, homes / name)
+            made.append(name)
+        ssh = homes / names["dirty"] / ".ssh"
+        ssh.mkdir(mode=0o700)
+        keygen = run(require_tool("ssh-keygen"), "-q", "-N", "", "-t", "ed25519",
+                     "-f", str(ssh / "id_ed25519"))  # fmt: skip
+        assert keygen.returncode == 0, keygen.stderr
+        shutil.chown(ssh, names["dirty"], names["dirty"])
+        for key in ssh.iterdir():
+            shutil.chown(key, names["dirty"], names["dirty"])
+        for role, name in names.items():
+            once = run(
+                require_tool("setpriv"),
+                f"--reuid={uids[role]}",
+                f"--regid={uids[role]}",
+                "--init-groups",
+                "--",
+                str(COMMAND),
+                "run",
+                "--once",
+                env={
+                    "PATH": "/usr/bin:/bin",
+                    "HOME": str(homes / name),
+                    "LANG": "C.UTF-8",
+                    "USER": name,
+                },
+            )
+            assert once.returncode == 0, once.stderr
+            assert "Traceback" not in once.stderr
+
+        files = sorted(p.name for p in shared.iterdir())
+        assert files == sorted(f"hygiene-{uid}.prom" for uid in uids.values())
+        for uid in uids.values():
+            written = shared / f"hygiene-{uid}.prom"
+            assert written.stat().st_uid == uid
+            for name in names.values():  # never a user name, in a file's name or in it
+                assert name not in written.read_text()
+                assert name not in written.name
+
+        with node_exporter_on(shared) as url:
+            got = scrape(url)
+        assert value(got, "node_textfile_scrape_error") == 0
+        dirty, clean = str(uids["dirty"]), str(uids["clean"])
+        assert value(got, "hygiene_check_failing", check="ssh_keys", uid=dirty) == 1
+        assert value(got, "hygiene_check_failing", check="ssh_keys", uid=clean) == 0
+        for each in (dirty, clean):
+            assert value(got, "hygiene_agent_info", version=VERSION, layout="2", uid=each) == 1
+    finally:
+        policy.unlink(missing_ok=True)
+        for name in made:
+            run(require_tool("userdel"), "--remove", name)
+        shutil.rmtree(homes, ignore_errors=True)
+        shutil.rmtree(shared, ignore_errors=True)
+        run(require_tool("dpkg"), "--purge", PACKAGE)

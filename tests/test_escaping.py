@@ -13,6 +13,7 @@ stdout and stderr (the log), what dunst received, and the three fleet files.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.fleet import prom_file
 from agent.text import printable
 from tests.conftest import Machine
 from tests.desktop import Desktop
@@ -116,8 +118,15 @@ def test_a_hostile_string_is_shown_escaped_everywhere(
 
     report = machine.state / "hygiene-agent" / "report"
     no_raw("events.jsonl", (report / "events.jsonl").read_text())
-    no_raw("hygiene.prom", (planted / "hygiene.prom").read_text())
+    no_raw("the Prometheus file", (planted / prom_file(os.getuid())).read_text())
     with sqlite3.connect(f"file:{report / 'hygiene.db'}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT subject, message FROM hygiene_findings").fetchall()
+        said_problems = db.execute("SELECT sentence FROM hygiene_problems").fetchall()
+        layers = db.execute("SELECT source, name FROM hygiene_policy").fetchall()
+    # The pulled source's rejection and the admin policy's name reach the agent's tables,
+    # escaped.
+    assert any(escaped in str(sentence) for (sentence,) in said_problems), said_problems
+    assert any(name == printable(NAME) for _, name in layers), layers
+    no_raw("hygiene.db problems", json.dumps([*said_problems, *layers], ensure_ascii=False))
     assert any(escaped in subject for subject, _ in rows), rows
     no_raw("hygiene.db", json.dumps(rows, ensure_ascii=False))

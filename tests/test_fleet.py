@@ -3,11 +3,14 @@ shipper follows a file by name) and Debian's prometheus-node-exporter."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
 import itertools
 import json
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import stat
@@ -18,7 +21,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,9 +31,11 @@ from agent.fleet import (
     EVENTS_FILE,
     PROM_FILE,
     SQLITE_FILE,
+    AgentFacts,
     FleetError,
     Outputs,
     SqliteReport,
+    agent_event,
     append_events,
     changes,
     previous_from_sqlite,
@@ -40,7 +45,8 @@ from agent.fleet import (
     write_prometheus,
     write_sqlite,
 )
-from agent.models import CheckResult, Finding, Severity, Status
+from agent.models import CheckResult, Excepted, Finding, Severity, Status
+from agent.policy_settings import LayerInfo
 from tests.conftest import REPO, Machine, Outcome, as_nobody, require_root, require_tool
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -175,33 +181,38 @@ def test_sqlite_rows_layout_and_modes(tmp_path: Path) -> None:
     write_sqlite(db, audit(), AT, details=False)
 
     stamp = {"updated_at": "2024-05-01T12:00:00Z", "updated_at_unix": 1714564800}
+    none_excepted = {"excepted": 0, "excepted_until": None}
+
+    def row(check: str, status: str, severity: str, findings: int, notes: int) -> object:
+        skip = "not_applicable" if status == "skip" else None
+        return (
+            {"check_id": check, "status": status, "skip_reason": skip, "severity": severity}
+            | {"findings": findings}
+            | none_excepted
+            | {"notes": notes}
+            | stamp
+        )
+
     assert sql(db, "SELECT * FROM hygiene ORDER BY check_id") == [
-        {"check_id": "credentials", "status": "fail", "severity": "high", "findings": 2}
-        | {"notes": 0}
-        | stamp,
-        {"check_id": "disk_encryption", "status": "skip", "severity": "high", "findings": 0}
-        | {"notes": 1}
-        | stamp,
-        {"check_id": "screen_lock", "status": "error", "severity": "medium", "findings": 0}
-        | {"notes": 0}
-        | stamp,
-        {"check_id": "ssh_keys", "status": "pass", "severity": "high", "findings": 0}
-        | {"notes": 0}
-        | stamp,
-        {"check_id": "vpn", "status": "pass", "severity": "high", "findings": 0}
-        | {"notes": 0}
-        | stamp,
+        row("credentials", "fail", "high", 2, 0),
+        row("disk_encryption", "skip", "high", 0, 1),
+        row("screen_lock", "error", "medium", 0, 0),
+        row("ssh_keys", "pass", "high", 0, 0),
+        row("vpn", "pass", "high", 0, 0),
     ]
-    assert sql(db, "PRAGMA user_version") == [{"user_version": 1}]
+    assert sql(db, "PRAGMA user_version") == [{"user_version": 2}]
     assert sql(db, "PRAGMA journal_mode") == [{"journal_mode": "wal"}]
     assert sql(db, "SELECT key, value FROM meta ORDER BY key") == [
         {"key": "details", "value": "0"},
-        {"key": "layout", "value": "1"},
+        {"key": "layout", "value": "2"},
         {"key": "producer", "value": "hygiene-agent"},
         {"key": "updated_at", "value": "2024-05-01T12:00:00Z"},
     ]
     assert sql(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") == [
         {"name": "hygiene"},
+        {"name": "hygiene_agent"},
+        {"name": "hygiene_policy"},
+        {"name": "hygiene_problems"},
         {"name": "meta"},
     ]
     assert stat.S_IMODE(db.stat().st_mode) == 0o644
@@ -241,18 +252,30 @@ def test_every_policy_in_the_docs(tmp_path: Path) -> None:
     db = tmp_path / SQLITE_FILE
     now = datetime.now(UTC)
     ids = [check.id for check in ALL_CHECKS]
+    clean = dataclasses.replace(FACTS, problems=[])
 
-    def cycle(overrides: Mapping[str, Status], at: datetime = now) -> None:
-        results = [result(i, overrides.get(i, Status.passed)) for i in ids]
-        write_sqlite(db, results, at, details=False)
+    def cycle(
+        overrides: Mapping[str, Status | str], at: datetime = now, agent: AgentFacts = clean
+    ) -> None:
+        results = []
+        for i in ids:
+            wanted = overrides.get(i, Status.passed)
+            if isinstance(wanted, Status):
+                results.append(result(i, wanted))
+            else:  # skipped, for this reason
+                results.append(dataclasses.replace(result(i, Status.skip), skip_reason=wanted))
+        write_sqlite(db, results, at, details=False, agent=agent)
 
     covered: set[str] = set()
     for query in policy_queries():
         named = re.search(r"check_id(?:='([a-z_]+)'| IN \(([^)]*)\))", query)
-        if named is None:  # the agent-is-running policy
+        if named is None:  # the agent's own policies: running, and every policy in force
             cycle({})
             assert sql(db, query) == [{"1": 1}], query
-            cycle({}, at=now - timedelta(days=2))
+            if "heartbeat" in query:
+                cycle({}, at=now - timedelta(minutes=31))
+            else:
+                cycle({}, agent=FACTS)  # a source could not be pulled
             assert sql(db, query) == [], query
             continue
         family = re.findall(r"[a-z_]+", named[1] or named[2])
@@ -264,9 +287,15 @@ def test_every_policy_in_the_docs(tmp_path: Path) -> None:
             for status in (Status.fail, Status.error):
                 cycle({check_id: status})
                 assert sql(db, query) == [], (query, check_id, status)
-        # A check turned off fails only the single-check vpn policy, which asks for a pass.
-        cycle(dict.fromkeys(family, Status.skip))
-        assert sql(db, query) == ([] if "status='pass'" in query else [{"1": 1}]), query
+        single = "status='pass'" in query
+        # A check the admin turned off, that does not apply or that is excepted fails only
+        # the single-check vpn policy, which asks for a pass; one the person turned off fails
+        # every policy.
+        for reason in ("disabled_by_admin", "not_applicable", "excepted"):
+            cycle(dict.fromkeys(family, reason))
+            assert sql(db, query) == ([] if single else [{"1": 1}]), (query, reason)
+        cycle(dict.fromkeys(family, "disabled_by_user"))
+        assert sql(db, query) == [], query
     assert covered == set(ids), "every check belongs to a family policy in docs/fleet.md"
 
 
@@ -406,9 +435,12 @@ def test_older_layouts_are_rebuilt_and_other_databases_refused(tmp_path: Path) -
         conn.execute("PRAGMA user_version = 7")
     conn.close()
     write_sqlite(ours, audit(), AT, details=False)
-    assert sql(ours, "PRAGMA user_version") == [{"user_version": 1}]
+    assert sql(ours, "PRAGMA user_version") == [{"user_version": 2}]
     assert sql(ours, "SELECT name FROM sqlite_master ORDER BY name") == [
         {"name": "hygiene"},
+        {"name": "hygiene_agent"},
+        {"name": "hygiene_policy"},
+        {"name": "hygiene_problems"},
         {"name": "meta"},
         {"name": "sqlite_autoindex_hygiene_1"},
         {"name": "sqlite_autoindex_meta_1"},
@@ -545,10 +577,12 @@ def test_a_report_kept_open_follows_its_file(tmp_path: Path) -> None:
 
 def test_changes_between_cycles() -> None:
     first = changes(None, audit(), at=AT)
-    assert [list(e) for e in first] == [
-        ["time", "check", "status", "severity", "findings", "previous_status"]
-    ] * 5
+    plain = ["event", "time", "check", "status", "severity", "findings", "previous_status"]
+    skipped = [*plain[:4], "skip_reason", *plain[4:]]
+    assert [list(e) for e in first] == [plain] * 4 + [skipped]
+    assert first[4]["skip_reason"] == "not_applicable"
     assert first[1] == {
+        "event": "check",
         "time": "2024-05-01T12:00:00Z",
         "check": "credentials",
         "status": "fail",
@@ -562,6 +596,7 @@ def test_changes_between_cycles() -> None:
     later = changes(before, audit(vpn=Status.fail, plain_text=1), at=AT, details=True)
     assert later == [
         {
+            "event": "check",
             "time": "2024-05-01T12:00:00Z",
             "check": "vpn",
             "status": "fail",
@@ -571,6 +606,7 @@ def test_changes_between_cycles() -> None:
             "subjects": ["this Wi-Fi network"],
         },
         {
+            "event": "check",
             "time": "2024-05-01T12:00:00Z",
             "check": "credentials",
             "status": "fail",
@@ -581,7 +617,7 @@ def test_changes_between_cycles() -> None:
         },
     ]
     named = changes(None, audit()[:1], at=AT, host="ws-17")
-    assert list(named[0])[:3] == ["time", "host", "check"]
+    assert list(named[0])[:4] == ["event", "time", "host", "check"]
     assert named[0]["host"] == "ws-17"
 
 
@@ -708,12 +744,11 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def node_exporter(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """Debian's prometheus-node-exporter with only the textfile collector, on 127.0.0.1."""
+@contextlib.contextmanager
+def node_exporter_on(folder: Path) -> Iterator[str]:
+    """Debian's prometheus-node-exporter with only the textfile collector, reading `folder`,
+    on 127.0.0.1; its /metrics URL."""
     binary = require_tool("prometheus-node-exporter")
-    folder = tmp_path / "textfile"
-    folder.mkdir()
     port = free_port()
     process = subprocess.Popen(
         [
@@ -739,10 +774,18 @@ def node_exporter(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                     _, err = process.communicate(timeout=5)
                     pytest.fail(f"node_exporter did not start: {err}")
                 time.sleep(0.05)
-        yield url, folder
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def node_exporter(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path / "textfile"
+    folder.mkdir()
+    with node_exporter_on(folder) as url:
+        yield url, folder
 
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
@@ -778,15 +821,18 @@ def hygiene_samples(samples: Mapping[Sample, float]) -> dict[Sample, float]:
 
 def test_node_exporter_serves_the_textfile(node_exporter: tuple[str, Path]) -> None:
     url, folder = node_exporter
-    write_prometheus(folder, audit(vpn=Status.fail), AT)
-    assert stat.S_IMODE((folder / PROM_FILE).stat().st_mode) == 0o644
-    made = folder.parent / "made" / "here"
     old_umask = os.umask(0o077)
     try:
-        write_prometheus(made, audit(), AT)
+        write_prometheus(folder, audit(vpn=Status.fail), AT)
     finally:
         os.umask(old_umask)
-    assert stat.S_IMODE(made.stat().st_mode) == stat.S_IMODE(made.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE((folder / PROM_FILE).stat().st_mode) == 0o644
+    # The admin's folder to make: a missing one is said, and not made by the agent.
+    missing = folder.parent / "made" / "here"
+    with pytest.raises(FleetError) as refused:
+        write_prometheus(missing, audit(), AT)
+    assert "it does not exist; the agent does not create it" in one_sentence(refused.value)
+    assert not missing.parent.exists()
     assert [p.name for p in folder.iterdir()] == [PROM_FILE]
 
     got = scrape(url)
@@ -806,7 +852,8 @@ def test_node_exporter_serves_the_textfile(node_exporter: tuple[str, Path]) -> N
     assert findings == {"info": 0, "low": 0, "medium": 1, "high": 0, "critical": 1}
     assert value(got, "hygiene_findings", check="vpn", severity="high") == 1
     assert value(got, "hygiene_last_audit_timestamp_seconds") == AT.timestamp()
-    assert len(hygiene_samples(got)) == 5 * (1 + 4 + 5) + 1
+    # Per check: failing, 4 statuses, 4 skip reasons, 5 severities, excepted.
+    assert len(hygiene_samples(got)) == 5 * (1 + 4 + 4 + 5 + 1) + 1
 
     later = AT + timedelta(minutes=5)
     write_prometheus(folder, audit(vpn=Status.passed, plain_text=0), later)
@@ -844,7 +891,8 @@ def test_node_exporter_never_sees_half_a_file(node_exporter: tuple[str, Path]) -
         for _ in range(40):
             got = scrape(url)
             assert value(got, "node_textfile_scrape_error") == 0
-            assert len(hygiene_samples(got)) == 5 * (1 + 4 + 5) + 1
+            # Per check: failing, 4 statuses, 4 skip reasons, 5 severities, excepted.
+            assert len(hygiene_samples(got)) == 5 * (1 + 4 + 4 + 5 + 1) + 1
             failing = value(got, "hygiene_check_failing", check="vpn")
             assert value(got, "hygiene_check_status", check="vpn", status="fail") == failing
     finally:
@@ -856,10 +904,38 @@ def test_node_exporter_never_sees_half_a_file(node_exporter: tuple[str, Path]) -
 # --- privacy ----------------------------------------------------------------------------
 
 
+# What the agent says of itself, as a machine with no uid (Windows) does: hygiene.prom.
+FACTS = AgentFacts(
+    version="0.1.0",
+    uid=None,
+    policy_name="acme",
+    policy_revision=3,
+    layers=[LayerInfo("built-in default", "default", "default", 1, "ab" * 32)],
+    problems=[("pull_failed", "https://policies.example/acme.yaml could not be pulled")],
+)
+
+
+def written_cycle() -> list[CheckResult]:
+    """audit(), with every field a check's row or event can have."""
+    cycle = audit(vpn=Status.fail)
+    # An admin's exception covers the one SSH key finding: the check is skipped, excepted.
+    key = Finding(id="key-1", subject="~/.ssh/id_rsa", message="no passphrase", advice="add one")
+    cycle[2] = dataclasses.replace(
+        cycle[2],
+        status=Status.skip,
+        skip_reason="excepted",
+        excepted=[Excepted(finding=key, until=date(2027, 1, 31), reason="build robot")],
+    )
+    return cycle
+
+
 def write_all(folder: Path, details: bool) -> None:
-    write_sqlite(folder / SQLITE_FILE, audit(vpn=Status.fail), AT, details)
-    append_events(folder / EVENTS_FILE, changes(None, audit(vpn=Status.fail), details=details))
-    write_prometheus(folder, audit(vpn=Status.fail), AT)
+    cycle = written_cycle()
+    write_sqlite(folder / SQLITE_FILE, cycle, AT, details, agent=FACTS)
+    events = [agent_event(FACTS, AT), *changes(None, cycle, details=details)]
+    append_events(folder / EVENTS_FILE, events)
+    folder.mkdir(exist_ok=True)
+    write_prometheus(folder, cycle, AT, FACTS)
 
 
 def test_without_details_no_subject_path_or_host_leaves(tmp_path: Path) -> None:
@@ -884,7 +960,7 @@ def test_with_details_subjects_go_to_sqlite_and_json_lines_only(tmp_path: Path) 
         "this Wi-Fi network",
     }
     events = lines_of(folder / EVENTS_FILE)
-    assert [e["subjects"] for e in events if e["check"] == "credentials"] == [
+    assert [e["subjects"] for e in events if e.get("check") == "credentials"] == [
         [CANARY_SUBJECT, "~/.config/rclone/rclone.conf"]
     ]
     prom = (folder / PROM_FILE).read_text()
@@ -915,8 +991,11 @@ def test_reported_fields_are_what_is_written(tmp_path: Path) -> None:
 
         keys = {key for event in lines_of(folder / EVENTS_FILE) for key in event}
         assert set(fields["JSON lines"]) == keys
-        named = changes(None, audit(), details=details, host="ws-17")
-        assert set(reported_fields(details, host=True)["JSON lines"]) == set(named[0])
+        named = [agent_event(FACTS, AT, host="ws-17")]
+        named += changes(None, written_cycle(), details=details, host="ws-17")
+        assert set(reported_fields(details, host=True)["JSON lines"]) == {
+            key for event in named for key in event
+        }
 
         text = (folder / PROM_FILE).read_text()
         names = {line.split("{")[0].split()[0] for line in text.splitlines() if line[0] != "#"}
@@ -953,9 +1032,32 @@ def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
         "not a directory.",
         "events": f"The folder {blocker / 'report'} for the event log cannot be created: "
         "not a directory.",
-        "prometheus": f"The folder {blocker / 'report'} for the Prometheus textfile cannot "
-        "be created: not a directory.",
+        "prometheus": f"Cannot write the Prometheus textfile {blocker / 'report' / PROM_FILE}: "
+        "not a directory.",
     }
+
+
+def test_a_prometheus_folder_out_of_reach_is_one_sentence(tmp_path: Path) -> None:
+    # Behind a folder the person may not enter: Path.is_dir() would raise, not say False.
+    require_root("a folder out of a person's reach needs another user")
+    closed = Path(tempfile.mkdtemp(prefix="hygiene-fleet-"))
+    inside = closed / "textfile"
+    inside.mkdir()
+    try:
+        closed.chmod(0o700)
+        os.chown(closed, 0, 0)
+
+        def attempt() -> str:
+            try:
+                write_prometheus(inside, audit(), AT)
+            except FleetError as err:
+                return one_sentence(err)
+            return "written"
+
+        said = as_nobody(attempt)
+    finally:
+        shutil.rmtree(closed)
+    assert said == f"Cannot write the Prometheus textfile {inside / PROM_FILE}: permission denied."
 
 
 def test_an_unwritable_folder_is_one_sentence(tmp_path: Path) -> None:

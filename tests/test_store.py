@@ -159,7 +159,7 @@ def test_a_new_store_is_created_at_the_current_schema_in_wal_mode(state: Path) -
         assert store.path == state / "store.db"
         assert store.current(T0) == []
     db = state / "store.db"
-    assert Store.SCHEMA_VERSION == 7
+    assert Store.SCHEMA_VERSION == 8
     assert user_version(db) == Store.SCHEMA_VERSION
     conn = sqlite3.connect(db)
     try:

@@ -58,6 +58,8 @@ TOOLS: dict[str, str] = {
     "dpkg": "dpkg",
     "dpkg-deb": "dpkg",
     "setpriv": "util-linux",
+    "useradd": "passwd",
+    "userdel": "passwd",
     "unshare": "util-linux",
     "java": "openjdk-17-jre-headless",
     "chromium": "chromium",

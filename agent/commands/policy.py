@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from agent.admin_layers import pull_errors
+from agent.admin_layers import pull_errors, report_errors
 from agent.checks import load_checks
 from agent.checks.base import Check
 from agent.commands import EXIT_FAILING, EXIT_OK, EXIT_USAGE, print_json
@@ -21,7 +21,7 @@ from agent.errors import AgentError, UsageError
 from agent.paths import Paths
 from agent.policy import combine, load_file, load_policy, policy_file_model
 from agent.policy import policy_json_schema as json_schema
-from agent.policy_settings import Level, Policy
+from agent.policy_settings import LayerInfo, Level, Policy
 from agent.report import policy_json, policy_text
 from agent.text import printable
 
@@ -84,12 +84,16 @@ def _show(args: argparse.Namespace) -> int:
     # Exit 1 when a file was refused (it is named under "rejected"), so scripts notice.
     policy = in_force(paths)
     failed = pull_errors(paths)  # the copies kept are in force; these say why none newer
+    unwritten = report_errors(paths)  # as the running agent last found them
     if args.json:
         data = policy_json(policy)
         data["admin"]["pull_failed"] = failed
+        data["admin"]["report_errors"] = unwritten
         print_json(data)
     else:
-        sys.stdout.write(policy_text(policy) + "".join(f"pull failed: {e}\n" for e in failed))
+        said = [f"pull failed: {printable(e)}\n" for e in failed]
+        said += [f"report not written: {printable(e)}\n" for e in unwritten]
+        sys.stdout.write(policy_text(policy) + "".join(said))
     return EXIT_FAILING if policy.rejected else EXIT_OK
 
 
@@ -194,8 +198,8 @@ def _tell_agent(paths: Paths) -> None:
     print(f"The running agent (process {pid}) applies it now.")
 
 
-def _layer_of(policy: Policy, shown: str) -> tuple[str, str, str | None, int | None] | None:
-    return next((la for la in policy.layers if la[0].split(" (pulled ")[0] == shown), None)
+def _layer_of(policy: Policy, shown: str) -> LayerInfo | None:
+    return next((la for la in policy.layers if la.source.split(" (pulled ")[0] == shown), None)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ def _run_once(args: argparse.Namespace) -> int:
 
 def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
     # What only a cycle needs: the store, the notification backends, the fleet outputs.
+    from agent.admin_layers import report_errors  # noqa: PLC0415
     from agent.commands.policy import load  # noqa: PLC0415 - one cycle reads its own policy
     from agent.cycle import run_cycle  # noqa: PLC0415
     from agent.fleet import Outputs  # noqa: PLC0415
@@ -82,9 +83,9 @@ def _one_cycle(args: argparse.Namespace, paths: Paths) -> int:
         except OSError as err:
             reason = (err.strerror or type(err).__name__).lower()
             print(f"hygiene: cannot write the page in {paths.state}: {reason}", file=sys.stderr)
-    fleet = Outputs(paths.state)
+    fleet = Outputs(paths.state, failures=report_errors(paths))
     try:
-        for problem in report_to_fleet(fleet, policy, outcome.results, now):
+        for problem in report_to_fleet(fleet, policy, outcome.results, now, paths):
             print(f"hygiene: {printable(problem)}", file=sys.stderr)
     finally:
         fleet.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.admin_layers import rejections
+from agent.admin_layers import rejections, report_errors
 from agent.commands import EXIT_FAILING, EXIT_OK, print_json, width
 from agent.instance import running_agent
 from agent.paths import Paths
@@ -36,6 +36,7 @@ def status(args: argparse.Namespace) -> int:
         with store:
             failing, checks, held = store.current(now), store.checks(), store.held()
     refused = rejections(paths)
+    unwritten = report_errors(paths)
     agent_pid = running_agent(paths.state)
     if args.json:
         last = last_recorded(checks)
@@ -43,6 +44,7 @@ def status(args: argparse.Namespace) -> int:
             {
                 **status_json(failing, now, checks, held),
                 "policy_rejected": refused,
+                "report_errors": unwritten,
                 "last_recorded": last.isoformat(timespec="seconds") if last else None,
                 "agent_running": agent_pid is not None,
             }
@@ -51,14 +53,18 @@ def status(args: argparse.Namespace) -> int:
         sys.stdout.write(status_text(failing, now, checks, held=held, width=width()))
         if fresh := freshness(checks, now, agent_pid):
             sys.stdout.write("\n".join(wrap(fresh, width())) + "\n")
-        for line in refused:
+        said = [("POLICY   ", line) for line in refused]
+        said += [("REPORT   ", line) for line in unwritten]
+        for head, line in said:
             sys.stdout.write(
-                "\n".join(wrap(printable(line), width() - 9, initial_indent="POLICY   ",
+                "\n".join(wrap(printable(line), width() - 9, initial_indent=head,
                                  subsequent_indent=" " * 9))
                 + "\n"
             )  # fmt: skip
     # Not audited yet, or a check that could not run: that is not a clean bill of health.
     incomplete = not checks or any(c.status is Status.error for c in checks)
+    # What an admin's exception covers is not failing, for as long as it holds.
+    failing = [f for f in failing if f.excepted is None]
     return EXIT_FAILING if failing or incomplete else EXIT_OK
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from agent.store.database import Database, StoreError
 from agent.store.values import parse, parse_optional, readable, readable_one, text_or_none, ts
 from agent.verdicts import Severity, Status
+
+EXCEPTED = "excepted"  # CheckResult.skip_reason when every finding is excepted
 
 if TYPE_CHECKING:
     from agent.models import CheckResult, Finding
@@ -42,6 +44,17 @@ class FindingState(NamedTuple):
     last_notified: datetime | None
     reason: str = ""  # the kind of finding (evidence["reason"]): "no passphrase"
     notice: str = ""  # a notice's body for it alone; "" when kept before there was one
+    excepted: ExceptionState | None = None  # an admin policy's exception covers it now
+
+
+class ExceptionState(NamedTuple):
+    """An admin's exception for a finding: until the end of `until` (local), and why."""
+
+    until: date
+    reason: str
+
+    def said(self) -> str:
+        return f"excepted until {self.until.isoformat()} by your administrator: {self.reason}"
 
 
 class CheckState(NamedTuple):
@@ -73,16 +86,23 @@ class Findings(Database):
         stamp = ts(now)
         changes: list[Change] = []
         with self._write("save the check results to") as conn:
-            snoozes = _active_snoozes(conn, now)
+            for result in results:
+                if result.status in (Status.passed, Status.fail) or result.skip_reason == EXCEPTED:
+                    _replace_exceptions(conn, result)
+            snoozes = _holds(conn, now)
             for result in results:
                 # A skip keeps its reason where an error keeps its own: the page says why.
                 why = result.error
                 if why is None and result.status is Status.skip and result.notes:
                     why = "; ".join(result.notes)
                 _touch_check(conn, result.check, result.status, why, stamp)
-                if result.status not in (Status.passed, Status.fail):
+                if result.status not in (Status.passed, Status.fail) and (
+                    result.skip_reason != EXCEPTED
+                ):
                     continue
-                present: dict[str, Finding] = {f.id: f for f in result.findings}
+                # An excepted finding is still there: kept, not resolved, and not told.
+                found = [*result.findings, *(e.finding for e in result.excepted)]
+                present: dict[str, Finding] = {f.id: f for f in found}
                 for finding in present.values():
                     kind = _upsert(conn, result, finding, stamp)
                     if kind is not None:
@@ -108,7 +128,7 @@ class Findings(Database):
     def current(self, now: datetime) -> list[FindingState]:
         """Unresolved findings: most severe first, then the oldest first."""
         with self._read("read the current findings in") as conn:
-            snoozes = _active_snoozes(conn, now)
+            snoozes = _holds(conn, now)
             rows = conn.execute(_SELECT_FINDINGS + "WHERE resolved_at IS NULL").fetchall()
         states = readable(rows, lambda row: _finding_state(row, snoozes))
         states.sort(key=lambda s: (-s.severity.rank, s.first_seen, s.id))
@@ -124,7 +144,7 @@ class Findings(Database):
 
     def get(self, finding_id: str, now: datetime) -> FindingState | None:
         with self._read("read a finding in") as conn:
-            return _state_or_none(conn, finding_id, _active_snoozes(conn, now))
+            return _state_or_none(conn, finding_id, _holds(conn, now))
 
     def check_of(self, target: str, check_ids: Collection[str]) -> str | None:
         """The check a snooze target is (a check id) or belongs to (a finding id's check);
@@ -196,9 +216,7 @@ class Findings(Database):
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
         return readable(rows, lambda r: Event(parse(r[0]), str(r[1]), str(r[2]), str(r[3])))
 
-    def _state(
-        self, conn: sqlite3.Connection, finding_id: str, snoozes: dict[str, datetime]
-    ) -> FindingState:
+    def _state(self, conn: sqlite3.Connection, finding_id: str, snoozes: _Holds) -> FindingState:
         state = _state_or_none(conn, finding_id, snoozes)
         if state is None:  # pragma: no cover - only called for rows written in this transaction
             raise StoreError(f"The store {self.path} lost finding {finding_id} while writing it.")
@@ -319,8 +337,47 @@ def _active_snoozes(conn: sqlite3.Connection, now: datetime) -> dict[str, dateti
     return dict(readable(rows, lambda r: (str(r[0]), parse(r[1]))))
 
 
+class _Holds(NamedTuple):
+    """What keeps a finding from being told: snoozes (with the exceptions' ends folded in,
+    so that the nudge needs nothing new) and the exceptions themselves, to say them."""
+
+    snoozes: dict[str, datetime]
+    exceptions: dict[str, ExceptionState]
+
+
+def _holds(conn: sqlite3.Connection, now: datetime) -> _Holds:
+    snoozes = _active_snoozes(conn, now)
+    today = now.astimezone().date()
+    exceptions = {k: e for k, e in _exceptions(conn).items() if e.until >= today}
+    for finding_id, exception in exceptions.items():
+        # To the end of its last day, on this computer's clock.
+        ends = datetime.combine(exception.until + timedelta(days=1), time()).astimezone()
+        snoozes[finding_id] = max(ends, snoozes.get(finding_id, ends))
+    return _Holds(snoozes, exceptions)
+
+
+def _replace_exceptions(conn: sqlite3.Connection, result: CheckResult) -> None:
+    """The check's excepted findings as its last run found them: one that lapsed or is
+    fixed is gone, and the finding is told again like any other."""
+    conn.execute("DELETE FROM exceptions WHERE check_id = ?", (result.check,))
+    conn.executemany(
+        "INSERT OR REPLACE INTO exceptions (finding_id, check_id, until, reason) "
+        "VALUES (?, ?, ?, ?)",
+        [(e.finding.id, result.check, e.until.isoformat(), e.reason) for e in result.excepted],
+    )
+
+
+def _exceptions(conn: sqlite3.Connection) -> dict[str, ExceptionState]:
+    rows = conn.execute("SELECT finding_id, until, reason FROM exceptions").fetchall()
+    return dict(
+        readable(
+            rows, lambda r: (str(r[0]), ExceptionState(date.fromisoformat(str(r[1])), str(r[2])))
+        )
+    )
+
+
 def _state_or_none(
-    conn: sqlite3.Connection, finding_id: str, snoozes: dict[str, datetime]
+    conn: sqlite3.Connection, finding_id: str, snoozes: _Holds
 ) -> FindingState | None:
     row = conn.execute(_SELECT_FINDINGS + "WHERE id = ?", (finding_id,)).fetchone()
     return readable_one(row, lambda r: _finding_state(r, snoozes))
@@ -336,7 +393,7 @@ def _check_state(row: tuple[object, ...]) -> CheckState:
     )
 
 
-def _finding_state(row: tuple[object, ...], snoozes: dict[str, datetime]) -> FindingState:
+def _finding_state(row: tuple[object, ...], holds: _Holds) -> FindingState:
     (
         finding_id,
         check,
@@ -352,6 +409,7 @@ def _finding_state(row: tuple[object, ...], snoozes: dict[str, datetime]) -> Fin
         reason,
         notice,
     ) = row
+    snoozes = holds.snoozes
     until = [t for t in (snoozes.get(str(check)), snoozes.get(str(finding_id))) if t is not None]
     return FindingState(
         id=str(finding_id),
@@ -368,4 +426,5 @@ def _finding_state(row: tuple[object, ...], snoozes: dict[str, datetime]) -> Fin
         last_notified=parse_optional(last_notified),
         reason=str(reason),
         notice=str(notice),
+        excepted=holds.exceptions.get(str(finding_id)),
     )

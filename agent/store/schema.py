@@ -176,6 +176,20 @@ def _v6_to_v7(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE findings ADD COLUMN notice TEXT NOT NULL DEFAULT ''")
 
 
+def _v7_to_v8(conn: sqlite3.Connection) -> None:
+    # An admin policy's exception covers a finding until a date: the finding stays (it is
+    # not fixed), shown with the end and the admin's reason, and is not notified meanwhile.
+    # The agent replaces a check's rows each time the check runs.
+    conn.execute(
+        """CREATE TABLE exceptions (
+            finding_id TEXT PRIMARY KEY NOT NULL,
+            check_id TEXT NOT NULL,
+            until TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )"""
+    )
+
+
 def scrub(conn: sqlite3.Connection) -> None:
     """After _v4_to_v5 has committed: fold the WAL into the file and empty it, then rebuild
     the file without its free pages, so that no copy of a deleted row is left on disk.
@@ -206,6 +220,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_to_v5,
     _v5_to_v6,
     _v6_to_v7,
+    _v7_to_v8,
 )
 # The version after which the store is scrubbed (see scrub) once the migration has run.
 _SCRUB_AFTER = 5
@@ -236,6 +251,7 @@ _EXPECTED_COLUMNS: dict[str, frozenset[str]] = {
     ),
     "snoozes": frozenset({"target", "until", "created_at"}),
     "held": frozenset({"check_id", "kind", "title", "reason", "goes_at", "since", "finding_ids"}),
+    "exceptions": frozenset({"finding_id", "check_id", "until", "reason"}),
     "events": frozenset({"seq", "at", "kind", "target", "check_id", "detail"}),
     "notifications": frozenset(
         {
