@@ -118,6 +118,7 @@ def test_promtool_lints_the_textfile_the_agent_wrote(
     device = Machine.at(tmp_path)
     make_key(device.ssh / "id_ed25519")
     textfiles = tmp_path / "textfiles"
+    textfiles.mkdir()  # the admin's to make: the agent never does
     (device.admin_policies / "fleet.yaml").write_text(fleet_policy(textfiles))
     done = subprocess.run(
         [HYGIENE, "run", "--once"],
@@ -128,9 +129,10 @@ def test_promtool_lints_the_textfile_the_agent_wrote(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    (written,) = textfiles.glob("*.prom")
-    text = written.read_text(encoding="utf-8")
-    assert 'hygiene_check_failing{check="ssh_keys"' in text
+    assert [p.name for p in textfiles.iterdir()] == [f"hygiene-{UID}.prom"]
+    text = (textfiles / f"hygiene-{UID}.prom").read_text(encoding="utf-8")
+    assert f'hygiene_check_failing{{check="ssh_keys",uid="{UID}"}} 1' in text
+    assert f'hygiene_agent_heartbeat_timestamp_seconds{{uid="{UID}"}}' in text
     linted = promtool("check", "metrics", stdin=text)  # it reads the exposition on stdin
     assert (linted.returncode, linted.stdout + linted.stderr) == (0, "")
 
