@@ -27,12 +27,13 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -193,21 +194,47 @@ class SqliteReport:
         `at` is the heartbeat as well as the audit's time."""
         stamp, unix = _stamp(at), _unix(at)
         latest = _latest(results)
+
+        def replace(conn: sqlite3.Connection) -> bool:
+            _replace_rows(
+                conn,
+                self.path,
+                latest=latest,
+                stamp=stamp,
+                unix=unix,
+                details=details,
+                agent=agent,
+            )
+            return True
+
+        self._retried(replace)
+
+    def beat(self, at: datetime) -> bool:
+        """Only the heartbeat, in the rows the last `write` made: one small UPDATE. False
+        when there is nothing to update (not written yet by this object, or the file was
+        removed or replaced meanwhile): then `write` it whole."""
+        if self._conn is None or not self._same_file():
+            return False
+
+        def update(conn: sqlite3.Connection) -> bool:
+            done = conn.execute(
+                "UPDATE hygiene_agent SET heartbeat_at = ?, heartbeat_at_unix = ?",
+                (_stamp(at), _unix(at)),
+            )
+            return done.rowcount == 1
+
+        return self._retried(update)
+
+    def _retried(self, work: Callable[[sqlite3.Connection], bool]) -> bool:
+        """`work` on the connection, retried for `lock_timeout` seconds while another
+        process holds the database locked; any failure is one FleetError sentence."""
         deadline = time.monotonic() + self.lock_timeout
         while True:
             try:
                 conn = self._connection()
                 remaining = max(0.1, deadline - time.monotonic())
                 conn.execute(f"PRAGMA busy_timeout = {int(remaining * 1000):d}")
-                _replace_rows(
-                    conn,
-                    self.path,
-                    latest=latest,
-                    stamp=stamp,
-                    unix=unix,
-                    details=details,
-                    agent=agent,
-                )
+                return work(conn)
             except sqlite3.Error as err:
                 self.close()
                 if sq.primary(err) in (sq.BUSY, sq.LOCKED) and time.monotonic() < deadline:
@@ -222,7 +249,13 @@ class SqliteReport:
             except BaseException:
                 self.close()
                 raise
-            return
+
+    def _same_file(self) -> bool:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) == self._identity
 
     def close(self) -> None:
         if self._conn is not None:
@@ -246,15 +279,9 @@ class SqliteReport:
         return f"SqliteReport({str(self.path)!r})"
 
     def _connection(self) -> sqlite3.Connection:
-        if self._conn is not None:
-            try:
-                info = self.path.stat()
-                same = (info.st_dev, info.st_ino) == self._identity
-            except OSError:
-                same = False
-            if not same:
-                # Removed or replaced meanwhile: writing on would go to a file nobody reads.
-                self.close()
+        if self._conn is not None and not self._same_file():
+            # Removed or replaced meanwhile: writing on would go to a file nobody reads.
+            self.close()
         if self._conn is None:
             _make_folder(self.path.parent, f"The folder {self.path.parent} for the osquery report")
             existed = _existing_regular(self.path)
@@ -861,7 +888,13 @@ def write_prometheus(
     folder is the admin's to make: a missing one is an error, never created here (made by
     the person's agent, it would belong to the person, and node_exporter reads it as root)."""
     uid = None if agent is None else agent.uid
-    data = prometheus_text(results, at, agent, last_audit=last_audit).encode()
+    write_prometheus_text(
+        directory, prometheus_text(results, at, agent, last_audit=last_audit), uid
+    )
+
+
+def write_prometheus_text(directory: Path, text: str, uid: int | None) -> None:
+    """`text` as ``<directory>/hygiene-<uid>.prom``, as write_prometheus writes it."""
     target = directory / prom_file(uid)
     try:
         folder = directory.stat()
@@ -879,7 +912,7 @@ def write_prometheus(
             "report there)."
         )
     try:
-        write_whole(target, data, 0o644)
+        write_whole(target, text.encode(), 0o644)
         _sync_folder(directory)
     except OSError as err:
         raise FleetError(
@@ -887,6 +920,14 @@ def write_prometheus(
         ) from None
     if uid is not None:
         _drop_old_prom(directory / PROM_FILE, uid)
+
+
+_HEARTBEAT = re.compile(r"^(hygiene_agent_heartbeat_timestamp_seconds(?:\{[^}]*\})?) \d+$", re.M)
+
+
+def with_heartbeat(text: str, at: datetime) -> str:
+    """The textfile `text` with its heartbeat moved to `at`, and nothing else changed."""
+    return _HEARTBEAT.sub(lambda m: f"{m[1]} {_unix(at)}", text, count=1)
 
 
 def _drop_old_prom(path: Path, uid: int) -> None:
@@ -997,6 +1038,10 @@ class Outputs:
         self._last_audit: datetime | None = None
         self._agent_said: tuple[object, ...] | None = None
         self._agent_said_at: datetime | None = None
+        # What the last whole write wrote with, and its textfile: a cycle that brings
+        # nothing new moves only the heartbeat (a small UPDATE, one line of the textfile).
+        self._written: tuple[object, ...] | None = None
+        self._prom_text: str | None = None
 
     def write(
         self,
@@ -1013,6 +1058,23 @@ class Outputs:
         """Every output asked for; what could not be written, one sentence each. `results`
         may be empty: a heartbeat. `host`: the name the admin policy gives this device in
         the JSON lines."""
+        said: tuple[object, ...] = (
+            None if agent is None else agent.said(),
+            details,
+            osquery,
+            jsonl,
+        )
+        written = (*said, prometheus_dir, host, tuple(self.failures))
+        if not results and written == self._written:
+            return self._beat(
+                at,
+                details=details,
+                osquery=osquery,
+                jsonl=jsonl,
+                prometheus_dir=prometheus_dir,
+                host=host,
+                agent=agent,
+            )
         self.latest.update({r.check: r for r in results})
         if results or self._last_audit is None:
             self._last_audit = at
@@ -1043,22 +1105,66 @@ class Outputs:
             path = self.folder / EVENTS_FILE
             try:
                 events = changes(self.previous or None, current, at=at, details=details, host=host)
-                said = None if agent is None else agent.said()
+                facts = None if agent is None else agent.said()
                 due = self._agent_said_at is None or at - self._agent_said_at >= AGENT_EVENT_EVERY
-                if agent is not None and (said != self._agent_said or due):
+                tell = agent is not None and (facts != self._agent_said or due)
+                if agent is not None and tell:
                     events.insert(0, agent_event(agent, at, host=host))
                 append_events(path, events)
                 self.previous = snapshot(current)
-                if agent is not None and (said != self._agent_said or due):
-                    self._agent_said, self._agent_said_at = said, at
+                if tell:
+                    self._agent_said, self._agent_said_at = facts, at
             except FleetError as err:
                 problems.append(str(err))
         if prometheus_dir is not None:
             try:
-                write_prometheus(prometheus_dir, current, at, agent, last_audit=self._last_audit)
+                text = prometheus_text(current, at, agent, last_audit=self._last_audit)
+                write_prometheus_text(prometheus_dir, text, None if agent is None else agent.uid)
+                self._prom_text = text
             except FleetError as err:
                 problems.append(str(err))
         self.failures = problems
+        self._written = None if problems else (*said, prometheus_dir, host, ())
+        return problems
+
+    def _beat(
+        self,
+        at: datetime,
+        *,
+        details: bool,
+        osquery: bool,
+        jsonl: bool,
+        prometheus_dir: Path | None,
+        host: str | None,
+        agent: AgentFacts | None,
+    ) -> list[str]:
+        """The heartbeat alone, into what the last whole write wrote."""
+        problems = []
+        if osquery:
+            try:
+                if self._sqlite is None:
+                    self._sqlite = SqliteReport(self.folder / SQLITE_FILE)
+                if not self._sqlite.beat(at):
+                    self._sqlite.write(list(self.latest.values()), at, details, agent)
+            except FleetError as err:
+                problems.append(str(err))
+        due = self._agent_said_at is None or at - self._agent_said_at >= AGENT_EVENT_EVERY
+        if jsonl and agent is not None and due:
+            try:
+                append_events(self.folder / EVENTS_FILE, [agent_event(agent, at, host=host)])
+                self._agent_said_at = at
+            except FleetError as err:
+                problems.append(str(err))
+        if prometheus_dir is not None and self._prom_text is not None:
+            try:
+                text = with_heartbeat(self._prom_text, at)
+                write_prometheus_text(prometheus_dir, text, None if agent is None else agent.uid)
+                self._prom_text = text
+            except FleetError as err:
+                problems.append(str(err))
+        self.failures = problems
+        if problems:
+            self._written = None
         return problems
 
     def _forget(self, *, osquery: bool, details: bool) -> list[str]:

@@ -233,7 +233,7 @@ class ReportSettings:
     jsonl: Annotated[bool, STRICT, Doc("Append changes to report/events.jsonl.")] = True
     prometheus_dir: Annotated[
         Annotated[str, Rule(_absolute)] | None,
-        Doc("node_exporter's textfile collector folder to write hygiene.prom into."),
+        Doc("node_exporter's textfile folder (made by the admin) for hygiene-<uid>.prom."),
     ] = None
     host: Annotated[
         Annotated[str, Rule(_host_name)] | None,

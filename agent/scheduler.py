@@ -516,7 +516,8 @@ class Agent:
         for result in fresh:
             self._recorded[result.check] = (_outcome(result), time.monotonic())
         self._log_results(results)
-        self._report(results, now)  # every cycle: the heartbeat, if nothing else
+        # Every cycle: what changed (and every result now and then), else the heartbeat alone.
+        self._report(results if fresh else [], now)
         if changes:
             self._page_stale = True
         for change in changes:

@@ -1186,3 +1186,55 @@ def test_the_host_an_admin_names_is_in_each_event_and_nothing_else_names_one(
     bad.write_text("schema: 1\nreport: {host: 'ws 17; rm -rf /'}\n")
     refused = hygiene_process("policy", "validate", str(bad))
     assert refused.code == 2 and "report.host: a host name is 1 to 63 letters" in refused.err
+
+
+def test_a_cycle_with_nothing_new_moves_only_the_heartbeat(tmp_path: Path) -> None:
+    """The running agent reports every cycle; when no result changed, only the heartbeat
+    moves: the audit's rows and the rest of the textfile stay as they were written."""
+    textfiles = tmp_path / "textfiles"
+    textfiles.mkdir()
+    outputs = Outputs(tmp_path / "state")
+    facts = dataclasses.replace(FACTS, uid=4242)
+
+    def write(at: datetime, results: Sequence[CheckResult]) -> None:
+        assert (
+            outputs.write(
+                results,
+                at,
+                details=False,
+                osquery=True,
+                jsonl=True,
+                prometheus_dir=textfiles,
+                agent=facts,
+            )
+            == []
+        )
+
+    try:
+        write(AT, audit())
+        prom = textfiles / "hygiene-4242.prom"
+        first = prom.read_text()
+        later = AT + timedelta(seconds=5)
+        write(later, [])
+        db = outputs.folder / SQLITE_FILE
+        assert sql(db, "SELECT heartbeat_at FROM hygiene_agent") == [
+            {"heartbeat_at": "2024-05-01T12:00:05Z"}
+        ]
+        assert {r["updated_at"] for r in sql(db, "SELECT updated_at FROM hygiene")} == {
+            "2024-05-01T12:00:00Z"
+        }
+        beat = f'hygiene_agent_heartbeat_timestamp_seconds{{uid="4242"}} {int(later.timestamp())}'
+        assert prom.read_text() == first.replace(
+            f'hygiene_agent_heartbeat_timestamp_seconds{{uid="4242"}} {int(AT.timestamp())}', beat
+        )
+        assert prom.read_text() != first
+        events = lines_of(outputs.folder / EVENTS_FILE)
+        assert [e["event"] for e in events].count("agent") == 1  # the next one in an hour
+        # The database removed meanwhile: the heartbeat writes it whole again.
+        outputs.close()
+        for path in outputs.folder.glob(f"{SQLITE_FILE}*"):
+            path.unlink()
+        write(later + timedelta(seconds=5), [])
+        assert len(sql(db, "SELECT * FROM hygiene")) == 5
+    finally:
+        outputs.close()
