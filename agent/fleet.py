@@ -913,7 +913,10 @@ def write_prometheus_text(directory: Path, text: str, uid: int | None) -> None:
         )
     try:
         write_whole(target, text.encode(), 0o644)
-        _sync_folder(directory)
+        with suppress(PermissionError):
+            # A shared folder may be write-only for people (mode 1773): the file is in
+            # place, only its rename's durability over a power cut is not asked for.
+            _sync_folder(directory)
     except OSError as err:
         raise FleetError(
             f"Cannot write the Prometheus textfile {target}: {_reason(err)}."

@@ -1238,3 +1238,23 @@ def test_a_cycle_with_nothing_new_moves_only_the_heartbeat(tmp_path: Path) -> No
         assert len(sql(db, "SELECT * FROM hygiene")) == 5
     finally:
         outputs.close()
+
+
+def test_a_write_only_shared_folder_takes_the_textfile(tmp_path: Path) -> None:
+    # Mode 1773: people may write there but not list it; the folder's own sync is skipped.
+    require_root("a folder only root may read needs another user")
+    shared = Path(tempfile.mkdtemp(prefix="hygiene-fleet-shared-"))
+    try:
+        shared.chmod(0o1773)
+
+        def attempt() -> str:
+            try:
+                write_prometheus(shared, audit(), AT)
+            except FleetError as err:
+                return one_sentence(err)
+            return "written"
+
+        assert as_nobody(attempt) == "written"
+        assert (shared / PROM_FILE).stat().st_uid == 65534  # as_nobody's
+    finally:
+        shutil.rmtree(shared)
