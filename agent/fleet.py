@@ -905,11 +905,11 @@ def write_prometheus_text(directory: Path, text: str, uid: int | None) -> None:
             f"Cannot write the Prometheus textfile {target}: {_reason(err)}."
         ) from None
     if folder is None or not stat.S_ISDIR(folder.st_mode):
-        why = "it does not exist" if folder is None else "it is not a folder"
+        why = "does not exist" if folder is None else "is not a folder"
         raise FleetError(
-            f"Cannot write the Prometheus textfile {target}: {why}; the agent does not "
-            "create it (make it for node_exporter, writable by the people whose agents "
-            "report there)."
+            f"Cannot write the Prometheus textfile {target}: its folder {why}, and the agent "
+            "does not create it (make it for node_exporter, writable by the people whose "
+            "agents report there)."
         )
     try:
         write_whole(target, text.encode(), 0o644)
@@ -918,9 +918,8 @@ def write_prometheus_text(directory: Path, text: str, uid: int | None) -> None:
             # place, only its rename's durability over a power cut is not asked for.
             _sync_folder(directory)
     except OSError as err:
-        raise FleetError(
-            f"Cannot write the Prometheus textfile {target}: {_reason(err)}."
-        ) from None
+        why = _owned_elsewhere(target, uid) or _reason(err)
+        raise FleetError(f"Cannot write the Prometheus textfile {target}: {why}.") from None
     if uid is not None:
         _drop_old_prom(directory / PROM_FILE, uid)
 
@@ -931,6 +930,20 @@ _HEARTBEAT = re.compile(r"^(hygiene_agent_heartbeat_timestamp_seconds(?:\{[^}]*\
 def with_heartbeat(text: str, at: datetime) -> str:
     """The textfile `text` with its heartbeat moved to `at`, and nothing else changed."""
     return _HEARTBEAT.sub(lambda m: f"{m[1]} {_unix(at)}", text, count=1)
+
+
+def _owned_elsewhere(target: Path, uid: int | None) -> str | None:
+    """Why a sticky shared folder refuses the rename: someone else made the file first."""
+    try:
+        owner = target.lstat().st_uid
+    except OSError:
+        return None
+    if uid is None or owner == uid:
+        return None
+    return (
+        f"another user (uid {owner}) made a file of that name there first, and only they or "
+        "an admin can remove it; what it says is not this person's"
+    )
 
 
 def _drop_old_prom(path: Path, uid: int) -> None:

@@ -206,8 +206,11 @@ class _Page:
         self.by_status: dict[Status, list[CheckState]] = {s: [] for s in Status}
         for state in facts.checks:
             self.by_status[state.status].append(state)
+        # What an admin's exception covers is listed apart: not a problem to act on now.
+        self.failing = [f for f in facts.findings if f.excepted is None]
+        self.excepted = [f for f in facts.findings if f.excepted is not None]
         self.findings_of: dict[str, list[FindingState]] = {}
-        for finding in facts.findings:
+        for finding in self.failing:
             self.findings_of.setdefault(finding.check, []).append(finding)
 
     def anchored(self, check_id: str) -> str:
@@ -257,13 +260,15 @@ class _Page:
             )
         total = len(self.facts.checks)
         passed = len(self.by_status[Status.passed])
-        parts = [_plural(len(self.facts.findings), "problem")]
+        parts = [_plural(len(self.failing), "problem")]
+        if self.excepted:
+            parts.append(f"{len(self.excepted)} excepted by your administrator")
         if broken := len(self.by_status[Status.error]):
             parts.append(f"{broken} could not run")
         if skipped := len(self.by_status[Status.skip]):
             parts.append(f"{skipped} skipped")
         last = max(c.last_run for c in self.facts.checks)
-        verdict = "good" if passed == total else ("bad" if self.facts.findings else "warn")
+        verdict = "good" if passed == total else ("bad" if self.failing else "warn")
         return (
             '<section id="summary" aria-labelledby="summary-h">'
             f'<h2 id="summary-h" class="{verdict}">{passed} of {total} checks pass</h2>'
@@ -273,7 +278,7 @@ class _Page:
         )
 
     def problems(self) -> str:
-        out = [_open_section("problems", f"Problems ({len(self.facts.findings)})")]
+        out = [_open_section("problems", f"Problems ({len(self.failing)})")]
         if not self.findings_of:
             out.append("<p>Nothing is failing.</p>")
         for check_id, findings in self.findings_of.items():
@@ -291,6 +296,13 @@ class _Page:
             )
             out.extend(self.finding(f) for f in findings)
             out.append("</section>")
+        if self.excepted:
+            out.append(
+                '<section class="group" id="excepted" aria-labelledby="excepted-h">'
+                '<h3 id="excepted-h">Excepted by your administrator</h3>'
+            )
+            out.extend(self.finding(f) for f in self.excepted)
+            out.append("</section>")
         out.append("</section>")
         return "".join(out)
 
@@ -301,7 +313,7 @@ class _Page:
             state += f"; told {_plural(f.times_notified, 'time')}, last {_when(f.last_notified)}"
         snoozed = f.snoozed_until is not None and f.snoozed_until > self.now
         if f.excepted is not None:
-            state += f"; {f.excepted.said()}"
+            state = f"{_t(f.excepted.said())}; found {_when(f.first_seen)}"
         elif snoozed and f.snoozed_until is not None:
             state += f"; snoozed until {_when(f.snoozed_until)}"
         severity = _t(f.severity.value)
@@ -312,9 +324,14 @@ class _Page:
             f"<p>{_t(f.message)}</p>"
             f'<p class="advice"><strong>What to do:</strong> {advice_html(f.advice)}</p>'
             f'<p class="meta">{state}. Id <code>{_t(f.id)}</code>.</p>'
-            + (self.unsnooze(f.id, f.subject) if snoozed else self.snooze(f.id, f.subject, f.check))
+            + self.actions(f, snoozed=snoozed)
             + "</article>"
         )
+
+    def actions(self, f: FindingState, *, snoozed: bool) -> str:
+        if f.excepted is not None:
+            return ""  # nothing to snooze: it is not told until the exception ends
+        return self.unsnooze(f.id, f.subject) if snoozed else self.snooze(f.id, f.subject, f.check)
 
     def snooze(self, target: str, what: str, check: str | None) -> str:
         longest = self.policy.snooze_limit(check)

@@ -15,7 +15,7 @@ import errno
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -118,7 +118,7 @@ def load_policy(
     settings are not validated, and the policy has none for them."""
     # Built once for every file read: building a pydantic model costs start-up time.
     model = policy_file_model(checks, unloaded)
-    validators = Validators(model, checks)
+    validators = Validators(model, checks, unloaded)
 
     def load(path: Path, level: Level, source: str | None = None) -> PolicyLayer:
         return load_file(path, checks, level, source=source, model=model)
@@ -419,8 +419,15 @@ class Validators:
     policy file's model, which holds a validator of each already (building them again took
     16 ms of every `hygiene check`); without that model, through one TypeAdapter per class."""
 
-    def __init__(self, model: type[BaseModel] | None = None, checks: CheckClasses = ()) -> None:
+    def __init__(
+        self,
+        model: type[BaseModel] | None = None,
+        checks: CheckClasses = (),
+        unloaded: Collection[str] = (),
+    ) -> None:
         self._model = model
+        # Every check the policy may name: those loaded, and those known by their id alone.
+        self.check_ids = frozenset([*(check.id for check in checks), *unloaded])
         self._places: dict[type[Any], tuple[str, ...]] = {
             NotifySettings: ("notify",),
             SourcesSettings: ("sources",),
@@ -577,7 +584,7 @@ def _exceptions(
     validators: Validators,
 ) -> list[ExceptionRule]:
     """Every admin file's exceptions, in order; a user file cannot grant one."""
-    known = {check.id for check in checks}
+    known = validators.check_ids or {check.id for check in checks}
     rules: list[ExceptionRule] = []
     for layer in layers:
         if not layer.exceptions:
@@ -606,7 +613,18 @@ def _exceptions(
                     "an exception names a finding or a subject pattern, not both",
                     field=f"exceptions.{n}",
                 )
+            if rule.until < date.today():
+                warnings.append(
+                    f"{layer.source}: exceptions.{n} ended on {rule.until.isoformat()}; "
+                    "it no longer applies."
+                )
             rules.append(rule)
+            if len(rules) > MAX_EXCEPTIONS:
+                raise PolicyError(
+                    layer.source,
+                    f"the admin files grant more than {MAX_EXCEPTIONS} exceptions in all",
+                    field=f"exceptions.{n}",
+                )
     return rules
 
 

@@ -56,6 +56,12 @@ def _within_reach(value: date) -> date:
     return value
 
 
+def _words(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a reason is needed, in words, not only spaces")
+    return value
+
+
 @settings
 class ExceptionRule:
     """Admin files only: a finding the person is not told about until a date, and why."""
@@ -64,14 +70,15 @@ class ExceptionRule:
         str, Limit(pattern=r"^[a-z][a-z0-9_]{0,63}$"), Doc("The check's id, such as ssh_keys.")
     ]
     finding: Annotated[
-        str | None,
-        Limit(pattern=r"^[0-9a-f]{8,64}$"),
+        Annotated[str, Limit(pattern=r"^[0-9a-f]{8,64}$")] | None,
         Doc("One finding's id, as `hygiene status --json` shows it; or give subject."),
     ] = None
     subject: Annotated[
-        str | None,
-        Limit(min_length=1, max_length=200, pattern=_PLAIN),
-        Doc('The findings whose subject matches this pattern (* and ?), such as "~/.ssh/ci_*".'),
+        Annotated[str, Limit(min_length=1, max_length=200, pattern=_PLAIN)] | None,
+        Doc(
+            "The findings whose subject matches this pattern (*, ? and [...]), as `hygiene "
+            'status` writes subjects, such as "~/.ssh/ci_*".'
+        ),
     ] = None
     until: Annotated[
         date,
@@ -81,7 +88,8 @@ class ExceptionRule:
     reason: Annotated[
         str,
         Limit(min_length=1, max_length=200, pattern=_PLAIN),
-        Doc("Why, in a few words: shown to the person and reported."),
+        Rule(_words),
+        Doc("Why, in a few words (at most 200 characters): shown to the person and reported."),
     ]
 
 

@@ -54,7 +54,7 @@ def audit_table(
     rows: list[tuple[Status | None, str, str, list[str]]] = []
     for result in results:
         for excepted in result.excepted:
-            said = f"{excepted.finding.message}; excepted until {excepted.until.isoformat()} "
+            said = f"{excepted.finding.message.rstrip('.')}; excepted until {excepted.until} "
             said += f"by your administrator: {excepted.reason}"
             rows.append((None, result.check, excepted.finding.subject, [said]))
         if result.excepted and not result.findings:
@@ -260,6 +260,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
                 "every": format_duration(policy.pull.every),
             },
             "report": _as_written(policy.report),
+            "exceptions": [_as_written(rule) for rule in policy.exceptions],
             "rejected": policy.rejected,
         },
         "layers": [layer._asdict() for layer in policy.layers],
@@ -303,6 +304,11 @@ def policy_text(policy: Policy) -> str:
         f"fleet reports: {', '.join(outputs) or 'none'}; "
         + ("with details (subjects and messages)" if report.details else "status only")
     )
+    if policy.exceptions:
+        out.append("exceptions:  # admin files only; told again the day after `until`")
+        for rule in policy.exceptions:
+            what = rule.finding or rule.subject or "every finding"
+            out.append(f"  - {rule.check} {what} until {rule.until}: {rule.reason}")
     out.extend(f"rejected: {line}" for line in policy.rejected)
     if policy.locked:
         out.append("locked:")

@@ -485,6 +485,10 @@ class Agent:
         for check in self.checks:
             params = self.policy.settings[check.id]
             if not params.enabled:
+                # Not run, but said once (at the start, and when the policy changes it): the
+                # fleet reports list a check turned off as skipped, and who turned it off.
+                if check.id in run_now:
+                    self.due.add(check.id)
                 continue
             job = self.scheduler.every(int(params.every.total_seconds())).seconds
             job.do(self._mark_due, check.id)

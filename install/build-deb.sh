@@ -68,6 +68,12 @@ sys.stdout.write(render_systemd_unit(host))' "$prefix/venv/bin/hygiene" | sed '1
 mkdir -p "$root/usr/bin" "$root/etc/hygiene-agent/policies.d" "$root/etc/hygiene-agent/keys"
 ln -s "$prefix/venv/bin/hygiene" "$root/usr/bin/hygiene"
 
+# The Prometheus alert rules and fleet docs, for the admin's monitoring server to copy.
+mkdir -p "$root/usr/share/doc/hygiene-agent/prometheus"
+cp "$repo/install/prometheus/hygiene.rules.yml" "$repo/install/prometheus/hygiene.rules.test.yml" \
+    "$root/usr/share/doc/hygiene-agent/prometheus/"
+cp "$repo/docs/fleet.md" "$root/usr/share/doc/hygiene-agent/"
+
 mkdir -p "$root/DEBIAN"
 cat >"$root/DEBIAN/control" <<EOF
 Package: hygiene-agent

@@ -81,6 +81,18 @@ def test_the_package_holds_the_agent_its_unit_and_the_admin_folders(deb: Path) -
     assert all(" root/root " in line for line in contents.splitlines())
 
 
+def test_the_package_ships_the_alert_rules_as_the_repository_has_them(deb: Path) -> None:
+    listed = run(require_tool("dpkg-deb"), "--contents", str(deb)).stdout
+    shipped = "./usr/share/doc/hygiene-agent/prometheus/hygiene.rules.yml"
+    assert shipped in listed
+    with tempfile.TemporaryDirectory() as out:
+        unpacked = run(require_tool("dpkg-deb"), "-x", str(deb), out)
+        assert unpacked.returncode == 0, unpacked.stderr
+        rules = Path(out) / shipped.removeprefix("./")
+        assert rules.read_bytes() == (REPO / "install/prometheus/hygiene.rules.yml").read_bytes()
+        assert (Path(out) / "usr/share/doc/hygiene-agent/fleet.md").exists()
+
+
 def files_of(folder: Path) -> dict[str, str]:
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()

@@ -48,6 +48,8 @@ def exception(until: date, *, subject: str = "~/.ssh/ci_*", reason: str = REASON
             "a finding or a subject pattern, not both",
         ),
         ("{check: ssh_keys, until: 2026-01-01, reason: ''}", "reason"),
+        ("{check: ssh_keys, until: 2026-01-01, reason: '   '}", "not only spaces"),
+        ("{check: ssh_keys, finding: nothex, until: 2026-01-01, reason: r}", "finding"),
     ],
 )
 def test_an_exception_needs_an_end_within_90_days_and_a_reason(
@@ -163,3 +165,53 @@ def test_an_exception_lapses_by_itself(
     # Held or sent, it is a notice now: the log fallback or the grace period says which.
     history = json.loads(hygiene("notifications", "--json", at=two_days_on).out)
     assert any("ci_robot" in json.dumps(entry) for entry in history), history
+
+
+def test_exceptions_for_other_checks_do_not_stop_check_only(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    # `hygiene check --only vpn` loads vpn alone; the policy still names ssh_keys.
+    (machine.admin_policies / "10-acme.yaml").write_text(exception(date.today()))
+    checked = hygiene("check", "--only", "vpn", "--json")
+    assert checked.code in (0, 1), checked.err
+    assert [r["check"] for r in json.loads(checked.out)["results"]] == ["vpn"]
+
+
+def test_policy_show_lists_the_exceptions_in_force(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    until = date.today() + timedelta(days=3)
+    (machine.admin_policies / "10-acme.yaml").write_text(exception(until))
+    shown = hygiene("policy", "show")
+    assert f"  - ssh_keys ~/.ssh/ci_* until {until.isoformat()}: {REASON}" in shown.out
+    data = json.loads(hygiene("policy", "show", "--json").out)
+    assert data["admin"]["exceptions"] == [
+        {
+            "check": "ssh_keys",
+            "finding": None,
+            "subject": "~/.ssh/ci_*",
+            "until": until.isoformat(),
+            "reason": REASON,
+        }
+    ]
+
+
+def test_the_page_lists_an_excepted_finding_apart_and_offers_no_snooze(
+    machine: Machine, hygiene: Callable[..., Outcome], make_key: Callable[..., Path]
+) -> None:
+    hostile = "build robot \u202ekey"
+    (machine.admin_policies / "10-acme.yaml").write_text(
+        exception(date.today() + timedelta(days=3), reason=hostile)
+    )
+    machine.keep_only("ssh_keys")
+    make_key(machine.ssh / "ci_robot")
+    assert hygiene("run", "--once").code == 0
+    path = hygiene("page", "--print-path").out.strip()
+    page = Path(path).read_text()
+    assert "Problems (0)" in page
+    start = page.index('id="excepted"')
+    excepted = page[start : page.index("</section>", start)]
+    assert "~/.ssh/ci_robot" in excepted
+    assert "by your administrator: build robot \\u202ekey" in excepted
+    assert "\u202e" not in page
+    assert "Snooze" not in excepted and "End the snooze" not in excepted

@@ -831,7 +831,9 @@ def test_node_exporter_serves_the_textfile(node_exporter: tuple[str, Path]) -> N
     missing = folder.parent / "made" / "here"
     with pytest.raises(FleetError) as refused:
         write_prometheus(missing, audit(), AT)
-    assert "it does not exist; the agent does not create it" in one_sentence(refused.value)
+    assert "its folder does not exist, and the agent does not create it" in one_sentence(
+        refused.value
+    )
     assert not missing.parent.exists()
     assert [p.name for p in folder.iterdir()] == [PROM_FILE]
 
@@ -1037,6 +1039,19 @@ def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
     }
 
 
+def prom_as_nobody(folder: Path, agent: AgentFacts | None = None) -> str:
+    """write_prometheus into `folder` as nobody: "written", or its one sentence."""
+
+    def attempt() -> str:
+        try:
+            write_prometheus(folder, audit(), AT, agent)
+        except FleetError as err:
+            return one_sentence(err)
+        return "written"
+
+    return as_nobody(attempt)
+
+
 def test_a_prometheus_folder_out_of_reach_is_one_sentence(tmp_path: Path) -> None:
     # Behind a folder the person may not enter: Path.is_dir() would raise, not say False.
     require_root("a folder out of a person's reach needs another user")
@@ -1047,14 +1062,7 @@ def test_a_prometheus_folder_out_of_reach_is_one_sentence(tmp_path: Path) -> Non
         closed.chmod(0o700)
         os.chown(closed, 0, 0)
 
-        def attempt() -> str:
-            try:
-                write_prometheus(inside, audit(), AT)
-            except FleetError as err:
-                return one_sentence(err)
-            return "written"
-
-        said = as_nobody(attempt)
+        said = prom_as_nobody(inside)
     finally:
         shutil.rmtree(closed)
     assert said == f"Cannot write the Prometheus textfile {inside / PROM_FILE}: permission denied."
@@ -1247,14 +1255,27 @@ def test_a_write_only_shared_folder_takes_the_textfile(tmp_path: Path) -> None:
     try:
         shared.chmod(0o1773)
 
-        def attempt() -> str:
-            try:
-                write_prometheus(shared, audit(), AT)
-            except FleetError as err:
-                return one_sentence(err)
-            return "written"
-
-        assert as_nobody(attempt) == "written"
+        assert prom_as_nobody(shared) == "written"
         assert (shared / PROM_FILE).stat().st_uid == 65534  # as_nobody's
     finally:
         shutil.rmtree(shared)
+
+
+def test_a_file_another_person_made_first_is_said_as_theirs(tmp_path: Path) -> None:
+    # In a sticky shared folder, a file named after this person's uid but made by another
+    # cannot be replaced; the sentence says why, not a bare "operation not permitted".
+    require_root("another person's file needs another user")
+    shared = Path(tempfile.mkdtemp(prefix="hygiene-fleet-shared-"))
+    try:
+        shared.chmod(0o1777)
+        (shared / "hygiene-65534.prom").write_text("# made by someone else first\n")
+        facts = dataclasses.replace(FACTS, uid=65534)
+
+        said = prom_as_nobody(shared, facts)
+    finally:
+        shutil.rmtree(shared)
+    assert said == (
+        f"Cannot write the Prometheus textfile {shared / 'hygiene-65534.prom'}: another user "
+        "(uid 0) made a file of that name there first, and only they or an admin can remove "
+        "it; what it says is not this person's."
+    )

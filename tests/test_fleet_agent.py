@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.checks import ALL_CHECKS
 from agent.fleet import prom_file
 from tests.conftest import Machine, Outcome
 from tests.desktop import wait_for
@@ -172,6 +173,15 @@ def test_the_heartbeat_moves_every_cycle_when_nothing_changes(
         return int(str(rows[0]["heartbeat_at_unix"])) if rows else None
 
     first = wait_for("the first heartbeat", beat, 10)
+    # Every check is in the report, a check turned off as skipped and by whom (the tests'
+    # user file keeps only ssh_keys on), though the agent never runs it.
+    reasons = {
+        str(row["check_id"]): row["skip_reason"]
+        for row in sql(db, "SELECT check_id, skip_reason FROM hygiene")
+    }
+    assert reasons["ssh_keys"] is None
+    assert reasons["vpn"] == reasons["credentials"] == "disabled_by_user"
+    assert len(reasons) == len(ALL_CHECKS) + 1  # and the "policy" pseudo-check
     wait_for("a later heartbeat", lambda: (beat() or 0) >= first + 2 or None, 10)
     prom = (textfiles / prom_file(os.getuid())).read_text()
     stamp = re.search(r"hygiene_agent_heartbeat_timestamp_seconds\{uid=\"\d+\"\} (\d+)", prom)
@@ -232,8 +242,8 @@ def test_a_report_that_cannot_be_written_is_said_and_its_folder_never_made(
     ran = hygiene_process("run", "--once")
     assert ran.code == 0
     sentence = (
-        f"Cannot write the Prometheus textfile {missing / prom_file(os.getuid())}: it does not "
-        "exist; the agent does not create it"
+        f"Cannot write the Prometheus textfile {missing / prom_file(os.getuid())}: its folder "
+        "does not exist, and the agent does not create it"
     )
     assert f"hygiene: {sentence}" in ran.err
     assert not missing.parent.exists()
