@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import exceptions
-from agent.checks.base import Check, CheckContext, CheckParams
+from agent.checks.base import Check, CheckContext, CheckParams, SharedFacts
 from agent.errors import AgentError, CheckSkipped
 from agent.models import CheckResult, Finding, Status
 from agent.policy_settings import Policy
@@ -54,6 +54,8 @@ def run_checks(
     over the findings (agent.exceptions).
     """
     selected = [c for c in checks if not only or c.id in only]
+    # Facts shared between the checks (the disks, ...) are gathered afresh for each run.
+    ctx = dataclasses.replace(ctx, facts=SharedFacts())
     started: list[tuple[type[Check[Any]], CheckParams, _Run, float]] = []
     results: dict[str, CheckResult] = {}
     for check in selected:

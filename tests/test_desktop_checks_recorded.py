@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from agent import probes
 from agent.checks import disk_encryption, privacy_settings, screen_lock
 from agent.probes import Desktop, Setting, SettingRead, _macos_disk, _windows_disk, _windows_screen
 from tests.conftest import Machine, Outcome
@@ -116,7 +117,8 @@ def test_mac_filevault(
     ):
         run = Recorder({_macos_disk.FDESETUP_STATUS: ok(name)})
         found = _macos_disk.disk_encryption("/Users/sam", run)
-        monkeypatch.setattr(disk_encryption, "disk_encryption", lambda home, f=found: f)
+        # The check reads the disks through agent.probes (agent/checks/_disks.py).
+        monkeypatch.setattr(probes, "disk_encryption", lambda home, f=found: f)
         result = result_of(hygiene, "disk_encryption")
         assert (result["status"] == "fail") is failing, name
         for finding in result["findings"]:
@@ -171,7 +173,8 @@ def test_windows_bitlocker(
     ):
         run = Recorder({_windows_disk.manage_bde_status("C:"): ok(name)})
         found = _windows_disk.disk_encryption("C:\\Users\\sam", run, env)
-        monkeypatch.setattr(disk_encryption, "disk_encryption", lambda home, f=found: f)
+        # The check reads the disks through agent.probes (agent/checks/_disks.py).
+        monkeypatch.setattr(probes, "disk_encryption", lambda home, f=found: f)
         result = result_of(hygiene, "disk_encryption")
         assert (result["status"] == "fail") is failing, name
         for finding in result["findings"]:

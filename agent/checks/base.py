@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import inspect
 import os
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from agent.durations import format_duration
 from agent.fingerprint import Fingerprinter
@@ -84,6 +85,55 @@ class CheckStore(Protocol):
     def trusted_networks(self) -> list[TrustedNetwork]: ...
 
 
+T = TypeVar("T")
+
+
+class SharedFacts:
+    """Facts that several checks of one run need, gathered once for that run.
+
+    The engine gives each run of the checks a new one (run_checks), so a fact is never older
+    than the run that asked for it. The checks run side by side, each in its own thread: the
+    first to ask for a fact gathers it while the others wait for its answer (or its
+    exception, raised again for each of them). `app_sessions` asks whether the home folder's
+    disk is encrypted through the same key as `disk_encryption`, so the disks are looked at
+    once per run however many checks want them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[tuple[str, ...], _Slot] = {}
+
+    def once(self, key: tuple[str, ...], gather: Callable[[], T]) -> T:
+        """The fact named `key`, from `gather` the first time it is asked for in this run."""
+        with self._lock:
+            slot = self._slots.get(key)
+            first = slot is None
+            if slot is None:
+                slot = self._slots[key] = _Slot()
+        if first:
+            try:
+                value = gather()
+            except BaseException as err:
+                slot.error = err
+                raise
+            else:
+                slot.value = value
+                return value
+            finally:
+                slot.done.set()
+        slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        return cast("T", slot.value)
+
+
+class _Slot:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: object = None
+        self.error: BaseException | None = None
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """What a check may use: where things are, and how to name a finding without its content."""
@@ -98,6 +148,8 @@ class CheckContext:
     # Helper processes started before the policy was read (Check.start_early), by check id:
     # the check's run takes its own; started_early stops any that no run took.
     early: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Facts several checks share, gathered once per run (run_checks gives each run its own).
+    facts: SharedFacts = field(default_factory=SharedFacts)
 
 
 P = TypeVar("P", bound=CheckParams)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import sys
 
+from agent.checks._disks import volumes
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.models import Finding, Severity
-from agent.probes import disk_encryption
 from agent.wording import clip
 
 _NAMES = {"/": "the system (/)", "~": "your home folder"}
@@ -60,7 +60,7 @@ class DiskEncryptionCheck(Check[CheckParams]):
 
     def run(self, ctx: CheckContext) -> list[Finding]:
         findings = []
-        for volume in disk_encryption(str(ctx.paths.home)):
+        for volume in volumes(ctx):
             what = " and ".join(_NAMES.get(h, h) for h in volume.holds)
             if volume.encrypted is None:
                 self.note(f"Whether {what} is encrypted cannot be told: {volume.how}.")
