@@ -1,7 +1,8 @@
 """app_sessions on Telegram Desktop's tdata and Signal Desktop's config.json.
 
-The key_datas files are constructed in tdesktop's format (tests/data/app_sessions/README.md);
-the Signal config.json files are written here in the shape Signal Desktop writes them."""
+The key_datas files are constructed in tdesktop's format, but for one written by Telegram
+Desktop 4.6.5 itself (tests/data/app_sessions/README.md); the Signal config.json files are
+written here in the shape Signal Desktop writes them."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from typing import Any
 import pytest
 
 from agent import probes
-from agent.probes import Volume
+from agent.probes import Volume, app_sessions
 from agent.probes.app_sessions import empty_passcode_opens
 from tests.conftest import Machine, Outcome, require_tool
 from tests.data.app_sessions import make_key_datas
 from tests.test_privacy import kept_on_disk
 
 DATA = Path(__file__).parent / "data" / "app_sessions"
+# What Telegram Desktop 4.6.5 itself wrote in tdata by its welcome screen, signed in to nothing.
+WELCOME = DATA / "telegram-4.6.5-welcome"
 TDATA = ".local/share/TelegramDesktop/tdata"
 SIGNAL = ".config/Signal"
 SIGNAL_CANARY = "5a1f9e0c" * 8  # a database key's 64 hex digits
@@ -101,6 +104,23 @@ def test_empty_passcode_tells_a_passcode_from_none() -> None:
     assert empty_passcode_opens((DATA / "key_datas-passcode").read_bytes()) is False
 
 
+def test_telegram_s_own_key_datas_opens_with_the_empty_passcode() -> None:
+    real = (WELCOME / "key_datas").read_bytes()
+    assert empty_passcode_opens(real) is True
+    # The generator writes the same layout: same version, same size (salt, key block, list).
+    made = make_key_datas.key_datas(b"", 1)
+    assert (len(made), made[:8]) == (len(real), real[:8])
+
+
+def test_an_account_file_is_named_from_its_data_name() -> None:
+    facts = app_sessions.telegram(app_sessions.FolderFacts(WELCOME, 0o700, 0))
+    # Telegram's own fresh tdata: key_datas and a file shaped like an account's, no account.
+    assert (facts.signed_in, facts.no_passcode, facts.problem) == (False, True, None)
+    assert any(len(p.name) == 17 and p.name.endswith("s") for p in WELCOME.iterdir())
+    assert "D877F783D5D3EF8Cs" in app_sessions._ACCOUNT_FILES  # the first account's, "data"
+    assert len(app_sessions._ACCOUNT_FILES) == 6
+
+
 @pytest.mark.parametrize(
     ("data", "words"),
     [
@@ -127,6 +147,20 @@ def test_telegram_without_passcode_is_flagged(
     assert reasons(result) == {(f"~/{TDATA}", "no passcode")}
     assert "Local passcode" in result["findings"][0]["advice"]
     assert "Log out" in result["findings"][0]["advice"]
+
+
+def test_telegram_never_signed_in_passes(
+    machine: Machine, hygiene: Callable[..., Outcome], encrypted_disk: list[str]
+) -> None:
+    tdata = machine.home / TDATA
+    shutil.copytree(WELCOME, tdata)
+    tdata.chmod(0o700)
+    result = audit(hygiene)
+    assert result["status"] == "pass", result
+    assert result["notes"] == []
+    # The same key_datas with an account beside it: no passcode, flagged.
+    (tdata / "D877F783D5D3EF8Cs").write_bytes(b"TDF$" + ACCOUNT_CANARY)
+    assert reasons(audit(hygiene)) == {(f"~/{TDATA}", "no passcode")}
 
 
 def test_telegram_with_passcode_passes(

@@ -17,6 +17,10 @@ storage/details/storage_file_utilities.cpp, read from its source; no code copied
   comparing the check: the empty passcode passing it means there is no passcode.
 Only the local-key block is decrypted, in memory, to compare its check; what it yields is
 dropped at once. The accounts' list, the MTP auth keys and messages are never read.
+Telegram writes key_datas at its first start, before anyone signs in (seen with Telegram
+Desktop 4.6.5: tests/data/app_sessions/README.md); an account is there once its MTP data
+file is, named from the account's data name (see _account_file), not from any file of that
+shape: a fresh tdata already holds one such file with a random name.
 
 Signal Desktop (config.json beside its database): a JSON object whose "key" is the
 database key in plain text and whose "encryptedKey" is that key wrapped by the system's
@@ -31,7 +35,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +51,11 @@ MAX_ENTRIES = 4096
 _TDF_MAGIC = b"TDF$"
 _SALT_SIZE = 32
 _LOCAL_KEY_SIZE = 256
-# An account's MTP data: the hex of its data name's hash, then "s" (storage_account.cpp).
-_ACCOUNT_FILE = re.compile(r"[0-9A-F]{16}s")
-# Before key_datas (Telegram Desktop 2.1, 2020) the passcode lived in another layout.
+# Telegram Desktop keeps up to 6 accounts (main_domain.h, kPremiumMaxAccounts).
+_MAX_ACCOUNTS = 6
+# Before key_datas (Telegram Desktop 2.1, 2020) the passcode lived in the map file of the
+# first account's folder (named as its data file, without the "s"); that folder without a
+# key_datas beside it is that older layout.
 _LEGACY_FOLDER = "D877F783D5D3EF8C"
 
 
@@ -64,7 +69,9 @@ class FolderFacts:
 @dataclass(frozen=True)
 class TelegramFacts:
     folder: FolderFacts
-    signed_in: bool  # an account's data file is there
+    # An account's MTP data file is there (written at sign-in; kept, with no user, after a
+    # sign-out).
+    signed_in: bool
     # True: the empty passcode opens the local key; False: it does not (a passcode is set);
     # None: could not tell, `problem` says why.
     no_passcode: bool | None
@@ -118,7 +125,7 @@ def telegram(folder: FolderFacts) -> TelegramFacts:
         names = _names(tdata)
     except OSError as err:
         return TelegramFacts(folder, False, None, f"its files could not be listed: {reason(err)}")
-    signed_in = any(_ACCOUNT_FILE.fullmatch(name) for name in names)
+    signed_in = not _ACCOUNT_FILES.isdisjoint(names)
     key_file = _key_file(tdata, names)
     if key_file is None:
         problem = None
@@ -144,6 +151,26 @@ def _names(folder: Path) -> set[str]:
             if len(names) >= MAX_ENTRIES:
                 break
     return names
+
+
+def _account_file(data_name: str) -> str:
+    """The name of an account's MTP data file in tdata (Storage::Account::writeMtpData): the
+    first 8 bytes of the MD5 of its data name as a little-endian number, written 4 bits at a
+    time from the lowest (ToFilePart), then "s". Only the account's data name gives it: other
+    files of the same shape (a background, a theme: random names from GenerateKey) are in
+    tdata before anyone signs in."""
+    digest = hashlib.md5(data_name.encode(), usedforsecurity=False).digest()
+    digits = "".join(f"{byte & 0xF:X}{byte >> 4:X}" for byte in digest[:8])
+    return digits + "s"
+
+
+# The accounts' data names: "data" for the first, "data#2" to "data#6" for the others
+# (ComposeDataString; "data" is the default data name, another is given with -key).
+# D877F783D5D3EF8Cs is the first's.
+_ACCOUNT_FILES = frozenset(
+    _account_file("data" if index == 1 else f"data#{index}")
+    for index in range(1, _MAX_ACCOUNTS + 1)
+)
 
 
 def _key_file(tdata: Path, names: set[str]) -> Path | None:
