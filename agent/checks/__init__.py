@@ -28,6 +28,7 @@ CHECKS: dict[str, str] = {
     "screen_lock": "ScreenLockCheck",
     "privacy_settings": "PrivacySettingsCheck",
     "disk_encryption": "DiskEncryptionCheck",
+    "browser_passwords": "BrowserPasswordsCheck",
 }
 
 
