@@ -69,7 +69,7 @@ def test_a_primary_password_is_told_from_the_key_store_nss_made(
         assert found == {}
         return
     finding = found["~/.mozilla/firefox/test.default"]
-    assert result["severity"] == "high" and finding["severity"] is None  # the check's own
+    assert result["severity"] == finding["severity"] == "high"
     assert finding["evidence"] == {
         "reason": "no primary password",
         "browser": "Firefox",
@@ -218,6 +218,20 @@ def test_chromium_with_the_keyring_passes(
         }
     assert prefixes == {b"v11"}, "chromium did not use the keyring"
     assert audit(hygiene)["findings"] == []
+
+
+def test_the_result_is_as_serious_as_its_worst_finding(
+    machine: Machine, nss: Nss, cookie_site: str, hygiene: Callable[..., Outcome]
+) -> None:
+    nss.profile(machine, logins=1)
+    run_chromium(machine.home / ".config" / "chromium", cookie_site, "basic")
+    result = audit(hygiene)
+    severities = {s: f["severity"] for s, f in by_subject(result).items()}
+    assert severities == {
+        "~/.mozilla/firefox/test.default": "high",
+        "~/.config/chromium/Default": "medium",
+    }
+    assert result["severity"] == "high"
 
 
 @pytest.mark.parametrize(

@@ -117,23 +117,24 @@ class BrowserPasswordsCheck(Check[CheckParams]):
         shown = ctx.paths.display(fox.path)
         saved = _plural(fox.logins, "saved password")
         where = f"{fox.browser}: Settings > Privacy & Security > Passwords"
-        return [
-            self.finding(
-                ctx,
-                shown,
-                "no primary password",
-                f"{fox.browser} keeps {saved} in {shown} with no Primary Password: anyone "
-                "who copies this folder, or any program you run, can read them.",
-                f"Set a Primary Password in {where} > 'Use a Primary Password', with a "
-                "strong password you do not use elsewhere. Then open about:logins and remove "
-                "the saved passwords you no longer need.",
-                notice=f"{fox.browser} keeps {saved} with no Primary Password "
-                f"({clip(shown, 60)}). Set one: Settings > Privacy & Security.",
-                browser=fox.browser,
-                saved_passwords=fox.logins,
-                primary_password=False,
-            )
-        ]
+        found = self.finding(
+            ctx,
+            shown,
+            "no primary password",
+            f"{fox.browser} keeps {saved} in {shown} with no Primary Password: anyone "
+            "who copies this folder, or any program you run, can read "
+            + ("it." if fox.logins == 1 else "them."),
+            f"Set a Primary Password in {where} > 'Use a Primary Password', with a "
+            "strong password you do not use elsewhere. Then open about:logins and remove "
+            "the saved passwords you no longer need.",
+            notice=f"{fox.browser} keeps {saved} with no Primary Password "
+            f"({clip(shown, 60)}). Set one: Settings > Privacy & Security.",
+            browser=fox.browser,
+            saved_passwords=fox.logins,
+            primary_password=False,
+        )
+        # Graded like the others: the engine takes the worst graded finding as the result's.
+        return [replace(found, severity=Severity.high)]
 
     def _chromium(self, ctx: CheckContext, chrome: ChromiumProfile) -> list[Finding]:
         shown = ctx.paths.display(chrome.path)
@@ -168,7 +169,8 @@ class BrowserPasswordsCheck(Check[CheckParams]):
             "basic password store",
             f"{chrome.browser} keeps {what} in {shown} locked with its fixed built-in "
             "key (the 'basic' store), not your desktop keyring: any program you run, or "
-            "anyone with a copy of the folder, can read them"
+            "anyone with a copy of the folder, can read "
+            + ("it" if passwords + cookies == 1 else "them")
             + ("." if passwords else ", and so use your signed-in sessions."),
             f"Run {chrome.browser} with the desktop keyring: remove --password-store=basic "
             "from how it is started, and have GNOME Keyring or KWallet unlocked when you "
