@@ -16,16 +16,12 @@ The goal is a median under 50 ms.
 from __future__ import annotations
 
 import argparse
-import http.server
-import json
 import os
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,64 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.browsers import Nss, run_chromium, serving_cookie  # noqa: E402
+from tests.conftest import require_tool  # noqa: E402
+
 GOAL_MS = 50.0
 
 
-class _SetsCookie(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Set-Cookie", "session=bench; Max-Age=86400; Path=/")
-        self.end_headers()
-        self.wfile.write(b"<html><body>ok</body></html>")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def _firefox(home: Path, base: str, name: str, certutil: str, password: str) -> None:
-    folder = home / base / name
-    folder.mkdir(parents=True)
-    (home / base / "profiles.ini").write_text(
-        f"[Profile0]\nName={name}\nIsRelative=1\nPath={name}\n"
-    )
-    argv = [certutil, "-N", "-d", f"sql:{folder}"]
-    if password:
-        (home / "pw").write_text(password + "\n")
-        argv += ["-f", str(home / "pw")]
-    else:
-        argv.append("--empty-password")
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
-    logins = [{"id": n, "hostname": f"https://s{n}.example.org", "encType": 1} for n in range(50)]
-    (folder / "logins.json").write_text(json.dumps({"nextId": 51, "logins": logins, "version": 3}))
-
-
-def _chromium(home: Path, chromium: str) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SetsCookie)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def _chromium(home: Path) -> None:
     user_data = home / ".config" / "chromium"
-    try:
-        subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={user_data}",
-                "--password-store=basic",
-                "--dump-dom",
-                f"http://127.0.0.1:{server.server_address[1]}/",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_cookie() as url:
+        run_chromium(user_data, url, "basic")
     profile = user_data / "Default"
     with sqlite3.connect(profile / "Login Data") as db:
         db.executemany(
@@ -119,8 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=101)
     args = parser.parse_args()
-    certutil, chromium = shutil.which("certutil"), shutil.which("chromium")
-    if certutil is None or chromium is None:
+    if shutil.which("certutil") is None or shutil.which("chromium") is None:
         print("bench/browser_passwords.py needs certutil (libnss3-tools) and chromium")
         return 1
     from agent.checks.base import CheckContext, CheckParams  # noqa: PLC0415
@@ -130,9 +77,11 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as root:
         home = Path(root) / "home"
-        _firefox(home, ".mozilla/firefox", "a.default-release", certutil, "")
-        _firefox(home, ".librewolf", "b.default-default", certutil, "Correct-Horse-9")
-        _chromium(home, chromium)
+        nss = Nss(require_tool("certutil"))
+        nss.profile(home, name="a.default-release", logins=50)
+        primary = "Correct-Horse-9"
+        nss.profile(home, base=".librewolf", name="b.default-default", password=primary)
+        _chromium(home)
         state = Path(root) / "state"
         paths = Paths(home, state / "p", state / "a", state)
         ctx = CheckContext(paths=paths, fingerprint=Fingerprinter.for_state_dir(state))

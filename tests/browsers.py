@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Machine, missing_component, require_tool
+from tests.conftest import missing_component, require_tool
 from tests.desktop import BUS_CONFIG, _die_with_parent, _stop
 
 COOKIE_CANARY = "CanaryCookie-7f3e9a1c5b"
@@ -102,7 +102,7 @@ class Nss:
 
     def profile(
         self,
-        machine: Machine,
+        home: Path,
         *,
         base: str = ".mozilla/firefox",
         name: str = "test.default",
@@ -110,8 +110,8 @@ class Nss:
         password: str = "",
         legacy: bool = False,
     ) -> Path:
-        folder = machine.home / base / name
-        write_profiles_ini(machine.home / base, name)
+        folder = home / base / name
+        write_profiles_ini(home / base, name)
         self.key_store(folder, password=password, legacy=legacy)
         (folder / "logins.json").write_text(logins_json(logins))
         return folder
@@ -134,9 +134,9 @@ class _SetsCookie(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def cookie_site() -> Iterator[str]:
-    """A site on 127.0.0.1 that sets a persistent cookie carrying COOKIE_CANARY."""
+@contextlib.contextmanager
+def serving_cookie() -> Iterator[str]:
+    """A site on 127.0.0.1 that sets a persistent cookie carrying COOKIE_CANARY; its URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SetsCookie)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -145,6 +145,12 @@ def cookie_site() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def cookie_site() -> Iterator[str]:
+    with serving_cookie() as url:
+        yield url
 
 
 def run_chromium(user_data: Path, url: str, store: str, env: dict[str, str] | None = None) -> None:

@@ -61,7 +61,7 @@ def test_a_primary_password_is_told_from_the_key_store_nss_made(
     legacy: bool,
     flagged: bool,
 ) -> None:
-    nss.profile(machine, logins=3, password=password, legacy=legacy)
+    nss.profile(machine.home, logins=3, password=password, legacy=legacy)
     result = audit(hygiene)
     assert result["notes"] == []
     found = by_subject(result)
@@ -82,16 +82,18 @@ def test_a_primary_password_is_told_from_the_key_store_nss_made(
 def test_no_saved_logins_is_no_finding(
     machine: Machine, nss: Nss, hygiene: Callable[..., Outcome]
 ) -> None:
-    nss.profile(machine, logins=0)
+    nss.profile(machine.home, logins=0)
     assert audit(hygiene)["findings"] == []
 
 
 def test_forks_flatpak_and_snap_profiles_are_found(
     machine: Machine, nss: Nss, hygiene: Callable[..., Outcome]
 ) -> None:
-    nss.profile(machine, base=".librewolf", name="abc.default-default", logins=1)
-    nss.profile(machine, base=".var/app/org.mozilla.firefox/.mozilla/firefox", name="f.x", logins=2)
-    nss.profile(machine, base="snap/firefox/common/.mozilla/firefox", name="s.y", logins=1)
+    nss.profile(machine.home, base=".librewolf", name="abc.default-default", logins=1)
+    nss.profile(
+        machine.home, base=".var/app/org.mozilla.firefox/.mozilla/firefox", name="f.x", logins=2
+    )
+    nss.profile(machine.home, base="snap/firefox/common/.mozilla/firefox", name="s.y", logins=1)
     found = by_subject(audit(hygiene))
     assert {
         s: (f["evidence"]["browser"], f["evidence"]["saved_passwords"]) for s, f in found.items()
@@ -142,7 +144,7 @@ def test_exactly_the_password_check_entry_is_decrypted(
 ) -> None:
     from agent.probes import _nss
 
-    folder = nss.profile(machine, logins=4)
+    folder = nss.profile(machine.home, logins=4)
     with sqlite3.connect(folder / "key4.db") as db:
         (entry,) = db.execute("SELECT item2 FROM metaData WHERE id = 'password'").fetchone()
     decrypted: list[bytes] = []
@@ -223,7 +225,7 @@ def test_chromium_with_the_keyring_passes(
 def test_the_result_is_as_serious_as_its_worst_finding(
     machine: Machine, nss: Nss, cookie_site: str, hygiene: Callable[..., Outcome]
 ) -> None:
-    nss.profile(machine, logins=1)
+    nss.profile(machine.home, logins=1)
     run_chromium(machine.home / ".config" / "chromium", cookie_site, "basic")
     result = audit(hygiene)
     severities = {s: f["severity"] for s, f in by_subject(result).items()}
@@ -276,7 +278,7 @@ def test_the_cookie_and_the_saved_password_appear_nowhere(
     from tests.test_privacy import kept_on_disk
 
     caplog.set_level("DEBUG")
-    nss.profile(machine, logins=2)
+    nss.profile(machine.home, logins=2)
     run_chromium(machine.home / ".config" / "chromium", cookie_site, "basic")
     outputs = []
     for argv in (
@@ -307,7 +309,7 @@ def test_the_cookie_and_the_saved_password_appear_nowhere(
 def test_a_truncated_key_store_is_a_note(
     machine: Machine, nss: Nss, hygiene: Callable[..., Outcome]
 ) -> None:
-    folder = nss.profile(machine, logins=1)
+    folder = nss.profile(machine.home, logins=1)
     data = (folder / "key4.db").read_bytes()
     (folder / "key4.db").write_bytes(data[:1500])
     result = audit(hygiene)
