@@ -29,7 +29,7 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from agent.files import read_small_file
-from agent.probes._sqlite import open_read_only
+from agent.probes._sqlite import StoreUnreadable, open_read_only
 
 CHECK_TEXT = b"password-check"
 # A key store's password entry is a few hundred bytes; key3.db files are a few pages.
@@ -44,10 +44,6 @@ _PBKDF2 = bytes.fromhex("2a864886f70d01050c")
 _HMAC_SHA256 = bytes.fromhex("2a864886f70d0209")
 _AES256_CBC = bytes.fromhex("60864801650304012a")
 _SHA1_3DES = bytes.fromhex("2a864886f70d010c050103")
-
-
-class StoreUnreadable(ValueError):
-    """The store's password entry is missing, damaged or of a form this module does not know."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ MAX_DATABASE = 256 * 1024 * 1024
 _STEPS = 10_000
 
 
+class StoreUnreadable(ValueError):
+    """A store that is missing what it should hold, damaged, or of a form not known here."""
+
+
 def _require_small_regular(path: Path) -> None:
     info = path.stat()
     if stat.S_ISDIR(info.st_mode):

@@ -22,10 +22,13 @@ import sqlite3
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.files import FileTooLarge, NotRegularFile, json_value, read_small_file
-from agent.probes._nss import Protection, StoreUnreadable, key3_protection, key4_protection
-from agent.probes._sqlite import query_one
+from agent.probes._sqlite import StoreUnreadable, query_one
+
+if TYPE_CHECKING:
+    from agent.probes._nss import Protection
 
 # Where each browser keeps its profiles, relative to the home folder: (browser, folder).
 FIREFOX_FOLDERS: tuple[tuple[str, str], ...] = (
@@ -238,6 +241,10 @@ def _firefox_profile(browser: str, path: Path) -> FirefoxProfile | None:
     logins = _count_logins(path / "logins.json")
     if logins == 0:
         return FirefoxProfile(browser, path, 0, None)
+    # Here, not at the top: cryptography is loaded only where there are saved logins to
+    # protect (the resident agent stays without it otherwise: tests/test_resident_agent.py).
+    from agent.probes._nss import key3_protection, key4_protection  # noqa: PLC0415
+
     if _exists(path / "key4.db"):
         protection = key4_protection(path / "key4.db", QUERY_TIMEOUT)
     elif _exists(path / "key3.db"):
