@@ -22,7 +22,7 @@ from tests.tools import LIBRARIES, TOOLS
 if TYPE_CHECKING:
     from tests.desktop import Desktop
 
-pytest_plugins = ["tests.desktop", "tests.logins", "tests.netns", "tests.notices"]
+pytest_plugins = ["tests.desktop", "tests.browsers", "tests.logins", "tests.netns", "tests.notices"]
 
 
 def missing_component(message: str) -> NoReturn:

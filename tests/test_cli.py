@@ -55,7 +55,8 @@ def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., 
     outcome = hygiene("check", "--only", "ssh_key")
     assert outcome.err == (
         "hygiene: unknown check ssh_key; "
-        "the checks are app_sessions, credentials, disk_encryption, exposed_services, "
+        "the checks are app_sessions, browser_passwords, credentials, disk_encryption, "
+        "exposed_services, "
         "idle_sessions, privacy_settings, remote_sessions, screen_lock, ssh_authorized_keys, "
         "ssh_keys, vpn\n"
     )
@@ -113,6 +114,7 @@ def test_checks_lists_what_each_check_reads_and_keeps(
         "privacy_settings",
         "disk_encryption",
         "app_sessions",
+        "browser_passwords",
     ]
     (ssh,) = [e for e in entries if e["id"] == "ssh_keys"]
     assert ssh["enabled"] is True and ssh["every"] == "5s"

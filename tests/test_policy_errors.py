@@ -26,9 +26,10 @@ CONTENT_CASES = [
         "schema: 1\nchecks:\n  no_such_check: {}\n",
         "checks.no_such_check",
         3,
-        "unknown check; the checks are credentials, disk_encryption, exposed_services, "
-        "idle_sessions, privacy_settings, remote_sessions, screen_lock, ssh_authorized_keys, "
-        "ssh_keys, vpn",
+        "unknown check; the checks are app_sessions, browser_passwords, credentials, "
+        "disk_encryption, exposed_services, idle_sessions, privacy_settings, remote_sessions, "
+        "screen_lock, "
+        "ssh_authorized_keys, ssh_keys, vpn",
     ),
     (
         "unknown-setting",

@@ -64,6 +64,9 @@ TOOLS: dict[str, str] = {
     "java": "openjdk-17-jre-headless",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",
+    "certutil": "libnss3-tools",
+    "firefox-esr": "firefox-esr",
+    "gnome-keyring-daemon": "gnome-keyring",
 }
 
 # Shared libraries the tests load with ctypes, and their packages.

@@ -29,6 +29,7 @@ CHECKS: dict[str, str] = {
     "privacy_settings": "PrivacySettingsCheck",
     "disk_encryption": "DiskEncryptionCheck",
     "app_sessions": "AppSessionsCheck",
+    "browser_passwords": "BrowserPasswordsCheck",
 }
 
 
