@@ -369,3 +369,43 @@ def test_a_fifo_is_never_opened(machine: Machine, hygiene: Callable[..., Outcome
     assert result["findings"] == []
     assert all("not a regular file" in note for note in result["notes"]), result["notes"]
     assert len(result["notes"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("Cookies", b"garbage\n"), ("Login Data", b""), ("Login Data", "no logins table")],
+)
+def test_a_damaged_chromium_store_is_a_note_and_the_firefox_finding_stays(
+    machine: Machine, nss: Nss, hygiene: Callable[..., Outcome], name: str, content: object
+) -> None:
+    # One store cut short by a crash, or not the browser's, must not hide the rest.
+    nss.profile(machine.home, logins=1)
+    folder = machine.home / ".config" / "chromium" / "Default"
+    folder.mkdir(parents=True)
+    if isinstance(content, bytes):
+        (folder / name).write_bytes(content)
+    else:
+        with sqlite3.connect(folder / name) as db:
+            db.execute("CREATE TABLE other (x)")
+        db.close()
+    result = audit(hygiene)
+    assert result["status"] == "fail", result
+    assert any("test.default" in f["subject"] for f in result["findings"])
+    assert any(
+        "chromium/Default could not be checked: its database cannot be read" in note
+        for note in result["notes"]
+    ), result["notes"]
+
+
+def test_a_profile_folder_named_in_other_bytes_than_utf8_is_checked(
+    machine: Machine, nss: Nss, hygiene: Callable[..., Outcome]
+) -> None:
+    folder = nss.profile(machine.home, logins=1)
+    base = folder.parent
+    odd = os.fsdecode(b"bad\xff\xfename")
+    folder.rename(base / odd)
+    (base / "profiles.ini").write_bytes(b"[Profile0]\nName=x\nIsRelative=1\nPath=bad\xff\xfename\n")
+    result = audit(hygiene)
+    assert result["status"] == "fail", result
+    (finding,) = result["findings"]
+    assert "bad\\udcff\\udcfename" in finding["subject"]

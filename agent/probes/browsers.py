@@ -145,7 +145,10 @@ class BasicStoreFlag:
     path: Path
 
 
-def reason_of(err: OSError | ValueError) -> str:
+def reason_of(err: OSError | ValueError | sqlite3.Error) -> str:
+    if isinstance(err, sqlite3.Error):
+        # A store cut short by a crash, or not the browser's: what it holds cannot be told.
+        return "its database cannot be read (damaged, or not the browser's)"
     if isinstance(err, OSError):
         if err.errno == errno.ELOOP:
             return "it is a symbolic link loop"
@@ -198,7 +201,7 @@ def firefox_profiles(home: Path) -> tuple[list[FirefoxProfile], list[Unreadable]
             seen.add(path)
             try:
                 profile = _firefox_profile(browser, path)
-            except (OSError, ValueError) as err:
+            except (OSError, ValueError, sqlite3.Error) as err:
                 problems.append(Unreadable(browser, path, reason_of(err)))
                 continue
             if profile is not None:
@@ -209,7 +212,9 @@ def firefox_profiles(home: Path) -> tuple[list[FirefoxProfile], list[Unreadable]
 def _listed_profiles(browser: str, base: Path, problems: list[Unreadable]) -> list[Path]:
     ini = base / "profiles.ini"
     try:
-        text = read_small_file(ini, MAX_INI).decode("utf-8", "replace")
+        # A folder name that is not UTF-8 stays the bytes on disk (surrogateescape), as
+        # Python names such files; it is shown escaped.
+        text = read_small_file(ini, MAX_INI).decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         return []
     except OSError as err:
@@ -286,7 +291,7 @@ def chromium_profiles(home: Path) -> tuple[list[ChromiumProfile], list[Unreadabl
         for entry in entries:
             try:
                 profile = _chromium_profile(browser, entry)
-            except (OSError, ValueError) as err:
+            except (OSError, ValueError, sqlite3.Error) as err:
                 problems.append(Unreadable(browser, entry, reason_of(err)))
                 continue
             if profile is not None:
