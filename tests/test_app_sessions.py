@@ -189,14 +189,20 @@ def test_truncated_key_datas_is_a_note(
     ("config", "expected"),
     [
         ({"key": SIGNAL_CANARY}, {(f"~/{SIGNAL}/config.json", "key in plain text")}),
-        ({"encryptedKey": "763130" + "ab" * 40, "safeStorageBackend": "gnome_libsecret"}, set()),
+        # Wrapped by the keyring: Chromium's v11 (hex 763131) ciphertext.
+        ({"encryptedKey": "763131" + "ab" * 40, "safeStorageBackend": "gnome_libsecret"}, set()),
+        # Wrapped by the fixed key of the basic store: v10 (hex 763130), any copy opens it.
+        (
+            {"encryptedKey": "763130" + "ab" * 40, "safeStorageBackend": "basic_text"},
+            {(f"~/{SIGNAL}/config.json", "key under a fixed key")},
+        ),
         (
             {"key": SIGNAL_CANARY, "encryptedKey": "76313000"},
             {(f"~/{SIGNAL}/config.json", "key in plain text")},
         ),
         ({"mediaPermissions": True}, set()),
     ],
-    ids=["plain", "wrapped", "both", "no-key"],
+    ids=["plain", "keyring", "basic", "both", "no-key"],
 )
 def test_signal_key_by_where_it_is_kept(
     machine: Machine,
@@ -272,7 +278,7 @@ def test_session_folder_open_to_others(
     machine: Machine, hygiene: Callable[..., Outcome], encrypted_disk: list[str], mode: int
 ) -> None:
     telegram(machine, "key_datas-passcode").chmod(mode)
-    signal(machine, {"encryptedKey": "76313000"}).chmod(mode)
+    signal(machine, {"encryptedKey": "76313100"}).chmod(mode)
     result = audit(hygiene)
     assert reasons(result) == {
         (f"~/{TDATA}", "readable by others"),
@@ -287,7 +293,7 @@ def test_session_folder_700_passes(
     machine: Machine, hygiene: Callable[..., Outcome], encrypted_disk: list[str]
 ) -> None:
     telegram(machine, "key_datas-passcode")
-    signal(machine, {"encryptedKey": "76313000"})
+    signal(machine, {"encryptedKey": "76313100"})
     assert audit(hygiene)["status"] == "pass"
 
 
@@ -295,7 +301,7 @@ def test_unprotected_session_on_a_plain_disk(
     machine: Machine, hygiene: Callable[..., Outcome], plain_disk: list[str]
 ) -> None:
     telegram(machine)
-    signal(machine, {"encryptedKey": "76313000"})  # locked by the keyring: a copy is no use
+    signal(machine, {"encryptedKey": "76313100"})  # locked by the keyring: a copy is no use
     assert reasons(audit(hygiene)) == {
         (f"~/{TDATA}", "no passcode"),
         (f"~/{TDATA}", "disk not encrypted"),

@@ -235,8 +235,23 @@ class AppSessionsCheck(Check[AppSessionsParams]):
         if not (facts.plain_key or facts.wrapped_key):
             return []  # no key yet: Signal was never linked here
         found = []
-        unprotected = facts.plain_key is True
-        if unprotected:
+        unprotected = facts.plain_key is True or facts.basic_wrapped
+        if facts.basic_wrapped and facts.plain_key is not True:
+            found.append(
+                self.finding(
+                    ctx,
+                    config,
+                    "key under a fixed key",
+                    f"Signal Desktop wraps the key to your messages in {config} with a key "
+                    "every copy of Chromium knows (its basic store, not your keyring): whoever "
+                    f"copies {shown} reads your messages and can use your account.",
+                    _SIGNAL_KEY,
+                    notice=f"Signal's key in {config} is not locked by your keyring. Start "
+                    "Signal with your keyring running.",
+                    app="signal",
+                )
+            )
+        elif unprotected:
             found.append(
                 self.finding(
                     ctx,

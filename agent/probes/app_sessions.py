@@ -84,6 +84,9 @@ class SignalFacts:
     config: Path
     plain_key: bool | None  # "key" is in config.json; None: could not tell (see problem)
     wrapped_key: bool = False  # "encryptedKey" is in it
+    # Wrapped with Chromium's fixed key ("basic" store: its ciphertext starts with v10, hex
+    # 763130) rather than the keyring's (v11): no safer in a copy than the key in plain text.
+    basic_wrapped: bool = False
     problem: str | None = None
 
 
@@ -306,8 +309,16 @@ def signal(folder: FolderFacts) -> SignalFacts:
     if not isinstance(value, dict):
         return SignalFacts(folder, config, None, problem="config.json is not a JSON object")
     names = set(value)
-    del value, data  # the key's value is not kept past this line
-    return SignalFacts(folder, config, "key" in names, wrapped_key="encryptedKey" in names)
+    wrapped = value.get("encryptedKey")
+    # Only the store's version marker, the first three bytes (six hex digits): not the key.
+    basic = isinstance(wrapped, str) and wrapped[:6].lower() == _BASIC_MARKER
+    del value, data, wrapped  # the key's value is not kept past this line
+    return SignalFacts(
+        folder, config, "key" in names, wrapped_key="encryptedKey" in names, basic_wrapped=basic
+    )
+
+
+_BASIC_MARKER = b"v10".hex()
 
 
 __all__ = [
