@@ -306,8 +306,8 @@ def report_errors(paths: Paths) -> list[str]:
 
 
 def note_report_errors(state: Path, errors: list[str]) -> None:
-    """What the last cycle could not write, for `hygiene status` and `policy show`; written
-    only when it changed (the agent calls this every cycle)."""
+    """What the last cycle could not write, for `hygiene status` and `policy show`; the file
+    is rewritten only when what it says changes."""
     path = state / "report-errors.json"
     if _read_json(path, []) == errors:
         return

@@ -1122,7 +1122,7 @@ class Outputs:
             try:
                 events = changes(self.previous or None, current, at=at, details=details, host=host)
                 facts = None if agent is None else agent.said()
-                due = self._agent_said_at is None or at - self._agent_said_at >= AGENT_EVENT_EVERY
+                due = self._agent_event_due(at)
                 tell = agent is not None and (facts != self._agent_said or due)
                 if agent is not None and tell:
                     events.insert(0, agent_event(agent, at, host=host))
@@ -1142,6 +1142,10 @@ class Outputs:
         self.failures = problems
         self._written = None if problems else (*said, prometheus_dir, host, ())
         return problems
+
+    def _agent_event_due(self, at: datetime) -> bool:
+        """The hourly "agent" event of the JSON lines, when nothing else brought one."""
+        return self._agent_said_at is None or at - self._agent_said_at >= AGENT_EVENT_EVERY
 
     def _beat(
         self,
@@ -1164,7 +1168,7 @@ class Outputs:
                     self._sqlite.write(list(self.latest.values()), at, details, agent)
             except FleetError as err:
                 problems.append(str(err))
-        due = self._agent_said_at is None or at - self._agent_said_at >= AGENT_EVENT_EVERY
+        due = self._agent_event_due(at)
         if jsonl and agent is not None and due:
             try:
                 append_events(self.folder / EVENTS_FILE, [agent_event(agent, at, host=host)])

@@ -161,6 +161,7 @@ def report_to_fleet(
         layers=policy.layers,
         problems=problems,
     )
+    before = list(outputs.failures)
     failed = outputs.write(
         [*results, _refusals_result(policy)] if results else [],
         now,
@@ -171,7 +172,9 @@ def report_to_fleet(
         host=settings.host,
         agent=agent,
     )
-    note_report_errors(paths.state, [home_free(f) for f in failed])
+    if failed != before:
+        # Noted for `hygiene status` when it changes, not read back and compared every cycle.
+        note_report_errors(paths.state, [home_free(f) for f in failed])
     return failed
 
 
