@@ -1217,7 +1217,8 @@ class Outputs:
             self._sqlite = None
 
 
-def home_free(sentence: str) -> str:
-    """A sentence with the home folder's path as ``~``: the path names the person."""
-    home = str(Path.home()).rstrip(os.sep)
-    return sentence.replace(home + os.sep, "~" + os.sep) if home else sentence
+def home_free(sentence: str, home: Path | None = None) -> str:
+    """A sentence with the home folder's path (`home`, the person's by default) as ``~``:
+    the path names the person."""
+    shown = str(home or Path.home()).rstrip(os.sep)
+    return sentence.replace(shown + os.sep, "~" + os.sep) if shown else sentence

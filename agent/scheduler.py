@@ -720,7 +720,7 @@ class Agent:
         is not one of the nudge's notices and does not count against their hourly cap."""
         if len(reasons) == 1:
             title = "A policy file was not applied"
-            said = reasons[0].rstrip(".").replace(f"{self.paths.home}/", "~/")
+            said = home_free(reasons[0].rstrip("."), self.paths.home)
             body = wording.clip(said, 150) + ". Details: hygiene status"
         else:
             title = f"{len(reasons)} policy files were not applied"
