@@ -18,7 +18,8 @@ def shown_path(path: Path, home: Path) -> str:
     """A path as a person reads it: ~/.ssh/id_rsa rather than /home/ann/.ssh/id_rsa, with
     control characters escaped (a file name must not move the cursor or forge a line)."""
     try:
-        text = "~/" + path.relative_to(home).as_posix()
+        inside = path.relative_to(home).as_posix()
+        text = "~" if inside == "." else "~/" + inside
     except ValueError:
         text = str(path)
     return printable(text)

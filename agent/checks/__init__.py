@@ -25,6 +25,7 @@ CHECKS: dict[str, str] = {
     "vpn": "VpnCheck",
     "exposed_services": "ExposedServicesCheck",
     "ssh_authorized_keys": "SshAuthorizedKeysCheck",
+    "home_folders": "HomeFoldersCheck",
     "screen_lock": "ScreenLockCheck",
     "privacy_settings": "PrivacySettingsCheck",
     "disk_encryption": "DiskEncryptionCheck",

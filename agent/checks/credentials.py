@@ -20,6 +20,7 @@ from agent.credentials import FORMATS, GUESSED, PARENT_ENV, SCANNER_VERSION
 from agent.credentials.locate import stat_key
 from agent.errors import AgentError
 from agent.models import Finding, Severity
+from agent.probes.access import private_group
 from agent.settings import STRICT, Doc, HomePath, Limit, settings
 from agent.wording import WHAT_TO_DO, clip, sentence
 
@@ -486,7 +487,7 @@ def readable_by_others(
         return False
     if mode & stat.S_IROTH:
         bit = stat.S_IXOTH
-    elif mode & stat.S_IRGRP and not _private_group(info.st_gid, info.st_uid):
+    elif mode & stat.S_IRGRP and not private_group(info.st_gid, info.st_uid):
         bit = stat.S_IXGRP | stat.S_IXOTH
     else:
         return False
@@ -514,19 +515,6 @@ def _passable(folder: str, bit: int, known: dict[tuple[str, int], bool]) -> bool
     for each in below:
         known[each, bit] = answer
     return answer
-
-
-def _private_group(gid: int, uid: int) -> bool:
-    """The owner's own group (Debian and Fedora give each user one): no one else is in it."""
-    try:
-        import grp  # noqa: PLC0415 - POSIX only
-        import pwd  # noqa: PLC0415
-
-        group = grp.getgrgid(gid)
-        owner = pwd.getpwuid(uid)
-    except (ImportError, KeyError):
-        return False
-    return owner.pw_gid == gid and not [m for m in group.gr_mem if m != owner.pw_name]
 
 
 def _and(reasons: Sequence[str]) -> str:

@@ -204,6 +204,8 @@ def opened_to(mode: int) -> str:
 
 def shell_quote(shown: str) -> str:
     """A displayed path as a shell word: ~/ stays outside the quotes so the shell expands it."""
+    if shown == "~":
+        return shown
     if shown.startswith("~/"):
         return "~/" + shlex.quote(shown[2:])
     return shlex.quote(shown)
