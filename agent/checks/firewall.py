@@ -130,8 +130,14 @@ class FirewallCheck(Check[FirewallParams]):
         others = [f for f in found.found if f.name != KERNEL]
         if kernel is not None:
             return self._kernel(ctx, kernel, others)
-        if not found.every_one and any(_good(f) for f in others):
-            self.passed = _passed(next(f for f in others if _good(f)))
+        good = [f for f in others if _good(f)]
+        if good and (not found.every_one or len(good) == len(others)):
+            self.passed = (
+                "Windows Firewall refuses incoming connections you have not allowed, on every "
+                "network profile"
+                if found.every_one
+                else _passed(good[0])
+            )
             return []
         findings = [
             self._finding(ctx, f, problem) for f in others if (problem := _problem(f)) is not None

@@ -54,7 +54,7 @@ def firewalls(env: Mapping[str, str], run: Runner = _run) -> Firewalls:
     looked_at = ("socketfilterfw --getglobalstate",)
     answer = ask(run, SOCKETFILTERFW, TIMEOUT_SECONDS)
     if isinstance(answer, str):
-        return Firewalls((), looked_at, (f"{answer[0].upper()}{answer[1:]}.",))
+        return Firewalls((), looked_at, (f"{answer}.",))
     found = parse_socketfilterfw(f"{answer.out}\n{answer.err}")
     if found is None:
         status = f" (exit status {answer.code})" if answer.code else ""
@@ -72,7 +72,7 @@ def parse_socketfilterfw(text: str) -> Firewall | None:
         return None
     block_all = _BLOCK_ALL.search(text)
     stealth = _STEALTH.search(text)
-    parts = ["on" if number else "off"]
+    parts = ["turned on" if number else "turned off"]
     blocking_all = block_all is not None and (block_all[1] or block_all[2]).lower() == "enabled"
     if number == 2 or blocking_all:
         parts.append("blocking all incoming connections")
