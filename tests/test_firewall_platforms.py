@@ -104,22 +104,26 @@ def test_windows_every_profile_on(tmp_path: Path) -> None:
     )
 
 
-def test_windows_public_profile_off_is_a_finding_though_the_others_are_on(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("name", "profile", "reason", "advice"),
+    [
+        ("windows-public-off.json", "Public", "off", "-Profile Public -Enabled True"),
+        (
+            "windows-numbers-private-allow.json",
+            "Private",
+            "open",
+            "-Profile Private -DefaultInboundAction Block",
+        ),
+    ],
+)
+def test_windows_one_profile_wrong_is_a_finding_though_the_others_are_right(
+    tmp_path: Path, name: str, profile: str, reason: str, advice: str
 ) -> None:
-    found = win((0, recorded(DATA, "windows-public-off.json"), b""))
+    found = win((0, recorded(DATA, name), b""))
     _, (finding,) = judged(tmp_path, found)
-    assert finding.subject == "Windows Firewall (Public profile)"
-    assert finding.evidence["reason"] == "off"
-    assert "Set-NetFirewallProfile -Profile Public -Enabled True" in finding.advice
-
-
-def test_windows_numbers_and_an_allowing_profile(tmp_path: Path) -> None:
-    found = win((0, recorded(DATA, "windows-numbers-private-allow.json"), b""))
-    _, (finding,) = judged(tmp_path, found)
-    assert finding.subject == "Windows Firewall (Private profile)"
-    assert finding.evidence["reason"] == "open"
-    assert "-Profile Private -DefaultInboundAction Block" in finding.advice
+    assert finding.subject == f"Windows Firewall ({profile} profile)"
+    assert finding.evidence["reason"] == reason
+    assert advice in finding.advice
 
 
 def test_windows_one_profile_alone_and_garbage(tmp_path: Path) -> None:
