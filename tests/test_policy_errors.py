@@ -27,7 +27,9 @@ CONTENT_CASES = [
         "checks.no_such_check",
         3,
         "unknown check; the checks are app_sessions, browser_passwords, credentials, "
-        "disk_encryption, exposed_services, idle_sessions, privacy_settings, remote_sessions, "
+        "disk_encryption, exposed_services, "
+        "firewall, "
+        "idle_sessions, privacy_settings, remote_sessions, "
         "screen_lock, "
         "ssh_authorized_keys, ssh_keys, vpn",
     ),

@@ -70,6 +70,10 @@ TOOLS: dict[str, str] = {
     "certutil": "libnss3-tools",
     "firefox-esr": "firefox-esr",
     "gnome-keyring-daemon": "gnome-keyring",
+    "nft": "nftables",
+    "ufw": "ufw",
+    "firewalld": "firewalld",
+    "firewall-cmd": "firewalld",
 }
 
 # Shared libraries the tests load with ctypes, and their packages.

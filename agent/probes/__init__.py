@@ -30,6 +30,12 @@ Screen lock, settings and disks (Step 7), from _<platform>_screen and _<platform
   the Windows registry). Only the named values are read.
 - `disk_encryption(home)`: whether the file systems holding / and the home folder are
   encrypted, and how.
+
+Firewall (Step 15), from _<platform>_firewall:
+- `firewalls(env)`: each inbound firewall this machine has set up, as far as the person
+  running the agent can see it: whether it is on now, whether it starts with the computer,
+  and whether it refuses by default what was not allowed; with what was looked at and what
+  could not be read.
 """
 
 from __future__ import annotations
@@ -144,6 +150,33 @@ class Volume:
     # when not encrypted, what it is ("ext4 on vda"); when not known, why
 
 
+@dataclass(frozen=True)
+class Firewall:
+    """One firewall as its own settings (or the kernel's rules) describe it."""
+
+    # What it is, for the person: "the kernel's rules", "firewalld", "ufw", "nftables",
+    # "iptables", "the Application Firewall", "Windows Firewall (Public profile)".
+    name: str
+    on: bool | None  # on now (running, loaded, turned on); None: cannot tell from here
+    at_boot: bool | None  # set to start with the computer; None: not known or not applicable
+    # Whether what was not allowed is refused by default (a drop or reject policy, a zone
+    # whose target is not ACCEPT); None: cannot tell
+    blocks: bool | None
+    # The facts behind it in words the agent wrote itself (never text read from a setting):
+    # "the default for incoming is ACCEPT", "not running".
+    how: str = ""
+
+
+@dataclass(frozen=True)
+class Firewalls:
+    found: tuple[Firewall, ...]
+    looked_at: tuple[str, ...]  # what was looked at, for "cannot tell"
+    notes: tuple[str, ...] = ()  # what could not be read, one sentence each
+    # Every one must be on (Windows' profiles: any of them can be the one in force), rather
+    # than any one of them (Linux's firewalls, which stack).
+    every_one: bool = False
+
+
 def one_per_socket(found: Iterable[Listener]) -> list[Listener]:
     """One Listener per (address, port, protocol), sorted. Several processes share a socket
     after fork (a server's workers): the one the system names is kept, then the lowest pid
@@ -208,6 +241,11 @@ def disk_encryption(home: str) -> list[Volume]:
     return found
 
 
+def firewalls(env: Mapping[str, str]) -> Firewalls:
+    found: Firewalls = _platform("firewall").firewalls(env)
+    return found
+
+
 def _platform(part: str = "") -> ModuleType:
     # Imported on first use: `hygiene check --only ssh_keys` need not load the bus and X11
     # code the session probes use (bench/startup.py).
@@ -218,6 +256,8 @@ def _platform(part: str = "") -> ModuleType:
 __all__ = [
     "Desktop",
     "DesktopIdle",
+    "Firewall",
+    "Firewalls",
     "Interface",
     "Listener",
     "Network",
@@ -230,6 +270,7 @@ __all__ = [
     "desktop",
     "desktop_idle",
     "disk_encryption",
+    "firewalls",
     "listeners",
     "network",
     "read_settings",
