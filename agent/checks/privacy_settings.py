@@ -174,6 +174,13 @@ class SettingSource:
             self.browsers is None or browser in self.browsers
         )
 
+    def label(self) -> str:
+        """Where it is kept, with the browser family for a browser's preference."""
+        family = {"firefox": "Firefox", "chromium": "Chromium"}.get(
+            BROWSER_STORES.get(self.store(), "")
+        )
+        return f"{family} {self.shown()}" if family else self.shown()
+
     def shown(self) -> str:
         if self.chromium_state is not None:
             return f"Local State {self.chromium_state}"
@@ -325,12 +332,20 @@ class PrivacySettingsParams(CheckParams):
 class PrivacySettingsCheck(Check[PrivacySettingsParams]):
     """Review your privacy settings: share only what you choose to share.
 
-    Desktops and operating systems come with settings that share more than many people
-    expect: where you are, your messages on the lock screen for anyone passing by, a
-    history of every file you opened, reports and statistics sent to the vendor. The check
-    reads the settings the policy lists (built-in ones for GNOME, Cinnamon, KDE Plasma,
-    macOS and Windows, plus any an admin adds) and says which differ from what is asked,
-    why it matters and where to change it. It reads only those settings.
+    Desktops, operating systems and browsers come with settings that share more than many
+    people expect: where you are, your messages on the lock screen for anyone passing by, a
+    history of every file you opened, reports and statistics sent to the vendor, cookies that
+    let advertisers follow you from site to site. The check reads the settings the policy
+    lists (built-in ones for GNOME, Cinnamon, KDE Plasma, macOS, Windows, Firefox and the
+    Chromium family, plus any an admin adds) and says which differ from what is asked, why it
+    matters and where to change it. It reads only those settings.
+
+    Browsers (Linux, for now) are judged per profile, on the value the browser itself uses:
+    Firefox's prefs.js, then user.js, then the enterprise policies.json (which wins);
+    Chromium's Preferences and Local State, then its managed policies in /etc (which win). A
+    preference set nowhere has the browser's default. A Firefox profile never started (no
+    prefs.js) is left out until it is. Saved addresses and cards are acceptable in a Firefox
+    profile with a Primary Password; Chromium has none, so there they should be off.
     """
 
     id = "privacy_settings"
@@ -343,10 +358,16 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
         "only the settings the policy lists (GSettings keys, KDE and Xfce config files, macOS "
         "defaults, Windows registry values), and the names of the programs you run (to know "
         "the desktop)",
+        "browsers' preferences: Firefox profiles' prefs.js and user.js, policies.json "
+        "(/etc/firefox/policies, the install's distribution folder) and the install's default "
+        "pref files; Chromium, Chrome, Brave, Edge and Vivaldi profiles' Preferences, Local "
+        "State and managed policies in /etc; a Firefox key store's password-check entry when a "
+        "rule asks whether a Primary Password is set",
     )
     keeps = (
-        "which listed settings differ from the policy, and their current values when they "
-        "are numbers or true/false the policy compares (text values are never kept or shown)"
+        "which listed settings differ from the policy (and in which browser profile), and "
+        "their current values when they are numbers or true/false the policy compares (text "
+        "values are never kept or shown)"
     )
     alert = "A privacy setting shares more than it should"
     alert_many = "{n} privacy settings share more than they should"
@@ -356,7 +377,7 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
     def explanation(cls) -> str:
         lines = [super().explanation(), "", "Built-in settings (id: where, what is asked):"]
         for setting_id, setting in builtin_settings().items():
-            asked = "; ".join(f"{s.shown()}: {s.expected()}" for s in setting.read)
+            asked = "; ".join(f"{s.label()}: {s.expected()}" for s in setting.read)
             lines.append(f"- {setting_id}: {asked}{_MATCH_WORDS[setting.match]}")
         return "\n".join(lines)
 
