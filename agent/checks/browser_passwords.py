@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.checks.base import Check, CheckContext, CheckParams
 from agent.errors import CheckSkipped
@@ -14,8 +16,12 @@ from agent.probes.browsers import (
     basic_store_flags,
     chromium_profiles,
     firefox_profiles,
+    firefox_protection,
 )
 from agent.wording import clip
+
+if TYPE_CHECKING:
+    from agent.probes._nss import Protection
 
 # Where each browser keeps its saved passwords' page, for the advice.
 _PASSWORD_PAGES = {
@@ -25,6 +31,14 @@ _PASSWORD_PAGES = {
     "Edge": "edge://wallet/passwords",
     "Vivaldi": "vivaldi://settings/passwords",
 }
+
+
+def primary_password(ctx: CheckContext, profile: Path) -> Protection:
+    """Whether the Firefox profile's key store needs a Primary Password, asked once per run
+    for every check that wants to know (privacy_settings asks it of saved-card autofill)."""
+    return ctx.facts.once(
+        ("firefox primary password", str(profile)), lambda: firefox_protection(profile)
+    )
 
 
 def _plural(count: int, one: str, many: str | None = None) -> str:
@@ -92,7 +106,7 @@ class BrowserPasswordsCheck(Check[CheckParams]):
         if not sys.platform.startswith("linux"):
             raise CheckSkipped("browsers' stores are checked on Linux only, for now")
         home = ctx.paths.home
-        foxes, fox_problems = firefox_profiles(home)
+        foxes, fox_problems = firefox_profiles(home, lambda path: primary_password(ctx, path))
         chromes, chrome_problems = chromium_profiles(home)
         flags, flag_problems = basic_store_flags(home)
         for problem in [*fox_problems, *chrome_problems, *flag_problems]:

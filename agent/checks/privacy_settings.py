@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import field
+import sqlite3
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.errors import CheckSkipped
 from agent.models import Finding, Severity
 from agent.probes import Setting, SettingRead, SettingValue, desktop, read_settings
+from agent.probes._sqlite import StoreUnreadable
+from agent.probes.browser_prefs import chromium_prefs, firefox_prefs, present
+from agent.probes.browsers import Unreadable, reason_of
 from agent.settings import STRICT, Doc, Limit, Rule, settings
 from agent.text import printable
 from agent.wording import WHAT_TO_DO, clip
@@ -19,6 +25,12 @@ from agent.wording import WHAT_TO_DO, clip
 MAX_SETTINGS = 256
 MAX_SOURCES = 12
 DesktopKind = Literal["gnome", "cinnamon", "mate", "kde", "xfce", "other", "macos", "windows"]
+BrowserKind = Literal[
+    "Firefox", "LibreWolf", "Waterfox", "Floorp", "Zen", "Chromium", "Chrome", "Brave", "Edge",
+    "Vivaldi",
+]  # fmt: skip
+# The browser families whose preferences a source can name, by store.
+BROWSER_STORES = {"firefox": "firefox", "chromium": "chromium", "chromium_state": "chromium"}
 Scalar = Annotated[bool, STRICT] | int | float | str
 # Where each store's settings apply, unless a read names its desktops.
 _STORE_DESKTOPS: dict[str, tuple[str, ...]] = {
@@ -30,6 +42,9 @@ _STORE_DESKTOPS: dict[str, tuple[str, ...]] = {
 }
 # What each store's names may look like: the names are handed to a tool as arguments.
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+# A browser preference: about:config's names; Chromium's dotted paths (16 parts at most).
+_FIREFOX_PREF = r"(?=.{1,200}\Z)[A-Za-z0-9_@{}-][A-Za-z0-9._@{}:+-]*"
+_CHROMIUM_PREF = r"(?=.{1,200}\Z)[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}"
 _FORMATS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "gsettings": (
         ("gsettings", _NAME, "a GSettings schema name"),
@@ -49,6 +64,11 @@ _FORMATS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         ("name", r"[^\0*?]+", "a registry value name"),
     ),
+    "firefox": (("firefox", _FIREFOX_PREF, "a Firefox preference name (about:config)"),),
+    "chromium": (("chromium", _CHROMIUM_PREF, "a Chromium preference (dotted.path)"),),
+    "chromium_state": (
+        ("chromium_state", _CHROMIUM_PREF, "a Chromium Local State preference (dotted.path)"),
+    ),
 }
 # The fields that say where a setting lives, by store.
 _LOCATION = {
@@ -57,6 +77,9 @@ _LOCATION = {
     "xfconf": ("property",),
     "defaults": ("key",),
     "registry": ("name",),
+    "firefox": (),
+    "chromium": (),
+    "chromium_state": (),
 }
 
 
@@ -73,6 +96,21 @@ class SettingSource:
     group: Annotated[str | None, Doc("The KDE group; nested: Outer][Inner.")] = None
     property: Annotated[str | None, Doc("The xfconf property, /a/b.")] = None
     name: Annotated[str | None, Doc("The registry value's name.")] = None
+    firefox: Annotated[str | None, Doc("A Firefox preference, as about:config names it.")] = None
+    chromium: Annotated[
+        str | None, Doc("A Chromium-family profile preference: profile.block_third_party_cookies.")
+    ] = None
+    chromium_state: Annotated[
+        str | None, Doc("A Chromium-family Local State preference (the whole browser's).")
+    ] = None
+    browsers: Annotated[
+        list[BrowserKind] | None,
+        Doc("The browsers this applies to; by default every one of its family."),
+    ] = None
+    unless: Annotated[
+        Literal["primary_password"] | None,
+        Doc("primary_password: not asked of a Firefox profile with a Primary Password."),
+    ] = None
     current_host: Annotated[bool, STRICT, Doc("defaults -currentHost.")] = False
     desktops: Annotated[
         list[DesktopKind] | None,
@@ -97,7 +135,14 @@ class SettingSource:
         # constructor (the built-in entries).
         stores = [s for s in _LOCATION if getattr(self, s) is not None]
         if len(stores) != 1:
-            raise ValueError("name exactly one of gsettings, kconfig, xfconf, defaults, registry")
+            raise ValueError(f"name exactly one of {', '.join(_LOCATION)}")
+        browser = stores[0] in BROWSER_STORES
+        if browser and self.desktops is not None:
+            raise ValueError(f"a {stores[0]} preference takes browsers, not desktops")
+        if not browser and self.browsers is not None:
+            raise ValueError(f"{stores[0]} takes desktops, not browsers")
+        if self.unless is not None and stores[0] != "firefox":
+            raise ValueError("unless: primary_password is for a firefox preference")
         missing = [f for f in _LOCATION[stores[0]] if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{stores[0]} needs {' and '.join(missing)}")
@@ -121,9 +166,24 @@ class SettingSource:
         return Setting(store, path, self.current_host)
 
     def applies_to(self, kind: str) -> bool:
-        return kind in (self.desktops or _STORE_DESKTOPS[self.store()])
+        store = self.store()
+        return store not in BROWSER_STORES and kind in (self.desktops or _STORE_DESKTOPS[store])
+
+    def applies_to_browser(self, family: str, browser: str) -> bool:
+        return BROWSER_STORES.get(self.store()) == family and (
+            self.browsers is None or browser in self.browsers
+        )
+
+    def label(self) -> str:
+        """Where it is kept, with the browser family for a browser's preference."""
+        family = {"firefox": "Firefox", "chromium": "Chromium"}.get(
+            BROWSER_STORES.get(self.store(), "")
+        )
+        return f"{family} {self.shown()}" if family else self.shown()
 
     def shown(self) -> str:
+        if self.chromium_state is not None:
+            return f"Local State {self.chromium_state}"
         return " ".join(self.where().path)
 
     def said(self, value: Any) -> str:
@@ -197,9 +257,10 @@ class PrivacySetting:
     title: Annotated[str, Limit(max_length=100), Doc("The problem, in a few words.")]
     why: Annotated[str, Limit(max_length=500), Doc("Why it matters, told to the person.")]
     advice: Annotated[
-        str | dict[DesktopKind | Literal["default"], str],
+        str | dict[DesktopKind | Literal["firefox", "chromium", "default"], str],
         Doc(
-            "How to change it; or one text per desktop (gnome, kde, macos, windows, ..., default)."
+            "How to change it; or one text per desktop (gnome, kde, macos, windows, ..., "
+            "default), or per browser family (firefox, chromium)."
         ),
     ]
     match: Annotated[
@@ -214,6 +275,17 @@ class PrivacySetting:
         Rule(_few_sources, before=True),
         Limit(min_length=1, max_length=MAX_SOURCES),
     ]
+
+    def __post_init__(self) -> None:
+        kinds = {s.store() in BROWSER_STORES for s in self.read}
+        if len(kinds) > 1:
+            raise ValueError(
+                "a setting reads desktop settings or browser preferences, not both: "
+                "make two settings"
+            )
+
+    def for_browsers(self) -> bool:
+        return self.read[0].store() in BROWSER_STORES
 
     @classmethod
     def of(cls, entry: Mapping[str, Any]) -> PrivacySetting:
@@ -260,12 +332,20 @@ class PrivacySettingsParams(CheckParams):
 class PrivacySettingsCheck(Check[PrivacySettingsParams]):
     """Review your privacy settings: share only what you choose to share.
 
-    Desktops and operating systems come with settings that share more than many people
-    expect: where you are, your messages on the lock screen for anyone passing by, a
-    history of every file you opened, reports and statistics sent to the vendor. The check
-    reads the settings the policy lists (built-in ones for GNOME, Cinnamon, KDE Plasma,
-    macOS and Windows, plus any an admin adds) and says which differ from what is asked,
-    why it matters and where to change it. It reads only those settings.
+    Desktops, operating systems and browsers come with settings that share more than many
+    people expect: where you are, your messages on the lock screen for anyone passing by, a
+    history of every file you opened, reports and statistics sent to the vendor, cookies that
+    let advertisers follow you from site to site. The check reads the settings the policy
+    lists (built-in ones for GNOME, Cinnamon, KDE Plasma, macOS, Windows, Firefox and the
+    Chromium family, plus any an admin adds) and says which differ from what is asked, why it
+    matters and where to change it. It reads only those settings.
+
+    Browsers (Linux, for now) are judged per profile, on the value the browser itself uses:
+    Firefox's prefs.js, then user.js, then the enterprise policies.json (which wins);
+    Chromium's Preferences and Local State, then its managed policies in /etc (which win). A
+    preference set nowhere has the browser's default. A Firefox profile never started (no
+    prefs.js) is left out until it is. Saved addresses and cards are acceptable in a Firefox
+    profile with a Primary Password; Chromium has none, so there they should be off.
     """
 
     id = "privacy_settings"
@@ -278,10 +358,16 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
         "only the settings the policy lists (GSettings keys, KDE and Xfce config files, macOS "
         "defaults, Windows registry values), and the names of the programs you run (to know "
         "the desktop)",
+        "browsers' preferences: Firefox profiles' prefs.js and user.js, policies.json "
+        "(/etc/firefox/policies, the install's distribution folder) and the install's default "
+        "pref files; Chromium, Chrome, Brave, Edge and Vivaldi profiles' Preferences, Local "
+        "State and managed policies in /etc; a Firefox key store's password-check entry when a "
+        "rule asks whether a Primary Password is set",
     )
     keeps = (
-        "which listed settings differ from the policy, and their current values when they "
-        "are numbers or true/false the policy compares (text values are never kept or shown)"
+        "which listed settings differ from the policy (and in which browser profile), and "
+        "their current values when they are numbers or true/false the policy compares (text "
+        "values are never kept or shown)"
     )
     alert = "A privacy setting shares more than it should"
     alert_many = "{n} privacy settings share more than they should"
@@ -291,15 +377,28 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
     def explanation(cls) -> str:
         lines = [super().explanation(), "", "Built-in settings (id: where, what is asked):"]
         for setting_id, setting in builtin_settings().items():
-            asked = "; ".join(f"{s.shown()}: {s.expected()}" for s in setting.read)
+            asked = "; ".join(f"{s.label()}: {s.expected()}" for s in setting.read)
             lines.append(f"- {setting_id}: {asked}{_MATCH_WORDS[setting.match]}")
         return "\n".join(lines)
 
     def run(self, ctx: CheckContext) -> list[Finding]:
+        chosen = self.settings()
+        on_desktop = {k: v for k, v in chosen.items() if not v.for_browsers()}
+        in_browsers = {k: v for k, v in chosen.items() if v.for_browsers()}
+        findings, profiles = self._browsers(ctx, in_browsers) if in_browsers else ([], 0)
+        try:
+            findings += self._desktop(ctx, on_desktop)
+        except CheckSkipped as skipped:
+            if not profiles:
+                raise
+            # The browsers were judged: what kept the desktop's settings out is a note.
+            self.notes.insert(0, f"{str(skipped).rstrip('.')}.")
+        return findings
+
+    def _desktop(self, ctx: CheckContext, chosen: dict[str, PrivacySetting]) -> list[Finding]:
         found = desktop(ctx.env)
         if found is None:
             raise CheckSkipped("this computer has no graphical desktop, so no desktop settings")
-        chosen = self.settings()
         wanted = {
             setting_id: [s for s in setting.read if s.applies_to(found.kind)]
             for setting_id, setting in chosen.items()
@@ -316,24 +415,10 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
             if verdict is None:
                 unknown.append((setting.name or setting_id, why_unknown.rstrip(".")))
             elif verdict is False and decided:
-                either = len(decided) > 1 and setting.match == "any"
-                said = "; ".join(s.found(v, expected=not either) for s, v in decided)
-                if either:
-                    said += "; any one of these would do: " + ", ".join(
-                        f"{source.shown()} {source.expected()}" for source, _ in decided
-                    )
-                numbers = [v for source, v in decided if source.shows(v)]
+                advice = setting.advice_for(found.kind)
                 findings.append(
-                    self.finding(
-                        ctx,
-                        setting.title,
-                        setting_id,
-                        f"{setting.title}: {setting.why} ({said}).",
-                        setting.advice_for(found.kind),
-                        notice=_notice(setting.title, setting.advice_for(found.kind)),
-                        setting=setting_id,
-                        where=", ".join(source.shown() for source, _ in decided),
-                        **({"value": ", ".join(_text(v) for v in numbers)} if numbers else {}),
+                    self._failed(
+                        ctx, setting_id, setting, decided, subject=setting.title, advice=advice
                     )
                 )
         if len(unknown) == len(wanted):
@@ -342,10 +427,161 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
             self.note(f"{name}: could not be read ({why}).")
         return findings
 
+    def _failed(
+        self,
+        ctx: CheckContext,
+        setting_id: str,
+        setting: PrivacySetting,
+        decided: list[tuple[SettingSource, SettingValue]],
+        *,
+        subject: str,
+        advice: str,
+        browser: str = "",
+    ) -> Finding:
+        either = len(decided) > 1 and setting.match == "any"
+        said = "; ".join(s.found(v, expected=not either) for s, v in decided)
+        if either:
+            said += "; any one of these would do: " + ", ".join(
+                f"{source.shown()} {source.expected()}" for source, _ in decided
+            )
+        numbers = [v for source, v in decided if source.shows(v)]
+        where = f"{browser} ({subject}): " if browser else ""
+        return self.finding(
+            ctx,
+            subject,
+            setting_id,
+            f"{where}{setting.title}: {setting.why} ({said}).",
+            advice,
+            notice=_notice(f"{browser}: {setting.title}" if browser else setting.title, advice),
+            setting=setting_id,
+            where=", ".join(source.shown() for source, _ in decided),
+            **({"browser": browser} if browser else {}),
+            **({"value": ", ".join(_text(v) for v in numbers)} if numbers else {}),
+        )
+
+    def _browsers(
+        self, ctx: CheckContext, chosen: dict[str, PrivacySetting]
+    ) -> tuple[list[Finding], int]:
+        """The findings of each browser profile, and how many profiles were judged."""
+        if not sys.platform.startswith("linux"):
+            return [], 0  # the profiles' folders are known on Linux only, for now
+        families = {BROWSER_STORES[s.store()] for setting in chosen.values() for s in setting.read}
+        home = ctx.paths.home
+        profiles: list[_Profile] = []
+        problems: list[Unreadable] = []
+        if "firefox" in families:
+            foxes, fox_problems = firefox_prefs(home)
+            problems += fox_problems
+            for fox in foxes:
+                for name, count in fox.skipped:
+                    shown = ctx.paths.display(fox.path / name)
+                    lines = "line" if count == 1 else "lines"
+                    self.note(
+                        f"{fox.browser}: {count} {lines} of {shown} could not be read and "
+                        f"{'was' if count == 1 else 'were'} skipped."
+                    )
+                # Never started: nothing of it is used yet; its first start is judged.
+                if fox.started and fox.complete:
+                    profiles.append(_Profile("firefox", fox.browser, fox.path, fox.value))
+        if "chromium" in families:
+            chromes, chrome_problems = chromium_prefs(home)
+            problems += chrome_problems
+            profiles += [
+                _Profile("chromium", c.browser, c.path, c.value, c.state_value) for c in chromes
+            ]
+        for problem in problems:
+            shown = ctx.paths.display(problem.path)
+            self.note(f"{problem.browser}: {shown} could not be read: {problem.reason}.")
+        findings: list[Finding] = []
+        for profile in profiles:
+            findings += self._profile(ctx, chosen, profile)
+        return findings, len(profiles)
+
+    def _profile(
+        self, ctx: CheckContext, chosen: dict[str, PrivacySetting], profile: _Profile
+    ) -> list[Finding]:
+        shown = ctx.paths.display(profile.path)
+        findings = []
+        for setting_id, setting in chosen.items():
+            sources = [
+                s for s in setting.read if s.applies_to_browser(profile.family, profile.browser)
+            ]
+            if not sources:
+                continue
+            values = {source.where(): profile.read(source) for source in sources}
+            verdict, decided, why_unknown = _judge(setting, sources, values)
+            if verdict is False and any(s.unless for s, _ in decided):
+                protected = self._primary_password(ctx, profile)
+                if protected is None:
+                    verdict = None
+                    why_unknown = "whether a Primary Password is set cannot be told"
+                elif protected:
+                    decided = [(s, v) for s, v in decided if not s.unless]
+                    verdict = None if decided else True
+            if verdict is None:
+                name = setting.name or setting_id
+                self.note(
+                    f"{profile.browser} ({shown}): {name} could not be checked "
+                    f"({why_unknown.rstrip('.')})."
+                )
+            elif verdict is False and decided:
+                advice = setting.advice_for(profile.family)
+                findings.append(
+                    self._failed(
+                        ctx,
+                        setting_id,
+                        setting,
+                        decided,
+                        subject=shown,
+                        advice=advice,
+                        browser=profile.browser,
+                    )
+                )
+        return findings
+
+    def _primary_password(self, ctx: CheckContext, profile: _Profile) -> bool | None:
+        """Whether the Firefox profile has a Primary Password; None when it cannot be told."""
+        from agent.checks.browser_passwords import primary_password  # noqa: PLC0415
+
+        try:
+            return primary_password(ctx, profile.path).protected
+        except StoreUnreadable as err:
+            if not any(present(profile.path / name) for name in ("key4.db", "key3.db")):
+                return False  # no key store yet: nothing can be locked
+            self.note(
+                f"{profile.browser}: {ctx.paths.display(profile.path)} key store could not "
+                f"be read: {str(err).rstrip('.')}."
+            )
+        except (OSError, ValueError, sqlite3.Error) as err:
+            self.note(
+                f"{profile.browser}: {ctx.paths.display(profile.path)} key store could not "
+                f"be read: {reason_of(err)}."
+            )
+        return None
+
     def settings(self) -> dict[str, PrivacySetting]:
         chosen = dict(builtin_settings()) if self.params.builtin else {}
         chosen.update(self.params.settings)
         return {k: v for k, v in chosen.items() if k not in self.params.ignore}
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """One browser profile as the rules see it: how to read a preference of it."""
+
+    family: str  # "firefox" or "chromium"
+    browser: str
+    path: Path
+    prefs: Callable[[str], tuple[SettingValue | None, str]]
+    state: Callable[[str], tuple[SettingValue | None, str]] | None = None
+
+    def read(self, source: SettingSource) -> SettingRead:
+        name = source.firefox or source.chromium or source.chromium_state or ""
+        lookup = self.state if source.chromium_state is not None and self.state else self.prefs
+        value, _ = lookup(name)
+        if value is None:
+            return SettingRead(None, f"{source.shown()} is not set")
+        return SettingRead(value)
 
 
 def _notice(title: str, advice: str) -> str:
@@ -622,6 +858,100 @@ _BUILTIN: dict[str, dict[str, Any]] = {
             _gs(_PRIVACY, "remove-old-temp-files", equals=True),
             _gs(_CINNAMON, "remove-old-trash-files", equals=True, desktops=["cinnamon"]),
             _gs(_CINNAMON, "remove-old-temp-files", equals=True, desktops=["cinnamon"]),
+        ],
+    },
+    # Browsers: each profile is judged on its own preferences (agent.probes.browser_prefs).
+    "browser_telemetry": {
+        "name": "Browser usage data",
+        "title": "The browser sends usage data and runs studies",
+        "why": "how you use the browser is sent to its maker, and studies change it to "
+        "measure you",
+        "advice": {
+            "firefox": "Settings > Privacy & Security > Firefox Data Collection and Use: "
+            "untick 'Send technical and interaction data' and 'Install and run studies'.",
+            "chromium": "Settings > Privacy and security (Chrome: You and Google > Sync and "
+            "Google services): 'Help improve features and performance' off.",
+        },
+        "read": [
+            {"firefox": "datareporting.healthreport.uploadEnabled", "equals": False},
+            {"firefox": "app.shield.optoutstudies.enabled", "equals": False},
+            {"chromium_state": "user_experience_metrics.reporting_enabled", "equals": False},
+        ],
+    },
+    "browser_tracking": {
+        "name": "Protection from trackers",
+        "title": "Trackers' cookies can follow you from site to site",
+        "why": "a third-party cookie lets an advertiser recognise you on every site that "
+        "carries its code",
+        "advice": {
+            "firefox": "Settings > Privacy & Security > Enhanced Tracking Protection: Strict, "
+            "or Standard with its Total Cookie Protection (Custom: Cookies 'Cross-site "
+            "cookies' or 'All third-party cookies').",
+            "chromium": "Settings > Privacy and security > Third-party cookies: Block "
+            "third-party cookies.",
+        },
+        "match": "any",
+        "read": [
+            # A text preference: compared, never shown ("is not strict").
+            {"firefox": "browser.contentblocking.category", "equals": "strict"},
+            # 1 third-party blocked, 2 all blocked, 5 Total Cookie Protection (each site's
+            # third-party cookies kept apart, trackers' blocked): Firefox's default since 103.
+            {"firefox": "network.cookie.cookieBehavior", "one_of": [1, 2, 5],
+             "words": {"0": "all cookies allowed", "1": "third-party cookies blocked",
+                       "2": "all cookies blocked", "3": "unvisited sites' cookies blocked",
+                       "4": "only known trackers' cookies blocked",
+                       "5": "Total Cookie Protection"}},
+            # Brave's Shields block them whatever these say.
+            {"chromium": "profile.block_third_party_cookies", "equals": True,
+             "browsers": ["Chromium", "Chrome", "Edge", "Vivaldi"]},
+            {"chromium": "profile.cookie_controls_mode", "equals": 1,
+             "browsers": ["Chromium", "Chrome", "Edge", "Vivaldi"],
+             "words": {"0": "third-party cookies allowed", "1": "third-party cookies blocked",
+                       "2": "blocked in Incognito only"}},
+        ],
+    },
+    "browser_do_not_track": {
+        "name": "Do Not Track and Global Privacy Control",
+        "title": "The browser does not ask sites to leave your data alone",
+        "why": "Global Privacy Control (or the older Do Not Track) tells every site you do not "
+        "want your data sold or shared, and in some places the law makes sites obey",
+        "advice": {
+            "firefox": "Settings > Privacy & Security > Website Privacy Preferences: tick "
+            "'Tell websites not to sell or share my data'.",
+            "chromium": "Settings > Privacy and security > Third-party cookies: 'Send a \"Do "
+            "Not Track\" request with your browsing traffic' on.",
+        },
+        "match": "any",
+        "read": [
+            {"firefox": "privacy.globalprivacycontrol.enabled", "equals": True},
+            {"firefox": "privacy.donottrackheader.enabled", "equals": True},
+            # Brave sends Global Privacy Control on its own.
+            {"chromium": "enable_do_not_track", "equals": True,
+             "browsers": ["Chromium", "Chrome", "Edge", "Vivaldi"]},
+        ],
+    },
+    "browser_autofill": {
+        "name": "Saved addresses and cards",
+        "title": "Saved addresses and cards are not locked",
+        "why": "the browser keeps what you type in address and card forms, and without a "
+        "Primary Password any program you run, or anyone with a copy of the profile, can read "
+        "them",
+        "advice": {
+            "firefox": "Settings > Privacy & Security > Forms and Autofill: untick 'Save and "
+            "fill addresses' and 'Save and fill payment methods', or set a Primary Password "
+            "(Settings > Privacy & Security > Passwords).",
+            "chromium": "Settings > Autofill and passwords: Addresses and more, and Payment "
+            "methods: 'Save and fill' off (Chromium has no Primary Password to lock them).",
+        },
+        "read": [
+            {"firefox": "extensions.formautofill.addresses.enabled", "equals": False,
+             "unless": "primary_password"},
+            {"firefox": "extensions.formautofill.creditCards.enabled", "equals": False,
+             "unless": "primary_password"},
+            # No Primary Password on Linux: cards are locked with the key of the saved
+            # passwords (browser_passwords), addresses are kept as they are.
+            {"chromium": "autofill.profile_enabled", "equals": False},
+            {"chromium": "autofill.credit_card_enabled", "equals": False},
         ],
     },
 }  # fmt: skip

@@ -20,6 +20,7 @@ import errno
 import re
 import sqlite3
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,23 +190,49 @@ def _exists(path: Path) -> bool:
 # --- Firefox -----------------------------------------------------------------------------
 
 
-def firefox_profiles(home: Path) -> tuple[list[FirefoxProfile], list[Unreadable]]:
-    profiles: list[FirefoxProfile] = []
+def firefox_profile_folders(home: Path) -> tuple[list[tuple[str, Path]], list[Unreadable]]:
+    """(browser, profile folder) for each profile the browsers' profiles.ini files name,
+    once each, whether or not the folder exists."""
+    found: list[tuple[str, Path]] = []
     problems: list[Unreadable] = []
     seen: set[Path] = set()
     for browser, folder in FIREFOX_FOLDERS:
-        base = home / folder
-        for path in _listed_profiles(browser, base, problems):
-            if path in seen:
-                continue
-            seen.add(path)
-            try:
-                profile = _firefox_profile(browser, path)
-            except (OSError, ValueError, sqlite3.Error) as err:
-                problems.append(Unreadable(browser, path, reason_of(err)))
-                continue
-            if profile is not None:
-                profiles.append(profile)
+        for path in _listed_profiles(browser, home / folder, problems):
+            if path not in seen:
+                seen.add(path)
+                found.append((browser, path))
+    return found, problems
+
+
+def firefox_protection(path: Path) -> Protection:
+    """Whether the key store of the Firefox profile at `path` needs a Primary Password;
+    StoreUnreadable when it has none, or OSError when it cannot be read."""
+    # Here, not at the top: cryptography is loaded only where a key store is to be asked
+    # (the resident agent stays without it otherwise: tests/test_resident_agent.py).
+    from agent.probes._nss import key3_protection, key4_protection  # noqa: PLC0415
+
+    if _exists(path / "key4.db"):
+        return key4_protection(path / "key4.db", QUERY_TIMEOUT)
+    if _exists(path / "key3.db"):
+        return key3_protection(path / "key3.db")
+    raise StoreUnreadable("it has no key database")
+
+
+def firefox_profiles(
+    home: Path, protection: Callable[[Path], Protection] = firefox_protection
+) -> tuple[list[FirefoxProfile], list[Unreadable]]:
+    """`protection`: how a profile's key store is asked (a check shares the answer with
+    others through its context's facts)."""
+    profiles: list[FirefoxProfile] = []
+    folders, problems = firefox_profile_folders(home)
+    for browser, path in folders:
+        try:
+            profile = _firefox_profile(browser, path, protection)
+        except (OSError, ValueError, sqlite3.Error) as err:
+            problems.append(Unreadable(browser, path, reason_of(err)))
+            continue
+        if profile is not None:
+            profiles.append(profile)
     return profiles, problems
 
 
@@ -240,23 +267,17 @@ def _listed_profiles(browser: str, base: Path, problems: list[Unreadable]) -> li
     return found
 
 
-def _firefox_profile(browser: str, path: Path) -> FirefoxProfile | None:
+def _firefox_profile(
+    browser: str, path: Path, protection: Callable[[Path], Protection]
+) -> FirefoxProfile | None:
     if not _is_dir(path):
         return None
     logins = _count_logins(path / "logins.json")
     if logins == 0:
         return FirefoxProfile(browser, path, 0, None)
-    # Here, not at the top: cryptography is loaded only where there are saved logins to
-    # protect (the resident agent stays without it otherwise: tests/test_resident_agent.py).
-    from agent.probes._nss import key3_protection, key4_protection  # noqa: PLC0415
-
-    if _exists(path / "key4.db"):
-        protection = key4_protection(path / "key4.db", QUERY_TIMEOUT)
-    elif _exists(path / "key3.db"):
-        protection = key3_protection(path / "key3.db")
-    else:
+    if not (_exists(path / "key4.db") or _exists(path / "key3.db")):
         raise StoreUnreadable("it has saved logins but no key database")
-    return FirefoxProfile(browser, path, logins, protection)
+    return FirefoxProfile(browser, path, logins, protection(path))
 
 
 def _count_logins(path: Path) -> int:
@@ -276,8 +297,10 @@ def _count_logins(path: Path) -> int:
 # --- Chromium ----------------------------------------------------------------------------
 
 
-def chromium_profiles(home: Path) -> tuple[list[ChromiumProfile], list[Unreadable]]:
-    profiles: list[ChromiumProfile] = []
+def chromium_user_data(home: Path) -> tuple[list[tuple[str, Path, list[Path]]], list[Unreadable]]:
+    """(browser, user data folder, its entries) for each Chromium browser's folder that
+    exists; a profile is one of the entries (Default, Profile 1, ...)."""
+    found: list[tuple[str, Path, list[Path]]] = []
     problems: list[Unreadable] = []
     for browser, folder in CHROMIUM_FOLDERS:
         base = home / folder
@@ -288,6 +311,14 @@ def chromium_profiles(home: Path) -> tuple[list[ChromiumProfile], list[Unreadabl
         except OSError as err:
             problems.append(Unreadable(browser, base, reason_of(err)))
             continue
+        found.append((browser, base, entries))
+    return found, problems
+
+
+def chromium_profiles(home: Path) -> tuple[list[ChromiumProfile], list[Unreadable]]:
+    profiles: list[ChromiumProfile] = []
+    folders, problems = chromium_user_data(home)
+    for browser, _, entries in folders:
         for entry in entries:
             try:
                 profile = _chromium_profile(browser, entry)
