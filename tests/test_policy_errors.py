@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.checks import CHECKS
 from tests.conftest import Machine, Outcome
 
 GOOD_HEAD = "schema: 1\nname: team\nchecks:\n  ssh_keys:\n"
@@ -26,12 +27,7 @@ CONTENT_CASES = [
         "schema: 1\nchecks:\n  no_such_check: {}\n",
         "checks.no_such_check",
         3,
-        "unknown check; the checks are app_sessions, browser_passwords, credentials, "
-        "disk_encryption, exposed_services, "
-        "firewall, "
-        "idle_sessions, privacy_settings, remote_sessions, "
-        "screen_lock, "
-        "ssh_authorized_keys, ssh_keys, vpn",
+        f"unknown check; the checks are {', '.join(sorted(CHECKS))}",
     ),
     (
         "unknown-setting",
