@@ -58,7 +58,7 @@ def test_unknown_only_names_the_checks(machine: Machine, hygiene: Callable[..., 
         "the checks are app_sessions, browser_passwords, credentials, disk_encryption, "
         "exposed_services, "
         "idle_sessions, privacy_settings, remote_sessions, screen_lock, ssh_authorized_keys, "
-        "ssh_keys, vpn\n"
+        "ssh_keys, updates, vpn\n"
     )
 
 
@@ -115,6 +115,7 @@ def test_checks_lists_what_each_check_reads_and_keeps(
         "disk_encryption",
         "app_sessions",
         "browser_passwords",
+        "updates",
     ]
     (ssh,) = [e for e in entries if e["id"] == "ssh_keys"]
     assert ssh["enabled"] is True and ssh["every"] == "5s"

@@ -67,6 +67,9 @@ TOOLS: dict[str, str] = {
     "certutil": "libnss3-tools",
     "firefox-esr": "firefox-esr",
     "gnome-keyring-daemon": "gnome-keyring",
+    "apt-get": "apt",
+    "apt-config": "apt",
+    "apt-ftparchive": "apt-utils",
 }
 
 # Shared libraries the tests load with ctypes, and their packages.

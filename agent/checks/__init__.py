@@ -30,6 +30,7 @@ CHECKS: dict[str, str] = {
     "disk_encryption": "DiskEncryptionCheck",
     "app_sessions": "AppSessionsCheck",
     "browser_passwords": "BrowserPasswordsCheck",
+    "updates": "UpdatesCheck",
 }
 
 

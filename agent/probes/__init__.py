@@ -30,6 +30,12 @@ Screen lock, settings and disks (Step 7), from _<platform>_screen and _<platform
   the Windows registry). Only the named values are read.
 - `disk_encryption(home)`: whether the file systems holding / and the home folder are
   encrypted, and how.
+
+Updates (Step 15), from _<platform>_updates:
+- `updates(env, timeout)`: what the system's package manager or update service would install now,
+  from what it already knows (never a network call, never a refresh), which of it fixes
+  security problems, when it last learnt what is available, whether updates install by
+  themselves, and whether a restart is waiting for updates already installed.
 """
 
 from __future__ import annotations
@@ -144,6 +150,38 @@ class Volume:
     # when not encrypted, what it is ("ext4 on vda"); when not known, why
 
 
+@dataclass(frozen=True)
+class PendingUpdate:
+    name: str  # the package (or update, on macOS and Windows) as its manager names it
+    installed: str  # the version installed now; "" when the manager does not say
+    available: str  # the version it would install; "" when not said
+    security: bool  # it comes from a security source or fixes a security advisory
+
+
+@dataclass(frozen=True)
+class Updates:
+    manager: str  # who was asked, as the person knows it: "apt", "dnf", "Software Update"
+    pending: tuple[PendingUpdate, ...]  # what it would install now (all, security or not)
+    # When it last learnt what is available (its package lists, its last successful check);
+    # None when it does not say.
+    checked: datetime | None = None
+    # Security updates install by themselves; None when that cannot be told here.
+    automatic: bool | None = None
+    automatic_how: str = ""  # why automatic is what it is, in words the agent wrote
+    # A restart is waiting for updates already installed; None when that cannot be told.
+    restart: bool | None = None
+    restart_for: tuple[str, ...] = ()  # the packages that asked for it, where said
+    restart_since: datetime | None = None  # since when, where the system says
+    # Updates already downloaded that wait for a restart to be installed (PackageKit's
+    # offline updates), and since when.
+    prepared: int = 0
+    prepared_since: datetime | None = None
+    problems: tuple[str, ...] = ()  # what could not be told, one clause each
+    # The files whose change can change this answer (lists, status, configuration): a
+    # caller may keep the answer while none of them changed.
+    sources: tuple[str, ...] = ()
+
+
 def one_per_socket(found: Iterable[Listener]) -> list[Listener]:
     """One Listener per (address, port, protocol), sorted. Several processes share a socket
     after fork (a server's workers): the one the system names is kept, then the lowest pid
@@ -208,6 +246,13 @@ def disk_encryption(home: str) -> list[Volume]:
     return found
 
 
+def updates(env: Mapping[str, str], timeout: float = 50.0) -> Updates:
+    """ProbeUnavailable when no package manager or update service this agent knows is here.
+    `timeout`: the most any one command it runs may take, in seconds."""
+    found: Updates = _platform("updates").updates(env, timeout)
+    return found
+
+
 def _platform(part: str = "") -> ModuleType:
     # Imported on first use: `hygiene check --only ssh_keys` need not load the bus and X11
     # code the session probes use (bench/startup.py).
@@ -221,11 +266,13 @@ __all__ = [
     "Interface",
     "Listener",
     "Network",
+    "PendingUpdate",
     "ScreenLock",
     "Session",
     "Setting",
     "SettingRead",
     "SettingValue",
+    "Updates",
     "Volume",
     "desktop",
     "desktop_idle",
@@ -235,4 +282,5 @@ __all__ = [
     "read_settings",
     "screen_lock",
     "sessions",
+    "updates",
 ]
