@@ -4,6 +4,7 @@ the test, and the real `apt-get -s upgrade` asked by the check (tests/apt_repo.p
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from agent.models import Finding, Severity
 from agent.paths import Paths
 from agent.store import CachedPath, Store
 from tests.apt_repo import AptRepo, build
-from tests.conftest import require_tool
+from tests.conftest import Machine, require_tool, run_hygiene
 
 DAY = 86400.0
 
@@ -96,7 +97,9 @@ def test_fresh_security_updates_are_within_the_grace_and_normal_ones_do_not_coun
     assert "security updates waiting" not in done.reasons()
     # hyg-openssl and hyg-curl come from the security archive; hyg-tzdata from stable-updates.
     assert done.check.passed is not None
-    assert done.check.passed.startswith("2 security updates arrived within the last 3 days")
+    assert done.check.passed.startswith(
+        "2 security updates wait, seen waiting for less than 3 days so far: install them now"
+    )
     assert "sudo apt upgrade" in done.check.passed
 
 
@@ -337,3 +340,39 @@ def test_cached_rows_that_are_damaged_are_a_fresh_look(
     store.keep_scan_cache("updates", version, [CachedPath("updates:answer", None, {"manager": 3})])
     repo.age_lists(5 * DAY)
     assert run(repo, tmp_path, store=store).one("security updates waiting").evidence["count"] == 2
+
+
+def test_a_pass_never_claims_what_was_not_seen(repo: AptRepo, tmp_path: Path) -> None:
+    repo.unattended(installed=True, periodic="1")
+    env = _with_fake_apt_get(repo, tmp_path, "exit 100")
+    done = run(repo, tmp_path, env=env)
+    assert done.findings == []
+    assert done.check.passed == (
+        "nothing else needs doing, but what apt would install could not be told (see the note)"
+    )
+
+
+# --- as a person runs it ---------------------------------------------------------------------
+
+
+def test_hygiene_check_json(repo: AptRepo, machine: Machine) -> None:
+    repo.age_lists(5 * DAY)
+    env = {**os.environ, **machine.env(), **repo.env}
+    done = run_hygiene(["check", "--only", "updates", "--json"], env)
+    assert done.code == 1, done.err
+    (result,) = json.loads(done.out)["results"]
+    assert result["status"] == "fail" and result["error"] is None
+    reasons = {f["evidence"]["reason"]: f for f in result["findings"]}
+    assert set(reasons) == {"security updates waiting", "not automatic"}
+    assert reasons["security updates waiting"]["evidence"]["count"] == 2
+    assert reasons["not automatic"]["severity"] == "medium"
+
+
+def test_hygiene_check_without_a_package_manager_skips(repo: AptRepo, machine: Machine) -> None:
+    empty = machine.home / "bin"
+    empty.mkdir()
+    env = {**os.environ, **machine.env(), **repo.env, "PATH": str(empty)}
+    done = run_hygiene(["check", "--only", "updates"], env)
+    assert done.code == 0, done.err
+    assert "SKIP" in done.out and "no package manager this agent knows" in done.out
+    assert "Traceback" not in done.err

@@ -126,6 +126,7 @@ def test_dnf_probe(tmp_path: Path) -> None:
 )
 def test_dnf_that_fails_is_a_problem(tmp_path: Path, answer: Answer | str, problem: str) -> None:
     found = dnf_updates(Asked({DNF_LIST: answer, DNF_RESTART: Answer(2, "")}), "dnf", tmp_path)
+    assert not found.listed
     assert any(problem in p for p in found.problems), found.problems
     assert found.pending == () and found.restart is None
 
@@ -205,7 +206,7 @@ def test_macos_recommended_updates_and_settings(tmp_path: Path) -> None:
     assert found.checked == datetime(2024, 3, 20, 8, 15, 42, tzinfo=UTC)
     assert found.automatic is False
     assert found.automatic_how == "'Install Security Responses and system files' is off"
-    assert found.restart is None and found.problems == ()
+    assert found.restart is None and found.problems == () and found.listed
 
 
 def test_macos_managed_settings_override_and_binary_plists(tmp_path: Path) -> None:
@@ -233,7 +234,8 @@ def test_macos_preferences_it_cannot_use(
     if content is not None:
         path.write_bytes(content)
     found = macos_updates({}, 0, path, tmp_path / "none")
-    assert found.pending == () and any(problem in p for p in found.problems)
+    assert found.pending == () and not found.listed
+    assert any(problem in p for p in found.problems)
     assert found.automatic is True  # Apple's defaults where nothing is written
 
 
@@ -272,4 +274,5 @@ def test_windows_that_fails_is_a_problem(
     answer: tuple[int, bytes, bytes] | OSError | subprocess.TimeoutExpired, problem: str
 ) -> None:
     found = _windows(answer)
-    assert found.pending == () and any(problem in p for p in found.problems), found.problems
+    assert found.pending == () and not found.listed
+    assert any(problem in p for p in found.problems), found.problems

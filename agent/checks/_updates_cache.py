@@ -120,6 +120,7 @@ def to_record(found: Updates) -> dict[str, Any]:
     return {
         "manager": found.manager,
         "pending": [[p.name, p.installed, p.available, p.security] for p in found.pending],
+        "listed": found.listed,
         "checked": _when(found.checked),
         "automatic": found.automatic,
         "automatic_how": found.automatic_how,
@@ -139,6 +140,7 @@ def from_record(record: dict[str, Any]) -> Updates | None:
             tuple(
                 PendingUpdate(str(n), str(i), str(a), bool(s)) for n, i, a, s in record["pending"]
             ),
+            listed=bool(record["listed"]),
             checked=_time(record["checked"]),
             automatic=_maybe(record["automatic"]),
             automatic_how=str(record["automatic_how"]),

@@ -162,10 +162,17 @@ class UpdatesCheck(Check[UpdatesParams]):
             *self._restart(ctx, found, now),
             *self._prepared(ctx, found, now),
         ]
-        return [
+        findings = [
             *self._waiting(ctx, found, since, now),
             *(replace(f, severity=Severity.medium) for f in lesser),
         ]
+        if not found.listed and not findings:
+            # Never "security updates are installed" when what waits was not seen.
+            self.passed = (
+                f"nothing else needs doing, but what {found.manager} would install could not "
+                "be told (see the note)"
+            )
+        return findings
 
     def _ask(self, ctx: CheckContext) -> Updates:
         # Each command gets the check's time less a margin, so that a tool that hangs is
@@ -195,9 +202,10 @@ class UpdatesCheck(Check[UpdatesParams]):
         install = _INSTALL.get(found.manager, "Install them now with your system's updater.")
         if not late:
             n = len(security)
+            # Only a lower bound is known: they may have waited longer than this run can tell.
             self.passed = (
-                f"{_count(n, 'security update')} arrived within the last {roughly(limit)}: "
-                f"{install[0].lower()}{install[1:]}"
+                f"{_count(n, 'security update')} {'waits' if n == 1 else 'wait'}, seen "
+                f"waiting for less than {roughly(limit)} so far: {install[0].lower()}{install[1:]}"
             )
             return []
         oldest = max(ages[cache.key(p)] for p in late)

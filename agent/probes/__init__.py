@@ -162,6 +162,9 @@ class PendingUpdate:
 class Updates:
     manager: str  # who was asked, as the person knows it: "apt", "dnf", "Software Update"
     pending: tuple[PendingUpdate, ...]  # what it would install now (all, security or not)
+    # False when what waits could not be told (the tool failed): `pending` is then empty,
+    # not known to be.
+    listed: bool = True
     # When it last learnt what is available (its package lists, its last successful check);
     # None when it does not say.
     checked: datetime | None = None

@@ -160,7 +160,7 @@ def apt_updates(
             "upgrade",
         ]
     )
-    pending: tuple[PendingUpdate, ...] = ()
+    pending: tuple[PendingUpdate, ...] | None = None
     if isinstance(simulated, str):
         problems.append(f"what is waiting could not be asked: {simulated}")
     elif simulated.code != 0:
@@ -194,7 +194,8 @@ def apt_updates(
     ]
     return Updates(
         "apt",
-        pending,
+        pending or (),
+        listed=pending is not None,
         checked=checked,
         automatic=automatic,
         automatic_how=how,
@@ -381,7 +382,7 @@ def _cached_manager(
 ) -> Updates:
     """dnf's and zypper's answer: what the listing said, or why it said nothing."""
     problems = []
-    pending: tuple[PendingUpdate, ...] = ()
+    pending: tuple[PendingUpdate, ...] | None = None
     if isinstance(said, str):
         problems.append(f"what is waiting could not be asked: {said}")
     elif trouble is not None:
@@ -397,7 +398,8 @@ def _cached_manager(
         problems.append(problem)
     return Updates(
         manager,
-        pending,
+        pending or (),
+        listed=pending is not None,
         checked=checked,
         automatic=automatic[0],
         automatic_how=automatic[1],

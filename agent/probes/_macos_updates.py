@@ -71,6 +71,9 @@ def updates(
     return Updates(
         MANAGER,
         found[0],
+        # Preferences that could not be read list nothing; ones never written (Software
+        # Update never searched) list nothing either: the stale check then speaks.
+        listed=not problems,
         checked=found[1],
         automatic=found[2],
         automatic_how=found[3],

@@ -71,12 +71,15 @@ def updates(env: Mapping[str, str], timeout: float = 50.0, run: Runner | None = 
 
     said = ask(run or _run, argv(), CONSOLE_ENCODING, timeout, missing="{} is not on this computer")
     if isinstance(said, str):
-        return Updates(MANAGER, (), problems=(f"Windows Update could not be asked: {said}",))
+        return Updates(
+            MANAGER, (), listed=False, problems=(f"Windows Update could not be asked: {said}",)
+        )
     found = parse_answer(said) if said.code == 0 else None
     if found is None:
         return Updates(
             MANAGER,
             (),
+            listed=False,
             problems=(f"Windows Update's answer could not be read (exit status {said.code})",),
         )
     return found
@@ -106,6 +109,7 @@ def parse_answer(said: Answer) -> Updates | None:
     return Updates(
         MANAGER,
         tuple(pending),
+        listed=listed is not None,
         checked=_date(data.get("lastSearch")),
         automatic=automatic,
         automatic_how=how,
