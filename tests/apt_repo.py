@@ -20,7 +20,12 @@ PACKAGES = {
     "hyg-curl": ("7.0", "7.1", None),
     "hyg-tzdata": ("2024a", None, "2024b"),
     "hyg-kept": ("2.0", None, None),
+    # A kernel's security update comes as a new package the meta package depends on: plain
+    # `apt-get upgrade` keeps it back, `apt upgrade` installs it.
+    "hyg-kernel": ("6.1", "6.2", None),
 }
+NEW_PACKAGES = {"hyg-kernel-6.2": "6.2"}  # in the security archive, installed by no one
+DEPENDS = {("hyg-kernel", "6.2"): "hyg-kernel-6.2"}
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,11 @@ def write_status(path: Path, installed: Mapping[str, str]) -> None:
 def _deb(build: Path, out: Path, name: str, version: str) -> None:
     folder = build / f"{name}-{version}"
     (folder / "DEBIAN").mkdir(parents=True)
+    depends = DEPENDS.get((name, version))
     (folder / "DEBIAN" / "control").write_text(
         f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
-        f"Maintainer: Test <t@example.org>\nDescription: a package of the test repository\n"
+        + (f"Depends: {depends}\n" if depends else "")
+        + "Maintainer: Test <t@example.org>\nDescription: a package of the test repository\n"
     )
     subprocess.run(
         ["dpkg-deb", "-Zgzip", "--build", str(folder), str(out / f"{name}_{version}_all.deb")],
@@ -129,6 +136,8 @@ def build(root: Path, *, extra_security: int = 0) -> AptRepo:
             _deb(build_dir, security, name, fixed)
         if newer:
             _deb(build_dir, updates, name, newer)
+    for name, version in NEW_PACKAGES.items():
+        _deb(build_dir, security, name, version)
     for n in range(extra_security):
         name = f"hyg-lib{n}"
         installed[name] = "1.0"

@@ -228,7 +228,7 @@ def test_run_once_as_a_process_delivers(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == ("Audited 12 checks: 1 failing (1 finding). Sent 1 of 1 notifications.\n")
+    assert done.stdout == ("Audited 13 checks: 1 failing (1 finding). Sent 1 of 1 notifications.\n")
     assert desktop.received(at_least=1)[0].summary == "An SSH key has no passphrase"
 
 

@@ -209,7 +209,7 @@ def test_every_section_renders_in_the_browser(planted: Planted, browser: Any) ->
         )
         assert shown, f"section {section} is missing or empty"
     # ssh_keys and credentials fail; the eight others are turned off.
-    assert _text(browser, "#summary h2") == "0 of 12 checks pass"
+    assert _text(browser, "#summary h2") == "0 of 13 checks pass"
     # Each check's problems are headed as its notice is titled: both SSH keys lack a
     # passphrase, so the kind's own title, not the check's general one.
     assert _text(browser, "#c-ssh_keys h3") == "2 SSH keys have no passphrase"

@@ -29,7 +29,7 @@ CONTENT_CASES = [
         "unknown check; the checks are app_sessions, browser_passwords, credentials, "
         "disk_encryption, exposed_services, idle_sessions, privacy_settings, remote_sessions, "
         "screen_lock, "
-        "ssh_authorized_keys, ssh_keys, vpn",
+        "ssh_authorized_keys, ssh_keys, updates, vpn",
     ),
     (
         "unknown-setting",

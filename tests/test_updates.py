@@ -95,10 +95,11 @@ def test_fresh_security_updates_are_within_the_grace_and_normal_ones_do_not_coun
 ) -> None:
     done = run(repo, tmp_path)
     assert "security updates waiting" not in done.reasons()
-    # hyg-openssl and hyg-curl come from the security archive; hyg-tzdata from stable-updates.
+    # hyg-openssl, hyg-curl and hyg-kernel come from the security archive; hyg-tzdata from
+    # stable-updates.
     assert done.check.passed is not None
     assert done.check.passed.startswith(
-        "2 security updates wait, seen waiting for less than 3 days so far: install them now"
+        "3 security updates wait, seen waiting for less than 3 days so far: install them now"
     )
     assert "sudo apt upgrade" in done.check.passed
 
@@ -110,9 +111,11 @@ def test_security_updates_waiting_longer_than_allowed_are_named(
     done = run(repo, tmp_path)
     waiting = done.one("security updates waiting")
     assert waiting.severity is None  # the check's own: high
-    assert waiting.evidence["count"] == 2
+    assert waiting.evidence["count"] == 3
     assert waiting.evidence["waited_days"] == 5
     assert "hyg-openssl" in waiting.message and "hyg-curl" in waiting.message
+    # The kernel's update needs a new package: counted once, as `apt upgrade` installs it.
+    assert "hyg-kernel" in waiting.message and "hyg-kernel-6.2" not in waiting.message
     assert "hyg-tzdata" not in waiting.message and "hyg-kept" not in waiting.message
     assert "at least 5 days" in waiting.message
     assert "sudo apt upgrade" in waiting.advice
@@ -126,8 +129,8 @@ def test_many_waiting_are_named_by_a_few_and_counted(tmp_path: Path) -> None:
     big.update()
     big.age_lists(4 * DAY)
     waiting = run(big, tmp_path).one("security updates waiting")
-    assert waiting.evidence["count"] == 8
-    assert "and 5 more" in waiting.message
+    assert waiting.evidence["count"] == 9
+    assert "and 6 more" in waiting.message
 
 
 def test_an_upgraded_package_is_no_longer_waiting(repo: AptRepo, tmp_path: Path) -> None:
@@ -135,7 +138,7 @@ def test_an_upgraded_package_is_no_longer_waiting(repo: AptRepo, tmp_path: Path)
     status = repo.status.read_text().replace("Version: 1.0\n", "Version: 1.1\n")
     repo.status.write_text(status)  # as dpkg would after installing hyg-openssl 1.1
     waiting = run(repo, tmp_path).one("security updates waiting")
-    assert waiting.evidence["count"] == 1
+    assert waiting.evidence["count"] == 2
     assert "hyg-curl" in waiting.message and "hyg-openssl" not in waiting.message
 
 
@@ -244,7 +247,7 @@ def test_unchanged_lists_are_answered_without_asking_apt(
     with pytest.raises(CheckSkipped, match="no package manager this agent knows"):
         run(repo, tmp_path, store=store, env=no_apt)
     after = run(repo, tmp_path, store=store).one("security updates waiting")
-    assert after.evidence["count"] == 1
+    assert after.evidence["count"] == 2
 
 
 def test_hygiene_check_reads_what_the_agent_kept(
@@ -256,7 +259,7 @@ def test_hygiene_check_reads_what_the_agent_kept(
     no_apt = {**repo.env, "PATH": str(tmp_path / "empty")}
     # No store given (as `hygiene check`): the kept answer is read read-only.
     waiting = run(repo, tmp_path, env=no_apt).one("security updates waiting")
-    assert waiting.evidence["count"] == 2
+    assert waiting.evidence["count"] == 3
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -339,7 +342,7 @@ def test_cached_rows_that_are_damaged_are_a_fresh_look(
     version = f"1 {repo.env['APT_CONFIG']}"
     store.keep_scan_cache("updates", version, [CachedPath("updates:answer", None, {"manager": 3})])
     repo.age_lists(5 * DAY)
-    assert run(repo, tmp_path, store=store).one("security updates waiting").evidence["count"] == 2
+    assert run(repo, tmp_path, store=store).one("security updates waiting").evidence["count"] == 3
 
 
 def test_a_pass_never_claims_what_was_not_seen(repo: AptRepo, tmp_path: Path) -> None:
@@ -364,7 +367,7 @@ def test_hygiene_check_json(repo: AptRepo, machine: Machine) -> None:
     assert result["status"] == "fail" and result["error"] is None
     reasons = {f["evidence"]["reason"]: f for f in result["findings"]}
     assert set(reasons) == {"security updates waiting", "not automatic"}
-    assert reasons["security updates waiting"]["evidence"]["count"] == 2
+    assert reasons["security updates waiting"]["evidence"]["count"] == 3
     assert reasons["not automatic"]["severity"] == "medium"
 
 

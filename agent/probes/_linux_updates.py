@@ -157,6 +157,10 @@ def apt_updates(
             "Debug::NoLocking=true",
             "-o",
             "APT::Get::Show-User-Simulation-Note=false",
+            # What `apt upgrade` (the advice) installs: an update that needs a new package
+            # (a kernel's new ABI) is not kept back.
+            "-o",
+            "APT::Get::Upgrade-Allow-New=true",
             "upgrade",
         ]
     )
@@ -229,8 +233,10 @@ def parse_apt_simulation(text: str) -> tuple[PendingUpdate, ...] | None:
             if match is None:
                 return None
             name, installed, version, rest = match.groups()
+            if installed is None:
+                continue  # a new package another one's upgrade pulls in: part of that one
             origins = _ARCH.sub("", rest)
-            found.append(PendingUpdate(name, installed or "", version, _security(origins)))
+            found.append(PendingUpdate(name, installed, version, _security(origins)))
             if len(found) >= MAX_PENDING:
                 break
         elif re.match(r"^\d+ upgraded, \d+ newly installed", line):
