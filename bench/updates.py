@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.apt_repo import build  # noqa: E402
+from tests.apt_repo import PACKAGES, build  # noqa: E402
 
 COLD_GOAL_MS = 300.0
 WARM_GOAL_MS = 5.0
@@ -78,7 +78,9 @@ def main() -> int:
             baseline.append((time.perf_counter() - started) * 1000)
             shutil.rmtree(state)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.runs} rounds")
-    print(f"{args.packages + 2} security updates and 1 normal update waiting")
+    security = args.packages + sum(1 for _, fixed, _ in PACKAGES.values() if fixed)
+    normal = sum(1 for _, _, newer in PACKAGES.values() if newer)
+    print(f"{security} security updates and {normal} normal update(s) waiting")
     for name, times, goal in (
         ("updates, cold (apt asked)", cold, COLD_GOAL_MS),
         ("updates, warm (store)", warm, WARM_GOAL_MS),
