@@ -231,6 +231,23 @@ def test_the_first_sighting_in_the_store_counts_when_lists_are_fresh(
     assert "hyg-openssl" in waiting.message and "hyg-curl" not in waiting.message
 
 
+def test_a_failed_listing_keeps_the_first_sightings(
+    repo: AptRepo, tmp_path: Path, store: Store
+) -> None:
+    version = f"1 {repo.env['APT_CONFIG']}"
+    run(repo, tmp_path, store=store)
+    seen = {r.path: r.record for r in store.scan_cache("updates", version)}
+    later = time.time() + 2
+    os.utime(repo.status, (later, later))  # something changed: apt is asked again, and fails
+    env = _with_fake_apt_get(repo, tmp_path, "exit 100")
+    run(repo, tmp_path, store=store, env=env)
+    after = {r.path: r.record for r in store.scan_cache("updates", version)}
+    assert {p: r for p, r in after.items() if p.startswith("updates:since:")} == {
+        p: r for p, r in seen.items() if p.startswith("updates:since:")
+    }
+    assert len([p for p in after if p.startswith("updates:since:")]) == 3
+
+
 def test_unchanged_lists_are_answered_without_asking_apt(
     repo: AptRepo, tmp_path: Path, store: Store
 ) -> None:

@@ -150,7 +150,8 @@ class UpdatesCheck(Check[UpdatesParams]):
         for problem in found.problems:
             self.note(f"{problem}.")  # program names keep their case: "apt has no ..."
         before = remembered.since()
-        since = cache.known_since(found.pending, before, now)
+        # A listing that failed says nothing of what waits: the clocks are kept as they are.
+        since = cache.known_since(found.pending, before, now) if found.listed else before
         if since != before or kept is None:
             trouble = cache.keep(ctx, found, since, remembered)
             if trouble:
@@ -183,12 +184,11 @@ class UpdatesCheck(Check[UpdatesParams]):
         except ProbeUnavailable as err:
             raise CheckSkipped(str(err).rstrip(".")) from None
 
-    def _subject(self, found: Updates) -> str:
-        return (
-            f"{found.manager} updates"
-            if found.manager in ("apt", "dnf", "zypper")
-            else (found.manager)
-        )
+    @staticmethod
+    def _subject(found: Updates) -> str:
+        # "apt updates"; the update services' own names stand alone ("Windows Update").
+        packages = found.manager in ("apt", "dnf", "zypper")
+        return f"{found.manager} updates" if packages else found.manager
 
     def _waiting(
         self, ctx: CheckContext, found: Updates, since: dict[str, datetime], now: datetime
