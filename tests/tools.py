@@ -74,6 +74,9 @@ TOOLS: dict[str, str] = {
     "ufw": "ufw",
     "firewalld": "firewalld",
     "firewall-cmd": "firewalld",
+    "apt-get": "apt",
+    "apt-config": "apt",
+    "apt-ftparchive": "apt-utils",
 }
 
 # Shared libraries the tests load with ctypes, and their packages.

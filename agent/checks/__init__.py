@@ -32,6 +32,7 @@ CHECKS: dict[str, str] = {
     "app_sessions": "AppSessionsCheck",
     "browser_passwords": "BrowserPasswordsCheck",
     "firewall": "FirewallCheck",
+    "updates": "UpdatesCheck",
 }
 
 

@@ -36,6 +36,11 @@ Firewall (Step 15), from _<platform>_firewall:
   running the agent can see it: whether it is on now, whether it starts with the computer,
   and whether it refuses by default what was not allowed; with what was looked at and what
   could not be read.
+Updates (Step 15), from _<platform>_updates:
+- `updates(env, timeout)`: what the system's package manager or update service would install now,
+  from what it already knows (never a network call, never a refresh), which of it fixes
+  security problems, when it last learnt what is available, whether updates install by
+  themselves, and whether a restart is waiting for updates already installed.
 """
 
 from __future__ import annotations
@@ -175,6 +180,38 @@ class Firewalls:
     # Every one must be on (Windows' profiles: any of them can be the one in force), rather
     # than any one of them (Linux's firewalls, which stack).
     every_one: bool = False
+class PendingUpdate:
+    name: str  # the package (or update, on macOS and Windows) as its manager names it
+    installed: str  # the version installed now; "" when the manager does not say
+    available: str  # the version it would install; "" when not said
+    security: bool  # it comes from a security source or fixes a security advisory
+
+
+@dataclass(frozen=True)
+class Updates:
+    manager: str  # who was asked, as the person knows it: "apt", "dnf", "Software Update"
+    pending: tuple[PendingUpdate, ...]  # what it would install now (all, security or not)
+    # False when what waits could not be told (the tool failed): `pending` is then empty,
+    # not known to be.
+    listed: bool = True
+    # When it last learnt what is available (its package lists, its last successful check);
+    # None when it does not say.
+    checked: datetime | None = None
+    # Security updates install by themselves; None when that cannot be told here.
+    automatic: bool | None = None
+    automatic_how: str = ""  # why automatic is what it is, in words the agent wrote
+    # A restart is waiting for updates already installed; None when that cannot be told.
+    restart: bool | None = None
+    restart_for: tuple[str, ...] = ()  # the packages that asked for it, where said
+    restart_since: datetime | None = None  # since when, where the system says
+    # Updates already downloaded that wait for a restart to be installed (PackageKit's
+    # offline updates), and since when.
+    prepared: int = 0
+    prepared_since: datetime | None = None
+    problems: tuple[str, ...] = ()  # what could not be told, one clause each
+    # The files whose change can change this answer (lists, status, configuration): a
+    # caller may keep the answer while none of them changed.
+    sources: tuple[str, ...] = ()
 
 
 def one_per_socket(found: Iterable[Listener]) -> list[Listener]:
@@ -246,6 +283,13 @@ def firewalls(env: Mapping[str, str]) -> Firewalls:
     return found
 
 
+def updates(env: Mapping[str, str], timeout: float = 50.0) -> Updates:
+    """ProbeUnavailable when no package manager or update service this agent knows is here.
+    `timeout`: the most any one command it runs may take, in seconds."""
+    found: Updates = _platform("updates").updates(env, timeout)
+    return found
+
+
 def _platform(part: str = "") -> ModuleType:
     # Imported on first use: `hygiene check --only ssh_keys` need not load the bus and X11
     # code the session probes use (bench/startup.py).
@@ -261,11 +305,13 @@ __all__ = [
     "Interface",
     "Listener",
     "Network",
+    "PendingUpdate",
     "ScreenLock",
     "Session",
     "Setting",
     "SettingRead",
     "SettingValue",
+    "Updates",
     "Volume",
     "desktop",
     "desktop_idle",
@@ -276,4 +322,5 @@ __all__ = [
     "read_settings",
     "screen_lock",
     "sessions",
+    "updates",
 ]
