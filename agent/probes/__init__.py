@@ -180,6 +180,9 @@ class Firewalls:
     # Every one must be on (Windows' profiles: any of them can be the one in force), rather
     # than any one of them (Linux's firewalls, which stack).
     every_one: bool = False
+
+
+@dataclass(frozen=True)
 class PendingUpdate:
     name: str  # the package (or update, on macOS and Windows) as its manager names it
     installed: str  # the version installed now; "" when the manager does not say
