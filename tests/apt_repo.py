@@ -25,7 +25,13 @@ PACKAGES = {
     "hyg-kernel": ("6.1", "6.2", None),
 }
 NEW_PACKAGES = {"hyg-kernel-6.2": "6.2"}  # in the security archive, installed by no one
-DEPENDS = {("hyg-kernel", "6.2"): "hyg-kernel-6.2"}
+DEPENDS = {
+    ("hyg-kernel", "6.2"): "hyg-kernel-6.2",
+    ("hyg-needs", "3.1"): "hyg-base (>= 2.1)",
+}
+# With build(needs_normal=True): a security update that needs a newer package only the
+# normal archive has (name: installed, in the security archive, in stable-updates).
+NEEDS_NORMAL = {"hyg-needs": ("3.0", "3.1", None), "hyg-base": ("2.0", None, "2.1")}
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def _archive(folder: Path, **release: str) -> None:
         (folder / name).write_bytes(written.stdout)
 
 
-def build(root: Path, *, extra_security: int = 0) -> AptRepo:
+def build(root: Path, *, extra_security: int = 0, needs_normal: bool = False) -> AptRepo:
     """The repositories and apt's private folders under `root`, lists not fetched yet.
     `extra_security`: that many more packages with a security update (for the bench)."""
     build_dir = root / "build"
@@ -131,7 +137,9 @@ def build(root: Path, *, extra_security: int = 0) -> AptRepo:
     for folder in (security, updates):
         folder.mkdir(parents=True)
     installed = _installed()
-    for name, (_, fixed, newer) in PACKAGES.items():
+    table = {**PACKAGES, **(NEEDS_NORMAL if needs_normal else {})}
+    installed.update((name, versions[0]) for name, versions in table.items())
+    for name, (_, fixed, newer) in table.items():
         if fixed:
             _deb(build_dir, security, name, fixed)
         if newer:

@@ -133,6 +133,21 @@ def test_many_waiting_are_named_by_a_few_and_counted(tmp_path: Path) -> None:
     assert "and 6 more" in waiting.message
 
 
+def test_a_security_update_that_needs_a_normal_update_still_counts(tmp_path: Path) -> None:
+    """apt is given the security archive's lists alone (they are a few thousand packages of
+    sixty thousand); an update that needs a newer package from a normal archive is then kept
+    back by apt, and still counted as waiting."""
+    for tool in ("apt-get", "apt-config", "apt-ftparchive", "dpkg-deb"):
+        require_tool(tool)
+    repo = build(tmp_path / "apt", needs_normal=True)
+    repo.update()
+    repo.age_lists(4 * DAY)
+    waiting = run(repo, tmp_path).one("security updates waiting")
+    assert waiting.evidence["count"] == 4
+    assert "hyg-needs" in waiting.message
+    assert "hyg-base" not in waiting.message and "hyg-tzdata" not in waiting.message
+
+
 def test_an_upgraded_package_is_no_longer_waiting(repo: AptRepo, tmp_path: Path) -> None:
     repo.age_lists(5 * DAY)
     status = repo.status.read_text().replace("Version: 1.0\n", "Version: 1.1\n")
