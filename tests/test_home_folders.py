@@ -74,6 +74,23 @@ def account() -> Iterator[tuple[str, Path]]:
         shutil.rmtree(parent, ignore_errors=True)
 
 
+@pytest.fixture
+def neighbour() -> Iterator[str]:
+    """Another real account on this computer, in a group of its own that the tests use."""
+    require_root("useradd makes a real account")
+    name = f"hyg-nb-{os.urandom(3).hex()}"
+    made = subprocess.run(
+        [require_tool("useradd"), "--no-create-home", "--shell", "/usr/sbin/nologin",
+         "--user-group", name],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    try:
+        yield name
+    finally:
+        subprocess.run([require_tool("userdel"), name], capture_output=True, check=False)
+
+
 def test_the_home_useradd_makes_is_reported_until_its_owner_closes_it(
     account: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -132,14 +149,54 @@ def test_a_folder_others_can_change_is_the_worst(machine: Machine) -> None:
     assert finding["advice"] == "Run: chmod 700 ~/.gnupg"
 
 
-def test_a_shared_group_counts_and_the_owners_own_group_does_not(machine: Machine) -> None:
-    require_root("chgrp to a group the test runner is not in")
+def test_a_shared_group_counts_and_the_owners_own_group_does_not(
+    machine: Machine, neighbour: str
+) -> None:
     folders(machine, 0o750)
-    assert audit(machine)["status"] == "pass"  # root's own group
-    tool("chgrp", "users", str(machine.home))
+    assert audit(machine)["status"] == "pass"  # root's own group: no other account is in it
+    tool("chgrp", neighbour, str(machine.home))
     result = audit(machine)
     assert found(result) == {"~": "listed by others"}
-    assert "the members of its group" in result["findings"][0]["message"]
+    assert f"by the account {neighbour} " in result["findings"][0]["message"]
+
+
+def test_access_given_one_way_through_and_another_inside_is_followed(
+    machine: Machine, neighbour: str
+) -> None:
+    """The usual way to let a web server into ~/public_html: pass through ~ by an access
+    list entry, then the folder's mode for everyone."""
+    folders(machine, 0o700, **{".config": 0o755})
+    assert audit(machine)["status"] == "pass"
+    tool("setfacl", "-m", f"u:{neighbour}:x", str(machine.home))
+    result = audit(machine)
+    assert found(result) == {"~/.config": "listed by others"}
+    assert f"the account {neighbour} " in result["findings"][0]["message"]
+    # In through the group instead, with the home folder closed to everyone else.
+    tool("setfacl", "-b", str(machine.home))
+    tool("chgrp", neighbour, str(machine.home))
+    tool("chmod", "710", str(machine.home))
+    assert found(audit(machine)) == {"~/.config": "listed by others"}
+
+
+def test_a_folder_another_account_owns_is_reported(machine: Machine, neighbour: str) -> None:
+    folders(machine, 0o700, **{".gnupg": 0o700})
+    tool("chown", neighbour, str(machine.home / ".gnupg"))
+    result = audit(machine)
+    assert found(result) == {"~/.gnupg": "owned by another account"}
+    (finding,) = result["findings"]
+    assert finding["severity"] == "high"
+    assert neighbour in finding["message"]
+    assert 'sudo chown -R "$USER:" ~/.gnupg' in finding["advice"]
+
+
+def test_folders_named_by_the_policy_are_where_they_say(machine: Machine, tmp_path: Path) -> None:
+    folders(machine, 0o700)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    tool("chmod", "777", str(shared))
+    result = audit(machine, f"folders: ['{shared}', '~/../home/missing']")
+    assert found(result) == {str(shared): "changed by others"}
+    assert "~/missing was not found" in " ".join(result.get("notes", []))
 
 
 def test_an_access_list_that_lets_someone_in_is_reported(machine: Machine) -> None:
@@ -148,7 +205,7 @@ def test_an_access_list_that_lets_someone_in_is_reported(machine: Machine) -> No
     result = audit(machine)
     assert found(result) == {"~": "listed by others"}
     (finding,) = result["findings"]
-    assert "1 account or group in its access list" in finding["message"]
+    assert "by the account nobody " in finding["message"]
     assert "setfacl -b ~" in finding["advice"]
     # Through the home folder, the named account reaches only what lets it in too.
     tool("setfacl", "-m", f"g:{grp.getgrgid(100).gr_name}:rx", str(machine.home / ".config"))

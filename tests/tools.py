@@ -61,6 +61,7 @@ TOOLS: dict[str, str] = {
     "setfacl": "acl",
     "chmod": "coreutils",
     "chgrp": "coreutils",
+    "chown": "coreutils",
     "useradd": "passwd",
     "userdel": "passwd",
     "unshare": "util-linux",

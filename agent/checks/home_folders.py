@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import field, replace
 from datetime import timedelta
@@ -10,7 +11,20 @@ from agent.checks.base import Check, CheckContext, CheckParams, Every
 from agent.checks.ssh_keys import shell_quote
 from agent.errors import CheckSkipped
 from agent.models import Finding, Severity
-from agent.probes.access import PASS, READ, WRITE, FolderAccess, Opener, folder_access
+from agent.probes.access import (
+    GROUP,
+    GROUP_OBJ,
+    MASK,
+    OTHER,
+    PASS,
+    READ,
+    USER,
+    WRITE,
+    Account,
+    FolderAccess,
+    accounts,
+    folder_access,
+)
 from agent.settings import STRICT, Doc, HomePath, settings
 from agent.text import printable
 
@@ -83,26 +97,33 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
             raise CheckSkipped("Windows keeps home folders with its own access lists")
         home = ctx.paths.home
         seen: dict[Path, FolderAccess] = {}
+        me = os.geteuid()
+        if me == 0:  # root auditing a person's home judges it as theirs
+            me = home.stat().st_uid if home.exists() else 0
+        others = [a for a in accounts() if a.uid not in (me, 0)]
         findings = []
-        for name in self.params.folders:
-            path = home if name in ("~", "") else home / name.removeprefix("~").lstrip("/")
-            access = self._look(ctx, path, seen)
+        for name in dict.fromkeys(self.params.folders):
+            path = _folder(home, name)
+            access = self._look(ctx, path, seen, asked=name not in _FOLDERS)
             if access is None:
                 continue
             above = [self._look(ctx, folder, seen) for folder in _between(home, path)]
-            found = self._judge(ctx, access, [a for a in above if a is not None], path == home)
-            if found is not None:
-                findings.append(found)
+            reached = [a for a in above if a is not None]
+            findings += self._judge(
+                ctx, access, above=reached, home=path == home, me=me, others=others
+            )
         return findings
 
     def _look(
-        self, ctx: CheckContext, path: Path, seen: dict[Path, FolderAccess]
+        self, ctx: CheckContext, path: Path, seen: dict[Path, FolderAccess], *, asked: bool = False
     ) -> FolderAccess | None:
         if path in seen:
             return seen[path]
         try:
             access = folder_access(path)
         except FileNotFoundError:
+            if asked:
+                self.note(f"{ctx.paths.display(path)} was not found, so it was not checked.")
             return None
         except NotADirectoryError:
             self.note(f"{ctx.paths.display(path)} is not a folder, so it was not checked.")
@@ -115,21 +136,56 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
         return access
 
     def _judge(
-        self, ctx: CheckContext, access: FolderAccess, above: list[FolderAccess], home: bool
-    ) -> Finding | None:
-        # Only those who can get through every folder above it can open this one.
-        reach = [o for o in access.openers if all(_allowed(a, o) & PASS for a in above)]
-        if any(o.perm & WRITE and o.perm & PASS for o in reach):
-            reason, did = "changed by others", "changed"
-        elif any(o.perm & READ for o in reach):
-            reason, did = "listed by others", "listed"
-        elif reach and not self.params.allow_pass:
-            reason, did = "passed by others", "passed through"
-        else:
-            return None
+        self,
+        ctx: CheckContext,
+        access: FolderAccess,
+        *,
+        above: list[FolderAccess],
+        home: bool,
+        me: int,
+        others: list[Account],
+    ) -> list[Finding]:
         shown = ctx.paths.display(access.path)
         named = "Your home folder (~)" if home else shown
-        who = _who([o for o in reach if o.perm & (WRITE if did == "changed" else READ | PASS)])
+        if access.link is not None:
+            named += f" (a link to {printable(access.link)})"
+        mode = f"{access.mode:04o}"
+        if access.uid not in (me, 0):
+            owner = next((a.name for a in others if a.uid == access.uid), str(access.uid))
+            return [
+                replace(
+                    self.finding(
+                        ctx,
+                        shown,
+                        "owned by another account",
+                        f"{named} belongs to another account ({printable(owner)}): it can "
+                        "change or replace everything in it.",
+                        'Make it yours again (sudo chown -R "$USER:" PATH), or, if it is a '
+                        "link, remove the link and make the folder anew.".replace(
+                            "PATH", shell_quote(shown)
+                        ),
+                        notice=f"{shown} belongs to another account. Make it yours: "
+                        f'sudo chown -R "$USER:" {shell_quote(shown)}',
+                        mode=mode,
+                    ),
+                    severity=Severity.high,
+                )
+            ]
+        # Only those who can get through every folder above it can open this one.
+        inside = [a for a in others if all(_can(f, a, PASS) for f in above)]
+        if changers := [a for a in inside if _can(access, a, WRITE | PASS)]:
+            reason, did, who = "changed by others", "changed", changers
+        elif listers := [a for a in inside if _can(access, a, READ)]:
+            reason, did, who = "listed by others", "listed", listers
+        elif (passers := [a for a in inside if _can(access, a, PASS)]) and not (
+            self.params.allow_pass
+        ):
+            reason, did, who = "passed by others", "passed through", passers
+        else:
+            return []
+        asked = {"changed": WRITE | PASS, "listed": READ}.get(did, PASS)
+        everyone = _everyone(access, asked) and all(_everyone(f, PASS) for f in above)
+        whom = "every account on this computer" if everyone else _names(who)
         if did == "changed":
             harm = "they can add, remove or replace your files, your shell's start-up files too"
         elif did == "listed":
@@ -146,14 +202,24 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
             ctx,
             shown,
             reason,
-            f"{named} can be {did} by {who} (mode {access.mode:04o}"
+            f"{named} can be {did} by {whom} (mode {mode}"
             f"{', with an access list' if access.acl else ''}): {harm}.",
             advice,
-            notice=f"{who[0].upper()}{who[1:]} can {'open' if did != 'changed' else 'change'} "
+            notice=f"{whom[0].upper()}{whom[1:]} can {'change' if did == 'changed' else 'open'} "
             f"{'your home folder' if home else shown}. Run: {fix}",
-            mode=f"{access.mode:04o}",
+            mode=mode,
+            accounts=len(who),
         )
-        return replace(found, severity=Severity.high) if did == "changed" else found
+        return [replace(found, severity=Severity.high) if did == "changed" else found]
+
+
+def _folder(home: Path, name: str) -> Path:
+    """A folder of the policy: ~/ and relative paths start at the home folder, absolute ones
+    do not; `..` is resolved, so that the folders above it are the real ones."""
+    if name.startswith("/"):
+        return Path(os.path.normpath(name))
+    inside = name.removeprefix("~").lstrip("/")
+    return Path(os.path.normpath(home / inside)) if inside else home
 
 
 def _between(home: Path, path: Path) -> list[Path]:
@@ -166,26 +232,39 @@ def _between(home: Path, path: Path) -> list[Path]:
     return [home.joinpath(*parts[:depth]) for depth in range(len(parts))]
 
 
-def _allowed(access: FolderAccess, opener: Opener) -> int:
-    """What `access` lets the same account or group do: its own entry there, or what it
-    lets every account do."""
-    everyone = next((o.perm for o in access.openers if o.kind == "others"), 0)
-    if opener.kind == "others":
-        return everyone
-    groups = ("group", "acl_group") if opener.kind in ("group", "acl_group") else ("acl_user",)
-    own = [o.perm for o in access.openers if o.kind in groups and o.ident == opener.ident]
-    return own[0] if own else everyone
+def _grants(access: FolderAccess, account: Account) -> list[int]:
+    """The permission sets the kernel checks a request of `account` against (acl(5)): its
+    own entry, else those of its groups that match (any one may grant), else others'."""
+    if account.uid == access.uid:
+        return [(access.mode >> 6) & 7]
+    if not access.acl:
+        return [(access.mode >> 3) & 7 if access.gid in account.groups else access.mode & 7]
+    mask = next((p for t, p, _ in access.acl if t == MASK), 7)
+    for tag, perm, ident in access.acl:
+        if tag == USER and ident == account.uid:
+            return [perm & mask]
+    groups = [
+        perm & mask
+        for tag, perm, ident in access.acl
+        if (tag == GROUP_OBJ and access.gid in account.groups)
+        or (tag == GROUP and ident in account.groups)
+    ]
+    return groups or [next((p for t, p, _ in access.acl if t == OTHER), 0)]
 
 
-def _who(openers: list[Opener]) -> str:
-    kinds = {o.kind for o in openers}
-    if "others" in kinds:
-        return "every account on this computer"
-    parts = []
-    if "group" in kinds:
-        parts.append("the members of its group")
-    named = sum(1 for o in openers if o.kind.startswith("acl_"))
-    if named:
-        several = "accounts or groups" if named > 1 else "account or group"
-        parts.append(f"{named} {several} in its access list")
-    return " and ".join(parts) or "other accounts"
+def _can(access: FolderAccess, account: Account, bits: int) -> bool:
+    return any(granted & bits == bits for granted in _grants(access, account))
+
+
+def _everyone(access: FolderAccess, bits: int) -> bool:
+    """Whether any account at all, in no group of the folder's and named nowhere, gets in."""
+    other = next((p for t, p, _ in access.acl if t == OTHER), None) if access.acl else None
+    return ((access.mode & 7) if other is None else other) & bits == bits
+
+
+def _names(accounts: list[Account]) -> str:
+    names = [printable(a.name) for a in accounts[:3]]
+    more = f" and {len(accounts) - 3} more" if len(accounts) > 3 else ""
+    if len(accounts) == 1:
+        return f"the account {names[0]}"
+    return f"{len(accounts)} other accounts ({', '.join(names)}{more})"

@@ -1,7 +1,5 @@
-"""Who besides its owner may open a folder: its mode, its group, and its POSIX access list.
-
-Facts only: which accounts and groups the bits and the access list let list, pass through
-or change the folder. Whether that is too much is the home_folders check's to say.
+"""Who may open a folder: its owner, mode and POSIX access list, and the accounts of this
+computer with their groups. Facts only: home_folders works out who gets in.
 """
 
 from __future__ import annotations
@@ -16,78 +14,81 @@ from pathlib import Path
 _ACL_XATTR = "system.posix_acl_access"
 _ACL_VERSION = 2
 _ENTRY = struct.Struct("<HHI")
-_USER_OBJ, _USER, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 # An access list longer than this is not read whole (ext4 allows ~500 entries in a block).
 _MAX_ACL = 64 * 1024
+# Directories with more accounts than this (a large LDAP one enumerated) are not read whole.
+MAX_ACCOUNTS = 20_000
 
 READ, WRITE, PASS = 4, 2, 1
 
 
 @dataclass(frozen=True)
-class Opener:
-    """One kind of other account a folder lets in, and what it may do (READ|WRITE|PASS).
-
-    kind: "others" (every account), "group" (the folder's group, when it is not the owner's
-    own), "acl_user" / "acl_group" (named in the access list); ident: the uid or gid."""
-
-    kind: str
-    ident: int
-    perm: int
+class FolderAccess:
+    path: Path
+    uid: int
+    gid: int
+    mode: int  # the permission bits, as `ls -l` shows them
+    # The access list's entries (tag, perm, id) when it has more than the mode says.
+    acl: tuple[tuple[int, int, int], ...] = ()
+    link: str | None = None  # where the path leads, when it is a symbolic link
 
 
 @dataclass(frozen=True)
-class FolderAccess:
-    path: Path
-    mode: int  # the permission bits, as `ls -l` shows them
-    openers: tuple[Opener, ...]
-    acl: bool  # the folder has an access list beyond its mode
+class Account:
+    uid: int
+    name: str
+    groups: frozenset[int]  # its own group and every group that lists it
 
 
 def folder_access(path: Path) -> FolderAccess:
-    """What others may do with the folder (symbolic links followed). Raises OSError when it
-    cannot be looked at, NotADirectoryError when it is not a folder."""
+    """The folder's owner, mode and access list (symbolic links followed). Raises OSError
+    when it cannot be looked at, NotADirectoryError when it is not a folder."""
     info = path.stat()
     if not stat.S_ISDIR(info.st_mode):
         raise NotADirectoryError(path)
-    mode = stat.S_IMODE(info.st_mode)
-    entries = _acl(path)
-    group_perm = (mode >> 3) & 7
-    openers: list[Opener] = []
-    if entries:
-        # With an access list, the mode's group bits are its mask: the owning group's own
-        # entry says what that group may do, and every named entry is bounded by the mask.
-        mask = next((p for t, p, _ in entries if t == _MASK), 7)
-        group_perm = next((p for t, p, _ in entries if t == _GROUP_OBJ), group_perm) & mask
-        for tag, perm, ident in entries:
-            if tag == _USER and ident != info.st_uid and perm & mask:
-                openers.append(Opener("acl_user", ident, perm & mask))
-            elif tag == _GROUP and perm & mask and not private_group(ident, info.st_uid):
-                openers.append(Opener("acl_group", ident, perm & mask))
-    if group_perm and not private_group(info.st_gid, info.st_uid):
-        openers.append(Opener("group", info.st_gid, group_perm))
-    if mode & 7:
-        openers.append(Opener("others", 0, mode & 7))
-    return FolderAccess(path, mode, tuple(openers), bool(entries))
+    link = str(path.readlink()) if path.is_symlink() else None
+    return FolderAccess(
+        path, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), _acl(path), link
+    )
 
 
-def _acl(path: Path) -> list[tuple[int, int, int]]:
+def accounts() -> tuple[Account, ...]:
+    """Every account this computer lists, with its groups; none where there are no POSIX
+    accounts (Windows)."""
+    try:
+        import grp  # noqa: PLC0415 - POSIX only
+        import pwd  # noqa: PLC0415
+    except ImportError:
+        return ()
+    members: dict[str, set[int]] = {}
+    for group in grp.getgrall()[:MAX_ACCOUNTS]:
+        for name in group.gr_mem:
+            members.setdefault(name, set()).add(group.gr_gid)
+    return tuple(
+        Account(p.pw_uid, p.pw_name, frozenset({p.pw_gid, *members.get(p.pw_name, ())}))
+        for p in pwd.getpwall()[:MAX_ACCOUNTS]
+    )
+
+
+def _acl(path: Path) -> tuple[tuple[int, int, int], ...]:
     """The access list's entries, or none: no list, a file system without them, a platform
     without extended attributes (macOS, Windows), or a list this reader does not know."""
     getxattr = getattr(os, "getxattr", None)
     if getxattr is None:
-        return []
+        return ()
     try:
         raw: bytes = getxattr(path, _ACL_XATTR)
     except OSError:
-        return []
+        return ()
     if len(raw) > _MAX_ACL or len(raw) < 4 or (len(raw) - 4) % _ENTRY.size:
-        return []
+        return ()
     if struct.unpack_from("<I", raw)[0] != _ACL_VERSION:
-        return []
-    entries = [(tag, perm & 7, ident) for tag, perm, ident in _ENTRY.iter_unpack(raw[4:])]
+        return ()
+    entries = tuple((tag, perm & 7, ident) for tag, perm, ident in _ENTRY.iter_unpack(raw[4:]))
     # The three entries a plain mode makes are the mode itself, not an access list.
-    if all(tag in (_USER_OBJ, _GROUP_OBJ, _OTHER) for tag, _, _ in entries):
-        return []
+    if all(tag in (USER_OBJ, GROUP_OBJ, OTHER) for tag, _, _ in entries):
+        return ()
     return entries
 
 
