@@ -408,6 +408,22 @@ def test_broken_files_are_notes_and_the_rest_is_judged(
     assert not [f for f in result["findings"] if "/huge" in f["subject"]]
 
 
+def test_the_only_profile_unreadable_on_a_computer_without_a_desktop_is_said(
+    machine: Machine, hygiene: Callable[..., Outcome]
+) -> None:
+    base = machine.home / ".mozilla" / "firefox"
+    write_profiles_ini(base, "fifo")
+    (base / "fifo").mkdir(parents=True)
+    os.mkfifo(base / "fifo/prefs.js")
+    result = audit(hygiene)
+    assert result["status"] != "skip"
+    assert (
+        "Firefox: ~/.mozilla/firefox/fifo/prefs.js could not be read: it is not a regular file."
+        in result["notes"]
+    )
+    assert any("no graphical desktop" in note for note in result["notes"])
+
+
 # --- admins' preferences and privacy ------------------------------------------------------
 
 

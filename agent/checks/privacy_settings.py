@@ -389,9 +389,10 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
         try:
             findings += self._desktop(ctx, on_desktop)
         except CheckSkipped as skipped:
-            if not profiles:
+            if not profiles and not self.notes:
                 raise
-            # The browsers were judged: what kept the desktop's settings out is a note.
+            # The browsers were looked at (a profile judged, or one that could not be read,
+            # whose note a skip would hide): what kept the desktop's settings out is a note.
             self.notes.insert(0, f"{str(skipped).rstrip('.')}.")
         return findings
 
