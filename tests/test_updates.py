@@ -306,6 +306,7 @@ def test_no_package_manager_is_a_skip(repo: AptRepo, tmp_path: Path) -> None:
 def _with_fake_apt_get(repo: AptRepo, tmp_path: Path, script: str) -> dict[str, str]:
     bin_dir = tmp_path / "bin"
     fake_tool(bin_dir, "apt-get", script)
+    fake_tool(bin_dir, "apt", script)  # what apt lists given the security lists alone
     return {**repo.env, "PATH": f"{bin_dir}:{repo.env['PATH']}"}
 
 

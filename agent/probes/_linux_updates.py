@@ -4,8 +4,12 @@ Nothing here refreshes a package list or contacts the network, and nothing needs
 
 - apt (Debian, Ubuntu): `apt-config shell` names the folders apt uses, resolved as apt
   resolves them (Dir::State::lists, the dpkg status file, apt.conf.d, the sources), under
-  the APT_CONFIG of the caller's environment; `apt-get -s upgrade` (a simulation, which
-  neither locks nor downloads) lists what an upgrade would install, one line
+  the APT_CONFIG of the caller's environment. The lists folder's Release files say which
+  sources are security ones; apt is then given a folder of links to their lists alone and
+  `apt list --upgradable` names what they would upgrade (the whole lists made apt take 2 to
+  12 s on a Debian with 60,000 packages, and the simulated upgrade's resolver 0.3 s more).
+  Where no security source is found, `apt-get -s upgrade` (a simulation, which neither locks
+  nor downloads) over every list says what an upgrade would install, one line
   `Inst NAME [INSTALLED] (VERSION ORIGINS [ARCH])` each, ORIGINS being apt's
   `pkgCache::VerIterator::RelStr()`: `Label:Version/Archive` per source, joined by ", "
   (Label and Version are left out when the Release file has none). A source is a security
@@ -57,6 +61,7 @@ __all__ = [
     "packagekit_updates",
     "parse_apt_shell",
     "parse_apt_simulation",
+    "parse_apt_upgradable",
     "parse_dnf_updateinfo",
     "parse_prepared_update",
     "parse_zypper_patches",
@@ -92,6 +97,7 @@ APT_KEYS = {
 }
 _SHELL_LINE = re.compile(r"^([A-Z]+)='((?:[^']|'\\'')*)'$")
 _INST = re.compile(r"^Inst (\S+) (?:\[([^\]]*)\] )?\((\S+) (.*)\)(?: \[[^\]]*\])*$")
+_UPGRADABLE = re.compile(r"^(\S+?)/\S+ (\S+) \S+ \[upgradable from: ([^\]]+)\]$")
 _ARCH = re.compile(r"\s*\[[^\[\]]*\]$")
 _NOT_LISTS = frozenset({"lock", "partial", "auxfiles"})
 _STAMPS = ("periodic/update-success-stamp", "periodic/update-stamp")
@@ -111,7 +117,8 @@ def updates(env: Mapping[str, str], timeout: float = TIMEOUT_SECONDS) -> Updates
     apt_get = shutil.which("apt-get", path=search)
     if apt_get is not None and shutil.which("apt-config", path=search) is not None:
         flag = Path(env.get("HYGIENE_REBOOT_REQUIRED") or "/run/reboot-required")
-        return apt_updates(run, apt_get, flag, env.get("APT_CONFIG"))
+        apt = shutil.which("apt", path=search) or apt_get
+        return apt_updates(run, (apt_get, apt), flag, env.get("APT_CONFIG"))
     for dnf in ("dnf", "dnf5"):
         if shutil.which(dnf, path=search) is not None:
             return dnf_updates(run, dnf)
@@ -138,9 +145,11 @@ def _asker(env: Mapping[str, str], most: float) -> Runner:
 
 
 def apt_updates(
-    run: Runner, apt_get: str, restart_flag: Path, config_file: str | None = None
+    run: Runner, tools: tuple[str, str], restart_flag: Path, config_file: str | None = None
 ) -> Updates:
-    """`config_file`: APT_CONFIG, one more file whose change changes the answer."""
+    """`tools`: apt-get and apt. `config_file`: APT_CONFIG, one more file whose change
+    changes the answer."""
+    apt_get, apt = tools
     problems: list[str] = []
     argv = ["apt-config", "shell"]
     for name, key in APT_KEYS.items():
@@ -157,22 +166,30 @@ def apt_updates(
     # given the security sources' lists alone it reads a few thousand (bench/updates.py).
     only = _security_lists(lists)
     try:
-        simulated = run([apt_get, "-s", *_SIMULATE, *_only_these(only), "upgrade"])
+        if only is not None:
+            # The security lists alone: whatever is upgradable is a security update waiting.
+            asked = run(
+                [apt, "-o", "Debug::NoLocking=true", *_only_these(only), "list", "--upgradable"]
+            )
+        else:
+            asked = run([apt_get, "-s", *_SIMULATE, "upgrade"])
     finally:
         if only is not None:
             shutil.rmtree(only, ignore_errors=True)
     pending: tuple[PendingUpdate, ...] | None = None
-    if isinstance(simulated, str):
-        problems.append(f"what is waiting could not be asked: {simulated}")
-    elif simulated.code != 0:
+    if isinstance(asked, str):
+        problems.append(f"what is waiting could not be asked: {asked}")
+    elif asked.code != 0:
         problems.append(
-            f"apt-get could not tell what is waiting (exit status {simulated.code}; "
+            f"apt could not tell what is waiting (exit status {asked.code}; "
             "sudo apt-get check says why)"
         )
     else:
-        found = parse_apt_simulation(simulated.out, kept_back_security=only is not None)
+        found = (
+            parse_apt_upgradable(asked.out) if only is not None else parse_apt_simulation(asked.out)
+        )
         if found is None:
-            problems.append("apt-get answered in a form this agent does not know")
+            problems.append("apt answered in a form this agent does not know")
         else:
             pending = found
     state = Path(conf.get("STATE", str(lists.parent)))
@@ -264,9 +281,7 @@ def _security_release(path: Path) -> bool:
     return suite.lower().endswith("-security") or label.lower() == "debian-security"
 
 
-def _only_these(folder: Path | None) -> list[str]:
-    if folder is None:
-        return []
+def _only_these(folder: Path) -> list[str]:
     # No binary cache: the system's was built from every list, and one built from these
     # alone must not take its place (the agent may run as root).
     return [
@@ -289,22 +304,27 @@ def parse_apt_shell(text: str) -> dict[str, str]:
     return found
 
 
-def parse_apt_simulation(
-    text: str, *, kept_back_security: bool = False
-) -> tuple[PendingUpdate, ...] | None:
+def parse_apt_upgradable(text: str) -> tuple[PendingUpdate, ...] | None:
+    """`apt list --upgradable`'s lines, `NAME/SUITES VERSION ARCH [upgradable from: OLD]`,
+    given the security sources' lists alone; None when the text is not apt's."""
+    found: list[PendingUpdate] = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("Listing..."):
+            continue
+        match = _UPGRADABLE.match(line)
+        if match is None:
+            return None
+        name, version, installed = match.groups()
+        found.append(PendingUpdate(name, installed, version, security=True))
+    return tuple(found[:MAX_PENDING])
+
+
+def parse_apt_simulation(text: str) -> tuple[PendingUpdate, ...] | None:
     """The Inst lines of `apt-get -s upgrade`; None when the text is not apt's (no line of
-    apt's summary and no Inst line). With `kept_back_security` (apt was given the security
-    sources alone), the packages it kept back are security updates waiting too: they need
-    something only a normal source has."""
+    apt's summary and no Inst line)."""
     found: list[PendingUpdate] = []
     summary = False
-    kept = False
     for line in text.splitlines():
-        if kept and line.startswith("  "):
-            if kept_back_security:
-                found += [PendingUpdate(n, "", "", True) for n in line.split()]
-            continue
-        kept = line.startswith("The following packages have been kept back:")
         if line.startswith("Inst "):
             match = _INST.match(line)
             if match is None:
