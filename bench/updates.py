@@ -10,6 +10,8 @@ a real `apt-get update`. Interleaved, median over --runs rounds of:
 - warm: the check's whole run again with that store: the files apt reads have not changed,
   so the kept answer is used (a stat of each of them, one read of the store);
 - baseline: `apt-get -s upgrade` alone, as a person would type it, on the same folders.
+With --system, also this machine's own apt (its real lists, read-only): the probe asked
+cold, beside `apt-get -s upgrade` over every list, interleaved.
 Goals: cold under 300 ms, warm under 5 ms.
 """
 
@@ -39,6 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=31)
     parser.add_argument("--packages", type=int, default=200)
+    parser.add_argument("--system", action="store_true", help="also this machine's own apt")
     args = parser.parse_args()
     if not all(shutil.which(t) for t in ("apt-get", "apt-ftparchive", "dpkg-deb")):
         print("bench/updates.py needs apt-get (apt), apt-ftparchive (apt-utils) and dpkg-deb")
@@ -81,11 +84,14 @@ def main() -> int:
     security = args.packages + sum(1 for _, fixed, _ in PACKAGES.values() if fixed)
     normal = sum(1 for _, _, newer in PACKAGES.values() if newer)
     print(f"{security} security updates and {normal} normal update(s) waiting")
-    for name, times, goal in (
+    rows = [
         ("updates, cold (apt asked)", cold, COLD_GOAL_MS),
         ("updates, warm (store)", warm, WARM_GOAL_MS),
         ("apt-get -s upgrade alone", baseline, None),
-    ):
+    ]
+    if args.system:
+        rows += _system(args.runs)
+    for name, times, goal in rows:
         median = statistics.median(times)
         verdict = "" if goal is None else f"; goal under {goal:g} ms: "
         if goal is not None:
@@ -94,6 +100,30 @@ def main() -> int:
             f"{name}: median {median:.2f} ms (min {min(times):.2f}, max {max(times):.2f}){verdict}"
         )
     return 0
+
+
+def _system(runs: int) -> list[tuple[str, list[float], float | None]]:
+    """This machine's own apt: the probe (no store, so apt is asked) and apt-get alone."""
+    from agent.probes import updates  # noqa: PLC0415
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    probe: list[float] = []
+    whole: list[float] = []
+    found = None
+    for _ in range(max(3, runs // 3)):
+        started = time.perf_counter()
+        found = updates(env)
+        probe.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        subprocess.run(["apt-get", "-s", "upgrade"], env=env, capture_output=True, check=False)
+        whole.append((time.perf_counter() - started) * 1000)
+    if found is not None:
+        waiting = sum(1 for p in found.pending if p.security)
+        print(f"this machine's apt: {waiting} security updates waiting")
+    return [
+        ("this machine's apt, the probe (security lists alone)", probe, COLD_GOAL_MS),
+        ("this machine's apt, apt-get -s upgrade over every list", whole, None),
+    ]
 
 
 if __name__ == "__main__":

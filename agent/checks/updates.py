@@ -101,8 +101,9 @@ class UpdatesCheck(Check[UpdatesParams]):
         "when an update asks for it."
     )
     reads = (
-        "Linux: apt's settings (apt-config), a simulated upgrade (apt-get -s upgrade: "
-        "package names, versions and the sources they come from), the dates of apt's "
+        "Linux: apt's settings (apt-config), the suite and label of each source's Release "
+        "file, what the security sources would upgrade (apt list --upgradable on their "
+        "lists alone, or apt-get -s upgrade: package names and versions), the dates of apt's "
         "package lists, whether unattended-upgrades is installed (dpkg's status file), "
         "/run/reboot-required and its list of packages; or dnf's and zypper's cached "
         "security advisories, dnf-automatic's settings, PackageKit's prepared update",
