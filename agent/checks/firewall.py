@@ -128,8 +128,10 @@ class FirewallCheck(Check[FirewallParams]):
             self.note(printable(note))
         kernel = next((f for f in found.found if f.name == KERNEL), None)
         others = [f for f in found.found if f.name != KERNEL]
-        if kernel is not None:
+        if kernel is not None and kernel.blocks is not None:
             return self._kernel(ctx, kernel, others)
+        if kernel is not None:
+            self.note(f"The kernel's rules were read, but {printable(kernel.how)}.")
         good = [f for f in others if _good(f)]
         if good and (not found.every_one or len(good) == len(others)):
             self.passed = (
@@ -154,8 +156,11 @@ class FirewallCheck(Check[FirewallParams]):
         self, ctx: CheckContext, kernel: Firewall, others: Sequence[Firewall]
     ) -> list[Finding]:
         if kernel.blocks:
+            # Closed now; a finding only when what is set up would not close it again after
+            # a restart, and nothing else is known to.
+            restores = [f for f in others if f.blocks and f.at_boot]
             at_boot = [f for f in others if f.blocks and f.at_boot is False]
-            if at_boot:
+            if at_boot and not restores:
                 return [self._finding(ctx, at_boot[0], "not at boot")]
             self.passed = "The kernel's rules refuse incoming connections you have not allowed"
             return []
@@ -164,7 +169,7 @@ class FirewallCheck(Check[FirewallParams]):
             (
                 f"{_capital(printable(f.name))} is set up but "
                 f"{'off' if problem == 'off' else 'does not start with the computer'}. "
-                + _FIX[_kind(f), problem].format(profile="Public")
+                + _fix(f, problem)
                 for f in others
                 if f.blocks
                 and (problem := _problem(f)) in ("off", "not at boot")
@@ -188,9 +193,8 @@ class FirewallCheck(Check[FirewallParams]):
     def _finding(self, ctx: CheckContext, firewall: Firewall, problem: str) -> Finding:
         name = printable(firewall.name)
         how = printable(firewall.how) or "not known"
-        kind = _kind(firewall)
         profile = firewall.name.partition("(")[2].partition(" ")[0] or "Public"
-        fix = _FIX.get((kind, problem), _INSTALL).format(profile=profile)
+        fix = _fix(firewall, problem, profile)
         said = _SAYS[problem].format(name=name, how=how)
         return self.finding(
             ctx,
@@ -213,14 +217,28 @@ def _kind(firewall: Firewall) -> str:
     return firewall.name
 
 
+def _fix(firewall: Firewall, problem: str, profile: str = "Public") -> str:
+    kind = _kind(firewall)
+    if kind == "ufw" and firewall.on is False:
+        # ufw.service loads the rules at start only when `ufw enable` was run (ENABLED=yes).
+        fix = _FIX["ufw", "off"]
+        if firewall.service is False:
+            fix = (
+                "Turn it on, and let it start with the computer: sudo ufw enable, then "
+                "sudo systemctl enable ufw"
+            )
+        return fix
+    if kind == "ufw" and firewall.opening == "ipv6":
+        return "Let it filter IPv6 too: set IPV6=yes in /etc/default/ufw, then sudo ufw reload."
+    return _FIX.get((kind, problem), _INSTALL).format(profile=profile)
+
+
 def _good(firewall: Firewall) -> bool:
     """On (or set to load at start, for rules loaded once), refusing by default, and
     starting with the computer as far as can be told."""
-    if firewall.blocks is False or firewall.at_boot is False:
+    if firewall.blocks is not True or firewall.at_boot is False:
         return False
-    if firewall.on is True:
-        return True
-    return firewall.on is None and firewall.at_boot is True and firewall.blocks is True
+    return firewall.on is True or (firewall.on is None and firewall.at_boot is True)
 
 
 def _problem(firewall: Firewall) -> str | None:
