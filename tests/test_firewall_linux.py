@@ -763,3 +763,31 @@ def test_zone_answers_not_understood_cannot_tell_and_names_are_clipped(tmp_path:
     assert said is not None
     assert said.blocks is False
     assert len(said.how) < 200
+
+
+def test_real_firewalld_not_at_boot_is_the_one_finding(
+    firewalld: Firewalld, tmp_path: Path
+) -> None:
+    root = ufw_root(tmp_path)  # ufw installed, off
+    shutil.copy("/etc/nftables.conf", root / "etc/nftables.conf")  # Debian's, as installed
+    (root / "lib/systemd/system/firewalld.service").write_text("[Unit]\n")
+    found = firewalls(firewalld.env, root=root, kernel=False)
+    _, findings = judged(tmp_path, found)
+    assert len(findings) == 1, (found, findings)
+    (finding,) = findings
+    assert (finding.subject, finding.evidence["reason"]) == ("firewalld", "not at boot")
+    assert finding.advice == "Let it start with the computer: sudo systemctl enable firewalld"
+
+
+def test_no_firewall_points_at_the_ufw_installed(tmp_path: Path) -> None:
+    root = ufw_root(tmp_path)
+    (root / "etc/systemd/system/multi-user.target.wants/ufw.service").unlink()
+    default = root / "etc/default/ufw"
+    default.write_text(default.read_text().replace('INPUT_POLICY="DROP"', 'INPUT_POLICY="ACCEPT"'))
+    shutil.copy("/etc/nftables.conf", root / "etc/nftables.conf")
+    _, (finding,) = judged(tmp_path, firewalls(NO_BUS, root=root, kernel=False))
+    assert finding.evidence["reason"] == "none"
+    assert finding.advice == (
+        "Turn on ufw, which is installed: sudo ufw default deny incoming, then sudo ufw "
+        "enable, then sudo systemctl enable ufw."
+    )

@@ -141,9 +141,16 @@ class FirewallCheck(Check[FirewallParams]):
                 else _passed(good[0])
             )
             return []
-        findings = [
-            self._finding(ctx, f, problem) for f in others if (problem := _problem(f)) is not None
-        ]
+        problems = [(f, p) for f in others if (p := _problem(f)) is not None]
+        if any(f.on for f, _ in problems):
+            # The firewall that runs is the one to fix; another installed but off is not a
+            # second problem (nor a contradicting command).
+            problems = [(f, p) for f, p in problems if f.on]
+        elif any(p != "none" for _, p in problems):
+            problems = [(f, p) for f, p in problems if p != "none"]
+        elif problems:
+            problems = problems[:1]  # "no firewall is on" is one problem, however many say it
+        findings = [self._finding(ctx, f, p, others) for f, p in problems]
         if findings:
             return findings
         raise CheckSkipped(
@@ -175,7 +182,7 @@ class FirewallCheck(Check[FirewallParams]):
                 and (problem := _problem(f)) in ("off", "not at boot")
                 and (_kind(f), problem) in _FIX
             ),
-            _INSTALL,
+            _install(others),
         )
         how = printable(kernel.how)
         return [
@@ -190,11 +197,15 @@ class FirewallCheck(Check[FirewallParams]):
             )
         ]
 
-    def _finding(self, ctx: CheckContext, firewall: Firewall, problem: str) -> Finding:
+    def _finding(
+        self, ctx: CheckContext, firewall: Firewall, problem: str, others: Sequence[Firewall] = ()
+    ) -> Finding:
         name = printable(firewall.name)
         how = printable(firewall.how) or "not known"
         profile = firewall.name.partition("(")[2].partition(" ")[0] or "Public"
         fix = _fix(firewall, problem, profile)
+        if problem == "none":
+            fix = _install(others)
         said = _SAYS[problem].format(name=name, how=how)
         return self.finding(
             ctx,
@@ -215,6 +226,20 @@ def _kind(firewall: Firewall) -> str:
     if firewall.name == "the Application Firewall":
         return "macos"
     return firewall.name
+
+
+def _install(found: Sequence[Firewall]) -> str:
+    """How to get a firewall, by what is already installed."""
+    ufw = next((f for f in found if f.name == "ufw"), None)
+    if ufw is not None:
+        steps = [] if ufw.blocks else ["sudo ufw default deny incoming"]
+        steps += [] if ufw.on else ["sudo ufw enable"]
+        steps += ["sudo systemctl enable ufw"] if ufw.service is False else []
+        if steps:
+            return "Turn on ufw, which is installed: " + ", then ".join(steps) + "."
+    if any(f.name == "firewalld" for f in found):
+        return "Turn on firewalld, which is installed: sudo systemctl enable --now firewalld"
+    return _INSTALL
 
 
 def _fix(firewall: Firewall, problem: str, profile: str = "Public") -> str:
