@@ -96,7 +96,8 @@ class FirewallCheck(Check[FirewallParams]):
     reads = (
         "Linux: firewalld's state, default zone and active zones with their targets (system "
         "bus), /etc/ufw/ufw.conf and /etc/default/ufw, /etc/nftables.conf, "
-        "/etc/iptables/rules.v4 and rules.v6 (64 KiB each), firewalld's zone files, which "
+        "/etc/iptables/rules.v4 and rules.v6 (64 KiB each; loaded by nft or iptables-nft into "
+        "a private network namespace to see what they do), firewalld's zone files, which "
         "services start with the computer (links under /etc/systemd/system), and the kernel's "
         "rules (nft -j list ruleset) only when the agent runs as root; macOS: socketfilterfw's "
         "global state, block-all and stealth mode; Windows: each profile's Enabled and "
