@@ -3,8 +3,9 @@
     .venv/bin/python bench/firewall.py [--runs N] [--firewalld]
 
 In this process, medians over --runs calls of the whole check (probe and judgement):
-- files: ufw's installed files and Debian's /etc/nftables.conf copied into a made-up /etc,
-  no system bus (the address names a missing socket), the kernel not asked;
+- files: ufw's installed files and Debian's /etc/nftables.conf copied into a made-up /etc
+  (the latter loaded by nft in a private network namespace), no system bus (the address
+  names a missing socket), the kernel not asked;
 - nft: the same, and as root the kernel's rules through `nft -j list ruleset`;
 - firewalld (--firewalld, root only): the real firewalld in a network namespace on a private
   system bus, asked for its state, default zone, active zones and their targets.

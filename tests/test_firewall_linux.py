@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +35,8 @@ from agent.errors import CheckSkipped
 from agent.fingerprint import Fingerprinter
 from agent.models import Finding
 from agent.paths import Paths
-from agent.probes import Firewall, Firewalls
+from agent.probes import Firewall, Firewalls, _firewalld
+from agent.probes import _linux_firewall as linux
 from agent.probes._firewalld import ask_firewalld, zone_file_target
 from agent.probes._linux_firewall import firewalls
 from tests.conftest import as_nobody, missing_component, require_root, require_tool
@@ -146,7 +148,7 @@ def load(ns: Netns, tmp_path: Path, rules: str) -> None:
         (INPUT_ACCEPT, False, "let every incoming connection in"),
         ("", False, "no rule filters incoming connections"),
         (FORWARD_AND_OUTPUT_ONLY, False, "no rule filters incoming connections"),
-        (IPV4_ONLY, False, "let every IPv6 one in"),
+        (IPV4_ONLY, False, "let every incoming IPv6 connection in"),
         (ZONE_ACCEPTS_ALL, False, "every connection arriving on veth7 is let in"),
     ],
     ids=["policy-drop", "ends-in-reject", "policy-accept", "empty", "forward-output", "ipv4-only",
@@ -244,14 +246,14 @@ def ufw_set(root: Path, *what: str) -> None:
 def test_ufw_as_installed_is_off(tmp_path: Path) -> None:
     found = firewalls(NO_BUS, root=ufw_root(tmp_path), kernel=False)
     (ufw,) = found.found
-    assert (ufw.on, ufw.at_boot, ufw.blocks) == (False, True, True)
+    assert (ufw.on, ufw.at_boot, ufw.blocks, ufw.service) == (False, False, True, True)
     _, (finding,) = judged(tmp_path, found)
     assert finding.subject == "ufw"
     assert finding.message == (
         "ufw is set up but not on (turned off), so nothing refuses incoming connections."
     )
     assert finding.advice.startswith("Turn it on: sudo ufw enable")
-    assert finding.evidence == {"reason": "off", "on": False, "at_boot": True, "blocks": True}
+    assert finding.evidence == {"reason": "off", "on": False, "at_boot": False, "blocks": True}
 
 
 def test_ufw_enabled_passes_and_without_its_service_does_not(tmp_path: Path) -> None:
@@ -320,7 +322,7 @@ def test_debian_nftables_conf_as_installed_is_no_firewall(tmp_path: Path) -> Non
     found = firewalls(NO_BUS, root=tmp_path, kernel=False)
     _, (finding,) = judged(tmp_path, found)
     assert finding.evidence["reason"] == "none"
-    assert finding.message.startswith("No firewall is on: nftables is there, but its rules let")
+    assert finding.message.startswith("No firewall is on: nftables is there, but the rules let")
 
 
 # -- firewalld, the real daemon on a private system bus ---------------------------------------
@@ -445,9 +447,7 @@ def test_real_firewalld_rules_read_from_the_kernel(firewalld: Firewalld, tmp_pat
     assert (kernel.name, kernel.blocks) == ("the kernel's rules", True)
 
 
-def test_real_firewalld_refusing_nobody_still_counts_as_on(
-    firewalld: Firewalld, tmp_path: Path
-) -> None:
+def test_real_firewalld_refusing_nobody_cannot_tell(firewalld: Firewalld, tmp_path: Path) -> None:
     said = as_nobody(
         lambda: json.dumps(
             dataclasses.asdict(firewalls(firewalld.env, root=Path("/nonexistent"), kernel=False))
@@ -460,8 +460,9 @@ def test_real_firewalld_refusing_nobody_still_counts_as_on(
         "firewalld could not be asked everything: firewalld answers only administrators on "
         "this computer.",
     )
-    check, findings = judged(tmp_path, found)
-    assert findings == []
+    check = FirewallCheck(FirewallParams())
+    with pytest.raises(CheckSkipped, match="cannot be told"):
+        check.judge(context(tmp_path), found)
     assert check.notes == list(found.notes)
 
 
@@ -546,3 +547,247 @@ def test_zone_targets_from_firewalld_s_shipped_files(open_folder: Path) -> None:
             "ACCEPT",
             "/usr/lib/firewalld (shipped; /etc/firewalld cannot be read)",
         ]
+
+
+# -- the reviewer's rulesets: a pass only when the rules really refuse ----------------------
+
+RULESETS = DATA / "rulesets"  # each loads with `nft -f`; F*: as /etc/nftables.conf is written
+CLOSED = {"R01_closed", "R22_netdev_ingress_none", "R23_reject_last"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in RULESETS.glob("R*.nft")))
+def test_a_ruleset_in_the_kernel_passes_only_when_closed(
+    netns: Netns, tmp_path: Path, name: str
+) -> None:
+    done = netns.run(require_tool("nft"), "-f", str(RULESETS / f"{name}.nft"))
+    assert done.returncode == 0, done.stderr
+    check, findings = judged(tmp_path, in_namespace(netns, tmp_path))
+    if name in CLOSED:
+        assert findings == []
+        assert check.passed == "The kernel's rules refuse incoming connections you have not allowed"
+    else:
+        (finding,) = findings
+        assert finding.evidence["reason"] == "open"
+
+
+def as_user(root: Path, unit: str) -> Firewalls:
+    """The probe as nobody, who may not read the kernel's rules, on a made-up /etc where
+    `unit` starts with the computer."""
+    enabled(root, unit)
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755)
+    said = as_nobody(
+        lambda: json.dumps(dataclasses.asdict(firewalls(NO_BUS, root=root, kernel=False)))
+    )
+    return rebuilt(json.loads(said))
+
+
+def enabled(root: Path, unit: str) -> None:
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (root / "lib/systemd/system").mkdir(parents=True, exist_ok=True)
+    (root / "lib/systemd/system" / unit).write_text("[Unit]\n")
+    (wants / unit).symlink_to(f"/lib/systemd/system/{unit}")
+
+
+def never_passes(tmp_path: Path, found: Firewalls) -> list[Finding]:
+    check = FirewallCheck(FirewallParams())
+    try:
+        findings = check.judge(context(tmp_path), found)
+    except CheckSkipped:
+        return []
+    assert findings, check.passed
+    return findings
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in RULESETS.glob("*.nft")))
+def test_a_saved_nftables_conf_is_loaded_by_nft_in_a_private_namespace(
+    open_folder: Path, tmp_path: Path, name: str
+) -> None:
+    require_tool("nft")
+    require_tool("unshare")
+    root = open_folder
+    (root / "etc").mkdir()
+    shutil.copy(RULESETS / f"{name}.nft", root / "etc/nftables.conf")
+    found = as_user(root, "nftables.service")
+    (nftables,) = found.found
+    assert nftables.at_boot is True
+    if name in CLOSED:
+        assert nftables.blocks is True, found
+        check, findings = judged(tmp_path, found)
+        assert findings == []
+        assert check.passed == "nftables refuses incoming connections you have not allowed"
+    else:
+        assert nftables.blocks is not True, found
+        never_passes(tmp_path, found)
+
+
+@pytest.mark.parametrize(
+    ("case", "blocks"),
+    [("closed", True), ("v6_missing", False), ("accept_last", False), ("second_table", False),
+     ("user_chain", False), ("raw_drop", False)],
+)  # fmt: skip
+def test_iptables_persistent_rules_are_loaded_by_iptables_nft(
+    open_folder: Path, tmp_path: Path, case: str, blocks: bool
+) -> None:
+    require_tool("iptables-nft-restore")
+    root = open_folder
+    shutil.copytree(DATA / "iptables" / case, root / "etc/iptables")
+    found = as_user(root, "netfilter-persistent.service")
+    (saved,) = found.found
+    assert (saved.name, saved.blocks, saved.at_boot) == ("iptables", blocks, True), found
+    if blocks:
+        check, findings = judged(tmp_path, found)
+        assert findings == []
+        assert check.passed == "iptables refuses incoming connections you have not allowed"
+    else:
+        (finding,) = never_passes(tmp_path, found)
+        assert finding.evidence["reason"] == "open"
+
+
+# -- ufw's settings read as its start script reads them ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "conf",
+    ["ENABLED=yes\r\n", "ENABLED=Yes\n", "ENABLED=yes\nENABLED=no\n", "ENABLED = yes\n",
+     "#ENABLED=yes\n"],
+    ids=["crlf", "capitalised", "twice", "spaces", "comment"],
+)  # fmt: skip
+def test_ufw_conf_read_as_sh_reads_it(tmp_path: Path, conf: str) -> None:
+    root = ufw_root(tmp_path, enable=True)
+    (root / "etc/ufw/ufw.conf").write_bytes(conf.encode())
+    found = firewalls(NO_BUS, root=root, kernel=False)
+    (ufw,) = found.found
+    assert (ufw.on, ufw.at_boot) == (False, False)
+    _, (finding,) = judged(tmp_path, found)
+    assert finding.evidence["reason"] == "off"
+    assert finding.advice.startswith("Turn it on: sudo ufw enable")
+
+
+def test_ufw_quoted_yes_is_on(tmp_path: Path) -> None:
+    root = ufw_root(tmp_path, enable=True)
+    (root / "etc/ufw/ufw.conf").write_text('ENABLED="yes" # set by ufw enable\n')
+    check, findings = judged(tmp_path, firewalls(NO_BUS, root=root, kernel=False))
+    assert findings == []
+    assert check.passed == "ufw refuses incoming connections you have not allowed"
+
+
+def test_ufw_without_ipv6_lets_ipv6_in(tmp_path: Path) -> None:
+    root = ufw_root(tmp_path, enable=True)
+    default = root / "etc/default/ufw"
+    default.write_text(default.read_text().replace("IPV6=yes", "IPV6=no"))
+    _, (finding,) = judged(tmp_path, firewalls(NO_BUS, root=root, kernel=False))
+    assert finding.evidence["reason"] == "open"
+    assert "IPv6 connections are not filtered" in finding.message
+    assert "IPV6=yes" in finding.advice
+
+
+@pytest.mark.parametrize("service", [True, False])
+def test_rules_loaded_by_hand_with_ufw_off_do_not_survive_a_restart(
+    netns: Netns, tmp_path: Path, service: bool
+) -> None:
+    root = ufw_root(tmp_path)  # ENABLED=no: ufw-init loads nothing at start
+    if not service:
+        (root / "etc/systemd/system/multi-user.target.wants/ufw.service").unlink()
+    load(netns, tmp_path, INPUT_DROP)
+    _, (finding,) = judged(tmp_path, in_namespace(netns, root))
+    assert finding.evidence["reason"] == "not at boot"
+    if service:
+        assert finding.advice.startswith("Turn it on: sudo ufw enable")
+    else:
+        assert finding.advice.endswith("sudo ufw enable, then sudo systemctl enable ufw")
+
+
+# -- firewalld: what it does not say is not a pass --------------------------------------------
+
+
+def test_real_firewalld_that_stops_answering_cannot_tell(
+    firewalld: Firewalld, tmp_path: Path
+) -> None:
+    (daemon,) = [p for p in firewalld.netns.processes if p.poll() is None]
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        found = firewalls(firewalld.env, root=tmp_path, kernel=False)
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    (walled,) = found.found
+    assert (walled.on, walled.blocks) == (True, None)
+    assert "firewalld could not be asked everything: firewalld did not answer in time." in (
+        found.notes
+    )
+    with pytest.raises(CheckSkipped):
+        judged(tmp_path, found)
+
+
+def test_real_firewalld_with_every_port_open_lets_everything_in(
+    firewalld: Firewalld, tmp_path: Path
+) -> None:
+    firewalld.cmd("--zone=public", "--add-port=1-65535/tcp")
+    _, (finding,) = judged(tmp_path, firewalls(firewalld.env, root=tmp_path, kernel=False))
+    assert finding.evidence["reason"] == "open"
+    assert "opens every port" in finding.message
+
+
+def test_real_firewalld_loopback_trusted_and_docker_zone_pass(
+    firewalld: Firewalld, tmp_path: Path
+) -> None:
+    firewalld.netns.ip("link", "add", "docker0", "type", "veth", "peer", "name", "docker9")
+    firewalld.cmd("--zone=trusted", "--add-interface=lo")
+    firewalld.cmd("--permanent", "--new-zone=docker")
+    firewalld.cmd("--permanent", "--zone=docker", "--set-target=ACCEPT")
+    firewalld.cmd("--permanent", "--zone=docker", "--add-interface=docker0")
+    firewalld.cmd("--reload")
+    found = firewalls(firewalld.env, root=tmp_path, kernel=False)
+    check, findings = judged(tmp_path, found)
+    assert findings == []
+    assert check.passed == "firewalld refuses incoming connections you have not allowed"
+    firewalld.cmd("--zone=trusted", "--add-interface=docker9")
+    _, (finding,) = judged(tmp_path, firewalls(firewalld.env, root=tmp_path, kernel=False))
+    assert "the zone trusted (docker9) lets everything in" in finding.message
+
+
+def test_zone_answers_not_understood_cannot_tell_and_names_are_clipped(tmp_path: Path) -> None:
+    notes: list[str] = []
+    odd = _firewalld.Firewalld(
+        True, True, False, (_firewalld.Zone("public", None, ("eth0",), True),)
+    )
+    unknown = linux._from_firewalld(odd, tmp_path, notes)
+    assert unknown is not None
+    assert unknown.blocks is None
+    long = _firewalld.Firewalld(
+        True, True, False, (_firewalld.Zone("trusted", "ACCEPT", ("x" * 100_000,) * 64, False),)
+    )
+    said = linux._from_firewalld(long, tmp_path, notes)
+    assert said is not None
+    assert said.blocks is False
+    assert len(said.how) < 200
+
+
+def test_real_firewalld_not_at_boot_is_the_one_finding(
+    firewalld: Firewalld, tmp_path: Path
+) -> None:
+    root = ufw_root(tmp_path)  # ufw installed, off
+    shutil.copy("/etc/nftables.conf", root / "etc/nftables.conf")  # Debian's, as installed
+    (root / "lib/systemd/system/firewalld.service").write_text("[Unit]\n")
+    found = firewalls(firewalld.env, root=root, kernel=False)
+    _, findings = judged(tmp_path, found)
+    assert len(findings) == 1, (found, findings)
+    (finding,) = findings
+    assert (finding.subject, finding.evidence["reason"]) == ("firewalld", "not at boot")
+    assert finding.advice == "Let it start with the computer: sudo systemctl enable firewalld"
+
+
+def test_no_firewall_points_at_the_ufw_installed(tmp_path: Path) -> None:
+    root = ufw_root(tmp_path)
+    (root / "etc/systemd/system/multi-user.target.wants/ufw.service").unlink()
+    default = root / "etc/default/ufw"
+    default.write_text(default.read_text().replace('INPUT_POLICY="DROP"', 'INPUT_POLICY="ACCEPT"'))
+    shutil.copy("/etc/nftables.conf", root / "etc/nftables.conf")
+    _, (finding,) = judged(tmp_path, firewalls(NO_BUS, root=root, kernel=False))
+    assert finding.evidence["reason"] == "none"
+    assert finding.advice == (
+        "Turn on ufw, which is installed: sudo ufw default deny incoming, then sudo ufw "
+        "enable, then sudo systemctl enable ufw."
+    )

@@ -72,6 +72,7 @@ TOOLS: dict[str, str] = {
     "firefox-esr": "firefox-esr",
     "gnome-keyring-daemon": "gnome-keyring",
     "nft": "nftables",
+    "iptables-nft-restore": "iptables",
     "ufw": "ufw",
     "firewalld": "firewalld",
     "firewall-cmd": "firewalld",

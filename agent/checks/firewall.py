@@ -96,7 +96,8 @@ class FirewallCheck(Check[FirewallParams]):
     reads = (
         "Linux: firewalld's state, default zone and active zones with their targets (system "
         "bus), /etc/ufw/ufw.conf and /etc/default/ufw, /etc/nftables.conf, "
-        "/etc/iptables/rules.v4 and rules.v6 (64 KiB each), firewalld's zone files, which "
+        "/etc/iptables/rules.v4 and rules.v6 (64 KiB each; loaded by nft or iptables-nft into "
+        "a private network namespace to see what they do), firewalld's zone files, which "
         "services start with the computer (links under /etc/systemd/system), and the kernel's "
         "rules (nft -j list ruleset) only when the agent runs as root; macOS: socketfilterfw's "
         "global state, block-all and stealth mode; Windows: each profile's Enabled and "
@@ -128,8 +129,10 @@ class FirewallCheck(Check[FirewallParams]):
             self.note(printable(note))
         kernel = next((f for f in found.found if f.name == KERNEL), None)
         others = [f for f in found.found if f.name != KERNEL]
-        if kernel is not None:
+        if kernel is not None and kernel.blocks is not None:
             return self._kernel(ctx, kernel, others)
+        if kernel is not None:
+            self.note(f"The kernel's rules were read, but {printable(kernel.how)}.")
         good = [f for f in others if _good(f)]
         if good and (not found.every_one or len(good) == len(others)):
             self.passed = (
@@ -139,9 +142,16 @@ class FirewallCheck(Check[FirewallParams]):
                 else _passed(good[0])
             )
             return []
-        findings = [
-            self._finding(ctx, f, problem) for f in others if (problem := _problem(f)) is not None
-        ]
+        problems = [(f, p) for f in others if (p := _problem(f)) is not None]
+        if any(f.on for f, _ in problems):
+            # The firewall that runs is the one to fix; another installed but off is not a
+            # second problem (nor a contradicting command).
+            problems = [(f, p) for f, p in problems if f.on]
+        elif any(p != "none" for _, p in problems):
+            problems = [(f, p) for f, p in problems if p != "none"]
+        elif problems:
+            problems = problems[:1]  # "no firewall is on" is one problem, however many say it
+        findings = [self._finding(ctx, f, p, others) for f, p in problems]
         if findings:
             return findings
         raise CheckSkipped(
@@ -154,8 +164,11 @@ class FirewallCheck(Check[FirewallParams]):
         self, ctx: CheckContext, kernel: Firewall, others: Sequence[Firewall]
     ) -> list[Finding]:
         if kernel.blocks:
+            # Closed now; a finding only when what is set up would not close it again after
+            # a restart, and nothing else is known to.
+            restores = [f for f in others if f.blocks and f.at_boot]
             at_boot = [f for f in others if f.blocks and f.at_boot is False]
-            if at_boot:
+            if at_boot and not restores:
                 return [self._finding(ctx, at_boot[0], "not at boot")]
             self.passed = "The kernel's rules refuse incoming connections you have not allowed"
             return []
@@ -164,13 +177,13 @@ class FirewallCheck(Check[FirewallParams]):
             (
                 f"{_capital(printable(f.name))} is set up but "
                 f"{'off' if problem == 'off' else 'does not start with the computer'}. "
-                + _FIX[_kind(f), problem].format(profile="Public")
+                + _fix(f, problem)
                 for f in others
                 if f.blocks
                 and (problem := _problem(f)) in ("off", "not at boot")
                 and (_kind(f), problem) in _FIX
             ),
-            _INSTALL,
+            _install(others),
         )
         how = printable(kernel.how)
         return [
@@ -185,12 +198,15 @@ class FirewallCheck(Check[FirewallParams]):
             )
         ]
 
-    def _finding(self, ctx: CheckContext, firewall: Firewall, problem: str) -> Finding:
+    def _finding(
+        self, ctx: CheckContext, firewall: Firewall, problem: str, others: Sequence[Firewall] = ()
+    ) -> Finding:
         name = printable(firewall.name)
         how = printable(firewall.how) or "not known"
-        kind = _kind(firewall)
         profile = firewall.name.partition("(")[2].partition(" ")[0] or "Public"
-        fix = _FIX.get((kind, problem), _INSTALL).format(profile=profile)
+        fix = _fix(firewall, problem, profile)
+        if problem == "none":
+            fix = _install(others)
         said = _SAYS[problem].format(name=name, how=how)
         return self.finding(
             ctx,
@@ -213,14 +229,42 @@ def _kind(firewall: Firewall) -> str:
     return firewall.name
 
 
+def _install(found: Sequence[Firewall]) -> str:
+    """How to get a firewall, by what is already installed."""
+    ufw = next((f for f in found if f.name == "ufw"), None)
+    if ufw is not None:
+        steps = [] if ufw.blocks else ["sudo ufw default deny incoming"]
+        steps += [] if ufw.on else ["sudo ufw enable"]
+        steps += ["sudo systemctl enable ufw"] if ufw.service is False else []
+        if steps:
+            return "Turn on ufw, which is installed: " + ", then ".join(steps) + "."
+    if any(f.name == "firewalld" for f in found):
+        return "Turn on firewalld, which is installed: sudo systemctl enable --now firewalld"
+    return _INSTALL
+
+
+def _fix(firewall: Firewall, problem: str, profile: str = "Public") -> str:
+    kind = _kind(firewall)
+    if kind == "ufw" and firewall.on is False:
+        # ufw.service loads the rules at start only when `ufw enable` was run (ENABLED=yes).
+        fix = _FIX["ufw", "off"]
+        if firewall.service is False:
+            fix = (
+                "Turn it on, and let it start with the computer: sudo ufw enable, then "
+                "sudo systemctl enable ufw"
+            )
+        return fix
+    if kind == "ufw" and firewall.opening == "ipv6":
+        return "Let it filter IPv6 too: set IPV6=yes in /etc/default/ufw, then sudo ufw reload."
+    return _FIX.get((kind, problem), _INSTALL).format(profile=profile)
+
+
 def _good(firewall: Firewall) -> bool:
     """On (or set to load at start, for rules loaded once), refusing by default, and
     starting with the computer as far as can be told."""
-    if firewall.blocks is False or firewall.at_boot is False:
+    if firewall.blocks is not True or firewall.at_boot is False:
         return False
-    if firewall.on is True:
-        return True
-    return firewall.on is None and firewall.at_boot is True and firewall.blocks is True
+    return firewall.on is True or (firewall.on is None and firewall.at_boot is True)
 
 
 def _problem(firewall: Firewall) -> str | None:

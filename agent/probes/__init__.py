@@ -170,6 +170,11 @@ class Firewall:
     # The facts behind it in words the agent wrote itself (never text read from a setting):
     # "the default for incoming is ACCEPT", "not running".
     how: str = ""
+    # Whether its systemd unit is enabled, where that differs from at_boot (ufw loads its
+    # rules at start only when both the unit and ENABLED say so); None: the same or unknown.
+    service: bool | None = None
+    # What in its settings lets things in, when it is not the default policy: "ipv6".
+    opening: str = ""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ NAME = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
 ZONE = "org.fedoraproject.FirewallD1.zone"
 MAX_ZONES = 16
+MAX_INTERFACES = 64
+IFNAME_LENGTH = 15  # the kernel's IFNAMSIZ less its NUL
 ZONE_FILE_LIMIT = 256 * 1024
 # firewalld's own rule for a zone's name (firewall/core/io/zone.py: check_name), and short.
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+-]{1,17}$")
@@ -53,6 +55,8 @@ class Zone:
     interfaces: tuple[str, ...]  # the active interfaces in it
     default: bool  # the default zone (interfaces in no zone are in it)
     from_file: str = ""  # "" when firewalld said; else which file it was read from
+    sources: int = 0  # how many source addresses bind connections to it
+    every_port: bool = False  # it opens every TCP or UDP port (1-65535)
 
 
 @dataclass(frozen=True)
@@ -89,22 +93,32 @@ def _ask(connection: Any, root: Path) -> Firewalld:
     except BUS_ERRORS:
         return Firewalld(True, True, False, (), "firewalld did not answer in time")
     failed = state == "FAILED"
-    names: dict[str, tuple[str, ...]] = {}
-    if isinstance(default, str) and default:
-        names[default] = ()
-    if isinstance(active, dict):
-        for name, bound in list(active.items())[:MAX_ZONES]:
-            interfaces = bound.get("interfaces", []) if isinstance(bound, dict) else []
-            names[str(name)] = tuple(str(i) for i in interfaces if isinstance(i, str))[:64]
-    found = []
     problem = ""
+    if state not in ("RUNNING", "FAILED"):
+        problem = "firewalld says it is not running normally"
+    if not isinstance(default, str) or not isinstance(active, dict):
+        return Firewalld(True, True, failed, (), "firewalld answered in a form not understood")
+    names: dict[str, tuple[tuple[str, ...], int]] = {default: ((), 0)} if default else {}
+    if len(active) > MAX_ZONES:
+        problem = f"firewalld has more than {MAX_ZONES} active zones"
+    for name, given in list(active.items())[:MAX_ZONES]:
+        bound = given if isinstance(given, dict) else {}
+        interfaces = bound.get("interfaces", [])
+        sources = bound.get("sources", [])
+        interfaces = interfaces if isinstance(interfaces, list) else []
+        names[str(name)] = (
+            tuple(str(i)[:IFNAME_LENGTH] for i in interfaces[:MAX_INTERFACES]),
+            len(sources) if isinstance(sources, list) else 1,
+        )
+    found = []
     refused = False
-    for name, interfaces in list(names.items())[:MAX_ZONES]:
+    for name, (interfaces, sources) in list(names.items())[:MAX_ZONES]:
         target: str | None = None
+        every_port = False
         source = ""
         if not refused:
             try:
-                target = _target(connection, zones, name)
+                target, every_port = _target(connection, zones, name)
             except DBusErrorResponse:
                 refused = True
             except BUS_ERRORS:
@@ -112,7 +126,7 @@ def _ask(connection: Any, root: Path) -> Firewalld:
                 break
         if target is None and refused:
             target, source = zone_file_target(root, name)
-        found.append(Zone(name, target, interfaces, name == default, source))
+        found.append(Zone(name, target, interfaces, name == default, source, sources, every_port))
     return Firewalld(True, True, failed, tuple(found), problem)
 
 
@@ -123,14 +137,30 @@ def _property(connection: Any, name: str) -> Any:
     return value[1] if isinstance(value, tuple) and len(value) == 2 else value
 
 
-def _target(connection: Any, zones: DBusAddress, name: str) -> str | None:
+def _target(connection: Any, zones: DBusAddress, name: str) -> tuple[str | None, bool]:
+    """The zone's target (None when not understood), and whether it opens every port."""
     settings = call(connection, zones, "getZoneSettings2", "s", name)[0]
     if not isinstance(settings, dict):
-        return None
-    target = settings.get("target")
-    value = target[1] if isinstance(target, tuple) and len(target) == 2 else target
+        return None, False
+    target = _unwrap(settings.get("target"))
+    ports = _unwrap(settings.get("ports"))
+    every_port = isinstance(ports, list) and any(
+        isinstance(p, list | tuple) and len(p) == 2 and _every_port(p[0]) for p in ports
+    )
     # A zone left at firewalld's default does not list a target at all.
-    return value if isinstance(value, str) else ("default" if target is None else None)
+    if target is None:
+        return "default", every_port
+    return (target if isinstance(target, str) else None), every_port
+
+
+def _unwrap(value: Any) -> Any:
+    """A variant's value: jeepney gives (signature, value)."""
+    return value[1] if isinstance(value, tuple) and len(value) == 2 else value
+
+
+def _every_port(port: Any) -> bool:
+    low, _, high = str(port).partition("-")
+    return low.strip() in ("0", "1") and high.strip() == "65535"
 
 
 def _refused(err: DBusErrorResponse) -> str:

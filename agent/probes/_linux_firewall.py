@@ -9,13 +9,18 @@ The kernel's ruleset is root's to read, and the agent runs as the person. So:
    output. When it answers, it is the truth of now.
 2. firewalld over the system bus (agent.probes._firewalld): running or not, its state, the
    default zone and the zones of the active interfaces with their targets.
-3. ufw: ENABLED in /etc/ufw/ufw.conf (whether `ufw enable` was run: its rules are then loaded
-   at start), DEFAULT_INPUT_POLICY in /etc/default/ufw.
-4. nftables: /etc/nftables.conf (what nftables.service loads at start), read as text: a
-   chain on the input hook with `policy drop`. An `include` is not followed: such a file
-   cannot be judged from here.
+3. ufw: ENABLED in /etc/ufw/ufw.conf, read as ufw-init reads it (sourced by sh: exactly
+   `yes` or `YES`, a carriage return kept); only then does ufw.service load its rules at
+   start. DEFAULT_INPUT_POLICY and IPV6 in /etc/default/ufw (IPV6 other than yes: IPv6 is
+   not filtered at all).
+4. nftables: /etc/nftables.conf (what nftables.service loads at start), and
 5. iptables-persistent: /etc/iptables/rules.v4 and rules.v6 (what netfilter-persistent loads
-   at start): the INPUT chain's policy in the filter table, or a last rule that drops all.
+   at start): each loaded by the program itself (`nft -f`, iptables-nft-restore) into a
+   network namespace of our own (as a user: inside a user namespace of their own), then
+   listed and judged as the kernel's rules are. Reading the text would guess at includes,
+   definitions, comments, a later flush; nft cannot check a file without CAP_NET_ADMIN
+   (`nft -c` is refused). When the namespace cannot be made or the rules do not load there,
+   the file is "cannot tell".
 
 Whether a service starts with the computer is read from systemd's files, never by asking
 systemd: a unit is enabled when a link to it sits in /etc/systemd/system/*.wants/ (or
@@ -31,6 +36,7 @@ between calls.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -41,7 +47,7 @@ from pathlib import Path
 
 from agent.files import FileTooLarge, NotRegularFile, read_small_file
 from agent.probes import Firewall, Firewalls
-from agent.probes._firewalld import BUILT_IN, Firewalld, Zone, ask_firewalld
+from agent.probes._firewalld import BUILT_IN, IFNAME_LENGTH, Firewalld, Zone, ask_firewalld
 from agent.probes._nft_ruleset import Ruleset, read_ruleset
 
 __all__ = ["firewalls"]
@@ -53,12 +59,7 @@ NFT_PLACES = "/usr/sbin:/sbin:/usr/bin:/bin"
 _CAP_NET_ADMIN = 12
 _SYSTEMD_UNITS = ("etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
 
-_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-_INPUT_DROP = re.compile(
-    r"\bhook\s+input\b[^}]*?\bpolicy\s+drop\b|\bpolicy\s+drop\b[^}]*?\bhook\s+input\b", re.S
-)
-_INPUT_HOOK = re.compile(r"\bhook\s+input\b")
-_INCLUDE = re.compile(r"^\s*include\s", re.M)
+_ASSIGNMENT = re.compile(r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
 def firewalls(
@@ -126,14 +127,7 @@ def _kernel(nft: str | None, notes: list[str]) -> Ruleset | None:
         notes.append("nft is not installed, so the kernel's rules were not read.")
         return None
     try:
-        done = subprocess.run(
-            [program, "-j", "list", "ruleset"],
-            capture_output=True,
-            timeout=NFT_TIMEOUT,
-            check=False,
-            env={"LC_ALL": "C", "PATH": NFT_PLACES},
-            stdin=subprocess.DEVNULL,
-        )
+        done = _quiet_run([program, "-j", "list", "ruleset"])
     except subprocess.TimeoutExpired:
         notes.append(f"nft did not answer within {NFT_TIMEOUT:g} seconds.")
         return None
@@ -160,21 +154,36 @@ def _kernel(nft: str | None, notes: list[str]) -> Ruleset | None:
     return found
 
 
-def _from_ruleset(ruleset: Ruleset) -> Firewall:
-    closed = ruleset.ipv4_closed and ruleset.ipv6_closed and not ruleset.open_interfaces
+def _quiet_run(argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        timeout=NFT_TIMEOUT,
+        check=False,
+        env={"LC_ALL": "C", "PATH": NFT_PLACES},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _from_ruleset(ruleset: Ruleset, name: str = "the kernel's rules") -> Firewall:
+    both = (ruleset.ipv4, ruleset.ipv6)
+    blocks: bool | None = ruleset.closed
     if not ruleset.input_chains:
         how = "no rule filters incoming connections"
-    elif not (ruleset.ipv4_closed or ruleset.ipv6_closed):
+    elif both == ("open", "open"):
         how = "the rules let every incoming connection in (no drop policy or final drop)"
-    elif not ruleset.ipv6_closed:
-        how = "the rules refuse incoming IPv4 connections but let every IPv6 one in"
-    elif not ruleset.ipv4_closed:
-        how = "the rules refuse incoming IPv6 connections but let every IPv4 one in"
+    elif "open" in both:
+        opened = "IPv6" if ruleset.ipv6 == "open" else "IPv4"
+        how = f"the rules let every incoming {opened} connection in"
     elif ruleset.open_interfaces:
         how = "every connection arriving on " + ", ".join(ruleset.open_interfaces) + " is let in"
+    elif "unsure" in both:
+        blocks = None
+        how = "a rule this agent cannot judge may let incoming connections in"
     else:
         how = "the rules refuse incoming connections that were not allowed"
-    return Firewall("the kernel's rules", on=True, at_boot=None, blocks=closed, how=how)
+    on = True if name == "the kernel's rules" else None
+    return Firewall(name, on=on, at_boot=None, blocks=blocks, how=how)
 
 
 # -- firewalld -------------------------------------------------------------------------------
@@ -193,8 +202,17 @@ def _from_firewalld(daemon: Firewalld, root: Path, notes: list[str]) -> Firewall
         return Firewall(
             "firewalld", on=False, at_boot=unit, blocks=None, how="running, but its rules failed"
         )
-    open_zones = [z for z in daemon.zones if z.target == "ACCEPT"]
-    unknown = [z for z in daemon.zones if z.target is None]
+    # Docker makes and keeps its own `docker` zone (target ACCEPT, its bridges): that is how
+    # containers reach each other, not a door to this computer. Loopback in `trusted` is
+    # firewalld's own advice.
+    zones = [z for z in daemon.zones if z.default or z.name != "docker"]
+    open_zones = [
+        z
+        for z in zones
+        if z.target == "ACCEPT" and (z.default or z.sources or set(z.interfaces) - {"lo"})
+    ]
+    every_port = [z for z in zones if z.every_port and z not in open_zones]
+    unknown = [z for z in zones if z.target is None]
     for zone in daemon.zones:
         if zone.from_file.startswith("/usr/lib/firewalld (shipped"):
             notes.append(
@@ -202,12 +220,11 @@ def _from_firewalld(daemon: Firewalld, root: Path, notes: list[str]) -> Firewall
                 "targets firewalld ships were read; an administrator may have changed them."
             )
             break
-    if open_zones:
-        names = ", ".join(_zone_words(z) for z in open_zones)
-        return Firewall(
-            "firewalld", on=True, at_boot=unit, blocks=False, how=f"{names} lets everything in"
-        )
-    if not daemon.zones or unknown:
+    if open_zones or every_port:
+        said = [f"{_zone_words(z)} lets everything in" for z in open_zones]
+        said += [f"{_zone_words(z)} opens every port" for z in every_port]
+        return Firewall("firewalld", on=True, at_boot=unit, blocks=False, how="; ".join(said))
+    if not daemon.zones or unknown or daemon.problem:
         if not daemon.problem:
             notes.append("firewalld runs, but what its zones let in could not be read.")
         return Firewall("firewalld", on=True, at_boot=unit, blocks=None, how="running")
@@ -218,8 +235,11 @@ def _zone_words(zone: Zone) -> str:
     what = f"the zone {zone.name}" if zone.name in BUILT_IN else "a zone of your own"
     if zone.default:
         what = f"the default zone ({what.removeprefix('the zone ')})"
-    if zone.interfaces:
-        what += " (" + ", ".join(zone.interfaces[:4]) + ")"
+    shown = [i[:IFNAME_LENGTH] for i in zone.interfaces[:4]]
+    if len(zone.interfaces) > 4:
+        shown.append(f"and {len(zone.interfaces) - 4} more")
+    if shown:
+        what += " (" + ", ".join(shown) + ")"
     return what
 
 
@@ -230,86 +250,130 @@ def _ufw(root: Path, notes: list[str]) -> Firewall | None:
     conf = _read(root / "etc/ufw/ufw.conf", "/etc/ufw/ufw.conf", notes)
     if conf is None:
         return None
-    enabled = _assignments(conf).get("ENABLED", "").lower() == "yes"
+    # ufw-init sources the file with sh and loads the rules only for exactly yes or YES.
+    enabled = _assignments(conf).get("ENABLED", "") in ("yes", "YES")
     default = _read(root / "etc/default/ufw", "/etc/default/ufw", notes)
-    policy = _assignments(default).get("DEFAULT_INPUT_POLICY", "").upper() if default else ""
+    settings = _assignments(default) if default else {}
+    policy = settings.get("DEFAULT_INPUT_POLICY", "")
     blocks = {"DROP": True, "REJECT": True, "ACCEPT": False}.get(policy)
     how = "turned on" if enabled else "turned off"
+    opening = ""
     if blocks is False:
         how += "; its default for incoming connections is ACCEPT"
-    return Firewall("ufw", on=enabled, at_boot=_unit(root, "ufw.service"), blocks=blocks, how=how)
+    elif default is not None and settings.get("IPV6", "") not in ("yes", "YES"):
+        # ufw then writes no IPv6 rules at all: IPv6 is not filtered.
+        blocks, opening = False, "ipv6"
+        how += "; IPV6 is not yes in /etc/default/ufw, so IPv6 connections are not filtered"
+    unit = _unit(root, "ufw.service")
+    at_boot = unit if enabled else False
+    return Firewall(
+        "ufw", on=enabled, at_boot=at_boot, blocks=blocks, how=how, service=unit, opening=opening
+    )
 
 
 def _nftables(root: Path, notes: list[str]) -> Firewall | None:
-    conf = _read(root / "etc/nftables.conf", "/etc/nftables.conf", notes)
+    shown = "/etc/nftables.conf"
+    conf = _read(root / shown.lstrip("/"), shown, notes)
     if conf is None:
         return None
-    text = re.sub(r"#[^\n]*", "", conf)
     at_boot = _unit(root, "nftables.service")
-    if _INPUT_DROP.search(text):
-        blocks: bool | None = True
-        how = "its rules refuse incoming connections that were not allowed"
-    elif _INCLUDE.search(text):
-        blocks = None
-        how = "its rules are in other files it includes"
-    else:
-        blocks = False
-        how = (
-            "its rules let every incoming connection in"
-            if _INPUT_HOOK.search(text)
-            else "its rules do not filter incoming connections"
-        )
     # A oneshot service: whether its rules are loaded now only the kernel can say.
-    return Firewall("nftables", on=None, at_boot=at_boot, blocks=blocks, how=how)
+    script = 'nft -f "$1" || exit 3; exec nft -j list ruleset'
+    ruleset = _saved_ruleset(script, [str(root / shown.lstrip("/"))], shown, notes)
+    if ruleset is None:
+        return Firewall("nftables", on=None, at_boot=at_boot, blocks=None, how="")
+    return dataclasses.replace(_from_ruleset(ruleset, "nftables"), at_boot=at_boot)
 
 
 def _iptables(root: Path, notes: list[str]) -> Firewall | None:
-    found = []
+    files = []
     for version in ("v4", "v6"):
         shown = f"/etc/iptables/rules.{version}"
-        rules = _read(root / shown.lstrip("/"), shown, notes)
-        if rules is not None:
-            found.append(_iptables_closed(rules))
-    if not found:
+        files.append("" if _read(root / shown.lstrip("/"), shown, notes) is None else shown)
+    if not any(files):
         return None
-    blocks = all(found)
-    how = (
-        "its saved rules refuse incoming connections that were not allowed"
-        if blocks
-        else "its saved rules let incoming connections in"
-    )
     at_boot = _unit(root, "netfilter-persistent.service")
-    return Firewall("iptables", on=None, at_boot=at_boot, blocks=blocks, how=how)
+    script = (
+        'if [ -n "$1" ]; then iptables-nft-restore < "$1" || exit 3; fi; '
+        'if [ -n "$2" ]; then ip6tables-nft-restore < "$2" || exit 3; fi; '
+        "exec nft -j list ruleset"
+    )
+    paths = [str(root / f.lstrip("/")) if f else "" for f in files]
+    shown = " and ".join(f for f in files if f)
+    ruleset = _saved_ruleset(script, paths, shown, notes)
+    if ruleset is None:
+        return Firewall("iptables", on=None, at_boot=at_boot, blocks=None, how="")
+    return dataclasses.replace(_from_ruleset(ruleset, "iptables"), at_boot=at_boot)
 
 
-def _iptables_closed(text: str) -> bool:
-    """Whether iptables-save's filter table drops what reaches the end of INPUT."""
-    table = ""
-    policy = ""
-    last = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("*"):
-            table = line[1:]
-        elif table == "filter" and line.startswith(":INPUT "):
-            policy = line.split()[1].upper()
-        elif table == "filter" and line.startswith("-A INPUT "):
-            last = line
-    final = re.fullmatch(r"-A INPUT( -m comment --comment (\"[^\"]*\"|\S+))? -j (\w+)", last)
-    if final is not None and final.group(3).upper() in ("DROP", "REJECT"):
-        return True
-    if final is not None and final.group(3).upper() == "ACCEPT":
-        return False
-    return policy == "DROP"
+def _saved_ruleset(script: str, paths: list[str], shown: str, notes: list[str]) -> Ruleset | None:
+    """What the saved rules would do once loaded, loaded by nft (or iptables-nft) itself into
+    the empty ruleset of a network namespace of our own, so that what they mean (includes,
+    definitions, a later flush, a chain defined twice) is the program's reading, not a guess.
+    A user makes the namespace inside a user namespace of their own; without either, the
+    file cannot be judged from here."""
+    unshare = shutil.which("unshare", path=NFT_PLACES)
+    shell = shutil.which("sh", path=NFT_PLACES)
+    if unshare is None or shell is None or shutil.which("nft", path=NFT_PLACES) is None:
+        notes.append(f"{shown} was not judged: nft or unshare is not installed.")
+        return None
+    private = ["--net"] if os.geteuid() == 0 else ["--user", "--map-root-user", "--net"]
+    try:
+        done = _quiet_run([unshare, *private, shell, "-c", script, "sh", *paths])
+    except subprocess.TimeoutExpired:
+        notes.append(f"{shown} was not judged: loading it took more than {NFT_TIMEOUT:g} s.")
+        return None
+    except OSError as err:
+        notes.append(f"{shown} was not judged ({(err.strerror or str(err)).lower()}).")
+        return None
+    if done.returncode == 3:
+        notes.append(
+            f"{shown} was not judged: its rules do not load as they are here (an interface "
+            "they name may be missing, or a file they include cannot be read)."
+        )
+        return None
+    if done.returncode != 0 or len(done.stdout) > NFT_OUTPUT_LIMIT:
+        notes.append(
+            f"{shown} was not judged: this account may not load rules into a network "
+            "namespace of its own."
+        )
+        return None
+    try:
+        found = read_ruleset(json.loads(done.stdout or b'{"nftables": []}'))
+    except (ValueError, RecursionError):
+        found = None
+    if found is None:
+        notes.append(f"{shown} was not judged: nft answered in a form this agent does not read.")
+    return found
 
 
 def _assignments(text: str) -> dict[str, str]:
+    """NAME=value lines as sh reads them when it sources the file: the value up to a blank,
+    quotes removed, a carriage return kept; the last one counts."""
     found = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         match = _ASSIGNMENT.match(line)
-        if match is not None and not line.lstrip().startswith("#"):
-            found[match[1]] = match[2].strip("\"'")
+        if match is not None:
+            found[match[1]] = _sh_word(match[2])
     return found
+
+
+def _sh_word(text: str) -> str:
+    word = []
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                word.append(char)
+        elif char in "\"'":
+            quote = char
+        elif char in " \t;#":
+            break
+        else:
+            word.append(char)
+    return "".join(word)
 
 
 def _read(path: Path, shown: str, notes: list[str]) -> str | None:
