@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -100,7 +101,15 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
         me = os.geteuid()
         if me == 0:  # root auditing a person's home judges it as theirs
             me = home.stat().st_uid if home.exists() else 0
-        others = [a for a in accounts() if a.uid not in (me, 0)]
+        listed: list[list[Account]] = []
+
+        def others() -> list[Account]:
+            # Listing the accounts loads the system's account modules (half a MB for
+            # systemd's): asked only when a group or an access list lets someone in.
+            if not listed:
+                listed.append([a for a in accounts() if a.uid not in (me, 0)])
+            return listed[0]
+
         findings = []
         for name in dict.fromkeys(self.params.folders):
             path = _folder(home, name)
@@ -143,7 +152,7 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
         above: list[FolderAccess],
         home: bool,
         me: int,
-        others: list[Account],
+        others: Callable[[], list[Account]],
     ) -> list[Finding]:
         shown = ctx.paths.display(access.path)
         named = "Your home folder (~)" if home else shown
@@ -151,7 +160,7 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
             named += f" (a link to {printable(access.link)})"
         mode = f"{access.mode:04o}"
         if access.uid not in (me, 0):
-            owner = next((a.name for a in others if a.uid == access.uid), str(access.uid))
+            owner = next((a.name for a in others() if a.uid == access.uid), str(access.uid))
             return [
                 replace(
                     self.finding(
@@ -171,21 +180,32 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
                     severity=Severity.high,
                 )
             ]
-        # Only those who can get through every folder above it can open this one.
-        inside = [a for a in others if all(_can(f, a, PASS) for f in above)]
-        if changers := [a for a in inside if _can(access, a, WRITE | PASS)]:
-            reason, did, who = "changed by others", "changed", changers
-        elif listers := [a for a in inside if _can(access, a, READ)]:
-            reason, did, who = "listed by others", "listed", listers
-        elif (passers := [a for a in inside if _can(access, a, PASS)]) and not (
-            self.params.allow_pass
-        ):
-            reason, did, who = "passed by others", "passed through", passers
-        else:
+        levels = [
+            ("changed by others", "changed", WRITE | PASS),
+            ("listed by others", "listed", READ),
+        ]
+        if not self.params.allow_pass:
+            levels.append(("passed by others", "passed through", PASS))
+        chosen = None
+        for level in levels:
+            bits = level[2]
+            if _everyone(access, bits) and all(_everyone(f, PASS) for f in above):
+                chosen, whom, count = level, "every account on this computer", None
+                break
+            if not _someone(access, bits):
+                continue
+            # Only those who can get through every folder above it can open this one.
+            who = [
+                a
+                for a in others()
+                if _can(access, a, bits) and all(_can(f, a, PASS) for f in above)
+            ]
+            if who:
+                chosen, whom, count = level, _names(who), len(who)
+                break
+        if chosen is None:
             return []
-        asked = {"changed": WRITE | PASS, "listed": READ}.get(did, PASS)
-        everyone = _everyone(access, asked) and all(_everyone(f, PASS) for f in above)
-        whom = "every account on this computer" if everyone else _names(who)
+        reason, did, _ = chosen
         if did == "changed":
             harm = "they can add, remove or replace your files, your shell's start-up files too"
         elif did == "listed":
@@ -208,7 +228,7 @@ class HomeFoldersCheck(Check[HomeFoldersParams]):
             notice=f"{whom[0].upper()}{whom[1:]} can {'change' if did == 'changed' else 'open'} "
             f"{'your home folder' if home else shown}. Run: {fix}",
             mode=mode,
-            accounts=len(who),
+            **({"accounts": count} if count is not None else {}),
         )
         return [replace(found, severity=Severity.high) if did == "changed" else found]
 
@@ -254,6 +274,16 @@ def _grants(access: FolderAccess, account: Account) -> list[int]:
 
 def _can(access: FolderAccess, account: Account, bits: int) -> bool:
     return any(granted & bits == bits for granted in _grants(access, account))
+
+
+def _someone(access: FolderAccess, bits: int) -> bool:
+    """Whether the folder's group or an entry of its access list could let `bits` through."""
+    if not access.acl:
+        return (access.mode >> 3) & bits == bits
+    mask = next((p for t, p, _ in access.acl if t == MASK), 7)
+    return any(
+        t in (USER, GROUP, GROUP_OBJ) and (p & mask) & bits == bits for t, p, _ in access.acl
+    )
 
 
 def _everyone(access: FolderAccess, bits: int) -> bool:

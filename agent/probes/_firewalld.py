@@ -24,7 +24,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.parsers import expat
 
 from jeepney.wrappers import DBusAddress, DBusErrorResponse  # type: ignore[import-untyped]
 
@@ -202,6 +201,9 @@ def _shipped(path: Path) -> str | None:
 def _xml_target(data: bytes) -> str | None:
     """The `target` of the <zone> root element; "default" when it has none; None when the
     document is not a zone (or declares a document type, which is never expanded)."""
+    # Imported here: only a computer with firewalld refusing its zones pays for expat.
+    from xml.parsers import expat  # noqa: PLC0415
+
     found: list[str | None] = []
     parser = expat.ParserCreate()
 
