@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ import pytest
 from agent import probes
 from agent.probes import Volume, app_sessions
 from agent.probes.app_sessions import empty_passcode_opens
-from tests.conftest import Machine, Outcome, require_tool
+from tests.conftest import Machine, Outcome
 from tests.data.app_sessions import make_key_datas
-from tests.test_privacy import kept_on_disk
+from tests.test_privacy import everything_shown
 
 DATA = Path(__file__).parent / "data" / "app_sessions"
 # What Telegram Desktop 4.6.5 itself wrote in tdata by its welcome screen, signed in to nothing.
@@ -361,32 +360,21 @@ def test_no_key_reaches_any_output(
     telegram(machine).chmod(0o755)
     signal(machine).chmod(0o755)
     machine.keep_only("app_sessions")
-    outputs: list[str] = []
-    for argv in (
-        ("check", "--only", "app_sessions"),
-        ("-v", "check", "--json", "--only", "app_sessions"),
-        ("run", "--once"),
-        ("status",),
-        ("status", "--json"),
-        ("notifications", "--json"),
-        ("page", "--print-path"),
-        ("checks", "--json"),
-    ):
-        outcome = hygiene(*argv)
-        assert "Traceback" not in outcome.err
-        outputs += [outcome.out, outcome.err]
-    outputs.append(caplog.text)
-    outputs += kept_on_disk(machine.state)
-    store = machine.state / "hygiene-agent" / "store.db"
-    dump = subprocess.run(
-        [require_tool("sqlite3"), f"file:{store}?mode=ro", ".dump"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
+    said = everything_shown(
+        machine,
+        hygiene,
+        caplog,
+        [
+            ("check", "--only", "app_sessions"),
+            ("-v", "check", "--json", "--only", "app_sessions"),
+            ("run", "--once"),
+            ("status",),
+            ("status", "--json"),
+            ("notifications", "--json"),
+            ("page", "--print-path"),
+            ("checks", "--json"),
+        ],
     )
-    outputs.append(dump.stdout)
-    said = "\n".join(outputs)
     assert "key in plain text" in said and "no passcode" in said  # it did look
     local_key = make_key_datas.LOCAL_KEY_CANARY
     for canary in (

@@ -275,28 +275,26 @@ def test_the_cookie_and_the_saved_password_appear_nowhere(
     hygiene: Callable[..., Outcome],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from tests.test_privacy import kept_on_disk
+    from tests.test_privacy import everything_shown
 
-    caplog.set_level("DEBUG")
     nss.profile(machine.home, logins=2)
     run_chromium(machine.home / ".config" / "chromium", cookie_site, "basic")
-    outputs = []
-    for argv in (
-        ("check",),
-        ("check", "--json"),
-        ("-v", "check", "--only", CHECK, "--json"),
-        ("checks", "--json"),
-        ("run", "--once"),
-        ("status",),
-        ("status", "--json"),
-        ("notifications", "--json"),
-        ("page", "--print-path"),
-    ):
-        outcome = hygiene(*argv)
-        outputs += [outcome.out, outcome.err]
-    outputs.append(caplog.text)
-    outputs += kept_on_disk(machine.state)
-    everything = "\n".join(outputs)
+    everything = everything_shown(
+        machine,
+        hygiene,
+        caplog,
+        [
+            ("check",),
+            ("check", "--json"),
+            ("-v", "check", "--only", CHECK, "--json"),
+            ("checks", "--json"),
+            ("run", "--once"),
+            ("status",),
+            ("status", "--json"),
+            ("notifications", "--json"),
+            ("page", "--print-path"),
+        ],
+    )
     assert "~/.config/chromium/Default" in everything and "test.default" in everything
     for canary in (COOKIE_CANARY, PASSWORD_CANARY):
         for form in forms(canary):

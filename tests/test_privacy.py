@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Machine, Outcome
+from tests.conftest import Machine, Outcome, require_tool
 
 PASSPHRASE = "canary-passphrase-Qx7-do-not-leak"
 
@@ -22,6 +23,36 @@ def kept_on_disk(state: Path) -> list[str]:
         data = stored.read_bytes()
         views += [data.decode("latin-1"), data.decode("utf-16-le", "replace"), data.hex()]
     return views
+
+
+def everything_shown(
+    machine: Machine,
+    hygiene: Callable[..., Outcome],
+    caplog: pytest.LogCaptureFixture,
+    commands: Sequence[Sequence[str]],
+) -> str:
+    """All the person and the admin could see after `commands`: each one's output and
+    errors, the agent's log, every byte of the state folder, and the store as sqlite3 dumps
+    it (a value kept in a page or a free list of the database file shows in the bytes)."""
+    caplog.set_level("DEBUG")
+    outputs: list[str] = []
+    for argv in commands:
+        outcome = hygiene(*argv)
+        assert "Traceback" not in outcome.err
+        outputs += [outcome.out, outcome.err]
+    outputs.append(caplog.text)
+    outputs += kept_on_disk(machine.state)
+    store = machine.state / "hygiene-agent" / "store.db"
+    if store.exists():
+        dump = subprocess.run(
+            [require_tool("sqlite3"), f"file:{store}?mode=ro", ".dump"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        outputs.append(dump.stdout)
+    return "\n".join(outputs)
 
 
 def store_rows(state: Path) -> dict[str, list[tuple[Any, ...]]]:

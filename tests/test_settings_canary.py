@@ -25,7 +25,7 @@ from tests.conftest import Machine, Outcome, require_tool
 from tests.desktop import Desktop as RealDesktop
 from tests.recorded import Answer, Recorder
 from tests.test_kconfig_xfconf import Kde, Xfce, kde, xfce  # noqa: F401 - fixtures
-from tests.test_privacy import kept_on_disk
+from tests.test_privacy import everything_shown, kept_on_disk
 
 CANARY = "S3cretCanary42"
 # Text that reads as a number (a PIN) is still text: never quoted either.
@@ -71,34 +71,23 @@ def everything_said(
 ) -> tuple[str, dict[str, Any]]:
     """All the person and the admin could see: text and JSON, a full cycle with its
     notifications and log, status, the history, and every byte of the state folder."""
-    caplog.set_level("DEBUG")
     assert policy.exists()
-    outputs: list[str] = []
-    for argv in (
-        ("check", "--only", "privacy_settings"),
-        ("-v", "check", "--json", "--only", "privacy_settings"),
-        ("run", "--once"),
-        ("status",),
-        ("status", "--json"),
-        ("notifications", "--json"),
-    ):
-        outcome = hygiene(*argv)
-        outputs += [outcome.out, outcome.err]
+    said = everything_shown(
+        machine,
+        hygiene,
+        caplog,
+        [
+            ("check", "--only", "privacy_settings"),
+            ("-v", "check", "--json", "--only", "privacy_settings"),
+            ("run", "--once"),
+            ("status",),
+            ("status", "--json"),
+            ("notifications", "--json"),
+        ],
+    )
     result = json.loads(hygiene("check", "--json", "--only", "privacy_settings").out)
-    outputs.append(caplog.text)
-    outputs += kept_on_disk(machine.state)
-    store = machine.state / "hygiene-agent" / "store.db"
-    if store.exists():
-        dump = subprocess.run(
-            [require_tool("sqlite3"), f"file:{store}?mode=ro", ".dump"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        outputs.append(dump.stdout)
     (checked,) = result["results"]
-    return "\n".join(outputs), checked
+    return said, checked
 
 
 def assert_judged_without_quoting(checked: dict[str, Any], said: str, canary: str) -> None:
