@@ -5,8 +5,8 @@ by the check itself would survive).
 - The last answer of the package manager, kept while none of the files it came from changed
   (`Updates.sources`: apt's lists, dpkg's status, apt's settings and sources, the restart
   flag), told by each file's stat signature (device, inode, ctime_ns, mtime_ns). Asking apt
-  costs a simulated upgrade (tens of milliseconds to seconds); stating its files, well
-  under a millisecond.
+  costs tens of milliseconds (seconds where no security source is found and every list is
+  read); stating its files, well under a millisecond.
 - When the agent first saw each security update waiting, keyed by the package and the
   version installed: the clock runs while that version stays, even when a newer fix
   replaces the first one, and stops when the package is upgraded.

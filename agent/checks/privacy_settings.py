@@ -14,7 +14,6 @@ from agent.errors import CheckSkipped
 from agent.models import Finding, Severity
 from agent.probes import Setting, SettingRead, SettingValue, desktop, read_settings
 from agent.probes._sqlite import StoreUnreadable
-from agent.probes.browser_prefs import chromium_prefs, firefox_prefs, present
 from agent.probes.browsers import Unreadable, reason_of
 from agent.settings import STRICT, Doc, Limit, Rule, settings
 from agent.text import printable
@@ -464,6 +463,10 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
         self, ctx: CheckContext, chosen: dict[str, PrivacySetting]
     ) -> tuple[list[Finding], int]:
         """The findings of each browser profile, and how many profiles were judged."""
+        # Imported here: every command that reads a policy imports this check, and only a
+        # run that reads browsers needs their preference readers.
+        from agent.probes.browser_prefs import chromium_prefs, firefox_prefs  # noqa: PLC0415
+
         if not sys.platform.startswith("linux"):
             return [], 0  # the profiles' folders are known on Linux only, for now
         families = {BROWSER_STORES[s.store()] for setting in chosen.values() for s in setting.read}
@@ -543,6 +546,7 @@ class PrivacySettingsCheck(Check[PrivacySettingsParams]):
     def _primary_password(self, ctx: CheckContext, profile: _Profile) -> bool | None:
         """Whether the Firefox profile has a Primary Password; None when it cannot be told."""
         from agent.checks.browser_passwords import primary_password  # noqa: PLC0415
+        from agent.probes.browser_prefs import present  # noqa: PLC0415
 
         try:
             return primary_password(ctx, profile.path).protected
